@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need (the official Node.js Cloud Tasks client, used as the reference contract and as a
+# conformance peer) and runs every test project. Ends with one line: "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ ! -d tests/conformance/node_modules/@google-cloud/tasks ] || [ tests/conformance/package-lock.json -nt tests/conformance/node_modules ]; then
+  (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+status=0
+dotnet test Bridge.sln --configuration Release --logger "trx" --logger "console;verbosity=minimal" --results-directory "$results" "$@" || status=$?
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  counters="$(grep -o '<Counters [^>]*>' "$trx")"
+  total=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters")
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + total - p - f))
+done
+
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # the build or the test host failed before any test could report
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
