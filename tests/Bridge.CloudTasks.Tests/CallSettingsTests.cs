@@ -1,0 +1,74 @@
+using Grpc.Core;
+
+namespace Bridge.CloudTasks.Tests;
+
+public sealed class CallSettingsTests
+{
+    [Fact]
+    public void Backoff_grows_by_the_multiplier_and_stops_at_the_cap()
+    {
+        var retry = new RetrySettings(10, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500), 2.0, StatusCode.Unavailable);
+        var ceilings = Enumerable.Range(1, 5).Select(i => retry.BackoffCeiling(i).TotalMilliseconds);
+        Assert.Equal([100, 200, 400, 500, 500], ceilings);
+    }
+
+    [Fact]
+    public void Jittered_delays_stay_within_zero_and_the_ceiling_and_vary()
+    {
+        var retry = new RetrySettings(10, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), 2.0, StatusCode.Unavailable);
+        var random = new Random(42);
+        var delays = Enumerable.Range(0, 200).Select(_ => retry.Delay(3, random)).ToList();
+        Assert.All(delays, d => Assert.InRange(d, TimeSpan.FromTicks(1), TimeSpan.FromMilliseconds(400)));
+        Assert.True(delays.Distinct().Count() > 100, "jitter should spread delays");
+    }
+
+    [Fact]
+    public void Only_listed_codes_are_retried_and_only_while_attempts_remain()
+    {
+        var retry = RetrySettings.IdempotentDefault;
+        Assert.True(retry.ShouldRetry(StatusCode.Unavailable, 1));
+        Assert.True(retry.ShouldRetry(StatusCode.DeadlineExceeded, 4));
+        Assert.False(retry.ShouldRetry(StatusCode.Unavailable, 5));
+        Assert.False(retry.ShouldRetry(StatusCode.NotFound, 1));
+        Assert.False(retry.ShouldRetry(StatusCode.Internal, 1));
+        Assert.False(RetrySettings.None.ShouldRetry(StatusCode.Unavailable, 1));
+    }
+
+    [Fact]
+    public void Per_call_settings_win_and_gaps_fall_back_to_the_method_defaults()
+    {
+        var defaults = new CallSettings { Timeout = TimeSpan.FromSeconds(20), Retry = RetrySettings.IdempotentDefault };
+        var merged = CallSettings.FromTimeout(TimeSpan.FromSeconds(2)).MergedWith(defaults);
+        Assert.Equal(TimeSpan.FromSeconds(2), merged.Timeout);
+        Assert.Same(RetrySettings.IdempotentDefault, merged.Retry);
+    }
+
+    [Fact]
+    public void Settings_defaults_retry_reads_and_deletes_but_not_creates()
+    {
+        var s = CloudTasksSettings.GetDefault();
+        Assert.All(new[] { s.GetQueueSettings, s.ListQueuesSettings, s.ListTasksSettings, s.GetTaskSettings, s.DeleteQueueSettings, s.DeleteTaskSettings, s.GetIamPolicySettings, s.TestIamPermissionsSettings },
+            c => Assert.True(c.Retry!.MaxAttempts > 1));
+        Assert.All(new[] { s.CreateTaskSettings, s.CreateQueueSettings, s.UpdateQueueSettings, s.PurgeQueueSettings, s.PauseQueueSettings, s.ResumeQueueSettings, s.SetIamPolicySettings, s.RunTaskSettings },
+            c => Assert.Equal(1, c.Retry!.MaxAttempts));
+    }
+
+    [Fact]
+    public void Clone_is_independent_of_the_original()
+    {
+        var original = CloudTasksSettings.GetDefault();
+        var copy = original.Clone();
+        original.GetQueueSettings = CallSettings.FromTimeout(TimeSpan.FromSeconds(1));
+        Assert.Equal(CloudTasksSettings.DefaultTimeout, copy.GetQueueSettings.Timeout);
+    }
+
+    [Theory]
+    [InlineData(0, 100, 200, 2.0)]
+    [InlineData(3, -1, 200, 2.0)]
+    [InlineData(3, 300, 200, 2.0)]
+    [InlineData(3, 100, 200, 0.5)]
+    public void Invalid_retry_settings_are_rejected(int attempts, int initialMs, int maxMs, double multiplier)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => new RetrySettings(attempts, TimeSpan.FromMilliseconds(initialMs), TimeSpan.FromMilliseconds(maxMs), multiplier));
+    }
+}
