@@ -22,7 +22,7 @@ public abstract class CloudTasksClient : IAsyncDisposable, IDisposable
     public const string EmulatorHostEnvironmentVariable = "CLOUD_TASKS_EMULATOR_HOST";
 
     /// <summary>The OAuth scopes the service needs.</summary>
-    public static IReadOnlyList<string> DefaultScopes { get; } = ["https://www.googleapis.com/auth/cloud-platform"];
+    public static IReadOnlyList<string> DefaultAuthScopes { get; } = ["https://www.googleapis.com/auth/cloud-platform"];
 
     public static CloudTasksClient Create() => new CloudTasksClientBuilder().Build();
 

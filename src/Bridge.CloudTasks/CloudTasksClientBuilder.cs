@@ -113,7 +113,7 @@ public sealed class CloudTasksClientBuilder
     {
         if (Credential is GoogleCredential google)
         {
-            return google.IsCreateScopedRequired ? google.CreateScoped(CloudTasksClient.DefaultScopes) : google;
+            return google.IsCreateScopedRequired ? google.CreateScoped(CloudTasksClient.DefaultAuthScopes) : google;
         }
 
         if (Credential is not null)
@@ -122,9 +122,36 @@ public sealed class CloudTasksClientBuilder
         }
 
         var credential = CredentialsPath is not null
-            ? await CredentialFactory.FromFileAsync<GoogleCredential>(CredentialsPath, cancellationToken).ConfigureAwait(false)
+            ? await LoadCredentialFileAsync(CredentialsPath, cancellationToken).ConfigureAwait(false)
             : await GoogleCredential.GetApplicationDefaultAsync(cancellationToken).ConfigureAwait(false);
-        return credential.IsCreateScopedRequired ? credential.CreateScoped(CloudTasksClient.DefaultScopes) : credential;
+        return credential.IsCreateScopedRequired ? credential.CreateScoped(CloudTasksClient.DefaultAuthScopes) : credential;
+    }
+
+    /// <summary>The credential file types accepted; anything else is refused rather than trusted blindly.</summary>
+    private static readonly string[] AllowedCredentialTypes =
+        ["service_account", "authorized_user", "external_account", "impersonated_service_account", "external_account_authorized_user"];
+
+    private static async Task<GoogleCredential> LoadCredentialFileAsync(string path, CancellationToken cancellationToken)
+    {
+        string? type;
+        try
+        {
+            await using var stream = File.OpenRead(path);
+            using var json = await System.Text.Json.JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+            type = json.RootElement.TryGetProperty("type", out var t) ? t.GetString() : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            throw new InvalidOperationException($"The credential file '{path}' can't be read as JSON: {ex.Message}", ex);
+        }
+
+        if (type is null || !AllowedCredentialTypes.Contains(type, StringComparer.Ordinal))
+        {
+            throw new InvalidOperationException(
+                $"The credential file '{path}' has type '{type}'; expected one of: {string.Join(", ", AllowedCredentialTypes)}.");
+        }
+
+        return await CredentialFactory.FromFileAsync(path, type, cancellationToken).ConfigureAwait(false);
     }
 
     private static SocketsHttpHandler CreateHandler() => new()

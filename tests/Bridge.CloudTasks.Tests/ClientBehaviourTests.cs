@@ -264,12 +264,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task A_server_slower_than_the_deadline_surfaces_deadline_exceeded_as_transient()
     {
-        var inner = _server.Handler;
-        _server.Handler = (method, request, context) =>
-        {
-            Thread.Sleep(TimeSpan.FromMilliseconds(600));
-            return inner(method, request, context);
-        };
+        _server.ResponseDelay = TimeSpan.FromSeconds(3);
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() =>
             _client.CreateTaskAsync(new CreateTaskRequest { Parent = Queue.ToString(), Task = new TaskMessage() }, CallSettings.FromTimeout(TimeSpan.FromMilliseconds(200))));
@@ -294,12 +289,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Cancellation_by_the_caller_surfaces_as_operation_canceled()
     {
-        var inner = _server.Handler;
-        _server.Handler = (method, request, context) =>
-        {
-            Thread.Sleep(TimeSpan.FromMilliseconds(500));
-            return inner(method, request, context);
-        };
+        _server.ResponseDelay = TimeSpan.FromSeconds(3);
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _client.GetQueueAsync(Queue, cts.Token));
@@ -445,8 +435,10 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     {
         var spans = new List<Activity>();
         using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.CloudTasks").AddInMemoryExporter(spans).Build())
+        using (var parent = StartSampledParent())
         {
             await _client.GetQueueAsync(Queue);
+            spans = OnlyTrace(spans, parent);
         }
 
         var span = Assert.Single(spans);
@@ -468,8 +460,10 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
         _server.Handler = (_, _, _) => throw new RpcException(new Status(StatusCode.NotFound, "no such queue"));
         var spans = new List<Activity>();
         using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.CloudTasks").AddInMemoryExporter(spans).Build())
+        using (var parent = StartSampledParent())
         {
             await Assert.ThrowsAsync<CloudTasksException>(() => _client.GetQueueAsync(Queue));
+            spans = OnlyTrace(spans, parent);
         }
 
         var span = Assert.Single(spans);
@@ -495,6 +489,22 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
         using var parent = new Activity("forward").SetIdFormat(ActivityIdFormat.W3C).Start();
         await _client.GetQueueAsync(Queue);
         Assert.DoesNotContain(",", _server.Single("GetQueue").Headers["traceparent"], StringComparison.Ordinal);
+    }
+
+    private static Activity StartSampledParent()
+    {
+        var parent = new Activity("test").SetIdFormat(ActivityIdFormat.W3C);
+        parent.ActivityTraceFlags = ActivityTraceFlags.Recorded;
+        return parent.Start();
+    }
+
+    // Other tests run in parallel and use the same activity source: keep only this test's trace.
+    private static List<Activity> OnlyTrace(List<Activity> spans, Activity parent)
+    {
+        lock (spans)
+        {
+            return spans.Where(s => s.TraceId == parent.TraceId).ToList();
+        }
     }
 
     private sealed class StaticToken(string token) : ITokenAccess

@@ -86,10 +86,30 @@ public sealed class WorkloadIdentityFederationTests
         using var handler = server.CreateTrustingHandler();
         using var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
 
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => client.GetQueueAsync(Queue));
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.GetQueueAsync(Queue));
 
         Assert.Empty(server.Calls);
+        Assert.Equal(CloudTasksFailureReason.Unauthenticated, error.Reason);
+        Assert.Contains("invalid_grant", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("azure-subject-token", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unavailable_token_endpoint_is_a_transient_failure()
+    {
+        await using var sts = await LoopbackHttpServer.StartAsync(_ => (503, """{"error":"temporarily_unavailable"}"""));
+        await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
+        var credential = AzureWorkloadIdentityFederation.CreateCredential(
+            new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
+            new RecordingAzureCredential("azure-subject-token"));
+        using var handler = server.CreateTrustingHandler();
+        using var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
+
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.CreateTaskAsync(Queue, new V2Beta3.Task()));
+
+        Assert.Equal(CloudTasksFailureReason.Unavailable, error.Reason);
+        Assert.True(error.IsTransient);
+        Assert.Empty(server.Calls);
     }
 
     [Theory]

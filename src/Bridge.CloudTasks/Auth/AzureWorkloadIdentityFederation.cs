@@ -102,7 +102,7 @@ public static class AzureWorkloadIdentityFederation
         };
 
         return GoogleCredential.FromProgrammaticExternalAccountCredential(new ProgrammaticExternalAccountCredential(initializer))
-            .CreateScoped(CloudTasksClient.DefaultScopes);
+            .CreateScoped(CloudTasksClient.DefaultAuthScopes);
     }
 
     private sealed class AzureSubjectTokenProvider(TokenCredential azureCredential, string scope) : ProgrammaticExternalAccountCredential.ISubjectTokenProvider

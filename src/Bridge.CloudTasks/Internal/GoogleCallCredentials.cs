@@ -1,4 +1,5 @@
 using Google.Apis.Auth.OAuth2;
+using Google.Apis.Auth.OAuth2.Responses;
 using Grpc.Core;
 
 namespace Bridge.CloudTasks.Internal;
@@ -15,21 +16,41 @@ internal static class GoogleCallCredentials
         ITokenAccess? credential = null;
         return CallCredentials.FromInterceptor(async (context, metadata) =>
         {
-            if (credential is null)
+            string token;
+            try
             {
-                await gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
-                try
+                if (credential is null)
                 {
-                    credential ??= await credentialFactory(context.CancellationToken).ConfigureAwait(false);
+                    await gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        credential ??= await credentialFactory(context.CancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
                 }
-                finally
-                {
-                    gate.Release();
-                }
+
+                token = await credential.GetAccessTokenForRequestAsync(context.ServiceUrl, context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !context.CancellationToken.IsCancellationRequested)
+            {
+                // gRPC would report any exception here as INTERNAL (transient); say what really happened instead, so a
+                // misconfigured credential is not retried forever and an unreachable token endpoint is.
+                throw new RpcException(new Status(ToStatusCode(ex), $"Getting a Google access token failed: {ex.Message}", ex));
             }
 
-            var token = await credential.GetAccessTokenForRequestAsync(context.ServiceUrl, context.CancellationToken).ConfigureAwait(false);
             metadata.Add("authorization", "Bearer " + token);
         });
     }
+
+    private static StatusCode ToStatusCode(Exception ex) => ex switch
+    {
+        TokenResponseException { StatusCode: null } => StatusCode.Unavailable,
+        TokenResponseException { StatusCode: var code } when (int)code! >= 500 || (int)code! == 429 => StatusCode.Unavailable,
+        HttpRequestException => StatusCode.Unavailable,
+        OperationCanceledException => StatusCode.DeadlineExceeded,
+        _ => StatusCode.Unauthenticated,
+    };
 }

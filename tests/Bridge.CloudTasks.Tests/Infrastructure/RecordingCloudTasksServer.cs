@@ -47,6 +47,9 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
 
     public ConcurrentQueue<RecordedCall> Calls { get; } = new();
 
+    /// <summary>How long the server waits before answering (asynchronously, so no thread is held).</summary>
+    public TimeSpan ResponseDelay { get; set; }
+
     /// <summary>Answers a call; the default echoes names into plausible responses.</summary>
     public Func<string, IMessage, ServerCallContext, IMessage> Handler { get; set; } = DefaultResponse;
 
@@ -138,8 +141,16 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
     {
         public RecordingCloudTasksServer Owner { get; set; } = null!;
 
-        private Task<T> Run<T>(string method, IMessage request, ServerCallContext context)
-            where T : IMessage => Task.FromResult((T)Owner.Handle(method, request, context));
+        private async Task<T> Run<T>(string method, IMessage request, ServerCallContext context)
+            where T : IMessage
+        {
+            if (Owner.ResponseDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(Owner.ResponseDelay, context.CancellationToken);
+            }
+
+            return (T)Owner.Handle(method, request, context);
+        }
 
         public override Task<ListQueuesResponse> ListQueues(ListQueuesRequest request, ServerCallContext context) => Run<ListQueuesResponse>("ListQueues", request, context);
 
