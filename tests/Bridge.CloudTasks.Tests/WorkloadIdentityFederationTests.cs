@@ -25,12 +25,9 @@ public sealed class WorkloadIdentityFederationTests
         await using var sts = await LoopbackHttpServer.StartAsync(StsResponse);
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var azure = new RecordingAzureCredential("azure-subject-token");
-        var credential = AzureWorkloadIdentityFederation.CreateCredential(
-            new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
-            azure);
-
-        using var handler = server.CreateTrustingHandler();
-        using var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
+        var (client, handler) = ClientFor(server, FederatedCredential(sts, azure));
+        using var disposeClient = client;
+        using var disposeHandler = handler;
         await client.GetQueueAsync(Queue);
         await client.GetQueueAsync(Queue);
 
@@ -79,12 +76,9 @@ public sealed class WorkloadIdentityFederationTests
     {
         await using var sts = await LoopbackHttpServer.StartAsync(_ => (400, """{"error":"invalid_grant","error_description":"The audience in the subject token does not match"}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
-        var credential = AzureWorkloadIdentityFederation.CreateCredential(
-            new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
-            new RecordingAzureCredential("azure-subject-token"));
-
-        using var handler = server.CreateTrustingHandler();
-        using var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
+        var (client, handler) = ClientFor(server, FederatedCredential(sts, new RecordingAzureCredential("azure-subject-token")));
+        using var disposeClient = client;
+        using var disposeHandler = handler;
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.GetQueueAsync(Queue));
 
@@ -99,11 +93,9 @@ public sealed class WorkloadIdentityFederationTests
     {
         await using var sts = await LoopbackHttpServer.StartAsync(_ => (503, """{"error":"temporarily_unavailable"}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
-        var credential = AzureWorkloadIdentityFederation.CreateCredential(
-            new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
-            new RecordingAzureCredential("azure-subject-token"));
-        using var handler = server.CreateTrustingHandler();
-        using var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
+        var (client, handler) = ClientFor(server, FederatedCredential(sts, new RecordingAzureCredential("azure-subject-token")));
+        using var disposeClient = client;
+        using var disposeHandler = handler;
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.CreateTaskAsync(Queue, new V2Beta3.Task()));
 
@@ -166,6 +158,18 @@ public sealed class WorkloadIdentityFederationTests
         Assert.Equal("mi-token-from-azure", HttpUtility.ParseQueryString(Assert.Single(sts.Requests).Body)["subject_token"]);
         Assert.Equal("Bearer google-federated-token", server.Single("GetQueue").Headers["authorization"]);
     }
+
+    private static (CloudTasksClient Client, IDisposable Handler) ClientFor(RecordingCloudTasksServer server, Google.Apis.Auth.OAuth2.ITokenAccess credential)
+    {
+        var handler = server.CreateTrustingHandler();
+        var client = new CloudTasksClientBuilder { Endpoint = server.Address.ToString(), Credential = credential, HttpHandler = handler, EmulatorDetection = EmulatorDetection.None }.Build();
+        return (client, handler);
+    }
+
+    private static Google.Apis.Auth.OAuth2.GoogleCredential FederatedCredential(LoopbackHttpServer sts, TokenCredential azure) =>
+        AzureWorkloadIdentityFederation.CreateCredential(
+            new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
+            azure);
 
     private sealed class RecordingAzureCredential(string token) : TokenCredential
     {
