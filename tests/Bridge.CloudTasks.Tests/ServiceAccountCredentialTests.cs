@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Web;
 using Bridge.CloudTasks.Tests.Infrastructure;
+using Bridge.Testing;
 
 namespace Bridge.CloudTasks.Tests;
 

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.Tests.Infrastructure;
+using Bridge.Testing;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf.Reflection;
 

@@ -4,6 +4,7 @@ using System.Web;
 using Azure.Core;
 using Bridge.CloudTasks.Auth;
 using Bridge.CloudTasks.Tests.Infrastructure;
+using Bridge.Testing;
 
 namespace Bridge.CloudTasks.Tests;
 

@@ -1,6 +1,6 @@
-namespace Bridge.CloudTasks.Tests.Infrastructure;
+namespace Bridge.Testing;
 
-internal static class RepositoryPaths
+public static class RepositoryPaths
 {
     /// <summary>The repository root: the folder above the test binaries that holds Bridge.sln.</summary>
     public static string Root { get; } = FindRoot();

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Bridge.CloudTasks.Tests.Infrastructure;
+namespace Bridge.Testing;
 
 /// <summary>One HTTP request as a loopback endpoint saw it.</summary>
 public sealed record RecordedHttpRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers, string Body);

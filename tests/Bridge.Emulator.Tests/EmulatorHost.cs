@@ -1,0 +1,85 @@
+using System.Net;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bridge.Emulator.Tests;
+
+/// <summary>The emulator hosted in-process on two loopback ports (gRPC over HTTP/2, REST and OIDC over HTTP/1.1), with a client.</summary>
+public sealed class EmulatorHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private EmulatorHost(WebApplication app, string grpcHostPort, Uri httpAddress)
+    {
+        _app = app;
+        GrpcHostPort = grpcHostPort;
+        HttpAddress = httpAddress;
+        Emulator = app.Services.GetRequiredService<CloudTasksEmulator>();
+        Client = new CloudTasksClientBuilder { EmulatorHost = grpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+    }
+
+    public static readonly LocationName Location = new("emulator-project", "europe-west1");
+
+    public string GrpcHostPort { get; }
+
+    public Uri HttpAddress { get; }
+
+    public CloudTasksEmulator Emulator { get; }
+
+    public CloudTasksClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<EmulatorHost> StartAsync(Action<EmulatorOptions>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http1);
+        });
+        builder.Services.AddCloudTasksEmulator(o =>
+        {
+            o.Port = 0;
+            o.HttpPort = 0;
+            configure?.Invoke(o);
+        });
+        var app = builder.Build();
+        app.MapCloudTasksEmulator();
+        await app.StartAsync();
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+        var host = new EmulatorHost(app, $"127.0.0.1:{addresses[0].Port}", new Uri($"http://127.0.0.1:{addresses[1].Port}"));
+        host.Emulator.UseHttpAddress(host.HttpAddress);
+        return host;
+    }
+
+    /// <summary>Creates a queue with a unique id and fast retries unless the caller says otherwise.</summary>
+    public async Task<QueueName> CreateQueueAsync(Action<Queue>? configure = null)
+    {
+        var name = Location.Queue("q-" + Guid.NewGuid().ToString("N")[..12]);
+        var queue = new Queue
+        {
+            Name = name.ToString(),
+            RetryConfig = new RetryConfig { MaxAttempts = 5, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(100)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(400)), MaxDoublings = 2 },
+        };
+        configure?.Invoke(queue);
+        await Client.CreateQueueAsync(Location, queue);
+        return name;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

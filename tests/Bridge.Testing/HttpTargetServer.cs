@@ -1,0 +1,119 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bridge.Testing;
+
+/// <summary>A request as the target received it.</summary>
+public sealed record ReceivedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers, byte[] Body, DateTimeOffset ReceivedAt)
+{
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+}
+
+/// <summary>How the target answers one request.</summary>
+public sealed record TargetResponse(int Status, TimeSpan Delay = default, IReadOnlyDictionary<string, string>? Headers = null)
+{
+    public static TargetResponse Ok { get; } = new(200);
+}
+
+/// <summary>
+/// A real HTTP server on a loopback port that plays a task's target: records every request (headers, body, time)
+/// and answers as <see cref="Respond"/> says.
+/// </summary>
+public sealed class HttpTargetServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    private HttpTargetServer(WebApplication app)
+    {
+        _app = app;
+    }
+
+    public Uri Address { get; private set; } = null!;
+
+    public ConcurrentQueue<ReceivedRequest> Requests { get; } = new();
+
+    /// <summary>Answers a request; gets the request and how many requests came before it on the same path.</summary>
+    public Func<ReceivedRequest, int, TargetResponse> Respond { get; set; } = (_, _) => TargetResponse.Ok;
+
+    public Uri Url(string path) => new(Address, path);
+
+    public static async Task<HttpTargetServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        var server = new HttpTargetServer(app);
+        var perPath = new ConcurrentDictionary<string, int>();
+        app.Run(async context =>
+        {
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
+            var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (key, value) in context.Request.Headers)
+            {
+                headers[key] = value.ToString();
+            }
+
+            var request = new ReceivedRequest(context.Request.Method, context.Request.Path + context.Request.QueryString, headers, body.ToArray(), TimeProvider.System.GetUtcNow());
+            var before = perPath.AddOrUpdate(context.Request.Path, 1, (_, n) => n + 1) - 1;
+            server.Requests.Enqueue(request);
+            server._arrived.Release();
+            var response = server.Respond(request, before);
+            if (response.Delay > TimeSpan.Zero)
+            {
+                try
+                {
+                    await Task.Delay(response.Delay, context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            context.Response.StatusCode = response.Status;
+            foreach (var (key, value) in response.Headers ?? new Dictionary<string, string>())
+            {
+                context.Response.Headers[key] = value;
+            }
+        });
+        await app.StartAsync();
+        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+        server.Address = new Uri($"http://127.0.0.1:{bound.Port}");
+        return server;
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> requests arrived in all.</summary>
+    public async Task<IReadOnlyList<ReceivedRequest>> WaitForRequestsAsync(int count, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        while (Requests.Count < count)
+        {
+            try
+            {
+                await _arrived.WaitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"Expected {count} requests at the target, got {Requests.Count}.");
+            }
+        }
+
+        return Requests.ToList();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _arrived.Dispose();
+    }
+}
