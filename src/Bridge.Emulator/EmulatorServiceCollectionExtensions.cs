@@ -42,7 +42,9 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Dispatcher>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
-        services.AddGrpc().AddJsonTranscoding();
+        // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
+        services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+            Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
         return services;
     }
 
