@@ -301,6 +301,23 @@ public sealed class DispatchTests : IAsyncLifetime
         Assert.Equal(CloudTasksFailureReason.NotFound, (await Assert.ThrowsAsync<CloudTasksException>(() => Client.GetTaskAsync(queue.Task("nowhere")))).Reason);
     }
 
+    [Fact]
+    public async Task An_attempt_past_its_dispatch_deadline_is_a_504_that_does_not_count_as_an_execution()
+    {
+        var queue = await _host.CreateQueueAsync();
+        _target.Respond = (_, n) => n == 0 ? new TargetResponse(200, Delay: TimeSpan.FromSeconds(25)) : TargetResponse.Ok;
+        var task = TaskTo("/too-slow");
+        task.DispatchDeadline = Duration.FromTimeSpan(TimeSpan.FromSeconds(15)); // the shortest the service allows
+        await Client.CreateTaskAsync(queue, task);
+
+        var requests = await _target.WaitForRequestsAsync(2, TimeSpan.FromSeconds(40));
+
+        Assert.True(requests[1].ReceivedAt - requests[0].ReceivedAt >= TimeSpan.FromSeconds(15));
+        Assert.Equal("504", requests[1].Header("X-CloudTasks-TaskPreviousResponse"));
+        Assert.Equal("1", requests[1].Header("X-CloudTasks-TaskRetryCount"));
+        Assert.Equal("0", requests[1].Header("X-CloudTasks-TaskExecutionCount"));
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int current;
