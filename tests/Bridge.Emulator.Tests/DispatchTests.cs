@@ -196,8 +196,9 @@ public sealed class DispatchTests : IAsyncLifetime
         {
             var now = Interlocked.Increment(ref inFlight);
             InterlockedMax(ref maxSeen, now);
-            _ = Task.Delay(250).ContinueWith(_ => Interlocked.Decrement(ref inFlight), TaskScheduler.Default);
-            return new TargetResponse(200, Delay: TimeSpan.FromMilliseconds(250));
+            // Counted out well before the answer leaves, so a next dispatch can't be miscounted as overlapping.
+            _ = Task.Delay(150).ContinueWith(_ => Interlocked.Decrement(ref inFlight), TaskScheduler.Default);
+            return new TargetResponse(200, Delay: TimeSpan.FromMilliseconds(400));
         };
         for (var i = 0; i < 8; i++)
         {
