@@ -1,5 +1,6 @@
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
+using Bridge.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Task = System.Threading.Tasks.Task;
 

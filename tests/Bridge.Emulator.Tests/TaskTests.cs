@@ -1,7 +1,8 @@
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
-using Google.Protobuf;
+using Bridge.Testing;
 using Google.Protobuf.WellKnownTypes;
+using Google.Protobuf;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulator;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -10,7 +11,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Bridge.Emulator.Tests;
+namespace Bridge.Testing;
 
 /// <summary>The emulator hosted in-process on two loopback ports (gRPC over HTTP/2, REST and OIDC over HTTP/1.1), with a client.</summary>
 public sealed class EmulatorHost : IAsyncDisposable
