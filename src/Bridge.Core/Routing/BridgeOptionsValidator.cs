@@ -1,0 +1,90 @@
+using Bridge.Core.Forwarding;
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Core.Routing;
+
+/// <summary>Start-up validation of routes; every message names the key that is wrong.</summary>
+internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
+{
+    private static readonly HashSet<string> Methods = new(StringComparer.OrdinalIgnoreCase) { "POST", "PUT", "PATCH", "GET", "DELETE", "HEAD", "OPTIONS" };
+
+    public ValidateOptionsResult Validate(string? name, BridgeOptions options)
+    {
+        var errors = new List<string>();
+        const string root = BridgeOptions.SectionName;
+        if (options.Routes.Count == 0)
+        {
+            errors.Add($"{root}:Routes is empty: configure at least one route ({root}:Routes:<name>:Queue and :TargetUrl).");
+        }
+
+        if (!string.IsNullOrEmpty(options.DefaultRoute) && !options.Routes.ContainsKey(options.DefaultRoute))
+        {
+            errors.Add($"{root}:DefaultRoute '{options.DefaultRoute}' is not a configured route ({string.Join(", ", options.Routes.Keys)}).");
+        }
+
+        if (options.MaxBodyBytes is < 1 or > 1_048_569)
+        {
+            errors.Add($"{root}:MaxBodyBytes {options.MaxBodyBytes} must be between 1 and 1048569 (the Cloud Tasks task limit).");
+        }
+
+        foreach (var (routeName, route) in options.Routes)
+        {
+            var key = $"{root}:Routes:{routeName}";
+            if (routeName.Length == 0 || routeName.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_'))
+            {
+                errors.Add($"{key}: route names may hold only letters, digits, '-' and '_' (they appear in URLs).");
+            }
+
+            if (string.IsNullOrWhiteSpace(route.Queue))
+            {
+                errors.Add($"{key}:Queue is required: 'projects/<project>/locations/<location>/queues/<queue>' or a queue id with {root}:Project and {root}:Location.");
+            }
+            else if (RouteTable.TryResolveQueue(route.Queue, options, out _, out var queueError) is false)
+            {
+                errors.Add($"{key}:Queue '{route.Queue}': {queueError}");
+            }
+
+            if (!Uri.TryCreate(route.TargetUrl, UriKind.Absolute, out var target) || (target.Scheme != Uri.UriSchemeHttps && target.Scheme != Uri.UriSchemeHttp))
+            {
+                errors.Add($"{key}:TargetUrl '{route.TargetUrl}' must be an absolute http or https URL.");
+            }
+
+            if (!Methods.Contains(route.HttpMethod))
+            {
+                errors.Add($"{key}:HttpMethod '{route.HttpMethod}' must be one of {string.Join(", ", Methods)}.");
+            }
+
+            if (!string.IsNullOrEmpty(route.ServiceAccountEmail) && !route.ServiceAccountEmail.Contains('@', StringComparison.Ordinal))
+            {
+                errors.Add($"{key}:ServiceAccountEmail '{route.ServiceAccountEmail}' is not an email address.");
+            }
+
+            if (!string.IsNullOrEmpty(route.Audience) && string.IsNullOrEmpty(route.ServiceAccountEmail))
+            {
+                errors.Add($"{key}:Audience is set but {key}:ServiceAccountEmail is not: a token needs an identity.");
+            }
+
+            if (route.DefaultDelay is { } delay && (delay < TimeSpan.Zero || delay > ScheduleRules.MaxAhead))
+            {
+                errors.Add($"{key}:DefaultDelay {delay} must be between 0 and 30 days.");
+            }
+
+            if (route.DispatchDeadline is { } deadline && (deadline < TimeSpan.FromSeconds(15) || deadline > TimeSpan.FromMinutes(30)))
+            {
+                errors.Add($"{key}:DispatchDeadline {deadline} must be between 00:00:15 and 00:30:00.");
+            }
+
+            foreach (var header in route.Headers.Keys.Where(h => h.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase) || h.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase) || h.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase)))
+            {
+                errors.Add($"{key}:Headers:{header} is reserved by Cloud Tasks.");
+            }
+        }
+
+        foreach (var group in options.Routes.Where(r => !string.IsNullOrEmpty(r.Value.ServiceBusEntity)).GroupBy(r => (r.Value.ServiceBusEntity!.ToLowerInvariant(), r.Value.ServiceBusSubject ?? string.Empty)).Where(g => g.Count() > 1))
+        {
+            errors.Add($"{root}:Routes {string.Join(" and ", group.Select(g => g.Key))} both take Service Bus entity '{group.Key.Item1}'{(group.Key.Item2.Length > 0 ? $" with Subject '{group.Key.Item2}'" : string.Empty)}: set ServiceBusSubject to tell them apart, or name the route in the '{options.RouteProperty}' property.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

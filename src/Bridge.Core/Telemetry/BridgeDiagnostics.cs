@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Reflection;
+
+namespace Bridge.Core.Telemetry;
+
+/// <summary>Bridge's ActivitySource and Meter, with the names of its spans, tags and instruments.</summary>
+public static class BridgeDiagnostics
+{
+    public const string SourceName = "Bridge.Core";
+
+    private static readonly string Version = typeof(BridgeDiagnostics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    public static readonly ActivitySource ActivitySource = new(SourceName, Version);
+
+    public static readonly Meter Meter = new(SourceName, Version);
+
+    internal static readonly Counter<long> Forwarded = Meter.CreateCounter<long>("bridge.events.forwarded", "{event}", "Events forwarded to Cloud Tasks, by route and outcome (created, deduplicated).");
+
+    internal static readonly Counter<long> Rejected = Meter.CreateCounter<long>("bridge.events.rejected", "{event}", "Events not forwarded, by route and reason.");
+
+    internal static readonly Histogram<double> ForwardDuration = Meter.CreateHistogram<double>("bridge.forward.duration", "s", "Time to forward one event, CreateTask retries included.");
+
+    public static class Tags
+    {
+        public const string Route = "bridge.route";
+        public const string Source = "bridge.source";
+        public const string Outcome = "bridge.outcome";
+        public const string Reason = "bridge.reason";
+        public const string MessagingSystem = "messaging.system";
+        public const string MessagingOperation = "messaging.operation.type";
+        public const string MessagingDestination = "messaging.destination.name";
+        public const string MessagingMessageId = "messaging.message.id";
+        public const string TaskName = "cloudtasks.task.name";
+        public const string ErrorType = "error.type";
+    }
+}
