@@ -171,9 +171,12 @@ public sealed partial class EventForwarder : IEventForwarder
                 request.Headers["tracestate"] = current.TraceStateString;
             }
         }
-        else if (!string.IsNullOrEmpty(inbound.TraceParent))
+        else
         {
-            request.Headers["traceparent"] = inbound.TraceParent;
+            // Nobody traces this process; still give the task a trace context so the callback can join it.
+            request.Headers["traceparent"] = !string.IsNullOrEmpty(inbound.TraceParent)
+                ? inbound.TraceParent
+                : $"00-{ActivityTraceId.CreateRandom()}-{ActivitySpanId.CreateRandom()}-00";
         }
 
         if (!string.IsNullOrEmpty(route.Options.ServiceAccountEmail))

@@ -101,6 +101,7 @@ public sealed class HttpIntake(RouteTable routes)
         var delay = cloudEvent[DelayExtension]?.ToString();
 
         // Forward in binary mode: ce-* headers, the data as the body, datacontenttype as Content-Type.
+        carried["ce-specversion"] = cloudEvent.SpecVersion.VersionId;
         foreach (var (attribute, value) in cloudEvent.GetPopulatedAttributes())
         {
             if (attribute.Name is "datacontenttype" or ScheduleTimeExtension or DelayExtension)
