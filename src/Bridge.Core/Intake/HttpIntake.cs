@@ -189,16 +189,16 @@ public sealed class HttpIntake(RouteTable routes)
 
     private static void RequireJson(ReadOnlyMemory<byte> body)
     {
+        if (body.Span.Trim(" \t\r\n"u8).IsEmpty)
+        {
+            throw new ForwardingException(ForwardingFailureReason.InvalidEvent, "The body is declared as JSON but is empty.");
+        }
+
         try
         {
             var reader = new Utf8JsonReader(body.Span);
             while (reader.Read())
             {
-            }
-
-            if (reader.BytesConsumed == 0)
-            {
-                throw new ForwardingException(ForwardingFailureReason.InvalidEvent, "The body is declared as JSON but is empty.");
             }
         }
         catch (JsonException ex)
