@@ -1,0 +1,30 @@
+using Bridge.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+
+namespace Bridge.Functions;
+
+/// <summary>The function app's services, in one place so the tests build the same graph as Program.</summary>
+public static class BridgeFunctionsServices
+{
+    public static IServiceCollection AddBridgeFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddBridgeCore(configuration);
+        return services;
+    }
+
+    /// <summary>Traces and metrics of Bridge and its Cloud Tasks client; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.</summary>
+    public static IOpenTelemetryBuilder AddBridgeTelemetry(this IOpenTelemetryBuilder telemetry, IConfiguration configuration)
+    {
+        telemetry
+            .WithTracing(t => t.AddSource("Bridge.Core", "Bridge.CloudTasks"))
+            .WithMetrics(m => m.AddMeter("Bridge.Core"));
+        if (!string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            telemetry.UseOtlpExporter();
+        }
+
+        return telemetry;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using System.Text.Json;
+using Bridge.Functions.Functions;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+
+namespace Bridge.Functions.Tests;
+
+/// <summary>The HTTP functions invoked with a DefaultHttpContext, their results executed as ASP.NET Core would.</summary>
+public sealed class HttpForwardFunctionTests : IAsyncLifetime
+{
+    private FunctionHarness _h = null!;
+
+    public async Task InitializeAsync() => _h = await FunctionHarness.StartAsync();
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    private async Task<(int Status, IHeaderDictionary Headers, JsonElement Body)> PostAsync(string route, string body, string? contentType, params (string, string)[] headers)
+    {
+        var context = new DefaultHttpContext { RequestServices = _h.Services };
+        context.Request.Method = "POST";
+        context.Request.ContentType = contentType;
+        var bytes = Encoding.UTF8.GetBytes(body);
+        context.Request.Body = new MemoryStream(bytes);
+        context.Request.ContentLength = bytes.Length;
+        foreach (var (name, value) in headers)
+        {
+            context.Request.Headers[name] = value;
+        }
+
+        context.Response.Body = new MemoryStream();
+        var result = await _h.Create<HttpForwardFunction>().RunAsync(context.Request, route);
+        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new Microsoft.AspNetCore.Mvc.Abstractions.ActionDescriptor()));
+        context.Response.Body.Position = 0;
+        using var document = await JsonDocument.ParseAsync(context.Response.Body);
+        return (context.Response.StatusCode, context.Response.Headers, document.RootElement.Clone());
+    }
+
+    [Fact]
+    public async Task An_event_is_accepted_with_its_task_and_a_retry_is_deduplicated()
+    {
+        var first = await PostAsync("orders", "{\"n\":1}", "application/json", ("Idempotency-Key", "abc"));
+        var retry = await PostAsync("orders", "{\"n\":1}", "application/json", ("Idempotency-Key", "abc"));
+
+        Assert.Equal(202, first.Status);
+        Assert.False(first.Body.GetProperty("deduplicated").GetBoolean());
+        Assert.StartsWith(_h.Queue + "/tasks/", first.Body.GetProperty("taskName").GetString(), StringComparison.Ordinal);
+        Assert.Equal(202, retry.Status);
+        Assert.True(retry.Body.GetProperty("deduplicated").GetBoolean());
+        Assert.Equal(first.Body.GetProperty("taskName").GetString(), retry.Body.GetProperty("taskName").GetString());
+        Assert.Equal(1, await _h.TaskCountAsync());
+    }
+
+    [Theory]
+    [InlineData("nope", "x", null, 404, "UnknownRoute")]
+    [InlineData("orders", "{bad", "application/json", 400, "InvalidEvent")]
+    public async Task Bad_events_get_problem_details_with_their_reason(string route, string body, string? contentType, int status, string reason)
+    {
+        var response = await PostAsync(route, body, contentType);
+
+        Assert.Equal(status, response.Status);
+        Assert.Equal(reason, response.Body.GetProperty("reason").GetString());
+        Assert.Equal("urn:bridge:forwarding:" + reason, response.Body.GetProperty("type").GetString());
+        Assert.StartsWith("application/problem+json", response.Headers.ContentType.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_body_over_the_limit_is_413_without_reading_it_all()
+    {
+        var response = await PostAsync("orders", new string('x', 5000), "text/plain");
+        Assert.Equal(413, response.Status);
+        Assert.Equal("PayloadTooLarge", response.Body.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public async Task A_schedule_beyond_thirty_days_is_400_naming_the_limit()
+    {
+        var response = await PostAsync("orders", "x", "text/plain", ("X-Bridge-Delay", "P40D"));
+        Assert.Equal(400, response.Status);
+        Assert.Contains("720h", response.Body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task When_cloud_tasks_is_down_the_answer_is_503_with_retry_after()
+    {
+        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: "127.0.0.1:1");
+        var context = new DefaultHttpContext { RequestServices = offline.Services };
+        context.Request.Method = "POST";
+        context.Request.Body = new MemoryStream("x"u8.ToArray());
+        context.Request.Headers["Idempotency-Key"] = "k";
+        context.Response.Body = new MemoryStream();
+
+        var result = await offline.Create<HttpForwardFunction>().RunAsync(context.Request, "orders");
+        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new Microsoft.AspNetCore.Mvc.Abstractions.ActionDescriptor()));
+
+        Assert.Equal(503, context.Response.StatusCode);
+        Assert.True(int.Parse(context.Response.Headers.RetryAfter.ToString(), System.Globalization.CultureInfo.InvariantCulture) > 0);
+    }
+
+    [Fact]
+    public void Health_lists_the_routes()
+    {
+        var result = Assert.IsType<OkObjectResult>(_h.Create<HealthFunction>().Run(new DefaultHttpContext().Request));
+        Assert.Contains("\"orders\"", JsonSerializer.Serialize(result.Value), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,87 @@
+using Azure.Messaging.ServiceBus;
+using Bridge.Core.Forwarding;
+using Bridge.Functions.Functions;
+
+namespace Bridge.Functions.Tests;
+
+/// <summary>The Service Bus function invoked as the host would, with the message it would bind.</summary>
+public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
+{
+    private FunctionHarness _h = null!;
+
+    public async Task InitializeAsync() => _h = await FunctionHarness.StartAsync();
+
+    public async Task DisposeAsync() => await _h.DisposeAsync();
+
+    private static ServiceBusReceivedMessage Message(string id, string body = "{\"order\":1}", IDictionary<string, object>? properties = null, int deliveryCount = 1) =>
+        ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: BinaryData.FromString(body),
+            messageId: id,
+            contentType: "application/json",
+            correlationId: "corr-" + id,
+            deliveryCount: deliveryCount,
+            properties: properties ?? new Dictionary<string, object>());
+
+    [Fact]
+    public async Task A_message_becomes_a_task_and_is_completed_and_its_redelivery_completes_without_a_second_task()
+    {
+        var function = _h.Create<ServiceBusForwardFunction>();
+        var actions = new RecordingMessageActions();
+
+        await function.RunAsync(Message("m-1"), actions, CancellationToken.None);
+        await function.RunAsync(Message("m-1", deliveryCount: 2), actions, CancellationToken.None);
+
+        Assert.Equal(["complete:m-1", "complete:m-1"], actions.Calls);
+        Assert.Equal(1, await _h.TaskCountAsync());
+    }
+
+    [Fact]
+    public async Task A_permanent_error_dead_letters_with_a_machine_readable_reason()
+    {
+        var function = _h.Create<ServiceBusForwardFunction>();
+        var actions = new RecordingMessageActions();
+
+        await function.RunAsync(Message("bad", properties: new Dictionary<string, object> { ["bridge-delay"] = "whenever" }), actions, CancellationToken.None);
+
+        Assert.Equal(["deadletter:bad"], actions.Calls);
+        Assert.Equal(nameof(ForwardingFailureReason.InvalidSchedule), actions.DeadLetterReason);
+        Assert.Contains("'whenever'", actions.DeadLetterDescription, StringComparison.Ordinal);
+        Assert.Equal(0, await _h.TaskCountAsync());
+    }
+
+    [Fact]
+    public async Task An_oversized_message_is_dead_lettered_naming_size_and_limit()
+    {
+        var actions = new RecordingMessageActions();
+        await _h.Create<ServiceBusForwardFunction>().RunAsync(Message("big", new string('x', 3000)), actions, CancellationToken.None);
+        Assert.Equal(nameof(ForwardingFailureReason.PayloadTooLarge), actions.DeadLetterReason);
+        Assert.Contains("3000 bytes; the limit is 2048 bytes", actions.DeadLetterDescription, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_transient_failure_abandons_the_message_for_redelivery_and_fails_the_invocation()
+    {
+        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: "127.0.0.1:1");
+        var actions = new RecordingMessageActions();
+
+        var error = await Assert.ThrowsAsync<ForwardingException>(() => offline.Create<ServiceBusForwardFunction>().RunAsync(Message("later"), actions, CancellationToken.None));
+
+        Assert.True(error.IsTransient);
+        Assert.Equal(["abandon:later"], actions.Calls);
+    }
+
+    [Fact]
+    public void The_bound_message_maps_every_field_the_forwarder_uses()
+    {
+        var message = ServiceBusModelFactory.ServiceBusReceivedMessage(
+            body: BinaryData.FromString("b"), messageId: "id", contentType: "text/plain", correlationId: "c", subject: "s",
+            deliveryCount: 3, enqueuedTime: new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), properties: new Dictionary<string, object> { ["k"] = 5 });
+
+        var data = ServiceBusForwardFunction.ToMessageData(message);
+
+        Assert.Equal(("id", "text/plain", "c", "s", 3), (data.MessageId, data.ContentType, data.CorrelationId, data.Subject, data.DeliveryCount));
+        Assert.Equal("b", System.Text.Encoding.UTF8.GetString(data.Body.Span));
+        Assert.Equal(5, data.ApplicationProperties["k"]);
+        Assert.Equal(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), data.EnqueuedTime);
+    }
+}
