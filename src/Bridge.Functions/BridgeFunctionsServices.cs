@@ -1,6 +1,7 @@
 using Bridge.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Azure.Monitor.OpenTelemetry.Exporter;
 using OpenTelemetry;
 
 namespace Bridge.Functions;
@@ -14,7 +15,10 @@ public static class BridgeFunctionsServices
         return services;
     }
 
-    /// <summary>Traces and metrics of Bridge and its Cloud Tasks client; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.</summary>
+    /// <summary>
+    /// Traces and metrics of Bridge and its Cloud Tasks client, exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is
+    /// set and to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is.
+    /// </summary>
     public static IOpenTelemetryBuilder AddBridgeTelemetry(this IOpenTelemetryBuilder telemetry, IConfiguration configuration)
     {
         telemetry
@@ -23,6 +27,11 @@ public static class BridgeFunctionsServices
         if (!string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
             telemetry.UseOtlpExporter();
+        }
+
+        if (!string.IsNullOrEmpty(configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"]))
+        {
+            telemetry.UseAzureMonitorExporter();
         }
 
         return telemetry;
