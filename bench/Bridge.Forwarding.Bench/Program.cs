@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Core;
+using Bridge.Core.Forwarding;
+using Bridge.Core.Intake;
+using Bridge.Testing;
+using Google.Protobuf;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+// How much the forwarding pipeline (intake mapping, route, name, schedule, headers, span, CreateTask) costs over a
+// raw CreateTask of the same named task with the same client and concurrency, against the same emulator, in this run.
+// Usage: dotnet run -c Release --project bench/Bridge.Forwarding.Bench [events]
+var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4000;
+const int Concurrency = 16;
+const int Rounds = 5;
+
+await using var emulator = await EmulatorHost.StartAsync();
+var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+{
+    ["Bridge:CloudTasks:EmulatorHost"] = emulator.GrpcHostPort,
+    ["Bridge:CloudTasks:EmulatorDetection"] = "None",
+    ["Bridge:Routes:bench:Queue"] = "projects/bench/locations/l/queues/placeholder",
+    ["Bridge:Routes:bench:TargetUrl"] = "https://worker.example.com/bench",
+    ["Bridge:Routes:bench:ServiceAccountEmail"] = "invoker@bench.iam.gserviceaccount.com",
+    ["Bridge:Routes:bench:ServiceBusEntity"] = "bench-in",
+}).Build();
+
+var body = Encoding.UTF8.GetBytes("{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}");
+var raw = new List<double>();
+var pipeline = new List<double>();
+for (var round = 0; round < Rounds; round++)
+{
+    // Fresh paused queues each round, so both sides insert into equally empty queues.
+    var rawQueue = await emulator.CreateQueueAsync();
+    await emulator.Client.PauseQueueAsync(rawQueue);
+    var routeQueue = await emulator.CreateQueueAsync();
+    await emulator.Client.PauseQueueAsync(routeQueue);
+    var settings = new ConfigurationBuilder().AddConfiguration(configuration).AddInMemoryCollection(new Dictionary<string, string?> { ["Bridge:Routes:bench:Queue"] = routeQueue.ToString() }).Build();
+    await using var services = new ServiceCollection().AddLogging().AddBridgeCore(settings).BuildServiceProvider();
+    var client = services.GetRequiredService<CloudTasksClient>();
+    var forwarder = services.GetRequiredService<IEventForwarder>();
+    var intake = services.GetRequiredService<ServiceBusIntake>();
+    var retry = new CallSettings { Retry = RetrySettings.IdempotentDefault };
+
+    // Warm both paths (first round long enough for tiered JIT to settle).
+    for (var i = 0; i < (round == 0 ? 1500 : 100); i++)
+    {
+        await client.CreateTaskAsync(new CreateTaskRequest { Parent = rawQueue.ToString(), Task = RawTask(rawQueue, $"warm-{i}") }, retry);
+        await forwarder.ForwardAsync(intake.Map(Message($"warm-{i}"), "bench-in"));
+    }
+
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        await client.CreateTaskAsync(new CreateTaskRequest { Parent = rawQueue.ToString(), Task = RawTask(rawQueue, $"r{round}-{i}") }, retry, ct));
+    raw.Add(count / clock.Elapsed.TotalSeconds);
+
+    clock.Restart();
+    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        await forwarder.ForwardAsync(intake.Map(Message($"r{round}-{i}"), "bench-in"), ct));
+    pipeline.Add(count / clock.Elapsed.TotalSeconds);
+}
+
+var rawRate = raw.Order().ElementAt(Rounds / 2);
+var pipelineRate = pipeline.Order().ElementAt(Rounds / 2);
+var ratio = raw.Zip(pipeline, (r, p) => p / r).Order().ElementAt(Rounds / 2); // per round: both sides ran back to back
+Console.WriteLine($"Raw CreateTask (named task, same client, {Concurrency} concurrent): {rawRate:F0}/s (rounds: {string.Join(", ", raw.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))})");
+Console.WriteLine($"Forwarding pipeline (Service Bus intake → forwarder → CreateTask): {pipelineRate:F0}/s (rounds: {string.Join(", ", pipeline.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))})");
+Console.WriteLine($"Ratio pipeline/raw (median of {Rounds} per-round ratios): {ratio:F3}; pipeline cost {(1 - ratio) * 100:F1}% (goal: under 10%)");
+return;
+
+TaskMessage RawTask(QueueName queue, string id) => new()
+{
+    Name = queue.Task(TaskNaming.TaskId("bench", new EventIdentity(EventIdentity.ServiceBusMessageId, id))).ToString(),
+    HttpRequest = new HttpRequest
+    {
+        Url = "https://worker.example.com/bench",
+        Body = ByteString.CopyFrom(body),
+        // The same headers the pipeline sets, so both sides send the same task and only the pipeline's work differs.
+        Headers =
+        {
+            ["Content-Type"] = "application/json",
+            ["X-Bridge-Route"] = "bench",
+            ["X-Bridge-Correlation-Id"] = id,
+            ["X-Bridge-Event-Identity"] = EventIdentity.ServiceBusMessageId,
+            ["traceparent"] = $"00-{System.Diagnostics.ActivityTraceId.CreateRandom()}-{System.Diagnostics.ActivitySpanId.CreateRandom()}-00",
+        },
+        OidcToken = new OidcToken { ServiceAccountEmail = "invoker@bench.iam.gserviceaccount.com", Audience = "https://worker.example.com/bench" },
+    },
+};
+
+ServiceBusMessageData Message(string id) => new() { MessageId = id, Body = body, ContentType = "application/json", CorrelationId = id };
