@@ -17,7 +17,7 @@ public sealed class ServiceAccountCredentialTests
     public async Task A_key_file_is_exchanged_for_a_token_that_is_sent_with_calls()
     {
         using var rsa = RSA.Create(2048);
-        await using var tokenEndpoint = await LoopbackHttpServer.StartAsync(_ => (200, """{"access_token":"sa-access-token","token_type":"Bearer","expires_in":3600}"""));
+        await using var tokenEndpoint = await HttpTargetServer.StartJsonAsync(_ => (200, """{"access_token":"sa-access-token","token_type":"Bearer","expires_in":3600}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var keyFile = Path.Combine(Path.GetTempPath(), $"bridge-sa-{Guid.NewGuid():N}.json");
         await File.WriteAllTextAsync(keyFile, JsonSerializer.Serialize(new Dictionary<string, string>
@@ -43,7 +43,7 @@ public sealed class ServiceAccountCredentialTests
         }
 
         Assert.Equal("Bearer sa-access-token", server.Single("GetQueue").Headers["authorization"]);
-        var form = HttpUtility.ParseQueryString(Assert.Single(tokenEndpoint.Requests).Body);
+        var form = HttpUtility.ParseQueryString(Assert.Single(tokenEndpoint.Requests).Text);
         Assert.Equal("urn:ietf:params:oauth:grant-type:jwt-bearer", form["grant_type"]);
 
         // The assertion is signed with the key and names the account and the cloud-platform scope.

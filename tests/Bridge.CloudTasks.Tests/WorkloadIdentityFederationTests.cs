@@ -17,13 +17,13 @@ public sealed class WorkloadIdentityFederationTests
     private const string Audience = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/azure-pool/providers/azure-provider";
     private static readonly QueueName Queue = new("p", "l", "q");
 
-    private static (int, string) StsResponse(RecordedHttpRequest _) =>
+    private static (int, string) StsResponse(ReceivedRequest _) =>
         (200, """{"access_token":"google-federated-token","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}""");
 
     [Fact]
     public async Task The_azure_token_is_exchanged_and_the_google_token_is_sent_to_cloud_tasks()
     {
-        await using var sts = await LoopbackHttpServer.StartAsync(StsResponse);
+        await using var sts = await HttpTargetServer.StartJsonAsync(StsResponse);
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var azure = new RecordingAzureCredential("azure-subject-token");
         var (client, handler) = ClientFor(server, FederatedCredential(sts, azure));
@@ -35,7 +35,7 @@ public sealed class WorkloadIdentityFederationTests
         Assert.Equal(["api://AzureADTokenExchange/.default"], azure.RequestedScopes.Distinct());
         var exchange = Assert.Single(sts.Requests); // cached for the second call
         Assert.Equal("POST", exchange.Method);
-        var form = HttpUtility.ParseQueryString(exchange.Body);
+        var form = HttpUtility.ParseQueryString(exchange.Text);
         Assert.Equal("urn:ietf:params:oauth:grant-type:token-exchange", form["grant_type"]);
         Assert.Equal(Audience, form["audience"]);
         Assert.Equal("azure-subject-token", form["subject_token"]);
@@ -49,9 +49,9 @@ public sealed class WorkloadIdentityFederationTests
     [Fact]
     public async Task With_impersonation_the_federated_token_buys_a_service_account_token()
     {
-        await using var sts = await LoopbackHttpServer.StartAsync(StsResponse);
+        await using var sts = await HttpTargetServer.StartJsonAsync(StsResponse);
         var expiry = TimeProvider.System.GetUtcNow().AddHours(1).ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        await using var iam = await LoopbackHttpServer.StartAsync(_ => (200, $$"""{"accessToken":"service-account-token","expireTime":"{{expiry}}"}"""));
+        await using var iam = await HttpTargetServer.StartJsonAsync(_ => (200, $$"""{"accessToken":"service-account-token","expireTime":"{{expiry}}"}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var credential = AzureWorkloadIdentityFederation.CreateCredential(
             new AzureWorkloadIdentityFederationOptions
@@ -75,7 +75,7 @@ public sealed class WorkloadIdentityFederationTests
     [Fact]
     public async Task A_refused_exchange_fails_the_call_and_sends_nothing_to_cloud_tasks()
     {
-        await using var sts = await LoopbackHttpServer.StartAsync(_ => (400, """{"error":"invalid_grant","error_description":"The audience in the subject token does not match"}"""));
+        await using var sts = await HttpTargetServer.StartJsonAsync(_ => (400, """{"error":"invalid_grant","error_description":"The audience in the subject token does not match"}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var (client, handler) = ClientFor(server, FederatedCredential(sts, new RecordingAzureCredential("azure-subject-token")));
         using var disposeClient = client;
@@ -92,7 +92,7 @@ public sealed class WorkloadIdentityFederationTests
     [Fact]
     public async Task An_unavailable_token_endpoint_is_a_transient_failure()
     {
-        await using var sts = await LoopbackHttpServer.StartAsync(_ => (503, """{"error":"temporarily_unavailable"}"""));
+        await using var sts = await HttpTargetServer.StartJsonAsync(_ => (503, """{"error":"temporarily_unavailable"}"""));
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
         var (client, handler) = ClientFor(server, FederatedCredential(sts, new RecordingAzureCredential("azure-subject-token")));
         using var disposeClient = client;
@@ -131,9 +131,9 @@ public sealed class WorkloadIdentityFederationTests
     public async Task The_managed_identity_token_from_azure_identity_becomes_the_subject_token()
     {
         var expiresOn = TimeProvider.System.GetUtcNow().AddHours(1).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        await using var identity = await LoopbackHttpServer.StartAsync(_ =>
+        await using var identity = await HttpTargetServer.StartJsonAsync(_ =>
             (200, JsonSerializer.Serialize(new Dictionary<string, string> { ["access_token"] = "mi-token-from-azure", ["expires_on"] = expiresOn, ["resource"] = "api://AzureADTokenExchange", ["token_type"] = "Bearer" })));
-        await using var sts = await LoopbackHttpServer.StartAsync(StsResponse);
+        await using var sts = await HttpTargetServer.StartJsonAsync(StsResponse);
         await using var server = await RecordingCloudTasksServer.StartAsync(tls: true);
 
         Environment.SetEnvironmentVariable("IDENTITY_ENDPOINT", new Uri(identity.Address, "/msi/token").ToString());
@@ -156,7 +156,7 @@ public sealed class WorkloadIdentityFederationTests
         var mi = Assert.Single(identity.Requests);
         Assert.Equal("api://AzureADTokenExchange", HttpUtility.ParseQueryString(new Uri(identity.Address, mi.PathAndQuery).Query)["resource"]);
         Assert.Equal("identity-header-secret", mi.Headers["x-identity-header"]);
-        Assert.Equal("mi-token-from-azure", HttpUtility.ParseQueryString(Assert.Single(sts.Requests).Body)["subject_token"]);
+        Assert.Equal("mi-token-from-azure", HttpUtility.ParseQueryString(Assert.Single(sts.Requests).Text)["subject_token"]);
         Assert.Equal("Bearer google-federated-token", server.Single("GetQueue").Headers["authorization"]);
     }
 
@@ -167,7 +167,7 @@ public sealed class WorkloadIdentityFederationTests
         return (client, handler);
     }
 
-    private static Google.Apis.Auth.OAuth2.GoogleCredential FederatedCredential(LoopbackHttpServer sts, TokenCredential azure) =>
+    private static Google.Apis.Auth.OAuth2.GoogleCredential FederatedCredential(HttpTargetServer sts, TokenCredential azure) =>
         AzureWorkloadIdentityFederation.CreateCredential(
             new AzureWorkloadIdentityFederationOptions { Audience = Audience, TokenUrl = new Uri(sts.Address, "/v1/token").ToString() },
             azure);

@@ -13,17 +13,20 @@ namespace Bridge.Testing;
 public sealed record ReceivedRequest(string Method, string PathAndQuery, IReadOnlyDictionary<string, string> Headers, byte[] Body, DateTimeOffset ReceivedAt)
 {
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+
+    /// <summary>The body as UTF-8 text.</summary>
+    public string Text => System.Text.Encoding.UTF8.GetString(Body);
 }
 
 /// <summary>How the target answers one request.</summary>
-public sealed record TargetResponse(int Status, TimeSpan Delay = default, IReadOnlyDictionary<string, string>? Headers = null)
+public sealed record TargetResponse(int Status, TimeSpan Delay = default, IReadOnlyDictionary<string, string>? Headers = null, string? Json = null)
 {
     public static TargetResponse Ok { get; } = new(200);
 }
 
 /// <summary>
-/// A real HTTP server on a loopback port that plays a task's target: records every request (headers, body, time)
-/// and answers as <see cref="Respond"/> says.
+/// A real HTTP server on a loopback port that plays a task's target or a token endpoint: records every request
+/// (headers, body, time) and answers as <see cref="Respond"/> says.
 /// </summary>
 public sealed class HttpTargetServer : IAsyncDisposable
 {
@@ -43,6 +46,18 @@ public sealed class HttpTargetServer : IAsyncDisposable
     public Func<ReceivedRequest, int, TargetResponse> Respond { get; set; } = (_, _) => TargetResponse.Ok;
 
     public Uri Url(string path) => new(Address, path);
+
+    /// <summary>A server that answers every request with a JSON body (token endpoints, metadata services).</summary>
+    public static async Task<HttpTargetServer> StartJsonAsync(Func<ReceivedRequest, (int Status, string Json)> respond)
+    {
+        var server = await StartAsync();
+        server.Respond = (request, _) =>
+        {
+            var (status, json) = respond(request);
+            return new TargetResponse(status, Json: json);
+        };
+        return server;
+    }
 
     public static async Task<HttpTargetServer> StartAsync()
     {
@@ -83,6 +98,12 @@ public sealed class HttpTargetServer : IAsyncDisposable
             foreach (var (key, value) in response.Headers ?? new Dictionary<string, string>())
             {
                 context.Response.Headers[key] = value;
+            }
+
+            if (response.Json is not null)
+            {
+                context.Response.ContentType = "application/json";
+                await context.Response.Body.WriteAsync(System.Text.Encoding.UTF8.GetBytes(response.Json));
             }
         });
         await app.StartAsync();
