@@ -1,4 +1,5 @@
 using Bridge.Core;
+using Bridge.Core.Callback;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Azure.Monitor.OpenTelemetry.Exporter;
@@ -12,6 +13,7 @@ public static class BridgeFunctionsServices
     public static IServiceCollection AddBridgeFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBridgeCore(configuration);
+        services.AddBridgeCallback(configuration);
         return services;
     }
 

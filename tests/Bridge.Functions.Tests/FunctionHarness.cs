@@ -42,6 +42,10 @@ public sealed class FunctionHarness : IAsyncDisposable
             ["Bridge:Routes:orders:Queue"] = queue.ToString(),
             ["Bridge:Routes:orders:TargetUrl"] = "https://worker.example.com/orders",
             ["Bridge:Routes:orders:ServiceBusEntity"] = "orders-in",
+            ["Bridge:Callback:PublicUrl"] = "https://bridge.example.com/api/tasks/callback",
+            ["Bridge:Callback:AllowedServiceAccounts:0"] = "invoker@p.iam.gserviceaccount.com",
+            ["Bridge:Callback:Issuers:0:Issuer"] = emulator.Emulator.Issuer,
+            ["Bridge:Callback:Issuers:0:DiscoveryUrl"] = new Uri(emulator.HttpAddress, "/.well-known/openid-configuration").ToString(),
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration).AddBridgeFunctions(configuration).AddMvcCore().Services.BuildServiceProvider();
         return new FunctionHarness(emulator, services, queue, configuration);

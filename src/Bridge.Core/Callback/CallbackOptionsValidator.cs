@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Core.Callback;
+
+/// <summary>An empty trusted list is a start-up error, never "accept any".</summary>
+internal sealed class CallbackOptionsValidator : IValidateOptions<CallbackOptions>
+{
+    public ValidateOptionsResult Validate(string? name, CallbackOptions options)
+    {
+        const string key = CallbackOptions.SectionName;
+        var errors = new List<string>();
+        if (options.AllowedServiceAccounts.Count == 0 || options.AllowedServiceAccounts.Any(string.IsNullOrWhiteSpace))
+        {
+            errors.Add($"{key}:AllowedServiceAccounts is empty: name the service accounts (email) allowed to call the callback.");
+        }
+
+        if (options.EffectiveAudiences.Count == 0)
+        {
+            errors.Add($"{key}:Audiences is empty and {key}:PublicUrl is not set: tokens must be checked against the callback's audience.");
+        }
+
+        foreach (var (issuer, i) in options.EffectiveIssuers.Select((issuer, i) => (issuer, i)))
+        {
+            if (!Uri.TryCreate(issuer.Issuer, UriKind.Absolute, out _))
+            {
+                errors.Add($"{key}:Issuers:{i}:Issuer '{issuer.Issuer}' must be an absolute URL.");
+            }
+
+            if (!Uri.TryCreate(issuer.EffectiveDiscoveryUrl, UriKind.Absolute, out var discovery) || (discovery.Scheme != Uri.UriSchemeHttps && !(discovery.Scheme == Uri.UriSchemeHttp && (discovery.IsLoopback || discovery.Host == "localhost"))))
+            {
+                errors.Add($"{key}:Issuers:{i}:DiscoveryUrl '{issuer.EffectiveDiscoveryUrl}' must be https (http only on loopback, for the emulator).");
+            }
+        }
+
+        if (options.ClockSkew < TimeSpan.Zero || options.ClockSkew > TimeSpan.FromMinutes(5))
+        {
+            errors.Add($"{key}:ClockSkew {options.ClockSkew} must be between 0 and 5 minutes.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

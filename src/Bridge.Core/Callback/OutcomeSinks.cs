@@ -1,0 +1,69 @@
+using Azure.Messaging.ServiceBus;
+using CloudNative.CloudEvents;
+using CloudNative.CloudEvents.SystemTextJson;
+using Microsoft.Extensions.Logging;
+
+namespace Bridge.Core.Callback;
+
+/// <summary>Where outcomes go. Returns only once the outcome is durably handed over; throws otherwise.</summary>
+public interface IOutcomeSink
+{
+    Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken);
+}
+
+/// <summary>Writes each outcome as a structured log entry.</summary>
+public sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOutcomeSink
+{
+    public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        LogOutcome(outcome.Type!, outcome.Subject, outcome.Id!, outcome.Data?.ToString());
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Task outcome {Type} for {TaskName} ({OutcomeId}): {Data}")]
+    private partial void LogOutcome(string type, string? taskName, string outcomeId, string? data);
+}
+
+/// <summary>
+/// Sends each outcome to a Service Bus queue or topic as a structured CloudEvent; the outcome id is the MessageId,
+/// so an entity with duplicate detection drops repeats.
+/// </summary>
+public sealed class ServiceBusOutcomeSink(ServiceBusSender sender) : IOutcomeSink
+{
+    private static readonly JsonEventFormatter Formatter = new();
+
+    public async Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(outcome);
+        await sender.SendMessageAsync(ToMessage(outcome), cancellationToken).ConfigureAwait(false);
+    }
+
+    public static ServiceBusMessage ToMessage(CloudEvent outcome)
+    {
+        var body = Formatter.EncodeStructuredModeMessage(outcome, out var contentType);
+        var message = new ServiceBusMessage(body)
+        {
+            MessageId = outcome.Id,
+            ContentType = contentType.ToString(),
+            Subject = outcome.Type,
+        };
+        message.ApplicationProperties["cloudEvents:type"] = outcome.Type;
+        message.ApplicationProperties["cloudEvents:subject"] = outcome.Subject;
+        return message;
+    }
+}
+
+/// <summary>Hands each outcome to every configured sink; it is delivered once all of them have it.</summary>
+public sealed class CompositeOutcomeSink(IEnumerable<IOutcomeSink> sinks) : IOutcomeSink
+{
+    private readonly IOutcomeSink[] _sinks = sinks.ToArray();
+
+    public async Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    {
+        foreach (var sink in _sinks)
+        {
+            await sink.PublishAsync(outcome, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
