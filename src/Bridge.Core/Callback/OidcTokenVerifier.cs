@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Protocols;
@@ -37,8 +36,9 @@ public sealed record TokenVerification(int Status, TokenRejection? Rejection, st
 /// Verifies Google-style OIDC ID tokens: RS256 only, signature against the issuer's JWKS (from OIDC discovery,
 /// cached; an unknown <c>kid</c> triggers at most one refresh per <see cref="CallbackOptions.KeyRefreshInterval"/>),
 /// trusted <c>iss</c>, expected <c>aud</c>, <c>exp</c>/<c>nbf</c>/<c>iat</c> with a small skew, then <c>email</c>
-/// verified and allowed. Microsoft.IdentityModel does the JOSE work (discovery, key rotation, strict algorithm and
-/// lifetime checks); the Google-specific rules are checked here.
+/// verified and allowed. Microsoft.IdentityModel does the JOSE work (discovery parsing, JWKS, strict algorithm and
+/// lifetime checks) with any issuer's discovery URL, so the emulator's issuer works exactly like Google's; the
+/// Google-specific rules (iat, email, email_verified) and the key cache policy are here.
 /// </summary>
 public sealed class OidcTokenVerifier
 {
@@ -48,7 +48,7 @@ public sealed class OidcTokenVerifier
     private readonly CallbackOptions _options;
     private readonly TimeProvider _time;
     private readonly HashSet<string> _allowed;
-    private readonly ConcurrentDictionary<string, ConfigurationManager<OpenIdConnectConfiguration>> _issuers;
+    private readonly Dictionary<string, IssuerKeyCache> _issuers;
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
 
     public OidcTokenVerifier(IOptions<CallbackOptions> options, TimeProvider time, HttpClient? http = null)
@@ -56,16 +56,14 @@ public sealed class OidcTokenVerifier
         _options = options.Value.Clone();
         _time = time;
         _allowed = new HashSet<string>(_options.AllowedServiceAccounts, StringComparer.OrdinalIgnoreCase);
-        _issuers = new ConcurrentDictionary<string, ConfigurationManager<OpenIdConnectConfiguration>>(StringComparer.Ordinal);
+        _issuers = new Dictionary<string, IssuerKeyCache>(StringComparer.Ordinal);
         foreach (var issuer in _options.EffectiveIssuers)
         {
             var url = new Uri(issuer.EffectiveDiscoveryUrl);
+
+            // http is allowed only where start-up validation allowed it: loopback, for the emulator.
             var retriever = http is null ? new HttpDocumentRetriever { RequireHttps = url.Scheme == Uri.UriSchemeHttps } : new HttpDocumentRetriever(http) { RequireHttps = url.Scheme == Uri.UriSchemeHttps };
-            _issuers[issuer.Issuer] = new ConfigurationManager<OpenIdConnectConfiguration>(url.ToString(), new OpenIdConnectConfigurationRetriever(), retriever)
-            {
-                AutomaticRefreshInterval = _options.KeyCacheDuration,
-                RefreshInterval = _options.KeyRefreshInterval < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : _options.KeyRefreshInterval,
-            };
+            _issuers[issuer.Issuer] = new IssuerKeyCache(url.ToString(), retriever, _options.KeyCacheDuration, _options.KeyRefreshInterval, time);
         }
     }
 
@@ -102,30 +100,29 @@ public sealed class OidcTokenVerifier
             return Reject(TokenRejection.WrongAlgorithm);
         }
 
-        if (!_issuers.TryGetValue(token.Issuer ?? string.Empty, out var manager))
+        if (!_issuers.TryGetValue(token.Issuer ?? string.Empty, out var keys))
         {
             return Reject(TokenRejection.UntrustedIssuer);
         }
 
         var issuer = token.Issuer!;
-        var (rejection, validated) = await ValidateAsync(raw, issuer, manager, cancellationToken).ConfigureAwait(false);
+        var (rejection, validated) = await ValidateAsync(raw, issuer, keys, forceRefresh: false, cancellationToken).ConfigureAwait(false);
         if (rejection is { Rejection: TokenRejection.UnknownKey })
         {
-            // Keys may have rotated: ask for fresh ones (rate-limited by the manager) and try once more.
-            manager.RequestRefresh();
-            (rejection, validated) = await ValidateAsync(raw, issuer, manager, cancellationToken).ConfigureAwait(false);
+            // Keys may have rotated: fetch fresh ones (rate-limited, shared by concurrent callers) and try once more.
+            (rejection, validated) = await ValidateAsync(raw, issuer, keys, forceRefresh: true, cancellationToken).ConfigureAwait(false);
         }
 
         return rejection ?? CheckIdentity(validated!);
     }
 
     /// <summary>The validated token, or a rejection: signature, issuer, audience, lifetime, iat.</summary>
-    private async Task<(TokenVerification? Rejection, JsonWebToken? Token)> ValidateAsync(string raw, string issuer, ConfigurationManager<OpenIdConnectConfiguration> manager, CancellationToken cancellationToken)
+    private async Task<(TokenVerification? Rejection, JsonWebToken? Token)> ValidateAsync(string raw, string issuer, IssuerKeyCache keys, bool forceRefresh, CancellationToken cancellationToken)
     {
         OpenIdConnectConfiguration configuration;
         try
         {
-            configuration = await manager.GetConfigurationAsync(cancellationToken).ConfigureAwait(false);
+            configuration = await keys.GetAsync(forceRefresh, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or HttpRequestException)
         {
