@@ -43,6 +43,15 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
+    public void The_callback_is_an_anonymous_post_because_the_oidc_token_is_the_authentication()
+    {
+        var trigger = Trigger(Function("TaskCallback"));
+        Assert.Equal("Anonymous", trigger.GetProperty("authLevel").GetString());
+        Assert.Equal(["post"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal("tasks/callback", trigger.GetProperty("route").GetString());
+    }
+
+    [Fact]
     public void Health_is_an_anonymous_get()
     {
         var trigger = Trigger(Function("Health"));
