@@ -50,6 +50,7 @@ public sealed class OidcTokenVerifier
     private readonly HashSet<string> _allowed;
     private readonly Dictionary<string, IssuerKeyCache> _issuers;
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (OpenIdConnectConfiguration Configuration, TokenValidationParameters Parameters)> _parameters = new(StringComparer.Ordinal);
 
     public OidcTokenVerifier(IOptions<CallbackOptions> options, TimeProvider time, HttpClient? http = null)
     {
@@ -106,18 +107,18 @@ public sealed class OidcTokenVerifier
         }
 
         var issuer = token.Issuer!;
-        var (rejection, validated) = await ValidateAsync(raw, issuer, keys, forceRefresh: false, cancellationToken).ConfigureAwait(false);
+        var (rejection, validated) = await ValidateAsync(token, issuer, keys, forceRefresh: false, cancellationToken).ConfigureAwait(false);
         if (rejection is { Rejection: TokenRejection.UnknownKey })
         {
             // Keys may have rotated: fetch fresh ones (rate-limited, shared by concurrent callers) and try once more.
-            (rejection, validated) = await ValidateAsync(raw, issuer, keys, forceRefresh: true, cancellationToken).ConfigureAwait(false);
+            (rejection, validated) = await ValidateAsync(token, issuer, keys, forceRefresh: true, cancellationToken).ConfigureAwait(false);
         }
 
         return rejection ?? CheckIdentity(validated!);
     }
 
     /// <summary>The validated token, or a rejection: signature, issuer, audience, lifetime, iat.</summary>
-    private async Task<(TokenVerification? Rejection, JsonWebToken? Token)> ValidateAsync(string raw, string issuer, IssuerKeyCache keys, bool forceRefresh, CancellationToken cancellationToken)
+    private async Task<(TokenVerification? Rejection, JsonWebToken? Token)> ValidateAsync(JsonWebToken parsed, string issuer, IssuerKeyCache keys, bool forceRefresh, CancellationToken cancellationToken)
     {
         OpenIdConnectConfiguration configuration;
         try
@@ -129,7 +130,7 @@ public sealed class OidcTokenVerifier
             return (new TokenVerification(503, TokenRejection.KeysUnavailable, null), null);
         }
 
-        var result = await _handler.ValidateTokenAsync(raw, Parameters(issuer, configuration.SigningKeys)).ConfigureAwait(false);
+        var result = await _handler.ValidateTokenAsync(parsed, Parameters(issuer, configuration)).ConfigureAwait(false);
         if (!result.IsValid)
         {
             return (Reject(result.Exception switch
@@ -177,7 +178,21 @@ public sealed class OidcTokenVerifier
         return _allowed.Contains(email) ? new TokenVerification(200, null, email) : new TokenVerification(403, TokenRejection.AccountNotAllowed, email);
     }
 
-    private TokenValidationParameters Parameters(string issuer, ICollection<SecurityKey> keys) => new()
+    /// <summary>Built once per issuer and key set, not per call.</summary>
+    private TokenValidationParameters Parameters(string issuer, OpenIdConnectConfiguration configuration)
+    {
+        var cached = _parameters.GetValueOrDefault(issuer);
+        if (cached.Configuration == configuration)
+        {
+            return cached.Parameters;
+        }
+
+        var parameters = NewParameters(issuer, configuration.SigningKeys);
+        _parameters[issuer] = (configuration, parameters);
+        return parameters;
+    }
+
+    private TokenValidationParameters NewParameters(string issuer, ICollection<SecurityKey> keys) => new()
     {
         ValidIssuer = issuer,
         ValidAudiences = _options.EffectiveAudiences,

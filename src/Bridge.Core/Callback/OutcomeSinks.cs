@@ -17,7 +17,7 @@ public sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOu
     public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        LogOutcome(outcome.Type!, outcome.Subject, outcome.Id!, outcome.Data?.ToString());
+        LogOutcome(outcome.Type!, outcome.Subject, outcome.Id!, System.Text.Json.JsonSerializer.Serialize(outcome.Data));
         return Task.CompletedTask;
     }
 

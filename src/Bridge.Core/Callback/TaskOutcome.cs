@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using System.Text.Json.Serialization;
 using CloudNative.CloudEvents;
 
 namespace Bridge.Core.Callback;
@@ -59,43 +59,48 @@ public sealed record TaskOutcome
     /// Stable for the same task and status, so a call delivered twice gives the same id and the sink's duplicate
     /// detection (Service Bus MessageId) drops the repeat.
     /// </summary>
-    public string Id => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{Queue}\n{TaskName}\n{Status}")))[..32];
+    public string Id => _id ??= Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{Queue}\n{TaskName}\n{Status}")))[..32];
+
+    private string? _id;
 
     public string Type => "dev.bridge.task." + Status.ToString().ToLowerInvariant();
 
-    public CloudEvent ToCloudEvent()
+    /// <summary>
+    /// The outcome as a CloudEvent. Its data is a typed <see cref="OutcomeData"/>: each sink serializes it in its own
+    /// format when it sends, so the receiver's hot path does no JSON work.
+    /// </summary>
+    public CloudEvent ToCloudEvent() => new()
     {
-        var data = new Dictionary<string, object?>
-        {
-            ["status"] = Status.ToString().ToLowerInvariant(),
-            ["taskName"] = TaskName,
-            ["queue"] = Queue,
-            ["route"] = Route,
-            ["identityKind"] = IdentityKind,
-            ["correlationId"] = CorrelationId,
-            ["retryCount"] = RetryCount,
-            ["executionCount"] = ExecutionCount,
-            ["eta"] = Eta,
-            ["previousResponse"] = PreviousResponse,
-            ["detail"] = Detail,
-            ["reportedBy"] = ReportedBy,
-            ["receivedAt"] = ReceivedAt,
-        };
-        if (!Payload.IsEmpty)
-        {
-            data["payload"] = Convert.ToBase64String(Payload.Span);
-            data["payloadContentType"] = PayloadContentType;
-        }
+        Id = Id,
+        Source = SourceUri,
+        Type = Type,
+        Subject = TaskName,
+        Time = ReceivedAt,
+        DataContentType = "application/json",
+        Data = new OutcomeData(
+            Status switch { OutcomeStatus.Delivered => "delivered", OutcomeStatus.Succeeded => "succeeded", _ => "failed" },
+            TaskName, Queue, Route, IdentityKind, CorrelationId, RetryCount, ExecutionCount, Eta, PreviousResponse, Detail, ReportedBy, ReceivedAt,
+            Payload.IsEmpty ? null : Payload.ToArray(),
+            Payload.IsEmpty ? null : PayloadContentType),
+    };
 
-        return new CloudEvent
-        {
-            Id = Id,
-            Source = new Uri(Source, UriKind.Relative),
-            Type = Type,
-            Subject = TaskName,
-            Time = ReceivedAt,
-            DataContentType = "application/json",
-            Data = JsonSerializer.SerializeToElement(data),
-        };
-    }
+    private static readonly Uri SourceUri = new(Source, UriKind.Relative);
 }
+
+/// <summary>The data of an outcome CloudEvent, as JSON: camelCase fields; the payload base64.</summary>
+public sealed record OutcomeData(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("taskName")] string TaskName,
+    [property: JsonPropertyName("queue")] string? Queue,
+    [property: JsonPropertyName("route")] string? Route,
+    [property: JsonPropertyName("identityKind")] string? IdentityKind,
+    [property: JsonPropertyName("correlationId")] string? CorrelationId,
+    [property: JsonPropertyName("retryCount")] int? RetryCount,
+    [property: JsonPropertyName("executionCount")] int? ExecutionCount,
+    [property: JsonPropertyName("eta")] DateTimeOffset? Eta,
+    [property: JsonPropertyName("previousResponse")] int? PreviousResponse,
+    [property: JsonPropertyName("detail")] string? Detail,
+    [property: JsonPropertyName("reportedBy")] string ReportedBy,
+    [property: JsonPropertyName("receivedAt")] DateTimeOffset ReceivedAt,
+    [property: JsonPropertyName("payload")] byte[]? Payload,
+    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType);

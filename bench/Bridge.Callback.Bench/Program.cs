@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Bridge.Core.Callback;
+using Bridge.Testing;
+using CloudNative.CloudEvents;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+// Verified callbacks per second: the whole receiver (token checks, outcome event, sink hand-off) in-process, against
+// the bare floor of one RS256 signature verification of the same token, both measured here; then over HTTP.
+// Usage: dotnet run -c Release --project bench/Bridge.Callback.Bench [count]
+var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+const string Audience = "https://bridge.example.com/api/tasks/callback";
+const string Caller = "invoker@p.iam.gserviceaccount.com";
+
+await using var issuer = await TestTokenIssuer.StartAsync();
+var options = Options.Create(new CallbackOptions
+{
+    Issuers = [new TrustedIssuer { Issuer = issuer.Issuer, DiscoveryUrl = issuer.DiscoveryUrl }],
+    Audiences = [Audience],
+    AllowedServiceAccounts = [Caller],
+});
+var receiver = new CallbackReceiver(new OidcTokenVerifier(options, TimeProvider.System), new NullSink(), options, TimeProvider.System, NullLogger<CallbackReceiver>.Instance);
+var token = issuer.Mint(TestTokenIssuer.Claims(issuer.Issuer, Audience, Caller));
+var request = new CallbackRequest(
+    new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Authorization"] = "Bearer " + token,
+        ["X-CloudTasks-QueueName"] = "orders",
+        ["X-CloudTasks-TaskName"] = "0f1e2d3c4b5a",
+        ["X-CloudTasks-TaskRetryCount"] = "0",
+        ["X-CloudTasks-TaskExecutionCount"] = "0",
+        ["X-CloudTasks-TaskETA"] = "1795000000.123456",
+    },
+    Encoding.UTF8.GetBytes("{\"order\":7}"),
+    "application/json");
+
+// The floor: verifying the token's RS256 signature and nothing else.
+var parts = token.Split('.');
+var signed = Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]);
+var signature = Convert.FromBase64String(parts[2].Replace('-', '+').Replace('_', '/').PadRight(parts[2].Length + ((4 - (parts[2].Length % 4)) % 4), '='));
+using var publicKey = RSA.Create(issuer.Key(issuer.CurrentKid).ExportParameters(false));
+
+double Floor()
+{
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        if (!publicKey.VerifyData(signed, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))
+        {
+            throw new InvalidOperationException("signature");
+        }
+    }
+
+    return count / clock.Elapsed.TotalSeconds;
+}
+
+async Task<double> Receiver()
+{
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        if ((await receiver.HandleAsync(request)).Status != 200)
+        {
+            throw new InvalidOperationException("rejected");
+        }
+    }
+
+    return count / clock.Elapsed.TotalSeconds;
+}
+
+var verifierOnly = new OidcTokenVerifier(options, TimeProvider.System);
+async Task<double> VerifierOnly()
+{
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        await verifierOnly.VerifyAsync("Bearer " + token);
+    }
+
+    return count / clock.Elapsed.TotalSeconds;
+}
+
+double EventOnly()
+{
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        _ = new TaskOutcome { Status = OutcomeStatus.Delivered, TaskName = "t", Queue = "q", ReportedBy = Caller, ReceivedAt = TimeProvider.System.GetUtcNow(), Payload = request.Body }.ToCloudEvent();
+    }
+
+    return count / clock.Elapsed.TotalSeconds;
+}
+
+await VerifierOnly();
+EventOnly();
+Console.WriteLine($"(diagnostic) verifier alone {await VerifierOnly():F0}/s, outcome event alone {EventOnly():F0}/s");
+
+// Warm-up, then alternate rounds and take medians.
+Floor();
+await Receiver();
+var floors = new List<double>();
+var receivers = new List<double>();
+for (var round = 0; round < 3; round++)
+{
+    floors.Add(Floor());
+    receivers.Add(await Receiver());
+}
+
+var floor = floors.Order().ElementAt(1);
+var full = receivers.Order().ElementAt(1);
+Console.WriteLine($"RS256 verification alone (one thread): {floor:F0}/s");
+Console.WriteLine($"Verified callbacks in-process (one thread): {full:F0}/s; ratio callbacks/floor {full / floor:F2} (goal: at least 0.80)");
+
+// Over HTTP on this machine: Kestrel on loopback, 16 concurrent clients.
+var builder = WebApplication.CreateSlimBuilder();
+builder.Logging.ClearProviders();
+builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+var app = builder.Build();
+app.MapPost("/api/tasks/callback", async (HttpContext context) =>
+{
+    using var body = new MemoryStream();
+    await context.Request.Body.CopyToAsync(body);
+    var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+    var response = await receiver.HandleAsync(new CallbackRequest(headers, body.ToArray(), context.Request.ContentType), context.RequestAborted);
+    context.Response.StatusCode = response.Status;
+});
+await app.StartAsync();
+var url = app.Urls.Single() + "/api/tasks/callback";
+using var http = new HttpClient();
+async Task<double> OverHttp(int n)
+{
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (_, ct) =>
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(request.Body.ToArray()) };
+        foreach (var (name, value) in request.Headers)
+        {
+            message.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        using var response = await http.SendAsync(message, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"HTTP {(int)response.StatusCode}");
+        }
+    });
+    return n / clock.Elapsed.TotalSeconds;
+}
+
+await OverHttp(2000);
+Console.WriteLine($"Verified callbacks over HTTP (loopback, 16 concurrent): {await OverHttp(count / 2):F0}/s");
+await app.StopAsync();
+
+internal sealed class NullSink : IOutcomeSink
+{
+    public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken) => Task.CompletedTask;
+}
