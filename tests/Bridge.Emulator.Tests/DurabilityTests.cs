@@ -66,6 +66,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         var queue = new QueueName("durable", "l", "stream");
         var (grpcPort, httpPort) = (FreePort(), FreePort());
         var acknowledged = new ConcurrentBag<string>();
+        var killing = 0;
 
         using (var emulator = await StartProcessAsync(grpcPort, httpPort))
         using (var client = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{grpcPort}", EmulatorDetection = EmulatorDetection.None }.Build())
@@ -83,7 +84,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                         await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
                         acknowledged.Add(name.TaskId);
                     }
-                    catch (Exception) when (stop.IsCancellationRequested || !IsRunning(emulator))
+                    catch (Exception) when (Volatile.Read(ref killing) == 1)
                     {
                         return; // in flight when the process died: never acknowledged
                     }
@@ -95,6 +96,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                 await Task.Delay(10);
             }
 
+            Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
             emulator.Kill(); // SIGKILL, mid-stream
             await emulator.WaitForExitAsync();
             await stop.CancelAsync();
@@ -152,18 +154,6 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 await Task.Delay(100);
             }
-        }
-    }
-
-    private static bool IsRunning(Process process)
-    {
-        try
-        {
-            return !process.HasExited;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
         }
     }
 
