@@ -27,6 +27,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<ServiceBusIntake>();
+        services.TryAddSingleton<ServiceBusMessageHandler>();
         return services;
     }
 }

@@ -37,24 +37,16 @@ internal static class HttpEventReader
     /// <summary>RFC 9457 problem details with the machine-readable reason; no secrets, no tokens.</summary>
     public static IActionResult Problem(ForwardingException ex)
     {
-        var status = ex.Reason switch
-        {
-            ForwardingFailureReason.UnknownRoute => StatusCodes.Status404NotFound,
-            ForwardingFailureReason.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
-            ForwardingFailureReason.InvalidEvent or ForwardingFailureReason.InvalidSchedule => StatusCodes.Status400BadRequest,
-            ForwardingFailureReason.RejectedByCloudTasks => StatusCodes.Status422UnprocessableEntity,
-            ForwardingFailureReason.QueueNotFound => StatusCodes.Status502BadGateway,
-            _ => StatusCodes.Status503ServiceUnavailable,
-        };
+        var status = ForwardingProblems.StatusFor(ex.Reason);
         var problem = new ProblemDetails
         {
-            Type = "urn:bridge:forwarding:" + ex.ReasonCode,
+            Type = ForwardingProblems.TypeFor(ex.Reason),
             Title = ex.ReasonCode,
             Status = status,
             Detail = ex.Message,
             Extensions = { ["reason"] = ex.ReasonCode, ["transient"] = ex.IsTransient },
         };
-        return new ProblemResult(problem, ex.IsTransient ? ex.RetryAfter ?? TimeSpan.FromSeconds(5) : null);
+        return new ProblemResult(problem, ForwardingProblems.RetryAfterSeconds(ex) is { } seconds ? TimeSpan.FromSeconds(seconds) : null);
     }
 
     private sealed class ProblemResult(ProblemDetails problem, TimeSpan? retryAfter) : ObjectResult(problem)

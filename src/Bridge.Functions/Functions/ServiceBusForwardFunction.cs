@@ -1,5 +1,4 @@
 using Azure.Messaging.ServiceBus;
-using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Configuration;
@@ -11,11 +10,10 @@ namespace Bridge.Functions.Functions;
 /// deduplicated), dead-letter with a machine-readable reason on permanent errors, abandon on transient ones so
 /// Service Bus redelivers (and dead-letters after MaxDeliveryCount). Nothing is dropped.
 /// </summary>
-public sealed class ServiceBusForwardFunction(ServiceBusIntake intake, IEventForwarder forwarder, IConfiguration configuration)
+public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, IConfiguration configuration)
 {
     public const string QueueSetting = "Bridge:ServiceBus:Queue";
     public const string ConnectionSetting = "BridgeServiceBus";
-    private const int MaxDeadLetterTextLength = 4096;
 
     [Function("ForwardServiceBusMessage")]
     public async Task RunAsync(
@@ -25,40 +23,20 @@ public sealed class ServiceBusForwardFunction(ServiceBusIntake intake, IEventFor
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(messageActions);
-        var entity = configuration[QueueSetting] ?? string.Empty;
-        try
+        var settlement = await handler.HandleAsync(ToMessageData(message), configuration[QueueSetting] ?? string.Empty, cancellationToken);
+        switch (settlement.Action)
         {
-            var inbound = intake.Map(ToMessageData(message), entity);
-            await forwarder.ForwardAsync(inbound, cancellationToken);
-            await messageActions.CompleteMessageAsync(message, cancellationToken);
-        }
-        catch (ForwardingException ex) when (!ex.IsTransient)
-        {
-            await messageActions.DeadLetterMessageAsync(
-                message,
-                propertiesToModify: null,
-                deadLetterReason: ex.ReasonCode,
-                deadLetterErrorDescription: Truncate(ex.Message),
-                cancellationToken: cancellationToken);
-        }
-        catch (ForwardingException)
-        {
-            await messageActions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
-            throw;
+            case SettlementAction.Complete:
+                await messageActions.CompleteMessageAsync(message, cancellationToken);
+                break;
+            case SettlementAction.DeadLetter:
+                await messageActions.DeadLetterMessageAsync(message, propertiesToModify: null, settlement.DeadLetterReason, settlement.DeadLetterDescription, cancellationToken);
+                break;
+            default:
+                await messageActions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
+                throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
         }
     }
 
-    internal static ServiceBusMessageData ToMessageData(ServiceBusReceivedMessage message) => new()
-    {
-        MessageId = message.MessageId,
-        Body = message.Body.ToMemory(),
-        ContentType = message.ContentType,
-        CorrelationId = message.CorrelationId,
-        Subject = message.Subject,
-        ApplicationProperties = message.ApplicationProperties,
-        DeliveryCount = message.DeliveryCount,
-        EnqueuedTime = message.EnqueuedTime,
-    };
-
-    private static string Truncate(string text) => text.Length <= MaxDeadLetterTextLength ? text : text[..MaxDeadLetterTextLength];
+    internal static ServiceBusMessageData ToMessageData(ServiceBusReceivedMessage message) => ServiceBusMessages.ToMessageData(message);
 }

@@ -1,0 +1,21 @@
+namespace Bridge.Core.Forwarding;
+
+/// <summary>How HTTP intake answers a failure, in both hosts: status, problem type, Retry-After.</summary>
+public static class ForwardingProblems
+{
+    public static int StatusFor(ForwardingFailureReason reason) => reason switch
+    {
+        ForwardingFailureReason.UnknownRoute => 404,
+        ForwardingFailureReason.PayloadTooLarge => 413,
+        ForwardingFailureReason.InvalidEvent or ForwardingFailureReason.InvalidSchedule => 400,
+        ForwardingFailureReason.RejectedByCloudTasks => 422,
+        ForwardingFailureReason.QueueNotFound => 502,
+        _ => 503,
+    };
+
+    public static string TypeFor(ForwardingFailureReason reason) => "urn:bridge:forwarding:" + reason;
+
+    /// <summary>Seconds to wait before retrying a transient failure; null for permanent ones.</summary>
+    public static int? RetryAfterSeconds(ForwardingException error) =>
+        error.IsTransient ? (int)Math.Ceiling((error.RetryAfter ?? TimeSpan.FromSeconds(5)).TotalSeconds) : null;
+}

@@ -1,0 +1,45 @@
+using Bridge.Core.Forwarding;
+
+namespace Bridge.Core.Intake;
+
+/// <summary>What to do with a Service Bus message after forwarding it.</summary>
+public enum SettlementAction
+{
+    /// <summary>The task exists (created or deduplicated): remove the message.</summary>
+    Complete,
+
+    /// <summary>Permanent failure: move to the dead-letter queue with the reason.</summary>
+    DeadLetter,
+
+    /// <summary>Transient failure: release the lock so Service Bus redelivers (and dead-letters after MaxDeliveryCount).</summary>
+    Abandon,
+}
+
+public sealed record Settlement(SettlementAction Action, ForwardResult? Result = null, ForwardingException? Error = null)
+{
+    public const int MaxDeadLetterTextLength = 4096;
+
+    public string? DeadLetterReason => Error?.ReasonCode;
+
+    public string? DeadLetterDescription => Error?.Message is { } m && m.Length > MaxDeadLetterTextLength ? m[..MaxDeadLetterTextLength] : Error?.Message;
+}
+
+/// <summary>
+/// The one decision both hosts (the function app and the self-hosted runner's ServiceBusProcessor) make per message,
+/// so they can't drift apart: forward, then complete, dead-letter or abandon.
+/// </summary>
+public sealed class ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder)
+{
+    public async Task<Settlement> HandleAsync(ServiceBusMessageData message, string entity, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await forwarder.ForwardAsync(intake.Map(message, entity), cancellationToken).ConfigureAwait(false);
+            return new Settlement(SettlementAction.Complete, result);
+        }
+        catch (ForwardingException ex)
+        {
+            return new Settlement(ex.IsTransient ? SettlementAction.Abandon : SettlementAction.DeadLetter, Error: ex);
+        }
+    }
+}
