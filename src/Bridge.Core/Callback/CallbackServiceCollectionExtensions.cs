@@ -72,9 +72,13 @@ public static class CallbackServiceCollectionExtensions
                         : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(options.ManagedIdentityClientId)));
                 yield return new ServiceBusOutcomeSink(client.CreateSender(options.ServiceBusEntity));
             }
+            else if (sp.GetKeyedService<IOutcomeSink>(name) is { } hosted)
+            {
+                yield return hosted; // a sink the host adds (the self-hosted runner's Local sink)
+            }
             else
             {
-                throw new InvalidOperationException($"{OutcomeOptions.SectionName}:Sinks names '{name}'; known sinks: Log, ServiceBus.");
+                throw new InvalidOperationException($"{OutcomeOptions.SectionName}:Sinks names '{name}'; known sinks: Log, ServiceBus, and those the host adds.");
             }
         }
     }

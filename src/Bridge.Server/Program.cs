@@ -1,0 +1,7 @@
+using Bridge.Server;
+
+// dotnet run --project src/Bridge.Server: with no Google Cloud settings, an embedded emulator and a demo route whose
+// target is this server's own callback; POST an event to http://localhost:8080/api/events/demo and read
+// http://localhost:8080/api/outcomes.
+var app = BridgeServerApp.Build(args);
+await app.RunAsync();
