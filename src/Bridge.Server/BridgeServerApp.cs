@@ -94,12 +94,12 @@ public static class BridgeServerApp
                 emulator.EnsureQueue(route.Queue.ToString());
             }
 
-            app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine($"""
+            app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine($$"""
 
-                Bridge is running with an embedded Cloud Tasks emulator (gRPC 127.0.0.1:{server.EmulatorGrpcPort}, OIDC issuer {emulator.Issuer}).
-                  send an event:  curl -X POST http://localhost:{server.Port}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{{"order":1}}'
-                  see outcomes:   curl http://localhost:{server.Port}/api/outcomes
-                  health:         curl http://localhost:{server.Port}/api/health
+                Bridge is running with an embedded Cloud Tasks emulator (gRPC 127.0.0.1:{{server.EmulatorGrpcPort}}, OIDC issuer {{emulator.Issuer}}).
+                  send an event:  curl -X POST http://localhost:{{server.Port}}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{"order":1}'
+                  see outcomes:   curl http://localhost:{{server.Port}}/api/outcomes
+                  health:         curl http://localhost:{{server.Port}}/api/health
 
                 """));
         }
