@@ -54,6 +54,14 @@ public sealed class TestTokenIssuer : IAsyncDisposable
         return CurrentKid;
     }
 
+    /// <summary>Publishes a key of the test's own (weak keys, for instance).</summary>
+    public void Publish(string kid, RSA key)
+    {
+        var copy = RSA.Create();
+        copy.ImportParameters(key.ExportParameters(true));
+        _published[kid] = copy;
+    }
+
     /// <summary>Stops publishing a key (it is then unknown to verifiers that refresh).</summary>
     public void Unpublish(string kid) => _published.Remove(kid);
 

@@ -135,6 +135,17 @@ public sealed class TokenVerificationTests : IAsyncLifetime
             new("header that is not JSON", (i, c) => Bearer(TestTokenIssuer.Encode("not json"u8.ToArray()) + "." + i.Mint(c).Split('.')[1] + ".sig"), 401, TokenRejection.Malformed),
             new("huge header", (i, c) => Bearer(i.Mint(c, new() { ["alg"] = "RS256", ["kid"] = i.CurrentKid, ["pad"] = new string('x', 20_000) })), 401, TokenRejection.TooLarge),
             new("garbage", (_, _) => "Bearer not-a-token-at-all", 401, TokenRejection.Malformed),
+            new("a crit header the verifier can't honour", (i, c) => Bearer(i.Mint(c, new() { ["alg"] = "RS256", ["kid"] = i.CurrentKid, ["crit"] = new[] { "exp" } })), 401, TokenRejection.Malformed),
+            new("duplicate claims (a second, forged aud)", (i, c) =>
+            {
+                var json = JsonSerializer.Serialize(c);
+                var payload = json[..^1] + ",\"aud\":\"https://other.example.com\"}";
+                var header = TestTokenIssuer.Encode(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object> { ["alg"] = "RS256", ["kid"] = i.CurrentKid }));
+                var input = header + "." + TestTokenIssuer.Encode(Encoding.UTF8.GetBytes(payload));
+                return Bearer(input + "." + TestTokenIssuer.Encode(i.Key(i.CurrentKid).SignData(Encoding.ASCII.GetBytes(input), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)));
+            }, 401, TokenRejection.Malformed),
+            new("an empty signature", (i, c) => Bearer(string.Join('.', i.Mint(c).Split('.').Take(2)) + "."), 401, TokenRejection.BadSignature),
+            new("a payload that is a JSON array", (i, c) => Bearer(i.Mint(c).Split('.')[0] + "." + TestTokenIssuer.Encode("[1]"u8.ToArray()) + ".sig"), 401, TokenRejection.Malformed),
         ];
     }
 
@@ -147,6 +158,25 @@ public sealed class TokenVerificationTests : IAsyncLifetime
         Assert.False(result.IsValid);
         Assert.Equal(forgery.Reason, result.Rejection);
         Assert.Equal(forgery.Status, result.Status);
+    }
+
+    [Fact]
+    public async Task An_audience_list_that_contains_the_callback_is_accepted()
+    {
+        var claims = Claims();
+        claims["aud"] = new[] { "https://someone-else.example.com", Audience };
+        Assert.True((await _verifier.VerifyAsync(Bearer(_issuer.Mint(claims)))).IsValid);
+    }
+
+    [Fact]
+    public async Task A_published_key_under_2048_bits_is_never_used()
+    {
+        using var weak = RSA.Create(1024);
+        var kid = "weak";
+        var weakIssuer = _issuer;
+        weakIssuer.Publish(kid, weak);
+        var result = await _verifier.VerifyAsync(Bearer(_issuer.Mint(Claims(), new() { ["alg"] = "RS256", ["kid"] = kid }, weak)));
+        Assert.Equal(TokenRejection.UnknownKey, result.Rejection);
     }
 
     [Fact]
