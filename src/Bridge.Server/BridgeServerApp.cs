@@ -194,28 +194,8 @@ public static class BridgeServerApp
         }
     }
 
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
+    private static Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit) =>
+        BoundedBody.ReadAsync(request.Body, request.ContentLength, limit, request.HttpContext.RequestAborted);
 
     private static Dictionary<string, string> Headers(HttpRequest request) =>
         request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);

@@ -1,4 +1,5 @@
 using Bridge.Core.Forwarding;
+using Bridge.Core.Intake;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 
@@ -8,28 +9,8 @@ namespace Bridge.Functions.Functions;
 internal static class HttpEventReader
 {
     /// <summary>The body, or null when it exceeds <paramref name="limit"/> (read no further than that).</summary>
-    public static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit)
-    {
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                return null;
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
-    }
+    public static Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit) =>
+        BoundedBody.ReadAsync(request.Body, request.ContentLength, limit, request.HttpContext.RequestAborted);
 
     public static Dictionary<string, string> Headers(HttpRequest request) =>
         request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
