@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using Bridge.Core.Callback;
 using Bridge.Testing;
-using CloudNative.CloudEvents;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -108,7 +107,7 @@ Floor();
 await Receiver();
 var floors = new List<double>();
 var receivers = new List<double>();
-const int Rounds = 5;
+const int Rounds = 9;
 for (var round = 0; round < Rounds; round++)
 {
     floors.Add(Floor());
@@ -163,5 +162,5 @@ await app.StopAsync();
 
 internal sealed class NullSink : IOutcomeSink
 {
-    public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken) => Task.CompletedTask;
 }

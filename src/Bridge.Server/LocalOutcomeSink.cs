@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Bridge.Core.Callback;
-using CloudNative.CloudEvents;
 using CloudNative.CloudEvents.SystemTextJson;
 
 namespace Bridge.Server;
@@ -20,9 +19,10 @@ public sealed class LocalOutcomeSink(string? file) : IOutcomeSink
 
     public IReadOnlyList<JsonElement> Recent => _recent.ToArray();
 
-    public async Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    public async Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
-        var bytes = Formatter.EncodeStructuredModeMessage(outcome, out _);
+        ArgumentNullException.ThrowIfNull(outcome);
+        var bytes = Formatter.EncodeStructuredModeMessage(outcome.ToCloudEvent(), out _);
         using var document = JsonDocument.Parse(bytes);
         if (file is not null)
         {

@@ -89,7 +89,7 @@ public sealed partial class CallbackReceiver
 
             try
             {
-                await _sink.PublishAsync(outcome.ToCloudEvent(), cancellationToken).ConfigureAwait(false);
+                await _sink.PublishAsync(outcome, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -230,7 +230,7 @@ public sealed partial class CallbackReceiver
         var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default };
         try
         {
-            await _sink.PublishAsync(failed.ToCloudEvent(), cancellationToken).ConfigureAwait(false);
+            await _sink.PublishAsync(failed, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

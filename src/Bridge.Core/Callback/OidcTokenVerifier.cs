@@ -2,7 +2,6 @@ using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
@@ -99,20 +98,17 @@ public sealed class OidcTokenVerifier
             return Reject(TokenRejection.Malformed);
         }
 
-        using var header = ParseJson(raw.Span[..first]);
-        using var payload = ParseJson(raw.Span[(first + 1)..second]);
-        if (header is null || payload is null || HasDuplicateNames(payload.RootElement) || header.RootElement.TryGetProperty("crit", out _))
+        if (!JwtParts.TryReadHeader(raw.Span[..first], out var header) || header.HasCrit || JwtParts.TryReadClaims(raw.Span[(first + 1)..second]) is not { Duplicated: false } claims)
         {
             return Reject(TokenRejection.Malformed);
         }
 
-        if (!header.RootElement.TryGetProperty("alg", out var alg) || alg.ValueKind != JsonValueKind.String || !alg.ValueEquals(Algorithm))
+        if (!string.Equals(header.Alg, Algorithm, StringComparison.Ordinal))
         {
             return Reject(TokenRejection.WrongAlgorithm);
         }
 
-        var issuer = String(payload.RootElement, "iss");
-        if (issuer is null || !_issuers.TryGetValue(issuer, out var cache))
+        if (claims.Issuer is not { } issuer || !_issuers.TryGetValue(issuer, out var cache))
         {
             return Reject(TokenRejection.UntrustedIssuer);
         }
@@ -123,7 +119,7 @@ public sealed class OidcTokenVerifier
             return Reject(TokenRejection.BadSignature);
         }
 
-        var kid = String(header.RootElement, "kid");
+        var kid = header.Kid;
         RSA? key;
         try
         {
@@ -149,19 +145,19 @@ public sealed class OidcTokenVerifier
         }
 
         // Only now are the claims trusted.
-        return CheckClaims(payload.RootElement);
+        return CheckClaims(claims);
     }
 
-    private TokenVerification CheckClaims(JsonElement claims)
+    private TokenVerification CheckClaims(JwtClaims claims)
     {
-        if (!HasAudience(claims))
+        if (claims.AudienceMalformed || !claims.Audiences.Exists(_audiences.Contains))
         {
             return Reject(TokenRejection.WrongAudience);
         }
 
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0;
         var skew = _options.ClockSkew.TotalSeconds;
-        if (Number(claims, "exp") is not { } exp || Number(claims, "iat") is not { } iat)
+        if (claims.Expires is not { } exp || claims.IssuedAt is not { } iat)
         {
             return Reject(TokenRejection.Malformed);
         }
@@ -171,7 +167,7 @@ public sealed class OidcTokenVerifier
             return Reject(TokenRejection.Expired);
         }
 
-        if (Number(claims, "nbf") is { } nbf && now + skew < nbf)
+        if (claims.NotBefore is { } nbf && now + skew < nbf)
         {
             return Reject(TokenRejection.NotYetValid);
         }
@@ -181,35 +177,17 @@ public sealed class OidcTokenVerifier
             return Reject(TokenRejection.IssuedInFuture);
         }
 
-        var email = String(claims, "email");
-        if (string.IsNullOrEmpty(email))
+        if (string.IsNullOrEmpty(claims.Email))
         {
             return Reject(TokenRejection.MissingEmail);
         }
 
-        var verified = claims.TryGetProperty("email_verified", out var flag)
-            && (flag.ValueKind == JsonValueKind.True || (flag.ValueKind == JsonValueKind.String && flag.ValueEquals("true")));
-        if (!verified)
+        if (!claims.EmailVerified)
         {
             return Reject(TokenRejection.EmailNotVerified);
         }
 
-        return _allowed.Contains(email) ? new TokenVerification(200, null, email) : new TokenVerification(403, TokenRejection.AccountNotAllowed, email);
-    }
-
-    private bool HasAudience(JsonElement claims)
-    {
-        if (!claims.TryGetProperty("aud", out var aud))
-        {
-            return false;
-        }
-
-        if (aud.ValueKind == JsonValueKind.String)
-        {
-            return _audiences.Contains(aud.GetString()!);
-        }
-
-        return aud.ValueKind == JsonValueKind.Array && aud.EnumerateArray().Any(a => a.ValueKind == JsonValueKind.String && _audiences.Contains(a.GetString()!));
+        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
     }
 
     /// <summary>The issuer's RSA key for <paramref name="kid"/>; tokens must name their key.</summary>
@@ -246,31 +224,6 @@ public sealed class OidcTokenVerifier
         return keys;
     }
 
-    private static JsonDocument? ParseJson(ReadOnlySpan<char> base64Url)
-    {
-        var bytes = DecodeBase64Url(base64Url);
-        if (bytes is null)
-        {
-            return null;
-        }
-
-        try
-        {
-            var document = JsonDocument.Parse(bytes);
-            if (document.RootElement.ValueKind == JsonValueKind.Object)
-            {
-                return document;
-            }
-
-            document.Dispose();
-            return null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
     private static byte[]? DecodeBase64Url(ReadOnlySpan<char> text)
     {
         try
@@ -282,29 +235,6 @@ public sealed class OidcTokenVerifier
             return null;
         }
     }
-
-    private static bool HasDuplicateNames(JsonElement element)
-    {
-        // Tokens carry a handful of claims: a linear scan beats a hash set here.
-        var names = new List<string>(12);
-        foreach (var property in element.EnumerateObject())
-        {
-            if (names.Contains(property.Name, StringComparer.Ordinal))
-            {
-                return true;
-            }
-
-            names.Add(property.Name);
-        }
-
-        return false;
-    }
-
-    private static string? String(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-
-    private static double? Number(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number) ? number : null;
 
     private static TokenVerification Reject(TokenRejection reason) => new(401, reason, null);
 }

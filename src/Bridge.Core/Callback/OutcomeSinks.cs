@@ -5,19 +5,22 @@ using Microsoft.Extensions.Logging;
 
 namespace Bridge.Core.Callback;
 
-/// <summary>Where outcomes go. Returns only once the outcome is durably handed over; throws otherwise.</summary>
+/// <summary>
+/// Where outcomes go. Returns only once the outcome is durably handed over; throws otherwise. Each sink renders the
+/// outcome as it needs (<see cref="TaskOutcome.ToCloudEvent"/> for the CloudEvent sinks).
+/// </summary>
 public interface IOutcomeSink
 {
-    Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken);
+    Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken);
 }
 
 /// <summary>Writes each outcome as a structured log entry.</summary>
 public sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOutcomeSink
 {
-    public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    public Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        LogOutcome(outcome.Type!, outcome.Subject, outcome.Id!, System.Text.Json.JsonSerializer.Serialize(outcome.Data));
+        LogOutcome(outcome.Type, outcome.TaskName, outcome.Id, System.Text.Json.JsonSerializer.Serialize(outcome.ToCloudEvent().Data));
         return Task.CompletedTask;
     }
 
@@ -33,10 +36,10 @@ public sealed class ServiceBusOutcomeSink(ServiceBusSender sender) : IOutcomeSin
 {
     private static readonly JsonEventFormatter Formatter = new();
 
-    public async Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    public async Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        await sender.SendMessageAsync(ToMessage(outcome), cancellationToken).ConfigureAwait(false);
+        await sender.SendMessageAsync(ToMessage(outcome.ToCloudEvent()), cancellationToken).ConfigureAwait(false);
     }
 
     public static ServiceBusMessage ToMessage(CloudEvent outcome)
@@ -59,7 +62,7 @@ public sealed class CompositeOutcomeSink(IEnumerable<IOutcomeSink> sinks) : IOut
 {
     private readonly IOutcomeSink[] _sinks = sinks.ToArray();
 
-    public async Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    public async Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
         foreach (var sink in _sinks)
         {

@@ -59,9 +59,20 @@ public sealed record TaskOutcome
     /// Stable for the same task and status, so a call delivered twice gives the same id and the sink's duplicate
     /// detection (Service Bus MessageId) drops the repeat.
     /// </summary>
-    public string Id => _id ??= Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{Queue}\n{TaskName}\n{Status}")))[..32];
+    public string Id => _id ??= ComputeId();
 
     private string? _id;
+
+    private string ComputeId()
+    {
+        var text = $"{Queue}\n{TaskName}\n{Status}";
+        var length = Encoding.UTF8.GetByteCount(text);
+        var bytes = length <= 1024 ? stackalloc byte[length] : new byte[length];
+        Encoding.UTF8.GetBytes(text, bytes);
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(bytes, hash);
+        return Convert.ToHexStringLower(hash[..16]);
+    }
 
     public string Type => "dev.bridge.task." + Status.ToString().ToLowerInvariant();
 

@@ -32,8 +32,9 @@ public sealed class RecordingSink : IOutcomeSink
 
     public int Failures;
 
-    public Task PublishAsync(CloudEvent outcome, CancellationToken cancellationToken)
+    public Task PublishAsync(TaskOutcome published, CancellationToken cancellationToken)
     {
+        var outcome = published.ToCloudEvent();
         if (Fail(outcome))
         {
             Interlocked.Increment(ref Failures);
