@@ -1,5 +1,6 @@
 using Bridge.Core;
 using Bridge.Core.Callback;
+using Bridge.Core.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Azure.Monitor.OpenTelemetry.Exporter;
@@ -33,7 +34,8 @@ public static class BridgeFunctionsServices
 
         if (!string.IsNullOrEmpty(configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"]))
         {
-            telemetry.UseAzureMonitorExporter();
+            var credential = AzureMonitorCredential.FromAuthenticationString(configuration[AzureMonitorCredential.SettingName]);
+            telemetry.UseAzureMonitorExporter(o => o.Credential = credential);
         }
 
         return telemetry;

@@ -5,6 +5,7 @@ using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
 using Bridge.Core.Routing;
+using Bridge.Core.Telemetry;
 using Bridge.Emulator;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -74,7 +75,8 @@ public static class BridgeServerApp
 
         if (!string.IsNullOrEmpty(builder.Configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"]))
         {
-            telemetry.UseAzureMonitorExporter();
+            var credential = AzureMonitorCredential.FromAuthenticationString(builder.Configuration[AzureMonitorCredential.SettingName]);
+            telemetry.UseAzureMonitorExporter(o => o.Credential = credential);
         }
 
         var app = builder.Build();

@@ -1,0 +1,311 @@
+// Bridge on Azure: a function app that forwards Service Bus and HTTP events to Google Cloud Tasks and takes
+// Cloud Tasks' calls back, with no secret anywhere: Service Bus, storage and Application Insights by managed
+// identity, Google Cloud by workload identity federation of that same identity (see infra/gcp).
+//
+// Deploy: az deployment group create -g <rg> -f infra/azure/main.bicep -p infra/azure/main.bicepparam
+// Runbook: docs/deploy.md
+
+targetScope = 'resourceGroup'
+
+@description('One route: where its events go. Every field becomes a Bridge__Routes__<name>__* app setting.')
+type route = {
+  @description('Route name (letters, digits, - and _). HTTP intake is POST /api/events/<name>.')
+  name: string
+
+  @description('Cloud Tasks queue id in google.location (created by infra/gcp).')
+  queue: string
+
+  @description('The URL tasks call. Empty: the bridge\'s own callback, i.e. delayed, rate-limited delivery back into Azure.')
+  targetUrl: string?
+
+  @description('HTTP method of the task (default POST).')
+  httpMethod: ('POST' | 'PUT' | 'PATCH' | 'GET' | 'DELETE' | 'HEAD' | 'OPTIONS')?
+
+  @description('OIDC audience of the task\'s token (default: the target URL).')
+  audience: string?
+
+  @description('Only Service Bus messages with this Subject take the route; messages naming no route take defaultRoute.')
+  serviceBusSubject: string?
+
+  @description('Delay for events without a schedule, hh:mm:ss.')
+  defaultDelay: string?
+
+  @description('Schedules beyond the 30-day limit: Reject (dead-letter / 422) or Clamp.')
+  schedulePolicy: ('Reject' | 'Clamp')?
+
+  @description('How long Cloud Tasks waits for the target, 00:00:15 to 00:30:00 (default: the service\'s 10 minutes).')
+  dispatchDeadline: string?
+
+  @description('Service Bus application properties sent with the task as X-Bridge-Property-<name>.')
+  carryProperties: string[]?
+}
+
+@description('What infra/gcp created; the function app reaches Cloud Tasks with these, keyless.')
+type googleCloud = {
+  @description('Project id, e.g. my-project.')
+  projectId: string
+
+  @description('Project number (digits); workload identity audiences are written with it.')
+  projectNumber: string
+
+  @description('Cloud Tasks location of the queues, e.g. us-central1.')
+  location: string
+
+  @description('Workload identity pool id (terraform output workload_identity_pool_id).')
+  workloadIdentityPoolId: string
+
+  @description('Workload identity pool provider id (terraform output workload_identity_provider_id).')
+  workloadIdentityProviderId: string
+
+  @description('The service account the bridge acts as to create tasks (terraform output enqueuer_service_account).')
+  enqueuerServiceAccount: string
+
+  @description('The service account whose OIDC token tasks carry (terraform output invoker_service_account); the callback accepts it.')
+  invokerServiceAccount: string
+}
+
+@description('Short name every resource name is derived from.')
+@minLength(3)
+@maxLength(16)
+param appName string = 'bridge'
+
+@description('Region of every resource (default: the resource group\'s).')
+param location string = resourceGroup().location
+
+@description('Hosting: FlexConsumption (serverless, scales to zero) or ElasticPremium (always warm, VNet).')
+@allowed(['FlexConsumption', 'ElasticPremium'])
+param hostingPlan string = 'FlexConsumption'
+
+@description('Most instances the app scales out to (Flex Consumption: 40 to 1000; Premium: the plan\'s elastic limit).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Flex Consumption instance memory.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Elastic Premium size (only with hostingPlan ElasticPremium).')
+@allowed(['EP1', 'EP2', 'EP3'])
+param premiumSku string = 'EP1'
+
+@description('Service Bus tier; duplicate detection and topics need Standard or Premium.')
+@allowed(['Standard', 'Premium'])
+param serviceBusSku string = 'Standard'
+
+@description('The queue the bridge consumes.')
+param intakeQueueName string = 'bridge-intake'
+
+@description('Optional topic whose subscription forwards into the intake queue (empty: none).')
+param intakeTopicName string = ''
+
+@description('Subscription on intakeTopicName that forwards into the intake queue.')
+param intakeSubscriptionName string = 'bridge'
+
+@description('Where task outcomes are published: a queue, a topic, or nowhere (logs only).')
+@allowed(['queue', 'topic', 'none'])
+param outcomeEntityKind string = 'queue'
+
+@description('Name of the outcome queue or topic.')
+param outcomeEntityName string = 'bridge-outcomes'
+
+@description('Deliveries before Service Bus dead-letters a message the bridge could not forward.')
+@minValue(1)
+@maxValue(2000)
+param maxDeliveryCount int = 10
+
+@description('Peek-lock duration of the intake queue (ISO 8601); covers the forwarder\'s retries of a create call.')
+param lockDuration string = 'PT1M'
+
+@description('Window in which a repeated outcome (same MessageId) is dropped (ISO 8601).')
+param duplicateDetectionWindow string = 'P1D'
+
+@description('Log Analytics retention.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('The Google Cloud side, as created by infra/gcp.')
+param google googleCloud
+
+@description('Scope of the Entra ID token exchanged at Google STS; must match the provider\'s allowed audience (infra/gcp azure_token_audience).')
+param azureTokenAudience string = 'api://AzureADTokenExchange'
+
+@description('Routes; the first is the default for Service Bus messages that select none.')
+@minLength(1)
+param routes route[]
+
+@description('Largest event body forwarded, in bytes (Cloud Tasks allows 1048569 per task).')
+@minValue(1)
+@maxValue(1048569)
+param maxBodyBytes int = 1000000
+
+@description('More app settings, merged last (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).')
+param extraAppSettings object = {}
+
+@description('Tags on every resource.')
+param tags object = {}
+
+var suffix = uniqueString(resourceGroup().id, appName)
+var names = {
+  functionApp: '${appName}-${suffix}'
+  identity: '${appName}-identity'
+  serviceBus: '${appName}-${suffix}'
+  storage: take('${replace(toLower(appName), '-', '')}${suffix}', 24)
+}
+var allTags = union({ application: 'bridge' }, tags)
+
+// The one identity everything authenticates as: Service Bus, storage, Application Insights, and (federated)
+// Google Cloud. User-assigned so its principal id, which Google trusts, survives re-creating the app.
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: names.identity
+  location: location
+  tags: allTags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    namePrefix: appName
+    location: location
+    tags: allTags
+    retentionInDays: logRetentionDays
+    publisherPrincipalId: identity.properties.principalId
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    namespaceName: names.serviceBus
+    location: location
+    tags: allTags
+    sku: serviceBusSku
+    intakeQueueName: intakeQueueName
+    intakeTopicName: intakeTopicName
+    intakeSubscriptionName: intakeSubscriptionName
+    outcomeEntityKind: outcomeEntityKind
+    outcomeEntityName: outcomeEntityName
+    maxDeliveryCount: maxDeliveryCount
+    lockDuration: lockDuration
+    duplicateDetectionWindow: duplicateDetectionWindow
+    appPrincipalId: identity.properties.principalId
+  }
+}
+
+var serviceBusNamespace = '${names.serviceBus}.servicebus.windows.net'
+
+var cloudTasksSettings = {
+  Bridge__Project: google.projectId
+  Bridge__Location: google.location
+  Bridge__DefaultRoute: routes[0].name
+  Bridge__MaxBodyBytes: string(maxBodyBytes)
+  Bridge__CloudTasks__Credential: 'AzureWorkloadIdentity'
+  Bridge__CloudTasks__WorkloadIdentity__Audience: '//iam.googleapis.com/projects/${google.projectNumber}/locations/global/workloadIdentityPools/${google.workloadIdentityPoolId}/providers/${google.workloadIdentityProviderId}'
+  Bridge__CloudTasks__WorkloadIdentity__ServiceAccountImpersonationUrl: 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${google.enqueuerServiceAccount}:generateAccessToken'
+  Bridge__CloudTasks__WorkloadIdentity__ManagedIdentityClientId: identity.properties.clientId
+  Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope: '${azureTokenAudience}/.default'
+}
+
+var serviceBusSettings = {
+  BridgeServiceBus__fullyQualifiedNamespace: serviceBusNamespace
+  BridgeServiceBus__credential: 'managedidentity'
+  BridgeServiceBus__clientId: identity.properties.clientId
+  Bridge__ServiceBus__Queue: intakeQueueName
+}
+
+var callbackSettings = {
+  Bridge__Callback__AllowedServiceAccounts__0: google.invokerServiceAccount
+  Bridge__Callback__Issuers__0__Issuer: 'https://accounts.google.com'
+}
+
+var outcomeSettings = outcomeEntityKind == 'none'
+  ? { Bridge__Outcomes__Sinks__0: 'Log' }
+  : {
+      Bridge__Outcomes__Sinks__0: 'Log'
+      Bridge__Outcomes__Sinks__1: 'ServiceBus'
+      Bridge__Outcomes__ServiceBusNamespace: serviceBusNamespace
+      Bridge__Outcomes__ServiceBusEntity: outcomeEntityName
+      Bridge__Outcomes__ManagedIdentityClientId: identity.properties.clientId
+    }
+
+// Each route flattened to its Bridge__Routes__<name>__* settings; optional fields only when given, so the
+// app's own defaults apply otherwise. A route without targetUrl is completed with the callback URL by the
+// function app module (the URL exists only once the app does).
+var routeSettings = reduce(
+  map(
+    routes,
+    r =>
+      union(
+        {
+          'Bridge__Routes__${r.name}__Queue': r.queue
+          'Bridge__Routes__${r.name}__HttpMethod': r.?httpMethod ?? 'POST'
+          'Bridge__Routes__${r.name}__ServiceAccountEmail': google.invokerServiceAccount
+          'Bridge__Routes__${r.name}__SchedulePolicy': r.?schedulePolicy ?? 'Reject'
+        },
+        empty(r.?targetUrl ?? '') ? {} : { 'Bridge__Routes__${r.name}__TargetUrl': r.targetUrl! },
+        empty(r.?audience ?? '') ? {} : { 'Bridge__Routes__${r.name}__Audience': r.audience! },
+        empty(r.?serviceBusSubject ?? '')
+          ? {}
+          : {
+              'Bridge__Routes__${r.name}__ServiceBusEntity': intakeQueueName
+              'Bridge__Routes__${r.name}__ServiceBusSubject': r.serviceBusSubject!
+            },
+        empty(r.?defaultDelay ?? '') ? {} : { 'Bridge__Routes__${r.name}__DefaultDelay': r.defaultDelay! },
+        empty(r.?dispatchDeadline ?? '') ? {} : { 'Bridge__Routes__${r.name}__DispatchDeadline': r.dispatchDeadline! },
+        toObject(
+          range(0, length(r.?carryProperties ?? [])),
+          i => 'Bridge__Routes__${r.name}__CarryProperties__${i}',
+          i => r.carryProperties![i]
+        )
+      )
+  ),
+  {},
+  (all, one) => union(all, one)
+)
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    appName: names.functionApp
+    location: location
+    tags: allTags
+    hostingPlan: hostingPlan
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    premiumSku: premiumSku
+    storageAccountName: names.storage
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    identityPrincipalId: identity.properties.principalId
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    bridgeSettings: union(cloudTasksSettings, serviceBusSettings, callbackSettings, outcomeSettings, routeSettings, extraAppSettings)
+    callbackRoutes: map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
+  }
+}
+
+var baseUrl = 'https://${functionApp.outputs.defaultHostName}'
+
+@description('The function app.')
+output functionAppName string = functionApp.outputs.name
+
+@description('Cloud Tasks calls this; it is the audience of the tasks\' OIDC tokens and what routes without targetUrl target.')
+output callbackUrl string = '${baseUrl}/api/tasks/callback'
+
+@description('HTTP intake: POST here with the route name appended (function key required).')
+output eventsUrl string = '${baseUrl}/api/events/'
+
+@description('For infra/gcp: the Entra ID tenant whose tokens Google trusts (azure_tenant_id).')
+output tenantId string = tenant().tenantId
+
+@description('For infra/gcp: the managed identity Google trusts (azure_managed_identity_principal_id).')
+output managedIdentityPrincipalId string = identity.properties.principalId
+
+@description('The managed identity\'s client id.')
+output managedIdentityClientId string = identity.properties.clientId
+
+@description('Service Bus namespace host name.')
+output serviceBusNamespace string = serviceBusNamespace
+
+@description('Queue (or topic) the outcomes arrive on; empty when outcomeEntityKind is none.')
+output outcomeEntity string = outcomeEntityKind == 'none' ? '' : outcomeEntityName

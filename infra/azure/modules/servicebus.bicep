@@ -1,0 +1,117 @@
+// The Service Bus side of the bridge: the intake queue the function app consumes (optionally fed by a
+// topic subscription that auto-forwards into it) and the entity outcomes are published to, with
+// duplicate detection so a redelivered callback's outcome (same MessageId) is dropped.
+import { builtInRoles } from 'roles.bicep'
+
+param namespaceName string
+param location string
+param tags object
+@allowed(['Standard', 'Premium'])
+param sku string
+param intakeQueueName string
+param intakeTopicName string
+param intakeSubscriptionName string
+@allowed(['queue', 'topic', 'none'])
+param outcomeEntityKind string
+param outcomeEntityName string
+param maxDeliveryCount int
+param lockDuration string
+param duplicateDetectionWindow string
+param appPrincipalId string
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+  name: namespaceName
+  location: location
+  tags: tags
+  sku: {
+    name: sku
+    tier: sku
+  }
+  properties: {
+    // Keyless only: SAS keys are refused, every client authenticates with Entra ID.
+    disableLocalAuth: true
+    minimumTlsVersion: '1.2'
+  }
+}
+
+resource intakeQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: intakeQueueName
+  properties: {
+    lockDuration: lockDuration
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+  }
+}
+
+resource intakeTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = if (!empty(intakeTopicName)) {
+  parent: namespace
+  name: empty(intakeTopicName) ? 'unused' : intakeTopicName
+  properties: {}
+}
+
+resource intakeSubscription 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2024-01-01' = if (!empty(intakeTopicName)) {
+  parent: intakeTopic
+  name: intakeSubscriptionName
+  properties: {
+    forwardTo: intakeQueue.name
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    deadLetteringOnFilterEvaluationExceptions: true
+  }
+}
+
+resource outcomeQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = if (outcomeEntityKind == 'queue') {
+  parent: namespace
+  name: outcomeEntityName
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+    deadLetteringOnMessageExpiration: true
+    maxDeliveryCount: maxDeliveryCount
+  }
+}
+
+resource outcomeTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = if (outcomeEntityKind == 'topic') {
+  parent: namespace
+  name: outcomeEntityName
+  properties: {
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
+  }
+}
+
+// Least privilege: receive on the intake queue only, send on the outcome entity only.
+resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(intakeQueue.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+  scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource outcomeQueueSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (outcomeEntityKind == 'queue') {
+  name: guid(outcomeQueue.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: outcomeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource outcomeTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (outcomeEntityKind == 'topic') {
+  name: guid(outcomeTopic.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: outcomeTopic
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
+output intakeQueueName string = intakeQueue.name
