@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need (the official Node.js Cloud Tasks client, used as the reference contract and as a
-# conformance peer) and runs every test project. Ends with one line: "N passed, N failed, N skipped".
+# conformance peer; the infrastructure checks' parsers and the google provider's schema) and runs every test project. Ends with one line: "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -d tests/conformance/node_modules/@google-cloud/tasks ] || [ tests/conformance/package-lock.json -nt tests/conformance/node_modules ]; then
-  (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for package in tests/conformance tests/infra; do
+  if [ ! -d "$package/node_modules" ] || [ "$package/package-lock.json" -nt "$package/node_modules" ]; then
+    (cd "$package" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
