@@ -38,6 +38,12 @@ type route = {
 
   @description('Service Bus application properties sent with the task as X-Bridge-Property-<name>.')
   carryProperties: string[]?
+
+  @description('HTTP intake headers copied to the task.')
+  carryHeaders: string[]?
+
+  @description('Static headers every task of the route carries (not X-CloudTasks-*, X-Google-*, X-AppEngine-*).')
+  headers: { *: string }?
 }
 
 @description('What infra/gcp created; the function app reaches Cloud Tasks with these, keyless.')
@@ -257,7 +263,13 @@ var routeSettings = reduce(
           range(0, length(r.?carryProperties ?? [])),
           i => 'Bridge__Routes__${r.name}__CarryProperties__${i}',
           i => r.carryProperties![i]
-        )
+        ),
+        toObject(
+          range(0, length(r.?carryHeaders ?? [])),
+          i => 'Bridge__Routes__${r.name}__CarryHeaders__${i}',
+          i => r.carryHeaders![i]
+        ),
+        toObject(items(r.?headers ?? {}), h => 'Bridge__Routes__${r.name}__Headers__${h.key}', h => h.value)
       )
   ),
   {},

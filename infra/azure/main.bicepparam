@@ -21,6 +21,8 @@ param routes = [
     targetUrl: 'https://orders-worker-abc123-uc.a.run.app/tasks/orders'
     dispatchDeadline: '00:10:00'
     carryProperties: ['tenant']
+    carryHeaders: ['X-Tenant']
+    headers: { 'X-Api-Version': '2' }
   }
   {
     // No targetUrl: tasks call the bridge's own callback (delayed delivery back into Azure, outcomes on Service Bus).

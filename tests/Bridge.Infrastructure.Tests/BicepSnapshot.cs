@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Bridge.Infrastructure.Tests;
+
+/// <summary>
+/// What infra/azure would deploy, evaluated locally by <c>bicep snapshot</c>: every resource with its properties.
+/// Values known only at deployment (an identity's client id, the app's host name) stay ARM expressions; <see
+/// cref="AppSettings"/> replaces them with stand-ins so the settings can be fed to the app itself.
+/// </summary>
+internal sealed partial class BicepSnapshot
+{
+    public const string ClientIdStandIn = "4c6e7d2a-1b2c-4d5e-8f90-123456789abc";
+    public const string HostNameStandIn = "bridge-test.azurewebsites.net";
+    public const string SubscriptionId = "00000000-0000-0000-0000-000000000001";
+
+    private BicepSnapshot(JsonObject root) => Root = root;
+
+    public JsonObject Root { get; }
+
+    public IEnumerable<JsonObject> Resources => Root["predictedResources"]!.AsArray().Select(r => r!.AsObject());
+
+    /// <summary>Snapshots infra/azure with its main.bicepparam, or with <paramref name="parameters"/> in its place.</summary>
+    public static BicepSnapshot Take(string? parameters = null)
+    {
+        using var copy = new TempCopy(Path.Combine("infra", "azure"));
+        if (parameters is not null)
+        {
+            File.WriteAllText(copy.File("main.bicepparam"), parameters);
+        }
+
+        var result = Tools.Run("bash", [copy.File("snapshot.sh")], environment: new Dictionary<string, string> { ["BICEP"] = Tools.Bicep });
+        Assert.True(result.ExitCode == 0, $"bicep snapshot failed: {result}");
+        return new BicepSnapshot(JsonNode.Parse(File.ReadAllText(copy.File("main.snapshot.json")))!.AsObject());
+    }
+
+    public JsonObject Single(string type) => Assert.Single(Resources, r => (string?)r["type"] == type);
+
+    public JsonObject Single(string type, string nameEndsWith) =>
+        Assert.Single(Resources, r => (string?)r["type"] == type && ((string?)r["name"])!.EndsWith(nameEndsWith, StringComparison.Ordinal));
+
+    /// <summary>The function app's settings, deployment-time expressions replaced by stand-ins (unknown ones fail).</summary>
+    public Dictionary<string, string> AppSettings() =>
+        Single("Microsoft.Web/sites/config").AsObject()["properties"]!.AsObject()
+            .ToDictionary(p => p.Key, p => Resolve(p.Key, (string)p.Value!));
+
+    /// <summary>Role assignments as (scope resource id, role definition guid).</summary>
+    public List<(string Scope, string Role)> RoleAssignments() =>
+        Resources.Where(r => (string?)r["type"] == "Microsoft.Authorization/roleAssignments")
+            .Select(r => (
+                ScopePattern().Match((string)r["id"]!).Groups[1].Value,
+                ((string)r["properties"]!["roleDefinitionId"]!).Split('/').Last()))
+            .ToList();
+
+    private static string Resolve(string key, string value)
+    {
+        if (!value.StartsWith('['))
+        {
+            return value;
+        }
+
+        if (HostNameFormat().Match(value) is { Success: true } host)
+        {
+            return host.Groups[1].Value + HostNameStandIn + host.Groups[2].Value;
+        }
+
+        if (ClientIdFormat().Match(value) is { Success: true } client)
+        {
+            return client.Groups[1].Value + ClientIdStandIn + client.Groups[2].Value;
+        }
+
+        if (ClientIdReference().IsMatch(value))
+        {
+            return ClientIdStandIn;
+        }
+
+        if (value.EndsWith(".ConnectionString]", StringComparison.Ordinal))
+        {
+            return "InstrumentationKey=00000000-0000-0000-0000-0000000000bb;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/";
+        }
+
+        throw new InvalidOperationException($"App setting {key} has a deployment-time expression the test has no stand-in for: {value}");
+    }
+
+    [GeneratedRegex(@"^\[extensionResourceId\('([^']+)'")]
+    private static partial Regex ScopePattern();
+
+    [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', reference\('[^']+', '[^']+'\)\.defaultHostName\)\]$")]
+    private static partial Regex HostNameFormat();
+
+    [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', reference\('[^']+userAssignedIdentities[^']+', '[^']+'\)\.clientId\)\]$")]
+    private static partial Regex ClientIdFormat();
+
+    [GeneratedRegex(@"^\[reference\('[^']+userAssignedIdentities[^']+', '[^']+'\)\.clientId\]$")]
+    private static partial Regex ClientIdReference();
+}
