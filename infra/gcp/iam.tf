@@ -9,23 +9,19 @@ resource "google_service_account_iam_member" "federated_enqueuer" {
 
 # The enqueuer creates tasks on the bridge's queues, and reads them: the callback reads a queue's
 # max_attempts to report a task's last attempt as failed.
-resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
-  for_each = google_cloud_tasks_queue.queues
-
-  project  = each.value.project
-  location = each.value.location
-  name     = each.value.name
-  role     = "roles/cloudtasks.enqueuer"
-  member   = "serviceAccount:${google_service_account.enqueuer.email}"
+locals {
+  enqueuer_queue_roles = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
 }
 
-resource "google_cloud_tasks_queue_iam_member" "viewer" {
-  for_each = google_cloud_tasks_queue.queues
+resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
+  for_each = {
+    for pair in setproduct(keys(var.queues), local.enqueuer_queue_roles) : "${pair[0]} ${pair[1]}" => { queue = pair[0], role = pair[1] }
+  }
 
-  project  = each.value.project
-  location = each.value.location
-  name     = each.value.name
-  role     = "roles/cloudtasks.viewer"
+  project  = google_cloud_tasks_queue.queues[each.value.queue].project
+  location = google_cloud_tasks_queue.queues[each.value.queue].location
+  name     = google_cloud_tasks_queue.queues[each.value.queue].name
+  role     = each.value.role
   member   = "serviceAccount:${google_service_account.enqueuer.email}"
 }
 

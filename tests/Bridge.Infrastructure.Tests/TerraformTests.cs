@@ -95,7 +95,10 @@ public sealed class TerraformTests
         Assert.Equal(("roles/iam.serviceAccountTokenCreator", "${google_service_account.invoker.name}", "serviceAccount:${local.cloud_tasks_service_agent}"), accountGrants["service_agent_mints_invoker_tokens"]);
         Assert.StartsWith("principal://iam.googleapis.com/${google_iam_workload_identity_pool.azure.name}/subject/", (string)root["locals"]!["federated_principal"]!, StringComparison.Ordinal);
 
-        var queueRoles = resources["google_cloud_tasks_queue_iam_member"]!.AsObject().Select(g => (string)g.Value![0]!["role"]!).Order().ToList();
+        var queueGrant = Assert.Single(resources["google_cloud_tasks_queue_iam_member"]!.AsObject()).Value![0]!;
+        Assert.Equal("serviceAccount:${google_service_account.enqueuer.email}", (string?)queueGrant["member"]);
+        Assert.Contains("setproduct(keys(var.queues), local.enqueuer_queue_roles)", (string)queueGrant["for_each"]!, StringComparison.Ordinal);
+        var queueRoles = root["locals"]!["enqueuer_queue_roles"]!.AsArray().Select(r => (string)r!).Order().ToList();
         Assert.Equal(["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"], queueRoles);
 
         var queue = resources["google_cloud_tasks_queue"]!["queues"]![0]!;
