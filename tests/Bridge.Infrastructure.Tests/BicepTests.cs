@@ -90,6 +90,12 @@ public sealed class BicepTests
         Assert.Equal("bridge-intake", settings["Bridge__ServiceBus__Queue"]);
         Assert.Equal(settings["Bridge__ServiceBus__Queue"], settings["Bridge__Routes__reminders__ServiceBusEntity"]);
         Assert.Equal("orders", settings["Bridge__DefaultRoute"]);
+        Assert.Equal("OpenTelemetry", settings["AzureFunctionsJobHost__telemetryMode"]);
+        using (var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json"))))
+        {
+            Assert.Equal(settings["AzureFunctionsJobHost__telemetryMode"], host.RootElement.GetProperty("telemetryMode").GetString());
+        }
+
         Assert.NotNull(AzureMonitorCredential.FromAuthenticationString(settings[AzureMonitorCredential.SettingName]));
         Assert.DoesNotContain(settings, s => s.Key.Contains("ConnectionString", StringComparison.OrdinalIgnoreCase) && s.Key != "APPLICATIONINSIGHTS_CONNECTION_STRING");
         Assert.DoesNotContain(settings, s => s.Value.Contains("AccountKey=", StringComparison.Ordinal) || s.Value.Contains("SharedAccessKey", StringComparison.Ordinal));

@@ -90,6 +90,8 @@ var hostSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   // DefaultAzureCredential (used where no client id is passed explicitly) picks the user-assigned identity.
   AZURE_CLIENT_ID: identityClientId
+  // host.json says the same; as a setting it is visible (and overridable) where operators look.
+  AzureFunctionsJobHost__telemetryMode: 'OpenTelemetry'
 }
 
 // Flex Consumption takes runtime and version from functionAppConfig and refuses these settings.
