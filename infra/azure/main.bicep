@@ -57,16 +57,16 @@ type googleCloud = {
   @description('Cloud Tasks location of the queues, e.g. us-central1.')
   location: string
 
-  @description('Workload identity pool id (terraform output workload_identity_pool_id).')
+  @description('Workload identity pool id (terraform output bicep_google_parameter).')
   workloadIdentityPoolId: string
 
-  @description('Workload identity pool provider id (terraform output workload_identity_provider_id).')
+  @description('Workload identity pool provider id (terraform output bicep_google_parameter).')
   workloadIdentityProviderId: string
 
-  @description('The service account the bridge acts as to create tasks (terraform output enqueuer_service_account).')
+  @description('The service account the bridge acts as to create tasks (terraform output bicep_google_parameter).')
   enqueuerServiceAccount: string
 
-  @description('The service account whose OIDC token tasks carry (terraform output invoker_service_account); the callback accepts it.')
+  @description('The service account whose OIDC token tasks carry (terraform output bicep_google_parameter); the callback accepts it.')
   invokerServiceAccount: string
 }
 
@@ -220,6 +220,7 @@ var serviceBusSettings = {
   Bridge__ServiceBus__Queue: intakeQueueName
 }
 
+// Google's issuer is also the app's default; written out so that adding Issuers__1 (another issuer) keeps it.
 var callbackSettings = {
   Bridge__Callback__AllowedServiceAccounts__0: google.invokerServiceAccount
   Bridge__Callback__Issuers__0__Issuer: 'https://accounts.google.com'
@@ -245,10 +246,10 @@ var routeSettings = reduce(
       union(
         {
           'Bridge__Routes__${r.name}__Queue': r.queue
-          'Bridge__Routes__${r.name}__HttpMethod': r.?httpMethod ?? 'POST'
           'Bridge__Routes__${r.name}__ServiceAccountEmail': google.invokerServiceAccount
-          'Bridge__Routes__${r.name}__SchedulePolicy': r.?schedulePolicy ?? 'Reject'
         },
+        empty(r.?httpMethod ?? '') ? {} : { 'Bridge__Routes__${r.name}__HttpMethod': r.httpMethod! },
+        empty(r.?schedulePolicy ?? '') ? {} : { 'Bridge__Routes__${r.name}__SchedulePolicy': r.schedulePolicy! },
         empty(r.?targetUrl ?? '') ? {} : { 'Bridge__Routes__${r.name}__TargetUrl': r.targetUrl! },
         empty(r.?audience ?? '') ? {} : { 'Bridge__Routes__${r.name}__Audience': r.audience! },
         empty(r.?serviceBusSubject ?? '')

@@ -19,6 +19,8 @@ param routes = [
     name: 'orders'
     queue: 'orders'
     targetUrl: 'https://orders-worker-abc123-uc.a.run.app/tasks/orders'
+    httpMethod: 'POST'
+    schedulePolicy: 'Reject'
     dispatchDeadline: '00:10:00'
     carryProperties: ['tenant']
     carryHeaders: ['X-Tenant']

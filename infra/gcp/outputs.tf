@@ -1,35 +1,10 @@
-output "project_number" {
-  description = "Bicep google.projectNumber."
-  value       = local.project_number
-}
-
-output "workload_identity_pool_id" {
-  description = "Bicep google.workloadIdentityPoolId."
-  value       = google_iam_workload_identity_pool.azure.workload_identity_pool_id
-}
-
-output "workload_identity_provider_id" {
-  description = "Bicep google.workloadIdentityProviderId."
-  value       = google_iam_workload_identity_pool_provider.function_app.workload_identity_pool_provider_id
-}
-
-output "enqueuer_service_account" {
-  description = "Bicep google.enqueuerServiceAccount."
-  value       = google_service_account.enqueuer.email
-}
-
-output "invoker_service_account" {
-  description = "Bicep google.invokerServiceAccount: the routes' ServiceAccountEmail and the callback's allowed account."
-  value       = google_service_account.invoker.email
-}
-
 output "queues" {
   description = "Full queue names."
   value       = { for id, q in google_cloud_tasks_queue.queues : id => q.id }
 }
 
 output "bicep_google_parameter" {
-  description = "The Bicep parameter google, ready to paste into main.bicepparam (or pass with --parameters google=...)."
+  description = "The Bicep parameter google, ready to paste into main.bicepparam: project number, pool and provider ids, the enqueuer and invoker service accounts."
   value = {
     projectId                  = var.project_id
     projectNumber              = local.project_number

@@ -88,8 +88,6 @@ var hostSettings = {
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  // DefaultAzureCredential (used where no client id is passed explicitly) picks the user-assigned identity.
-  AZURE_CLIENT_ID: identityClientId
   // host.json says the same; as a setting it is visible (and overridable) where operators look.
   AzureFunctionsJobHost__telemetryMode: 'OpenTelemetry'
 }
@@ -115,7 +113,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
