@@ -20,8 +20,15 @@ internal sealed partial class BicepSnapshot
 
     public IEnumerable<JsonObject> Resources => Root["predictedResources"]!.AsArray().Select(r => r!.AsObject());
 
+    // The snapshot of main.bicepparam is taken once per run (a few seconds each); every caller parses its own copy,
+    // since JsonNode trees are not safe to read from parallel tests.
+    private static readonly Lazy<string> Default = new(() => Snapshot(parameters: null));
+
     /// <summary>Snapshots infra/azure with its main.bicepparam, or with <paramref name="parameters"/> in its place.</summary>
-    public static BicepSnapshot Take(string? parameters = null)
+    public static BicepSnapshot Take(string? parameters = null) =>
+        new(JsonNode.Parse(parameters is null ? Default.Value : Snapshot(parameters))!.AsObject());
+
+    private static string Snapshot(string? parameters)
     {
         using var copy = new TempCopy(Path.Combine("infra", "azure"));
         if (parameters is not null)
@@ -31,7 +38,7 @@ internal sealed partial class BicepSnapshot
 
         var result = Tools.Run("bash", [copy.File("snapshot.sh")], environment: new Dictionary<string, string> { ["BICEP"] = Tools.Bicep });
         Assert.True(result.ExitCode == 0, $"bicep snapshot failed: {result}");
-        return new BicepSnapshot(JsonNode.Parse(File.ReadAllText(copy.File("main.snapshot.json")))!.AsObject());
+        return File.ReadAllText(copy.File("main.snapshot.json"));
     }
 
     public JsonObject Single(string type) => Assert.Single(Resources, r => (string?)r["type"] == type);

@@ -182,6 +182,7 @@ async function checkModule(dir) {
       problems.push(`${label}: reference to undeclared resource ${kind}.${name}`);
     }
   }
+  // versions.tf allows Terraform 1.6, where a variable's validation may refer to that variable only.
   for (const [name, blocks] of Object.entries(mod.variable)) {
     for (const block of blocks) for (const validation of block.validation ?? []) {
       for (const [kind, ref] of referencesIn(validation.condition ?? '')) {
