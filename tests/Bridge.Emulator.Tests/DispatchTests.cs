@@ -10,35 +10,18 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 namespace Bridge.Emulator.Tests;
 
 /// <summary>Real HTTP dispatch to a loopback target: headers, retries, backoff, limits, pause, RunTask.</summary>
-public sealed class DispatchTests : IAsyncLifetime
+public sealed class DispatchTests : EmulatorWithTargetTests
 {
-    private EmulatorHost _host = null!;
-    private HttpTargetServer _target = null!;
-
-    private CloudTasksClient Client => _host.Client;
-
-    public async Task InitializeAsync()
-    {
-        _host = await EmulatorHost.StartAsync();
-        _target = await HttpTargetServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _target.DisposeAsync();
-    }
-
     private TaskMessage TaskTo(string path, string? id = null, QueueName? queue = null) => new()
     {
         Name = id is null ? string.Empty : queue!.Task(id).ToString(),
-        HttpRequest = new HttpRequest { Url = _target.Url(path).ToString() },
+        HttpRequest = new HttpRequest { Url = Target.Url(path).ToString() },
     };
 
     [Fact]
     public async Task A_task_arrives_with_its_payload_and_the_cloud_tasks_headers_then_is_deleted()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         var task = TaskTo("/orders?x=1", "order-7", queue);
         task.HttpRequest.HttpMethod = Bridge.CloudTasks.V2Beta3.HttpMethod.Put;
         task.HttpRequest.Body = ByteString.CopyFromUtf8("payload-bytes");
@@ -46,8 +29,8 @@ public sealed class DispatchTests : IAsyncLifetime
         task.HttpRequest.Headers.Add("X-Google-Internal", "dropped");
         var created = await Client.CreateTaskAsync(queue, task);
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
 
         Assert.Equal("PUT", received.Method);
         Assert.Equal("/orders?x=1", received.PathAndQuery);
@@ -71,35 +54,35 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task Failures_are_retried_with_attempt_headers_that_follow_the_execution_count_rules()
     {
-        var queue = await _host.CreateQueueAsync();
-        _target.Respond = (_, n) => new TargetResponse(n switch { 0 => 500, 1 => 404, 2 => 503, _ => 200 });
+        var queue = await Host.CreateQueueAsync();
+        Target.Respond = (_, n) => new TargetResponse(n switch { 0 => 500, 1 => 404, 2 => 503, _ => 200 });
         await Client.CreateTaskAsync(queue, TaskTo("/flaky", "f", queue));
 
-        var requests = await _target.WaitForRequestsAsync(4);
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        var requests = await Target.WaitForRequestsAsync(4);
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
 
         Assert.Equal(["0", "1", "2", "3"], requests.Select(r => r.Header("X-CloudTasks-TaskRetryCount")));
         // 500 and 503 are not executions; 404 is.
         Assert.Equal(["0", "0", "1", "1"], requests.Select(r => r.Header("X-CloudTasks-TaskExecutionCount")));
         Assert.Equal([null, "500", "404", "503"], requests.Select(r => r.Header("X-CloudTasks-TaskPreviousResponse")));
         Assert.All(requests.Skip(1), r => Assert.Equal(string.Empty, r.Header("X-CloudTasks-TaskRetryReason")));
-        Assert.Equal(4, _target.Requests.Count);
+        Assert.Equal(4, Target.Requests.Count);
     }
 
     [Fact]
     public async Task Backoff_waits_at_least_min_backoff_and_doubles()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig
+        var queue = await Host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig
         {
             MaxAttempts = 4,
             MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(300)),
             MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(5)),
             MaxDoublings = 5,
         });
-        _target.Respond = (_, _) => new TargetResponse(500);
+        Target.Respond = (_, _) => new TargetResponse(500);
         await Client.CreateTaskAsync(queue, TaskTo("/down"));
 
-        var requests = await _target.WaitForRequestsAsync(4);
+        var requests = await Target.WaitForRequestsAsync(4);
         var gaps = requests.Zip(requests.Skip(1), (a, b) => b.ReceivedAt - a.ReceivedAt).ToList();
 
         Assert.True(gaps[0] >= TimeSpan.FromMilliseconds(290), $"first gap {gaps[0]}");
@@ -110,38 +93,38 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task Retrying_stops_at_max_attempts_and_the_task_is_deleted()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 3, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(100)) });
-        _target.Respond = (_, _) => new TargetResponse(500);
+        var queue = await Host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 3, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(100)) });
+        Target.Respond = (_, _) => new TargetResponse(500);
         await Client.CreateTaskAsync(queue, TaskTo("/always-fails", "doomed", queue));
 
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
         await Task.Delay(300);
 
-        Assert.Equal(3, _target.Requests.Count);
+        Assert.Equal(3, Target.Requests.Count);
         Assert.Equal(CloudTasksFailureReason.NotFound, (await Assert.ThrowsAsync<CloudTasksException>(() => Client.GetTaskAsync(queue.Task("doomed")))).Reason);
     }
 
     [Fact]
     public async Task A_task_level_retry_config_overrides_the_queues()
     {
-        var queue = await _host.CreateQueueAsync();
-        _target.Respond = (_, _) => new TargetResponse(500);
+        var queue = await Host.CreateQueueAsync();
+        Target.Respond = (_, _) => new TargetResponse(500);
         var task = TaskTo("/once");
         task.RetryConfig = new RetryConfig { MaxAttempts = 1 };
         await Client.CreateTaskAsync(queue, task);
 
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
 
-        Assert.Single(_target.Requests);
+        Assert.Single(Target.Requests);
     }
 
     [Fact]
     public async Task Attempt_fields_record_the_dispatches_and_responses()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 10, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)) });
-        _target.Respond = (_, _) => new TargetResponse(404);
+        var queue = await Host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 10, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)) });
+        Target.Respond = (_, _) => new TargetResponse(404);
         await Client.CreateTaskAsync(queue, TaskTo("/missing", "attempts", queue));
-        await _target.WaitForRequestsAsync(1);
+        await Target.WaitForRequestsAsync(1);
 
         TaskMessage task;
         do
@@ -160,11 +143,11 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task Retry_after_from_a_429_is_honoured()
     {
-        var queue = await _host.CreateQueueAsync();
-        _target.Respond = (_, n) => n == 0 ? new TargetResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }) : TargetResponse.Ok;
+        var queue = await Host.CreateQueueAsync();
+        Target.Respond = (_, n) => n == 0 ? new TargetResponse(429, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }) : TargetResponse.Ok;
         await Client.CreateTaskAsync(queue, TaskTo("/busy"));
 
-        var requests = await _target.WaitForRequestsAsync(2);
+        var requests = await Target.WaitForRequestsAsync(2);
 
         Assert.True(requests[1].ReceivedAt - requests[0].ReceivedAt >= TimeSpan.FromMilliseconds(950));
     }
@@ -172,7 +155,7 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task A_rate_of_five_per_second_spaces_fifteen_dispatches_over_at_least_two_point_eight_seconds()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 5, MaxBurstSize = 1 });
+        var queue = await Host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 5, MaxBurstSize = 1 });
         await Client.PauseQueueAsync(queue);
         for (var i = 0; i < 15; i++)
         {
@@ -180,7 +163,7 @@ public sealed class DispatchTests : IAsyncLifetime
         }
 
         await Client.ResumeQueueAsync(queue);
-        var requests = await _target.WaitForRequestsAsync(15);
+        var requests = await Target.WaitForRequestsAsync(15);
 
         var span = requests.Max(r => r.ReceivedAt) - requests.Min(r => r.ReceivedAt);
         Assert.True(span >= TimeSpan.FromSeconds(2.7), $"15 dispatches at 5/s took only {span}");
@@ -189,10 +172,10 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_dispatches_stay_within_max_concurrent_dispatches()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 2 });
+        var queue = await Host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 2 });
         var inFlight = 0;
         var maxSeen = 0;
-        _target.Respond = (_, _) =>
+        Target.Respond = (_, _) =>
         {
             var now = Interlocked.Increment(ref inFlight);
             InterlockedMax(ref maxSeen, now);
@@ -205,30 +188,30 @@ public sealed class DispatchTests : IAsyncLifetime
             await Client.CreateTaskAsync(queue, TaskTo("/slow"));
         }
 
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
 
-        Assert.Equal(8, _target.Requests.Count);
+        Assert.Equal(8, Target.Requests.Count);
         Assert.InRange(maxSeen, 1, 2);
     }
 
     [Fact]
     public async Task A_paused_queue_accepts_tasks_but_dispatches_none_until_resumed()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         await Client.PauseQueueAsync(queue);
         await Client.CreateTaskAsync(queue, TaskTo("/held"));
 
         await Task.Delay(700);
-        Assert.Empty(_target.Requests);
+        Assert.Empty(Target.Requests);
 
         await Client.ResumeQueueAsync(queue);
-        await _target.WaitForRequestsAsync(1);
+        await Target.WaitForRequestsAsync(1);
     }
 
     [Fact]
     public async Task Run_task_dispatches_at_once_even_when_paused_and_returns_the_dispatched_task()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         await Client.PauseQueueAsync(queue);
         var scheduled = TaskTo("/now", "run-me", queue);
         scheduled.ScheduleTime = Timestamp.FromDateTimeOffset(TimeProvider.System.GetUtcNow().AddDays(1));
@@ -238,39 +221,39 @@ public sealed class DispatchTests : IAsyncLifetime
 
         Assert.Equal(1, ran.DispatchCount);
         Assert.NotNull(ran.LastAttempt.DispatchTime);
-        await _target.WaitForRequestsAsync(1);
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        await Target.WaitForRequestsAsync(1);
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
         Assert.Equal(CloudTasksFailureReason.NotFound, (await Assert.ThrowsAsync<CloudTasksException>(() => Client.RunTaskAsync(queue.Task("run-me")))).Reason);
     }
 
     [Fact]
     public async Task Rate_limits_changed_by_update_queue_apply_at_once()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 0.05, MaxBurstSize = 1 });
+        var queue = await Host.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 0.05, MaxBurstSize = 1 });
         for (var i = 0; i < 6; i++)
         {
             await Client.CreateTaskAsync(queue, TaskTo("/slow-queue"));
         }
 
-        await _target.WaitForRequestsAsync(1);
+        await Target.WaitForRequestsAsync(1);
         await Client.UpdateQueueAsync(new Queue { Name = queue.ToString(), RateLimits = new RateLimits { MaxDispatchesPerSecond = 500, MaxBurstSize = 100 } }, new FieldMask { Paths = { "rate_limits" } });
 
         // At 0.05/s the other five would need 100 s; the new limits let them through now.
-        await _host.Emulator.WaitForIdleAsync(queue.ToString(), TimeSpan.FromSeconds(60));
-        Assert.Equal(6, _target.Requests.Count);
+        await Host.Emulator.WaitForIdleAsync(queue.ToString(), TimeSpan.FromSeconds(60));
+        Assert.Equal(6, Target.Requests.Count);
     }
 
     [Fact]
     public async Task Queue_level_http_target_overrides_host_path_and_headers()
     {
-        var queue = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget
+        var queue = await Host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget
         {
-            UriOverride = new UriOverride { Host = "127.0.0.1", Port = _target.Address.Port, Scheme = UriOverride.Types.Scheme.Http, PathOverride = new PathOverride { Path = "/overridden" } },
+            UriOverride = new UriOverride { Host = "127.0.0.1", Port = Target.Address.Port, Scheme = UriOverride.Types.Scheme.Http, PathOverride = new PathOverride { Path = "/overridden" } },
             HeaderOverrides = { new HttpTarget.Types.HeaderOverride { Header = new HttpTarget.Types.Header { Key = "X-Env", Value = "staging" } } },
         });
         await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = "https://elsewhere.example.com/original" } });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
 
         Assert.Equal("/overridden", received.PathAndQuery);
         Assert.Equal("staging", received.Header("X-Env"));
@@ -279,11 +262,11 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task App_engine_tasks_go_to_the_configured_app_engine_host()
     {
-        await using var host = await EmulatorHost.StartAsync(o => o.AppEngineHost = _target.Address.ToString());
+        await using var host = await EmulatorHost.StartAsync(o => o.AppEngineHost = Target.Address.ToString());
         var queue = await host.CreateQueueAsync();
         await host.Client.CreateTaskAsync(queue, new TaskMessage { AppEngineHttpRequest = new AppEngineHttpRequest { RelativeUri = "/worker?id=3", Body = ByteString.CopyFromUtf8("ae") } });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
 
         Assert.Equal("/worker?id=3", received.PathAndQuery);
         Assert.Equal(queue.QueueId, received.Header("X-AppEngine-QueueName"));
@@ -294,10 +277,10 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task A_target_that_is_down_counts_as_a_failed_attempt_and_is_retried()
     {
-        var queue = await _host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)) });
+        var queue = await Host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)) });
         await Client.CreateTaskAsync(queue, new TaskMessage { Name = queue.Task("nowhere").ToString(), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:1/closed" } });
 
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
 
         Assert.Equal(CloudTasksFailureReason.NotFound, (await Assert.ThrowsAsync<CloudTasksException>(() => Client.GetTaskAsync(queue.Task("nowhere")))).Reason);
     }
@@ -305,13 +288,13 @@ public sealed class DispatchTests : IAsyncLifetime
     [Fact]
     public async Task An_attempt_past_its_dispatch_deadline_is_a_504_that_does_not_count_as_an_execution()
     {
-        var queue = await _host.CreateQueueAsync();
-        _target.Respond = (_, n) => n == 0 ? new TargetResponse(200, Delay: TimeSpan.FromSeconds(25)) : TargetResponse.Ok;
+        var queue = await Host.CreateQueueAsync();
+        Target.Respond = (_, n) => n == 0 ? new TargetResponse(200, Delay: TimeSpan.FromSeconds(25)) : TargetResponse.Ok;
         var task = TaskTo("/too-slow");
         task.DispatchDeadline = Duration.FromTimeSpan(TimeSpan.FromSeconds(15)); // the shortest the service allows
         await Client.CreateTaskAsync(queue, task);
 
-        var requests = await _target.WaitForRequestsAsync(2, TimeSpan.FromSeconds(40));
+        var requests = await Target.WaitForRequestsAsync(2, TimeSpan.FromSeconds(40));
 
         Assert.True(requests[1].ReceivedAt - requests[0].ReceivedAt >= TimeSpan.FromSeconds(15));
         Assert.Equal("504", requests[1].Header("X-CloudTasks-TaskPreviousResponse"));

@@ -14,36 +14,19 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 namespace Bridge.Emulator.Tests;
 
-public sealed class OidcAndIamTests : IAsyncLifetime
+public sealed class OidcAndIamTests : EmulatorWithTargetTests
 {
     private const string Invoker = "invoker@emulator-project.iam.gserviceaccount.com";
-
-    private EmulatorHost _host = null!;
-    private HttpTargetServer _target = null!;
-
-    private CloudTasksClient Client => _host.Client;
-
-    public async Task InitializeAsync()
-    {
-        _host = await EmulatorHost.StartAsync();
-        _target = await HttpTargetServer.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _host.DisposeAsync();
-        await _target.DisposeAsync();
-    }
 
     /// <summary>Validates a token the way a receiver does against Google: discovery, JWKS, issuer, audience, lifetime.</summary>
     private async Task<TokenValidationResult> ValidateAsync(string token, string audience)
     {
-        var discoveryUrl = new Uri(_host.HttpAddress, "/.well-known/openid-configuration").ToString();
+        var discoveryUrl = new Uri(Host.HttpAddress, "/.well-known/openid-configuration").ToString();
         var manager = new ConfigurationManager<OpenIdConnectConfiguration>(discoveryUrl, new OpenIdConnectConfigurationRetriever(), new HttpDocumentRetriever { RequireHttps = false });
         var configuration = await manager.GetConfigurationAsync(CancellationToken.None);
         return await new JsonWebTokenHandler().ValidateTokenAsync(token, new TokenValidationParameters
         {
-            ValidIssuer = _host.Emulator.Issuer,
+            ValidIssuer = Host.Emulator.Issuer,
             ValidAudience = audience,
             IssuerSigningKeys = configuration.SigningKeys,
             ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
@@ -55,13 +38,13 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task Oidc_tasks_carry_a_token_that_verifies_against_the_published_keys()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         await Client.CreateTaskAsync(queue, new TaskMessage
         {
-            HttpRequest = new HttpRequest { Url = _target.Url("/secure").ToString(), OidcToken = new OidcToken { ServiceAccountEmail = Invoker, Audience = "https://bridge.example.com/api/tasks/callback" } },
+            HttpRequest = new HttpRequest { Url = Target.Url("/secure").ToString(), OidcToken = new OidcToken { ServiceAccountEmail = Invoker, Audience = "https://bridge.example.com/api/tasks/callback" } },
         });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
         var token = received.Header("Authorization")!["Bearer ".Length..];
         var result = await ValidateAsync(token, "https://bridge.example.com/api/tasks/callback");
 
@@ -78,11 +61,11 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task The_audience_defaults_to_the_target_url()
     {
-        var queue = await _host.CreateQueueAsync();
-        var url = _target.Url("/default-audience").ToString();
+        var queue = await Host.CreateQueueAsync();
+        var url = Target.Url("/default-audience").ToString();
         await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = url, OidcToken = new OidcToken { ServiceAccountEmail = Invoker } } });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
         var result = await ValidateAsync(received.Header("Authorization")!["Bearer ".Length..], url);
 
         Assert.True(result.IsValid, result.Exception?.Message);
@@ -91,9 +74,9 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task A_token_for_another_audience_or_with_a_changed_payload_does_not_verify()
     {
-        var queue = await _host.CreateQueueAsync();
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/x").ToString(), OidcToken = new OidcToken { ServiceAccountEmail = Invoker, Audience = "aud-a" } } });
-        var token = Assert.Single(await _target.WaitForRequestsAsync(1)).Header("Authorization")!["Bearer ".Length..];
+        var queue = await Host.CreateQueueAsync();
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/x").ToString(), OidcToken = new OidcToken { ServiceAccountEmail = Invoker, Audience = "aud-a" } } });
+        var token = Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization")!["Bearer ".Length..];
 
         Assert.False((await ValidateAsync(token, "aud-b")).IsValid);
         var parts = token.Split('.');
@@ -104,10 +87,10 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task Oauth_tasks_carry_a_bearer_token()
     {
-        var queue = await _host.CreateQueueAsync();
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/google-api").ToString(), OauthToken = new OAuthToken { ServiceAccountEmail = Invoker } } });
+        var queue = await Host.CreateQueueAsync();
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/google-api").ToString(), OauthToken = new OAuthToken { ServiceAccountEmail = Invoker } } });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
 
         Assert.StartsWith("Bearer ya29.", received.Header("Authorization"), StringComparison.Ordinal);
     }
@@ -115,10 +98,10 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task Tasks_without_a_token_send_no_authorization()
     {
-        var queue = await _host.CreateQueueAsync();
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/open").ToString(), Headers = { ["Authorization"] = "Bearer smuggled" } } });
+        var queue = await Host.CreateQueueAsync();
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/open").ToString(), Headers = { ["Authorization"] = "Bearer smuggled" } } });
 
-        Assert.Null(Assert.Single(await _target.WaitForRequestsAsync(1)).Header("Authorization"));
+        Assert.Null(Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization"));
     }
 
     [Fact]
@@ -126,13 +109,13 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     {
         var spans = new List<Activity>();
         using var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.Emulator").AddInMemoryExporter(spans).Build();
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
         var traceparent = $"00-{traceId}-00f067aa0ba902b7-01";
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/traced").ToString(), Headers = { ["traceparent"] = traceparent } } });
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/traced").ToString(), Headers = { ["traceparent"] = traceparent } } });
 
-        var received = Assert.Single(await _target.WaitForRequestsAsync(1));
-        await _host.Emulator.WaitForIdleAsync(queue.ToString());
+        var received = Assert.Single(await Target.WaitForRequestsAsync(1));
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
         tracer.ForceFlush();
 
         Assert.Equal(traceparent, received.Header("traceparent")); // the task's own header, as Cloud Tasks sends it
@@ -152,8 +135,8 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     public async Task The_signing_key_is_served_as_a_jwks_with_a_stable_kid()
     {
         using var http = new HttpClient();
-        var first = await http.GetStringAsync(new Uri(_host.HttpAddress, "/oauth2/v3/certs"));
-        var second = await http.GetStringAsync(new Uri(_host.HttpAddress, "/oauth2/v3/certs"));
+        var first = await http.GetStringAsync(new Uri(Host.HttpAddress, "/oauth2/v3/certs"));
+        var second = await http.GetStringAsync(new Uri(Host.HttpAddress, "/oauth2/v3/certs"));
         var keys = new JsonWebKeySet(first);
 
         Assert.Equal(first, second);
@@ -168,7 +151,7 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task A_queue_without_a_policy_has_an_empty_one_with_an_etag()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         var policy = await Client.GetIamPolicyAsync(queue);
         Assert.Empty(policy.Bindings);
         Assert.False(policy.Etag.IsEmpty);
@@ -177,7 +160,7 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task Set_policy_replaces_the_policy_and_a_stale_etag_is_rejected()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         var initial = await Client.GetIamPolicyAsync(queue);
         var binding = new Binding { Role = "roles/cloudtasks.enqueuer", Members = { "serviceAccount:bridge@p.iam.gserviceaccount.com" } };
 
@@ -198,7 +181,7 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [InlineData("roles/cloudtasks.enqueuer", "someone@example.com", "not of a known type")]
     public async Task Malformed_bindings_are_rejected(string role, string member, string message)
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.SetIamPolicyAsync(queue, new Policy { Bindings = { new Binding { Role = role, Members = { member } } } }));
         Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
@@ -207,7 +190,7 @@ public sealed class OidcAndIamTests : IAsyncLifetime
     [Fact]
     public async Task Test_permissions_answers_the_known_ones_and_nothing_for_a_missing_queue()
     {
-        var queue = await _host.CreateQueueAsync();
+        var queue = await Host.CreateQueueAsync();
         var granted = await Client.TestIamPermissionsAsync(queue, ["cloudtasks.tasks.create", "cloudtasks.queues.get", "storage.objects.get"]);
         Assert.Equal(["cloudtasks.tasks.create", "cloudtasks.queues.get"], granted.Permissions);
 
