@@ -6,7 +6,7 @@ using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
 using Bridge.Core.Routing;
 using Bridge.Core.Telemetry;
-using Bridge.Emulator;
+using Bridge.Emulators.CloudTasks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
@@ -62,7 +62,7 @@ public static class BridgeServerApp
 
         var telemetry = builder.Services.AddOpenTelemetry().WithTracing(t =>
         {
-            t.AddSource("Bridge.Core", "Bridge.CloudTasks", "Bridge.Emulator").AddAspNetCoreInstrumentation();
+            t.AddSource("Bridge.Core", "Bridge.CloudTasks", "Bridge.Emulators.CloudTasks").AddAspNetCoreInstrumentation();
             if (builder.Environment.IsDevelopment())
             {
                 t.AddConsoleExporter();

@@ -62,7 +62,7 @@ public sealed class RoundTripTests
     public async Task Forward_dispatch_and_callback_spans_share_one_trace()
     {
         var spans = new List<Activity>();
-        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.Core", "Bridge.Emulator").AddInMemoryExporter(spans).Build();
+        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.Core", "Bridge.Emulators.CloudTasks").AddInMemoryExporter(spans).Build();
         await using var server = await RunningServer.StartAsync();
 
         await server.PostEventAsync("{\"traced\":true}", "traced");
@@ -72,7 +72,7 @@ public sealed class RoundTripTests
         lock (spans)
         {
             var forward = spans.Single(s => s.DisplayName == "forward demo" && (string?)s.GetTagItem("cloudtasks.task.name") == outcome.GetProperty("subject").GetString());
-            var dispatch = spans.Single(s => s.Source.Name == "Bridge.Emulator" && s.TraceId == forward.TraceId);
+            var dispatch = spans.Single(s => s.Source.Name == "Bridge.Emulators.CloudTasks" && s.TraceId == forward.TraceId);
             var callback = spans.Single(s => s.DisplayName == "callback dispatch" && s.TraceId == forward.TraceId);
             Assert.Equal(forward.TraceId, dispatch.TraceId);
             Assert.Equal(forward.TraceId, callback.TraceId);

@@ -1,7 +1,7 @@
 using System.Net;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
-using Bridge.Emulator;
+using Bridge.Emulators.CloudTasks;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

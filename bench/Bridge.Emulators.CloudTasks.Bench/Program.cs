@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Testing;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Task = System.Threading.Tasks.Task;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+// Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
+// machine, so results compare across machines. Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count]
+var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3000;
+const int Concurrency = 16;
+var report = new List<string>();
+void Report(string line)
+{
+    Console.WriteLine(line);
+    report.Add(line);
+}
+
+await using var target = await HttpTargetServer.StartAsync();
+var body = ByteString.CopyFromUtf8("{\"bench\":true}");
+
+// 1. CreateTask throughput: the project's C# client, and the official Node.js client as the baseline.
+double csharpRate, nodeRate, durableRate;
+await using (var host = await EmulatorHost.StartAsync())
+{
+    var queue = await host.CreateQueueAsync();
+    await host.Client.PauseQueueAsync(queue);
+    csharpRate = await CreateTasksAsync(host.Client, queue, count);
+
+    var nodeQueue = await host.CreateQueueAsync();
+    await host.Client.PauseQueueAsync(nodeQueue);
+    nodeRate = await NodeCreateTasksAsync(host.GrpcHostPort, nodeQueue, count);
+}
+
+Report($"CreateTask, in memory, {Concurrency} concurrent: C# client {csharpRate:F0}/s, official Node.js client {nodeRate:F0}/s, ratio C#/Node {csharpRate / nodeRate:F2}");
+
+// 2. The cost of durability: the same with --data (SQLite, synchronous=FULL), against in memory.
+var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+try
+{
+    await using var durable = await EmulatorHost.StartAsync(o => o.Data = data);
+    var queue = await durable.CreateQueueAsync();
+    await durable.Client.PauseQueueAsync(queue);
+    durableRate = await CreateTasksAsync(durable.Client, queue, Math.Min(count, 2000));
+}
+finally
+{
+    Directory.Delete(data, recursive: true);
+}
+
+Report($"CreateTask, durable (SQLite): {durableRate:F0}/s, ratio durable/in-memory {durableRate / csharpRate:F2}");
+
+// 3. Dispatch throughput across 20 queues (one queue is capped at 500/s, as in the service), against a baseline of
+// plain HttpClient requests to the same target with the same concurrency.
+double dispatchRate, rawRate;
+await using (var host = await EmulatorHost.StartAsync())
+{
+    var queues = new List<QueueName>();
+    for (var q = 0; q < 20; q++)
+    {
+        queues.Add(await host.CreateQueueAsync(x => x.RateLimits = new RateLimits { MaxDispatchesPerSecond = 500, MaxBurstSize = 500 }));
+        await host.Client.PauseQueueAsync(queues[^1]);
+    }
+
+    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        await host.Client.CreateTaskAsync(queues[i % queues.Count], new TaskMessage { HttpRequest = new HttpRequest { Url = target.Url("/dispatch").ToString(), Body = body } }, ct));
+    var before = target.Requests.Count;
+    var clock = Stopwatch.StartNew();
+    foreach (var q in queues)
+    {
+        await host.Client.ResumeQueueAsync(q);
+    }
+
+    await target.WaitForRequestsAsync(before + count, TimeSpan.FromMinutes(5));
+    dispatchRate = count / clock.Elapsed.TotalSeconds;
+
+    using var http = new HttpClient();
+    var raw = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (_, ct) =>
+    {
+        using var response = await http.PostAsync(target.Url("/raw"), new ByteArrayContent(body.ToByteArray()), ct);
+    });
+    rawRate = count / raw.Elapsed.TotalSeconds;
+}
+
+Report($"Dispatch, 20 queues: {dispatchRate:F0}/s; plain HttpClient to the same target {rawRate:F0}/s; ratio dispatch/plain {dispatchRate / rawRate:F2}");
+
+// 4. Schedule lateness: how long after its schedule time each task reaches the target, against the lateness of a
+// plain timer (Task.Delay) for the same schedule.
+await using (var host = await EmulatorHost.StartAsync())
+{
+    var queue = await host.CreateQueueAsync();
+    const int n = 500;
+    var start = TimeProvider.System.GetUtcNow().AddSeconds(2);
+    var before = target.Requests.Count;
+    await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        await host.Client.CreateTaskAsync(queue, new TaskMessage
+        {
+            ScheduleTime = Timestamp.FromDateTimeOffset(start.AddMilliseconds(i * 4)),
+            HttpRequest = new HttpRequest { Url = target.Url("/late").ToString() },
+        }, ct));
+    var received = (await target.WaitForRequestsAsync(before + n, TimeSpan.FromMinutes(1))).Where(r => r.PathAndQuery == "/late").ToList();
+    var lateness = received.Select(r =>
+    {
+        var eta = DateTimeOffset.UnixEpoch.AddTicks((long)(decimal.Parse(r.Header("X-CloudTasks-TaskETA")!, CultureInfo.InvariantCulture) * TimeSpan.TicksPerSecond));
+        return (r.ReceivedAt - eta).TotalMilliseconds;
+    }).Order().ToList();
+
+    var timerStart = TimeProvider.System.GetUtcNow().AddMilliseconds(500);
+    var timerLateness = (await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+    {
+        var due = timerStart.AddMilliseconds(i * 4);
+        await Task.Delay(due - TimeProvider.System.GetUtcNow());
+        return (TimeProvider.System.GetUtcNow() - due).TotalMilliseconds;
+    }))).Order().ToList();
+    Report($"Schedule lateness ({n} tasks over 2 s): p50 {Percentile(lateness, 0.5):F1} ms, p99 {Percentile(lateness, 0.99):F1} ms; plain timer p50 {Percentile(timerLateness, 0.5):F1} ms, p99 {Percentile(timerLateness, 0.99):F1} ms; ratio p99 emulator/timer {Percentile(lateness, 0.99) / Math.Max(0.1, Percentile(timerLateness, 0.99)):F1}");
+}
+
+// 5. Memory per stored task (1 KiB body), against the task's own serialized size.
+await using (var host = await EmulatorHost.StartAsync())
+{
+    var queue = await host.CreateQueueAsync();
+    await host.Client.PauseQueueAsync(queue);
+    const int n = 10_000;
+    var task = new TaskMessage { HttpRequest = new HttpRequest { Url = target.Url("/memory").ToString(), Body = ByteString.CopyFrom(new byte[1024]), Headers = { ["Content-Type"] = "application/json" } } };
+    var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
+    await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (_, ct) => await host.Client.CreateTaskAsync(queue, task, ct));
+    var managedAfter = GC.GetTotalMemory(forceFullCollection: true);
+    var perTask = (managedAfter - managedBefore) / (double)n;
+    var payload = task.CalculateSize() + 100; // plus the generated name
+    Report($"Memory: {perTask:F0} bytes per stored task ({n} tasks, 1 KiB body); serialized task {payload} bytes; ratio {perTask / payload:F2}");
+}
+
+Console.WriteLine();
+Console.WriteLine(JsonSerializer.Serialize(report));
+return;
+
+static async Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n)
+{
+    var task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFromUtf8("{\"bench\":true}") } };
+    for (var i = 0; i < 50; i++)
+    {
+        await client.CreateTaskAsync(queue, task);
+    }
+
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (_, ct) => await client.CreateTaskAsync(queue, task, ct));
+    return n / clock.Elapsed.TotalSeconds;
+}
+
+static async Task<double> NodeCreateTasksAsync(string emulatorHost, QueueName queue, int n)
+{
+    var script = Path.Combine(RepositoryPaths.Root, "bench", "node", "create-tasks.mjs");
+    var start = new ProcessStartInfo("node") { ArgumentList = { script }, RedirectStandardOutput = true, RedirectStandardError = true };
+    start.Environment["EMULATOR_HOST"] = emulatorHost;
+    start.Environment["QUEUE"] = queue.ToString();
+    start.Environment["COUNT"] = n.ToString(CultureInfo.InvariantCulture);
+    start.Environment["CONCURRENCY"] = Concurrency.ToString(CultureInfo.InvariantCulture);
+    start.Environment["METADATA_SERVER_DETECTION"] = "none";
+    using var node = Process.Start(start)!;
+    var output = await node.StandardOutput.ReadToEndAsync();
+    var errors = await node.StandardError.ReadToEndAsync();
+    await node.WaitForExitAsync();
+    if (node.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"The Node.js benchmark failed ({node.ExitCode}): {errors}");
+    }
+
+    using var result = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+    return result.RootElement.GetProperty("count").GetInt32() / result.RootElement.GetProperty("seconds").GetDouble();
+}
+
+static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];

@@ -1,0 +1,73 @@
+using Bridge.Emulators.CloudTasks.Internal;
+
+namespace Bridge.Emulators.CloudTasks;
+
+/// <summary>
+/// Handle on a hosted emulator: where its OIDC issuer is, and test helpers to wait until queues are idle and to
+/// reset all state.
+/// </summary>
+public sealed class CloudTasksEmulator
+{
+    private readonly EmulatorState _state;
+    private readonly EmulatorOptions _options;
+    private Uri? _httpAddress;
+
+    internal CloudTasksEmulator(EmulatorState state, EmulatorOptions options)
+    {
+        _state = state;
+        _options = options;
+    }
+
+    /// <summary>The <c>iss</c> of minted tokens and the base of the discovery URL.</summary>
+    public string Issuer => _options.Issuer is { Length: > 0 } issuer
+        ? issuer.TrimEnd('/')
+        : $"http://localhost:{(_httpAddress ?? new Uri($"http://localhost:{_options.HttpPort}")).Port}";
+
+    public string DiscoveryUrl => Issuer + OidcIssuer.DiscoveryPath;
+
+    public string JwksUrl => Issuer + OidcIssuer.JwksPath;
+
+    /// <summary>Tells the emulator the HTTP address it was bound to (when its port was 0), for the default issuer.</summary>
+    public void UseHttpAddress(Uri address) => _httpAddress = address;
+
+    /// <summary>Waits until the queue (or, with null, every queue) has no tasks left and no dispatch under way.</summary>
+    public async Task WaitForIdleAsync(string? queueName = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var changed = _state.Changed;
+            if (_state.IsIdle(queueName))
+            {
+                return;
+            }
+
+            try
+            {
+                await changed.WaitAsync(cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"{queueName ?? "The emulator's queues"} did not become idle within {timeout ?? TimeSpan.FromSeconds(30)}.");
+            }
+        }
+    }
+
+    /// <summary>Creates the queue with the service's defaults unless it exists (hosts call it before they start).</summary>
+    public void EnsureQueue(string queueName)
+    {
+        var name = Bridge.CloudTasks.QueueName.Parse(queueName);
+        try
+        {
+            _state.CreateQueue(new Bridge.CloudTasks.V2Beta3.CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Bridge.CloudTasks.V2Beta3.Queue { Name = queueName } });
+        }
+        catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
+        {
+            // kept from an earlier run with the same data
+        }
+    }
+
+    /// <summary>Deletes every queue, task, tombstone and policy.</summary>
+    public void Reset() => _state.Reset();
+}

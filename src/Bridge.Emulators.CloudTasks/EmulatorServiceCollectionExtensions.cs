@@ -1,0 +1,104 @@
+using System.Text.Json;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulators.CloudTasks.Internal;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Emulators.CloudTasks;
+
+public static class EmulatorServiceCollectionExtensions
+{
+    /// <summary>Adds the Cloud Tasks emulator's services: state, store, dispatcher, OIDC issuer, gRPC with JSON transcoding.</summary>
+    public static IServiceCollection AddCloudTasksEmulator(this IServiceCollection services, Action<EmulatorOptions>? configure = null)
+    {
+        var options = services.AddOptions<EmulatorOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IEmulatorStore>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<EmulatorOptions>>().Value;
+            return string.IsNullOrWhiteSpace(o.Data) ? new InMemoryStore() : new SqliteStore(o.Data);
+        });
+        services.TryAddSingleton(sp => new EmulatorState(
+            sp.GetRequiredService<IEmulatorStore>(),
+            sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone()));
+        services.TryAddSingleton(sp =>
+        {
+            var emulator = sp.GetRequiredService<CloudTasksEmulator>();
+            var o = sp.GetRequiredService<IOptions<EmulatorOptions>>().Value;
+            var key = sp.GetRequiredService<IEmulatorStore>().GetOrCreateSigningKey(OidcIssuer.CreateSigningKeyPem);
+            return new OidcIssuer(key, () => emulator.Issuer, sp.GetRequiredService<TimeProvider>(), o.TokenLifetime);
+        });
+        services.TryAddSingleton(sp => new Dispatcher(
+            sp.GetRequiredService<EmulatorState>(),
+            sp.GetRequiredService<OidcIssuer>(),
+            sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Dispatcher>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
+        // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
+        services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+            Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
+        return services;
+    }
+
+    /// <summary>
+    /// Maps the CloudTasks gRPC service (and its REST routes), OIDC discovery and JWKS, <c>/health</c>, and the test
+    /// endpoints <c>POST /admin/reset</c> and <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c>.
+    /// </summary>
+    public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<CloudTasksService>();
+        var issuer = endpoints.ServiceProvider.GetRequiredService<OidcIssuer>();
+        var emulator = endpoints.ServiceProvider.GetRequiredService<CloudTasksEmulator>();
+        var json = new JsonSerializerOptions { WriteIndented = false };
+        endpoints.MapGet(OidcIssuer.DiscoveryPath, () => Results.Json(issuer.DiscoveryDocument(), json));
+        endpoints.MapGet(OidcIssuer.JwksPath, () => Results.Json(issuer.Jwks(), json));
+        endpoints.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        endpoints.MapPost("/admin/reset", () =>
+        {
+            emulator.Reset();
+            return Results.NoContent();
+        });
+        endpoints.MapPost("/admin/wait-idle", async (string? queue, int? timeoutSeconds, CancellationToken ct) =>
+        {
+            try
+            {
+                await emulator.WaitForIdleAsync(queue, TimeSpan.FromSeconds(timeoutSeconds ?? 30), ct);
+                return Results.NoContent();
+            }
+            catch (TimeoutException ex)
+            {
+                return Results.Problem(ex.Message, statusCode: StatusCodes.Status408RequestTimeout);
+            }
+        });
+        return endpoints;
+    }
+
+    /// <summary>Creates the queues named in <see cref="EmulatorOptions.Queues"/> that don't exist yet.</summary>
+    public static void CreateConfiguredQueues(this IServiceProvider services)
+    {
+        var state = services.GetRequiredService<EmulatorState>();
+        var names = services.GetRequiredService<IOptions<EmulatorOptions>>().Value.Queues ?? string.Empty;
+        foreach (var raw in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = raw.Split('/');
+            var name = parts.Length == 3 ? $"projects/{parts[0]}/locations/{parts[1]}/queues/{parts[2]}" : raw;
+            var queue = Bridge.CloudTasks.QueueName.Parse(name);
+            try
+            {
+                state.CreateQueue(new CreateQueueRequest { Parent = queue.Location.ToString(), Queue = new Queue { Name = queue.ToString() } });
+            }
+            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
+            {
+                // kept from an earlier run with the same data
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+using Bridge.CloudTasks.V2Beta3;
+using Task = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>One attempt to hand out: snapshots, so the dispatcher works without the state's lock.</summary>
+internal sealed record DispatchWork(
+    Task Task,
+    Queue Queue,
+    int RetryCount,
+    int ExecutionCount,
+    int PreviousResponse,
+    DateTimeOffset Eta,
+    DateTimeOffset DispatchTime);
+
+/// <summary>What came of an attempt: the HTTP status, or null when no response came within the deadline.</summary>
+internal sealed record DispatchResult(int? StatusCode, DateTimeOffset ResponseTime, TimeSpan? RetryAfter);

@@ -1,0 +1,309 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using Bridge.CloudTasks.V2Beta3;
+using HttpMethod = Bridge.CloudTasks.V2Beta3.HttpMethod;
+using Task = System.Threading.Tasks.Task;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>
+/// Sends due tasks to their targets over real HTTP, with the headers and tokens the real service sends, and
+/// reports each outcome to the state (which deletes, retries or gives up).
+/// </summary>
+internal sealed partial class Dispatcher : BackgroundService
+{
+    private readonly EmulatorState _state;
+    private readonly OidcIssuer _issuer;
+    private readonly EmulatorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<Dispatcher> _logger;
+    private readonly HttpClient _http;
+    private readonly ConcurrentDictionary<DispatchWork, Task> _running = new();
+
+    public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
+    {
+        _state = state;
+        _issuer = issuer;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            // Cloud Tasks treats a redirect as the attempt's response (an execution that failed), not something to follow.
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+
+            // Targets get the task's own headers, as from the real service; no traceparent of the emulator's.
+            ActivityHeadersPropagator = null,
+        })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    /// <summary>Dispatches one attempt now (RunTask).</summary>
+    public void Start(DispatchWork work)
+    {
+        var run = RunAsync(work);
+        _running[work] = run;
+        _ = run.ContinueWith(_ => _running.TryRemove(work, out Task? _), TaskScheduler.Default);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+
+        // Let attempts under way finish (their outcome is recorded), within the host's shutdown time.
+        await Task.WhenAll(_running.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _http.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var changed = _state.Changed;
+            DateTimeOffset? nextWake;
+            try
+            {
+                foreach (var work in _state.TakeDue(out nextWake))
+                {
+                    Start(work);
+                }
+            }
+            catch (Exception ex)
+            {
+                LogLoopFailed(ex);
+                nextWake = _time.GetUtcNow() + TimeSpan.FromSeconds(1);
+            }
+
+            var wait = nextWake is { } at ? at - _time.GetUtcNow() : Timeout.InfiniteTimeSpan;
+            if (wait == Timeout.InfiniteTimeSpan || wait > TimeSpan.Zero)
+            {
+                await Task.WhenAny(changed, Task.Delay(wait, _time, stoppingToken)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task RunAsync(DispatchWork work)
+    {
+        DispatchResult result;
+        try
+        {
+            result = await SendAsync(work).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogDispatchFailed(work.Task.Name, ex);
+            result = new DispatchResult(null, _time.GetUtcNow(), null);
+        }
+
+        _state.CompleteAttempt(work, result);
+    }
+
+    private async Task<DispatchResult> SendAsync(DispatchWork work)
+    {
+        using var request = BuildRequest(work);
+        var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
+            && ActivityContext.TryParse(traceparent, work.Task.HttpRequest.Headers.GetValueOrDefault("tracestate"), out var context)
+            ? context
+            : default;
+        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity("cloudtasks dispatch " + request.Method.Method, ActivityKind.Client, parent);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(EmulatorDiagnostics.Tags.HttpMethod, request.Method.Method);
+            activity.SetTag(EmulatorDiagnostics.Tags.UrlFull, request.RequestUri!.GetLeftPart(UriPartial.Path));
+            activity.SetTag(EmulatorDiagnostics.Tags.Queue, work.Queue.Name);
+            activity.SetTag(EmulatorDiagnostics.Tags.Task, work.Task.Name);
+            activity.SetTag(EmulatorDiagnostics.Tags.RetryCount, work.RetryCount);
+        }
+
+        var deadline = work.Task.DispatchDeadline?.ToTimeSpan() ?? TaskRules.DefaultDispatchDeadline;
+        using var timeout = new CancellationTokenSource(deadline, _time);
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            activity?.SetTag(EmulatorDiagnostics.Tags.HttpStatusCode, status);
+            if (status is < 200 or >= 300)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error);
+                activity?.SetTag(EmulatorDiagnostics.Tags.ErrorType, status.ToString(CultureInfo.InvariantCulture));
+            }
+
+            return new DispatchResult(status, _time.GetUtcNow(), RetryAfter(response.Headers.RetryAfter));
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, "dispatch deadline exceeded");
+            activity?.SetTag(EmulatorDiagnostics.Tags.ErrorType, "timeout");
+            return new DispatchResult(null, _time.GetUtcNow(), null);
+        }
+        catch (HttpRequestException ex)
+        {
+            // No response at all (refused, reset): the real service records this like a 503.
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            activity?.SetTag(EmulatorDiagnostics.Tags.ErrorType, ex.HttpRequestError.ToString());
+            return new DispatchResult(503, _time.GetUtcNow(), null);
+        }
+    }
+
+    private HttpRequestMessage BuildRequest(DispatchWork work)
+    {
+        var task = work.Task;
+        HttpRequestMessage request;
+        IEnumerable<KeyValuePair<string, string>> headers;
+        byte[] body;
+        string headerPrefix;
+        if (task.HttpRequest is { } http)
+        {
+            var target = work.Queue.HttpTarget;
+            var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
+            var url = ApplyUriOverride(http.Url, target?.UriOverride);
+            request = new HttpRequestMessage(ToHttpMethod(method), url);
+            var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
+            foreach (var header in target?.HeaderOverrides ?? [])
+            {
+                merged[header.Header.Key] = header.Header.Value;
+            }
+
+            headers = merged;
+            body = http.Body.ToByteArray();
+            headerPrefix = "X-CloudTasks-";
+            var (oidc, oauth) = target is { AuthorizationHeaderCase: not HttpTarget.AuthorizationHeaderOneofCase.None }
+                ? (target.OidcToken, target.OauthToken)
+                : (http.OidcToken, http.OauthToken);
+            if (oidc is not null)
+            {
+                var audience = string.IsNullOrEmpty(oidc.Audience) ? url.ToString() : oidc.Audience;
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _issuer.CreateIdToken(oidc.ServiceAccountEmail, audience));
+            }
+            else if (oauth is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", OidcIssuer.CreateAccessToken());
+            }
+        }
+        else
+        {
+            var appEngine = task.AppEngineHttpRequest;
+            var url = new Uri(new Uri(_options.AppEngineHost), appEngine.RelativeUri);
+            request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
+            headers = appEngine.Headers;
+            body = appEngine.Body.ToByteArray();
+            headerPrefix = "X-AppEngine-";
+        }
+
+        if (body.Length > 0)
+        {
+            request.Content = new ByteArrayContent(body);
+        }
+
+        foreach (var (name, value) in headers)
+        {
+            if (TaskRules.IsReservedHeader(name))
+            {
+                continue;
+            }
+
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                request.Content ??= new ByteArrayContent([]);
+                request.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        request.Headers.TryAddWithoutValidation("User-Agent", "Google-Cloud-Tasks");
+        var queueId = work.Queue.Name[(work.Queue.Name.LastIndexOf('/') + 1)..];
+        var taskId = task.Name[(task.Name.LastIndexOf('/') + 1)..];
+        request.Headers.TryAddWithoutValidation(headerPrefix + "QueueName", queueId);
+        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskName", taskId);
+        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskRetryCount", work.RetryCount.ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskExecutionCount", work.ExecutionCount.ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskETA", FormatEta(work.Eta));
+        if (work.RetryCount > 0)
+        {
+            request.Headers.TryAddWithoutValidation(headerPrefix + "TaskPreviousResponse", work.PreviousResponse.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(headerPrefix + "TaskRetryReason", string.Empty);
+        }
+
+        return request;
+    }
+
+    /// <summary>Seconds since the epoch with microseconds, as the service writes X-CloudTasks-TaskETA.</summary>
+    internal static string FormatEta(DateTimeOffset eta)
+    {
+        var micros = (eta - DateTimeOffset.UnixEpoch).Ticks / 10;
+        return string.Create(CultureInfo.InvariantCulture, $"{micros / 1_000_000}.{micros % 1_000_000:D6}");
+    }
+
+    private static Uri ApplyUriOverride(string url, UriOverride? uriOverride)
+    {
+        var builder = string.IsNullOrEmpty(url) ? new UriBuilder("https", "localhost") : new UriBuilder(url);
+        if (uriOverride is null)
+        {
+            return builder.Uri;
+        }
+
+        // IF_NOT_EXISTS only fills parts the task's URL lacks; ALWAYS (the default) replaces them.
+        var always = uriOverride.UriOverrideEnforceMode != UriOverride.Types.UriOverrideEnforceMode.IfNotExists || string.IsNullOrEmpty(url);
+        if (!always)
+        {
+            return builder.Uri;
+        }
+
+        if (uriOverride.HasScheme && uriOverride.Scheme != UriOverride.Types.Scheme.Unspecified)
+        {
+            builder.Scheme = uriOverride.Scheme == UriOverride.Types.Scheme.Http ? "http" : "https";
+            builder.Port = -1;
+        }
+
+        if (uriOverride.HasHost)
+        {
+            builder.Host = uriOverride.Host;
+        }
+
+        if (uriOverride.HasPort)
+        {
+            builder.Port = (int)uriOverride.Port;
+        }
+
+        if (uriOverride.PathOverride is { } path)
+        {
+            builder.Path = path.Path;
+        }
+
+        if (uriOverride.QueryOverride is { } query)
+        {
+            builder.Query = query.QueryParams;
+        }
+
+        return builder.Uri;
+    }
+
+    private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - _time.GetUtcNow(),
+        _ => null,
+    };
+
+    private static System.Net.Http.HttpMethod ToHttpMethod(HttpMethod method) => method switch
+    {
+        HttpMethod.Get => System.Net.Http.HttpMethod.Get,
+        HttpMethod.Head => System.Net.Http.HttpMethod.Head,
+        HttpMethod.Put => System.Net.Http.HttpMethod.Put,
+        HttpMethod.Delete => System.Net.Http.HttpMethod.Delete,
+        HttpMethod.Patch => System.Net.Http.HttpMethod.Patch,
+        HttpMethod.Options => System.Net.Http.HttpMethod.Options,
+        _ => System.Net.Http.HttpMethod.Post,
+    };
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "The dispatch loop failed; retrying in a second")]
+    private partial void LogLoopFailed(Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
+    private partial void LogDispatchFailed(string task, Exception exception);
+}

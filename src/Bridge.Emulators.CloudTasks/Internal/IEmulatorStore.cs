@@ -1,0 +1,93 @@
+using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.V2Beta3;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>Everything the emulator keeps, as loaded at start.</summary>
+internal sealed record StoredState(
+    IReadOnlyList<Queue> Queues,
+    IReadOnlyList<StoredTask> Tasks,
+    IReadOnlyDictionary<string, DateTimeOffset> TaskTombstones,
+    IReadOnlyDictionary<string, DateTimeOffset> QueueTombstones,
+    IReadOnlyDictionary<string, Policy> Policies,
+    IReadOnlyDictionary<string, CmekConfig> CmekConfigs);
+
+/// <summary>
+/// Where state survives restarts. Every write returns only once it is durable, so an acknowledged RPC is never
+/// lost. Called under the state's lock, in the order the changes happen.
+/// </summary>
+internal interface IEmulatorStore : IDisposable
+{
+    StoredState Load();
+
+    void SaveQueue(Queue queue);
+
+    void DeleteQueue(string name, DateTimeOffset reservedUntil);
+
+    void SaveTask(StoredTask task);
+
+    void SaveTasks(IReadOnlyCollection<StoredTask> tasks);
+
+    void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil);
+
+    void SavePolicy(string resource, Policy policy);
+
+    void SaveCmekConfig(CmekConfig config);
+
+    void DeleteExpiredTombstones(DateTimeOffset now);
+
+    void Clear();
+
+    /// <summary>The OIDC signing key (PKCS#8 PEM), created on first use and kept with the data.</summary>
+    string GetOrCreateSigningKey(Func<string> create);
+}
+
+/// <summary>No persistence: state lives as long as the process.</summary>
+internal sealed class InMemoryStore : IEmulatorStore
+{
+    private string? _key;
+
+    public StoredState Load() => new([], [], new Dictionary<string, DateTimeOffset>(), new Dictionary<string, DateTimeOffset>(), new Dictionary<string, Policy>(), new Dictionary<string, CmekConfig>());
+
+    public void SaveQueue(Queue queue)
+    {
+    }
+
+    public void DeleteQueue(string name, DateTimeOffset reservedUntil)
+    {
+    }
+
+    public void SaveTask(StoredTask task)
+    {
+    }
+
+    public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+    {
+    }
+
+    public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
+    {
+    }
+
+    public void SavePolicy(string resource, Policy policy)
+    {
+    }
+
+    public void SaveCmekConfig(CmekConfig config)
+    {
+    }
+
+    public void DeleteExpiredTombstones(DateTimeOffset now)
+    {
+    }
+
+    public void Clear()
+    {
+    }
+
+    public string GetOrCreateSigningKey(Func<string> create) => _key ??= create();
+
+    public void Dispose()
+    {
+    }
+}

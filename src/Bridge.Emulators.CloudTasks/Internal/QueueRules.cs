@@ -1,0 +1,183 @@
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>Queue defaults and limits of the real service.</summary>
+internal static class QueueRules
+{
+    public const double MaxDispatchesPerSecond = 500;
+    public const int MaxBurstSize = 500;
+    public const int MaxConcurrentDispatches = 5000;
+    public const int DefaultConcurrentDispatches = 1000;
+    public const int DefaultMaxAttempts = 100;
+    public const int DefaultMaxDoublings = 16;
+    public static readonly TimeSpan DefaultMinBackoff = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan DefaultMaxBackoff = TimeSpan.FromHours(1);
+    public static readonly TimeSpan DefaultTaskTtl = TimeSpan.FromDays(31);
+    public static readonly TimeSpan DefaultTombstoneTtl = TimeSpan.FromHours(1);
+    public static readonly TimeSpan MinTombstoneTtl = TimeSpan.FromHours(1);
+    public static readonly TimeSpan MaxTombstoneTtl = TimeSpan.FromDays(9);
+
+    /// <summary>Paths UpdateQueue may name; output-only and immutable fields are refused.</summary>
+    public static readonly HashSet<string> UpdatablePaths = new(StringComparer.Ordinal)
+    {
+        "rate_limits", "rate_limits.max_dispatches_per_second", "rate_limits.max_burst_size", "rate_limits.max_concurrent_dispatches",
+        "retry_config", "retry_config.max_attempts", "retry_config.max_retry_duration", "retry_config.min_backoff", "retry_config.max_backoff", "retry_config.max_doublings",
+        "stackdriver_logging_config", "stackdriver_logging_config.sampling_ratio",
+        "app_engine_http_queue", "app_engine_http_queue.app_engine_routing_override",
+        "http_target", "task_ttl", "tombstone_ttl",
+    };
+
+    /// <summary>Fills what the caller left unset, as the service does ("picked by the service").</summary>
+    public static void ApplyDefaults(Queue queue)
+    {
+        queue.RateLimits ??= new RateLimits();
+        if (queue.RateLimits.MaxDispatchesPerSecond == 0)
+        {
+            queue.RateLimits.MaxDispatchesPerSecond = MaxDispatchesPerSecond;
+        }
+
+        if (queue.RateLimits.MaxBurstSize == 0)
+        {
+            // Unconfirmed in the service's docs ("chosen based on max_dispatches_per_second"); queues at the
+            // default 500/s show 100.
+            queue.RateLimits.MaxBurstSize = (int)Math.Clamp(Math.Ceiling(queue.RateLimits.MaxDispatchesPerSecond), 1, 100);
+        }
+
+        if (queue.RateLimits.MaxConcurrentDispatches == 0)
+        {
+            queue.RateLimits.MaxConcurrentDispatches = DefaultConcurrentDispatches;
+        }
+
+        queue.RetryConfig ??= new RetryConfig();
+        if (queue.RetryConfig.MaxAttempts == 0)
+        {
+            queue.RetryConfig.MaxAttempts = DefaultMaxAttempts;
+        }
+
+        queue.RetryConfig.MinBackoff ??= Duration.FromTimeSpan(DefaultMinBackoff);
+        queue.RetryConfig.MaxBackoff ??= Duration.FromTimeSpan(DefaultMaxBackoff);
+        queue.RetryConfig.MaxRetryDuration ??= new Duration();
+        if (queue.RetryConfig.MaxDoublings == 0)
+        {
+            queue.RetryConfig.MaxDoublings = DefaultMaxDoublings;
+        }
+
+        queue.TaskTtl ??= Duration.FromTimeSpan(DefaultTaskTtl);
+        queue.TombstoneTtl ??= Duration.FromTimeSpan(DefaultTombstoneTtl);
+        if (queue.Type == Queue.Types.Type.Unspecified)
+        {
+            queue.Type = Queue.Types.Type.Push;
+        }
+    }
+
+    /// <summary>Rejects settings the service would reject, naming the field.</summary>
+    public static void Validate(Queue queue, string prefix)
+    {
+        if (queue.RateLimits is { } rate)
+        {
+            if (rate.MaxDispatchesPerSecond < 0 || rate.MaxDispatchesPerSecond > MaxDispatchesPerSecond)
+            {
+                throw Errors.InvalidArgument(prefix + "rate_limits.max_dispatches_per_second", $"max_dispatches_per_second must be between 0 and {MaxDispatchesPerSecond}; got {rate.MaxDispatchesPerSecond}.");
+            }
+
+            if (rate.MaxBurstSize < 0 || rate.MaxBurstSize > MaxBurstSize)
+            {
+                throw Errors.InvalidArgument(prefix + "rate_limits.max_burst_size", $"max_burst_size must be between 0 and {MaxBurstSize}; got {rate.MaxBurstSize}.");
+            }
+
+            if (rate.MaxConcurrentDispatches < 0 || rate.MaxConcurrentDispatches > MaxConcurrentDispatches)
+            {
+                throw Errors.InvalidArgument(prefix + "rate_limits.max_concurrent_dispatches", $"max_concurrent_dispatches must be between 0 and {MaxConcurrentDispatches}; got {rate.MaxConcurrentDispatches}.");
+            }
+        }
+
+        if (queue.RetryConfig is { } retry)
+        {
+            ValidateRetry(retry, prefix + "retry_config.");
+        }
+
+        if (queue.TombstoneTtl is { } tombstone && (tombstone.ToTimeSpan() < MinTombstoneTtl || tombstone.ToTimeSpan() > MaxTombstoneTtl))
+        {
+            throw Errors.InvalidArgument(prefix + "tombstone_ttl", $"tombstone_ttl must be between 1h and 9 days; got {tombstone.ToTimeSpan()}.");
+        }
+
+        if (queue.TaskTtl is { } ttl && (ttl.ToTimeSpan() <= TimeSpan.Zero || ttl.ToTimeSpan() > DefaultTaskTtl))
+        {
+            throw Errors.InvalidArgument(prefix + "task_ttl", $"task_ttl must be above zero and at most 31 days; got {ttl.ToTimeSpan()}.");
+        }
+
+        if (queue.StackdriverLoggingConfig is { SamplingRatio: < 0 or > 1 } logging)
+        {
+            throw Errors.InvalidArgument(prefix + "stackdriver_logging_config.sampling_ratio", $"sampling_ratio must be between 0.0 and 1.0; got {logging.SamplingRatio}.");
+        }
+
+        if (queue.HttpTarget?.UriOverride is { } uri)
+        {
+            if (uri.HasHost && Uri.CheckHostName(uri.Host) == UriHostNameType.Unknown)
+            {
+                throw Errors.InvalidArgument(prefix + "http_target.uri_override.host", $"'{uri.Host}' is not a valid host.");
+            }
+
+            if (uri.HasPort && (uri.Port < 1 || uri.Port > 65535))
+            {
+                throw Errors.InvalidArgument(prefix + "http_target.uri_override.port", $"port must be between 1 and 65535; got {uri.Port}.");
+            }
+        }
+
+        if (queue.HttpTarget?.OidcToken is { } oidc && !TaskRules.IsEmail(oidc.ServiceAccountEmail))
+        {
+            throw Errors.InvalidArgument(prefix + "http_target.oidc_token.service_account_email", "service_account_email must be a service account's email address.");
+        }
+    }
+
+    public static void ValidateRetry(RetryConfig retry, string prefix)
+    {
+        if (retry.MaxAttempts < -1)
+        {
+            throw Errors.InvalidArgument(prefix + "max_attempts", $"max_attempts must be -1 (unlimited) or more; got {retry.MaxAttempts}.");
+        }
+
+        if (retry.MaxDoublings < 0)
+        {
+            throw Errors.InvalidArgument(prefix + "max_doublings", $"max_doublings must not be negative; got {retry.MaxDoublings}.");
+        }
+
+        foreach (var (name, value) in new[] { ("min_backoff", retry.MinBackoff), ("max_backoff", retry.MaxBackoff), ("max_retry_duration", retry.MaxRetryDuration) })
+        {
+            if (value is not null && value.ToTimeSpan() < TimeSpan.Zero)
+            {
+                throw Errors.InvalidArgument(prefix + name, $"{name} must not be negative.");
+            }
+        }
+
+        if (retry.MinBackoff is not null && retry.MaxBackoff is not null && retry.MinBackoff.ToTimeSpan() > retry.MaxBackoff.ToTimeSpan())
+        {
+            throw Errors.InvalidArgument(prefix + "min_backoff", $"min_backoff ({retry.MinBackoff.ToTimeSpan()}) must not exceed max_backoff ({retry.MaxBackoff.ToTimeSpan()}).");
+        }
+    }
+
+    public static QueueName ParseQueueName(string name, string field) =>
+        QueueName.TryParse(name, out var parsed) ? parsed : throw Errors.InvalidArgument(field, DescribeBadName(() => QueueName.Parse(name)));
+
+    public static LocationName ParseLocationName(string name, string field) =>
+        LocationName.TryParse(name, out var parsed) ? parsed : throw Errors.InvalidArgument(field, DescribeBadName(() => LocationName.Parse(name)));
+
+    public static TaskName ParseTaskName(string name, string field) =>
+        TaskName.TryParse(name, out var parsed) ? parsed : throw Errors.InvalidArgument(field, DescribeBadName(() => TaskName.Parse(name)));
+
+    private static string DescribeBadName(Action parse)
+    {
+        try
+        {
+            parse();
+            return "Invalid resource name.";
+        }
+        catch (FormatException ex)
+        {
+            return ex.Message;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using Bridge.CloudTasks.V2Beta3;
+using Task = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>A task with what the emulator needs beyond the API's fields.</summary>
+internal sealed class StoredTask
+{
+    public required Task Task { get; set; }
+
+    public required string QueueName { get; init; }
+
+    /// <summary>Creation order, to break ties between equal schedule times.</summary>
+    public long Sequence { get; init; }
+
+    /// <summary>Attempts that count as executions (responses other than 500 and 503).</summary>
+    public int ExecutionCount { get; set; }
+
+    /// <summary>HTTP status of the previous attempt (504 after a timeout); 0 before the first.</summary>
+    public int PreviousResponse { get; set; }
+
+    public DateTimeOffset? FirstAttemptAt { get; set; }
+
+    /// <summary>Not persisted: a dispatch is under way.</summary>
+    public bool InFlight { get; set; }
+
+    public string Name => Task.Name;
+}
+
+/// <summary>A queue with its tasks and dispatch state.</summary>
+internal sealed class StoredQueue
+{
+    public StoredQueue(Queue queue, TokenBucket bucket)
+    {
+        Queue = queue;
+        Bucket = bucket;
+    }
+
+    public Queue Queue { get; set; }
+
+    public TokenBucket Bucket { get; }
+
+    public Dictionary<string, StoredTask> Tasks { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Tasks waiting for dispatch, by due time then creation order.</summary>
+    public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; } = new();
+
+    public int InFlight { get; set; }
+
+    /// <summary>Times of recent dispatches, for QueueStats.executed_last_minute_count.</summary>
+    public Queue<DateTimeOffset> RecentDispatches { get; } = new();
+}

@@ -1,0 +1,68 @@
+using System.Net;
+using Bridge.Emulators.CloudTasks;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using OpenTelemetry.Trace;
+
+// dotnet run --project src/Bridge.Emulators.CloudTasks -- --port 8123 --http-port 8124 [--data <dir>] [--issuer <url>] [--queues p/l/q,...]
+var builder = WebApplication.CreateSlimBuilder(args);
+builder.Configuration.AddInMemoryCollection(FromEnvironment());
+builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
+{
+    ["--port"] = "Emulator:Port",
+    ["--http-port"] = "Emulator:HttpPort",
+    ["--data"] = "Emulator:Data",
+    ["--issuer"] = "Emulator:Issuer",
+    ["--queues"] = "Emulator:Queues",
+    ["--listen"] = "Emulator:ListenAddress",
+    ["--app-engine-host"] = "Emulator:AppEngineHost",
+});
+
+var options = builder.Configuration.GetSection(EmulatorOptions.SectionName).Get<EmulatorOptions>() ?? new EmulatorOptions();
+builder.Services.AddCloudTasksEmulator(o => builder.Configuration.GetSection(EmulatorOptions.SectionName).Bind(o));
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    var address = IPAddress.Parse(options.ListenAddress);
+    kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
+    kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+});
+if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+{
+    builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource("Bridge.Emulators.CloudTasks").AddOtlpExporter());
+}
+
+var app = builder.Build();
+app.MapCloudTasksEmulator();
+app.Services.CreateConfiguredQueues();
+await app.StartAsync();
+
+var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
+var grpc = bound[0];
+var http = bound[1];
+var emulator = app.Services.GetRequiredService<CloudTasksEmulator>();
+emulator.UseHttpAddress(http);
+Console.WriteLine($"Cloud Tasks emulator (v2beta3)");
+Console.WriteLine($"  gRPC:   {grpc.Host}:{grpc.Port}   (export CLOUD_TASKS_EMULATOR_HOST={grpc.Host}:{grpc.Port})");
+Console.WriteLine($"  REST:   http://{http.Host}:{http.Port}/v2beta3/...");
+Console.WriteLine($"  OIDC:   issuer {emulator.Issuer}, discovery {emulator.DiscoveryUrl}");
+Console.WriteLine($"  health: http://{http.Host}:{http.Port}/health");
+Console.WriteLine($"  data:   {(string.IsNullOrWhiteSpace(options.Data) ? "in memory (use --data <dir> to keep state)" : Path.GetFullPath(options.Data))}");
+await app.WaitForShutdownAsync();
+
+// CLOUDTASKS_EMULATOR_PORT, _HTTP_PORT, _DATA, _ISSUER, _QUEUES, _LISTEN, _APP_ENGINE_HOST
+static Dictionary<string, string?> FromEnvironment()
+{
+    var map = new Dictionary<string, string>
+    {
+        ["CLOUDTASKS_EMULATOR_PORT"] = "Emulator:Port",
+        ["CLOUDTASKS_EMULATOR_HTTP_PORT"] = "Emulator:HttpPort",
+        ["CLOUDTASKS_EMULATOR_DATA"] = "Emulator:Data",
+        ["CLOUDTASKS_EMULATOR_ISSUER"] = "Emulator:Issuer",
+        ["CLOUDTASKS_EMULATOR_QUEUES"] = "Emulator:Queues",
+        ["CLOUDTASKS_EMULATOR_LISTEN"] = "Emulator:ListenAddress",
+        ["CLOUDTASKS_EMULATOR_APP_ENGINE_HOST"] = "Emulator:AppEngineHost",
+    };
+    return map.Where(m => Environment.GetEnvironmentVariable(m.Key) is { Length: > 0 })
+        .ToDictionary(m => m.Value, m => Environment.GetEnvironmentVariable(m.Key));
+}

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Testing;
+using Task = System.Threading.Tasks.Task;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>With <c>--data</c>, state survives restarts, and an acknowledged CreateTask survives SIGKILL.</summary>
+public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Queues_tasks_tombstones_policies_and_the_signing_key_survive_a_restart()
+    {
+        await using var target = await HttpTargetServer.StartAsync();
+        QueueName queue;
+        string jwks;
+        await using (var first = await EmulatorHost.StartAsync(o => o.Data = _data))
+        {
+            queue = await first.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 42 });
+            await first.Client.PauseQueueAsync(queue);
+            await first.Client.CreateTaskAsync(queue, new TaskMessage { Name = queue.Task("kept").ToString(), HttpRequest = new HttpRequest { Url = target.Url("/kept").ToString() } });
+            await first.Client.CreateTaskAsync(queue, new TaskMessage { Name = queue.Task("gone").ToString(), HttpRequest = new HttpRequest { Url = target.Url("/gone").ToString() } });
+            await first.Client.DeleteTaskAsync(queue.Task("gone"));
+            await first.Client.SetIamPolicyAsync(queue, new Policy { Bindings = { new Binding { Role = "roles/cloudtasks.enqueuer", Members = { "user:a@example.com" } } } });
+            using var http = new HttpClient();
+            jwks = await http.GetStringAsync(new Uri(first.HttpAddress, "/oauth2/v3/certs"));
+        }
+
+        await using var second = await EmulatorHost.StartAsync(o => o.Data = _data);
+        var restored = await second.Client.GetQueueAsync(queue);
+        Assert.Equal(42, restored.RateLimits.MaxDispatchesPerSecond);
+        Assert.Equal(Queue.Types.State.Paused, restored.State);
+        Assert.NotNull(await second.Client.GetTaskAsync(queue.Task("kept")));
+        Assert.Equal(CloudTasksFailureReason.AlreadyExists, (await Assert.ThrowsAsync<CloudTasksException>(() =>
+            second.Client.CreateTaskAsync(queue, new TaskMessage { Name = queue.Task("gone").ToString(), HttpRequest = new HttpRequest { Url = target.Url("/gone").ToString() } }))).Reason);
+        Assert.Equal("roles/cloudtasks.enqueuer", Assert.Single((await second.Client.GetIamPolicyAsync(queue)).Bindings).Role);
+        using (var http = new HttpClient())
+        {
+            Assert.Equal(jwks, await http.GetStringAsync(new Uri(second.HttpAddress, "/oauth2/v3/certs")));
+        }
+
+        await second.Client.ResumeQueueAsync(queue);
+        Assert.Equal("/kept", Assert.Single(await target.WaitForRequestsAsync(1)).PathAndQuery);
+    }
+
+    [Fact]
+    public async Task Every_acknowledged_task_survives_sigkill_during_a_stream_of_creates_and_is_dispatched_after_restart()
+    {
+        await using var target = await HttpTargetServer.StartAsync();
+        var queue = new QueueName("durable", "l", "stream");
+        var (grpcPort, httpPort) = (FreePort(), FreePort());
+        var acknowledged = new ConcurrentBag<string>();
+        var killing = 0;
+
+        using (var emulator = await StartProcessAsync(grpcPort, httpPort))
+        using (var client = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{grpcPort}", EmulatorDetection = EmulatorDetection.None }.Build())
+        {
+            await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
+            await client.PauseQueueAsync(queue);
+            using var stop = new CancellationTokenSource();
+            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            {
+                for (var i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    var name = queue.Task($"w{w}-{i}");
+                    try
+                    {
+                        await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
+                        acknowledged.Add(name.TaskId);
+                    }
+                    catch (Exception) when (Volatile.Read(ref killing) == 1)
+                    {
+                        return; // in flight when the process died: never acknowledged
+                    }
+                }
+            })).ToList();
+
+            while (acknowledged.Count < 150)
+            {
+                await Task.Delay(10);
+            }
+
+            Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
+            emulator.Kill(); // SIGKILL, mid-stream
+            await emulator.WaitForExitAsync();
+            await stop.CancelAsync();
+            await Task.WhenAll(writers);
+        }
+
+        using var restarted = await StartProcessAsync(grpcPort, httpPort);
+        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{grpcPort}", EmulatorDetection = EmulatorDetection.None }.Build();
+        var present = new HashSet<string>();
+        await foreach (var task in restartedClient.ListTasks(queue))
+        {
+            present.Add(TaskName.Parse(task.Name).TaskId);
+        }
+
+        var lost = acknowledged.Where(a => !present.Contains(a)).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged tasks lost: {string.Join(", ", lost.Take(10))}");
+
+        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}; lost: {lost.Count}");
+        await restartedClient.ResumeQueueAsync(queue);
+        await target.WaitForRequestsAsync(present.Count, TimeSpan.FromSeconds(60));
+        var dispatched = target.Requests.Select(r => r.Header("X-CloudTasks-TaskName")).ToHashSet();
+        var undispatched = acknowledged.Where(a => !dispatched.Contains(a)).ToList();
+        Assert.True(undispatched.Count == 0, $"{undispatched.Count} acknowledged tasks never dispatched: {string.Join(", ", undispatched.Take(10))}");
+        restarted.Kill();
+    }
+
+    private async Task<Process> StartProcessAsync(int grpcPort, int httpPort)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            ArgumentList = { dll, "--port", grpcPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http-port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", _data },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var http = new HttpClient();
+        var deadline = TimeProvider.System.GetUtcNow().AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{httpPort}/health")).StatusCode == HttpStatusCode.OK)
+                {
+                    return process;
+                }
+            }
+            catch (HttpRequestException) when (TimeProvider.System.GetUtcNow() < deadline && !process.HasExited)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using Bridge.Testing;
+using Xunit.Abstractions;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>
+/// The official Node.js client (@google-cloud/tasks@7.1.0, v2beta3, insecure gRPC) against this emulator: every
+/// RPC and the dispatch rules, by tests/conformance/emulator-conformance.mjs.
+/// </summary>
+public sealed class NodeConformanceTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task The_official_node_client_passes_every_conformance_check()
+    {
+        var script = Path.Combine(RepositoryPaths.Root, "tests", "conformance", "emulator-conformance.mjs");
+        Assert.True(Directory.Exists(Path.Combine(RepositoryPaths.Root, "tests", "conformance", "node_modules", "@google-cloud", "tasks")), "Run 'npm ci' in tests/conformance (.ci/run does).");
+        await using var host = await EmulatorHost.StartAsync();
+
+        var start = new ProcessStartInfo("node")
+        {
+            ArgumentList = { script },
+            WorkingDirectory = Path.GetDirectoryName(script)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["EMULATOR_HOST"] = host.GrpcHostPort;
+        start.Environment["EMULATOR_HTTP"] = host.HttpAddress.ToString().TrimEnd('/');
+        start.Environment["METADATA_SERVER_DETECTION"] = "none"; // no Google metadata server to probe here
+        using var node = Process.Start(start)!;
+        var stdout = node.StandardOutput.ReadToEndAsync();
+        var stderr = node.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await node.WaitForExitAsync(timeout.Token);
+
+        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var line in lines)
+        {
+            output.WriteLine(line);
+        }
+
+        output.WriteLine(await stderr);
+        var failures = lines.Where(l => l.StartsWith("not ok", StringComparison.Ordinal)).ToList();
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+        Assert.Equal(0, node.ExitCode);
+        Assert.True(lines.Count(l => l.StartsWith("ok - ", StringComparison.Ordinal)) >= 21, "fewer checks ran than the script defines");
+    }
+}
