@@ -82,6 +82,13 @@ public sealed class CloudTasksOperation<TResponse, TMetadata>
     }
 
     /// <summary>
+    /// Asks the service to cancel the operation (CancelOperation); best effort: poll to learn whether it stopped.
+    /// Cloud Tasks documents only GetOperation, so a service may answer UNIMPLEMENTED.
+    /// </summary>
+    public Task CancelAsync(CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
+        _client.CancelOperationAsync(new CancelOperationRequest { Name = Name }, callSettings, cancellationToken);
+
+    /// <summary>
     /// Polls until the operation is done and returns that snapshot (check <see cref="IsFaulted"/> and the metadata).
     /// Each poll is one GetOperation call with <paramref name="callSettings"/> (merged with the client's
     /// GetOperation defaults); the whole wait is bounded by <paramref name="pollSettings"/>' timeout, which also cuts

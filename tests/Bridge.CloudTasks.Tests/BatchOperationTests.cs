@@ -261,6 +261,19 @@ public sealed class BatchOperationTests : IAsyncLifetime
         Assert.Equal(OpName, ((GetOperationRequest)_server.Single("GetOperation").Request).Name);
     }
 
+    [Fact]
+    public async Task An_operation_can_be_asked_to_cancel()
+    {
+        _server.Handler = (method, _, _) => method == "CancelOperation" ? new Empty() : Running();
+        var operation = await _client.BatchCreateTasksAsync(Queue, Tasks(1));
+
+        await operation.CancelAsync();
+
+        var call = _server.Single("CancelOperation");
+        Assert.Equal(OpName, ((CancelOperationRequest)call.Request).Name);
+        Assert.Equal("name=" + Uri.EscapeDataString(OpName), call.Headers["x-goog-request-params"]);
+    }
+
     // ---- per-request failures ----
 
     [Fact]
