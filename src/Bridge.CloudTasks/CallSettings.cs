@@ -113,7 +113,8 @@ public sealed record PollSettings
     public PollSettings(TimeSpan timeout, TimeSpan initialDelay, double delayMultiplier, TimeSpan maxDelay)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
-        ArgumentOutOfRangeException.ThrowIfLessThan(initialDelay, TimeSpan.Zero);
+        // A zero first delay with a multiplier would poll in a tight loop.
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(initialDelay, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(delayMultiplier, 1.0);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxDelay, initialDelay);
         Timeout = timeout;

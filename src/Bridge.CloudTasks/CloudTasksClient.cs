@@ -130,26 +130,26 @@ public abstract class CloudTasksClient : IAsyncDisposable, IDisposable
     /// Creates up to <see cref="MaxBatchCreateRequests"/> tasks in <paramref name="parent"/>, not atomically.
     /// <paramref name="requestId"/> (a UUID4) names the operation, so a repeated call with the same id is not run twice.
     /// </summary>
-    public Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> BatchCreateTasksAsync(QueueName parent, IEnumerable<V2Beta3.Task> tasks, string? requestId = null, CancellationToken cancellationToken = default)
+    public Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> BatchCreateTasksAsync(QueueName parent, IEnumerable<V2Beta3.Task> tasks, string? requestId = null, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(parent);
         ArgumentNullException.ThrowIfNull(tasks);
         var queue = parent.ToString();
         var request = new BatchCreateTasksRequest { Parent = queue, RequestId = requestId ?? string.Empty };
         request.Requests.AddRange(tasks.Select(task => new CreateTaskRequest { Parent = queue, Task = task }));
-        return BatchCreateTasksAsync(request, null, cancellationToken);
+        return BatchCreateTasksAsync(request, callSettings, cancellationToken);
     }
 
     public virtual Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(BatchDeleteTasksRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
     /// <summary>Deletes up to <see cref="MaxBatchDeleteNames"/> tasks of <paramref name="parent"/>, not atomically.</summary>
-    public Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(QueueName parent, IEnumerable<TaskName> names, string? requestId = null, CancellationToken cancellationToken = default)
+    public Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(QueueName parent, IEnumerable<TaskName> names, string? requestId = null, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(parent);
         ArgumentNullException.ThrowIfNull(names);
         var request = new BatchDeleteTasksRequest { Parent = parent.ToString(), RequestId = requestId ?? string.Empty };
         request.Names.AddRange(names.Select(name => name.ToString()));
-        return BatchDeleteTasksAsync(request, null, cancellationToken);
+        return BatchDeleteTasksAsync(request, callSettings, cancellationToken);
     }
 
     /// <summary>Picks up a BatchCreateTasks operation by name (e.g. after a restart) with one GetOperation.</summary>

@@ -100,6 +100,11 @@ public sealed class CloudTasksOperation<TResponse, TMetadata>
         CallSettings? callSettings = null,
         CancellationToken cancellationToken = default)
     {
+        if (IsCompleted)
+        {
+            return this;
+        }
+
         var poll = pollSettings ?? _defaultPollSettings;
         var time = _client.Time;
         using var overall = new CancellationTokenSource(poll.Timeout, time);

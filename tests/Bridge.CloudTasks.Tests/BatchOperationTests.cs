@@ -416,9 +416,10 @@ public sealed class BatchOperationTests : IAsyncLifetime
     {
         var before = TimeProvider.System.GetUtcNow().UtcDateTime;
 
-        await _client.BatchCreateTasksAsync(new BatchCreateTasksRequest { Parent = Queue.ToString(), Requests = { new CreateTaskRequest { Parent = Queue.ToString(), Task = new TaskMessage() } } }, CallSettings.FromTimeout(TimeSpan.FromSeconds(5)));
+        await _client.BatchCreateTasksAsync(Queue, Tasks(1), callSettings: CallSettings.FromTimeout(TimeSpan.FromSeconds(5)));
+        await _client.BatchDeleteTasksAsync(Queue, [Queue.Task("t0")], callSettings: CallSettings.FromTimeout(TimeSpan.FromSeconds(5)));
 
-        Assert.InRange(_server.Single("BatchCreateTasks").Deadline, before + TimeSpan.FromSeconds(3), before + TimeSpan.FromSeconds(7));
+        Assert.All(_server.Calls, c => Assert.InRange(c.Deadline, before + TimeSpan.FromSeconds(3), before + TimeSpan.FromSeconds(7)));
     }
 
     [Fact]

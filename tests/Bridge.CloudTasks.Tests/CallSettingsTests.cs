@@ -94,6 +94,7 @@ public sealed class CallSettingsTests
     [Theory]
     [InlineData(0, 100, 1.0, 100)]
     [InlineData(1000, -1, 1.0, 100)]
+    [InlineData(1000, 0, 1.3, 100)]
     [InlineData(1000, 100, 0.9, 100)]
     [InlineData(1000, 200, 1.0, 100)]
     public void Invalid_poll_settings_are_rejected(int timeoutMs, int initialMs, double multiplier, int maxMs)
