@@ -74,6 +74,17 @@ public sealed record RetrySettings
         StatusCode.Unavailable,
         StatusCode.DeadlineExceeded);
 
+    /// <summary>
+    /// The published policy of google.longrunning.Operations' GetOperation, ListOperations, CancelOperation and
+    /// DeleteOperation (longrunning_grpc_service_config.json): 5 attempts, 0.5 s doubling to 10 s, UNAVAILABLE only.
+    /// </summary>
+    public static RetrySettings OperationsDefault { get; } = new(
+        maxAttempts: 5,
+        initialBackoff: TimeSpan.FromMilliseconds(500),
+        maxBackoff: TimeSpan.FromSeconds(10),
+        backoffMultiplier: 2.0,
+        StatusCode.Unavailable);
+
     public bool ShouldRetry(StatusCode code, int attemptsMade) =>
         attemptsMade < MaxAttempts && RetryableStatusCodes.Contains(code);
 
@@ -89,5 +100,48 @@ public sealed record RetrySettings
     {
         var ceiling = BackoffCeiling(retry);
         return Jitter ? TimeSpan.FromTicks((long)(ceiling.Ticks * (1.0 - random.NextDouble()))) : ceiling;
+    }
+}
+
+/// <summary>
+/// How a long-running operation is awaited: the first poll after <see cref="InitialDelay"/>, each next one
+/// <see cref="DelayMultiplier"/> times later, at most <see cref="MaxDelay"/> apart, and no longer than
+/// <see cref="Timeout"/> in all (then the wait fails with DEADLINE_EXCEEDED; the operation itself goes on).
+/// </summary>
+public sealed record PollSettings
+{
+    public PollSettings(TimeSpan timeout, TimeSpan initialDelay, double delayMultiplier, TimeSpan maxDelay)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
+        // A zero first delay with a multiplier would poll in a tight loop.
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(initialDelay, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(delayMultiplier, 1.0);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDelay, initialDelay);
+        Timeout = timeout;
+        InitialDelay = initialDelay;
+        DelayMultiplier = delayMultiplier;
+        MaxDelay = maxDelay;
+    }
+
+    /// <summary>How long to wait for completion in all, polls included.</summary>
+    public TimeSpan Timeout { get; init; }
+
+    public TimeSpan InitialDelay { get; init; }
+
+    public double DelayMultiplier { get; init; }
+
+    public TimeSpan MaxDelay { get; init; }
+
+    /// <summary>
+    /// The official Node.js client's backoff for long-running operations (100 ms, ×1.3, at most 60 s apart), bounded
+    /// by the 24 h the generated .NET clients wait. A batch usually completes in one call, so the first poll comes soon.
+    /// </summary>
+    public static PollSettings Default { get; } = new(TimeSpan.FromHours(24), TimeSpan.FromMilliseconds(100), 1.3, TimeSpan.FromSeconds(60));
+
+    /// <summary>The wait before poll number <paramref name="poll"/> (1-based).</summary>
+    public TimeSpan DelayBefore(int poll)
+    {
+        var ticks = InitialDelay.Ticks * Math.Pow(DelayMultiplier, poll - 1);
+        return ticks >= MaxDelay.Ticks ? MaxDelay : TimeSpan.FromTicks((long)ticks);
     }
 }

@@ -1,4 +1,5 @@
 using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.LongRunning;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf.WellKnownTypes;
 using Task = System.Threading.Tasks.Task;
@@ -20,6 +21,15 @@ public abstract class CloudTasksClient : IAsyncDisposable, IDisposable
 
     /// <summary>Environment variable naming an emulator as <c>host:port</c>.</summary>
     public const string EmulatorHostEnvironmentVariable = "CLOUD_TASKS_EMULATOR_HOST";
+
+    /// <summary>The long-running operations service's fully qualified gRPC name.</summary>
+    public const string OperationsServiceName = "google.longrunning.Operations";
+
+    /// <summary>At most this many tasks in one BatchCreateTasks call (the published limit).</summary>
+    public const int MaxBatchCreateRequests = 100;
+
+    /// <summary>At most this many tasks in one BatchDeleteTasks call (the published limit).</summary>
+    public const int MaxBatchDeleteNames = 1000;
 
     /// <summary>The OAuth scopes the service needs.</summary>
     public static IReadOnlyList<string> DefaultAuthScopes { get; } = ["https://www.googleapis.com/auth/cloud-platform"];
@@ -111,6 +121,87 @@ public abstract class CloudTasksClient : IAsyncDisposable, IDisposable
 
     public Task<V2Beta3.Task> RunTaskAsync(TaskName name, CancellationToken cancellationToken = default) =>
         RunTaskAsync(new RunTaskRequest { Name = name.ToString() }, null, cancellationToken);
+
+    // Batches: each returns a long-running operation whose metadata lists the requests that failed
+
+    public virtual Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> BatchCreateTasksAsync(BatchCreateTasksRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    /// <summary>
+    /// Creates up to <see cref="MaxBatchCreateRequests"/> tasks in <paramref name="parent"/>, not atomically.
+    /// <paramref name="requestId"/> (a UUID4) names the operation, so a repeated call with the same id is not run twice.
+    /// </summary>
+    public Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> BatchCreateTasksAsync(QueueName parent, IEnumerable<V2Beta3.Task> tasks, string? requestId = null, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parent);
+        ArgumentNullException.ThrowIfNull(tasks);
+        var queue = parent.ToString();
+        var request = new BatchCreateTasksRequest { Parent = queue, RequestId = requestId ?? string.Empty };
+        request.Requests.AddRange(tasks.Select(task => new CreateTaskRequest { Parent = queue, Task = task }));
+        return BatchCreateTasksAsync(request, callSettings, cancellationToken);
+    }
+
+    public virtual Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(BatchDeleteTasksRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    /// <summary>Deletes up to <see cref="MaxBatchDeleteNames"/> tasks of <paramref name="parent"/>, not atomically.</summary>
+    public Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(QueueName parent, IEnumerable<TaskName> names, string? requestId = null, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(parent);
+        ArgumentNullException.ThrowIfNull(names);
+        var request = new BatchDeleteTasksRequest { Parent = parent.ToString(), RequestId = requestId ?? string.Empty };
+        request.Names.AddRange(names.Select(name => name.ToString()));
+        return BatchDeleteTasksAsync(request, callSettings, cancellationToken);
+    }
+
+    /// <summary>Picks up a BatchCreateTasks operation by name (e.g. after a restart) with one GetOperation.</summary>
+    public async Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> PollOnceBatchCreateTasksAsync(string operationName, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(operationName);
+        var operation = await GetOperationAsync(new GetOperationRequest { Name = operationName }, callSettings, cancellationToken).ConfigureAwait(false);
+        return new(operation, this, "BatchCreateTasks", GetPollSettings("BatchCreateTasks"));
+    }
+
+    /// <summary>Picks up a BatchDeleteTasks operation by name with one GetOperation.</summary>
+    public async Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> PollOnceBatchDeleteTasksAsync(string operationName, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(operationName);
+        var operation = await GetOperationAsync(new GetOperationRequest { Name = operationName }, callSettings, cancellationToken).ConfigureAwait(false);
+        return new(operation, this, "BatchDeleteTasks", GetPollSettings("BatchDeleteTasks"));
+    }
+
+    // Long-running operations (google.longrunning.Operations on the same endpoint; Cloud Tasks documents GetOperation)
+
+    public virtual Task<Operation> GetOperationAsync(GetOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task<Operation> GetOperationAsync(OperationName name, CancellationToken cancellationToken = default) =>
+        GetOperationAsync(new GetOperationRequest { Name = name.ToString() }, null, cancellationToken);
+
+    public virtual PagedAsyncSequence<Operation> ListOperations(ListOperationsRequest request, CallSettings? callSettings = null) => throw new NotSupportedException();
+
+    /// <summary>Lists the operations of a location (<c>name</c> is the operations' parent).</summary>
+    public PagedAsyncSequence<Operation> ListOperations(LocationName name, string? filter = null, int? pageSize = null, string? pageToken = null, CallSettings? callSettings = null) =>
+        ListOperations(new ListOperationsRequest { Name = name.ToString(), Filter = filter ?? string.Empty, PageSize = pageSize ?? 0, PageToken = pageToken ?? string.Empty }, callSettings);
+
+    public virtual Task CancelOperationAsync(CancelOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task CancelOperationAsync(OperationName name, CancellationToken cancellationToken = default) =>
+        CancelOperationAsync(new CancelOperationRequest { Name = name.ToString() }, null, cancellationToken);
+
+    public virtual Task DeleteOperationAsync(DeleteOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    public Task DeleteOperationAsync(OperationName name, CancellationToken cancellationToken = default) =>
+        DeleteOperationAsync(new DeleteOperationRequest { Name = name.ToString() }, null, cancellationToken);
+
+    public virtual Task<Operation> WaitOperationAsync(WaitOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    /// <summary>Waits server-side up to <paramref name="timeout"/> for the operation to be done.</summary>
+    public Task<Operation> WaitOperationAsync(OperationName name, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        WaitOperationAsync(new WaitOperationRequest { Name = name.ToString(), Timeout = timeout is { } t ? Duration.FromTimeSpan(t) : null }, null, cancellationToken);
+
+    /// <summary>The clock operations wait with; the real one unless the client was built with another.</summary>
+    protected internal virtual TimeProvider Time => TimeProvider.System;
+
+    /// <summary>How operations started by <paramref name="method"/> are awaited by default.</summary>
+    protected internal virtual PollSettings GetPollSettings(string method) => PollSettings.Default;
 
     // Customer-managed encryption keys
 

@@ -38,13 +38,12 @@ public sealed class CloudTasksException : Exception
         FieldViolations = [];
     }
 
-    private CloudTasksException(RpcException rpc, string method)
-        : base($"{method} failed: {rpc.StatusCode}: {rpc.Status.Detail}", rpc)
+    private CloudTasksException(StatusCode code, string detail, Google.Rpc.Status? status, string method, string messagePrefix, Exception? innerException)
+        : base($"{messagePrefix}: {code}: {detail}", innerException)
     {
-        StatusCode = rpc.StatusCode;
-        Reason = ToReason(rpc.StatusCode);
+        StatusCode = code;
+        Reason = ToReason(code);
         Method = method;
-        var status = rpc.GetRpcStatus();
         FieldViolations = status?.GetDetail<BadRequest>()?.FieldViolations
             .Select(v => new CloudTasksFieldViolation(v.Field, v.Description))
             .ToArray() ?? [];
@@ -76,7 +75,20 @@ public sealed class CloudTasksException : Exception
         CloudTasksFailureReason.Internal or
         CloudTasksFailureReason.Unknown;
 
-    internal static CloudTasksException FromRpc(RpcException rpc, string method) => new(rpc, method);
+    internal static CloudTasksException FromRpc(RpcException rpc, string method) =>
+        new(rpc.StatusCode, rpc.Status.Detail, rpc.GetRpcStatus(), method, $"{method} failed", rpc);
+
+    /// <summary>
+    /// A <c>google.rpc.Status</c> carried inside a response rather than as the call's status: an operation's error,
+    /// or one request's failure in a batch's metadata (<paramref name="requestIndex"/>).
+    /// </summary>
+    public static CloudTasksException FromRpcStatus(Google.Rpc.Status status, string method, int? requestIndex = null)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        var code = System.Enum.IsDefined((StatusCode)status.Code) ? (StatusCode)status.Code : Grpc.Core.StatusCode.Unknown;
+        var prefix = requestIndex is { } index ? $"{method} request {index} failed" : $"{method} failed";
+        return new(code, status.Message, status, method, prefix, null);
+    }
 
     public static CloudTasksFailureReason ToReason(StatusCode code) => code switch
     {

@@ -38,6 +38,8 @@ public sealed record LocationName
 
     public QueueName Queue(string queueId) => new(ProjectId, LocationId, queueId);
 
+    public OperationName Operation(string operationId) => new(ProjectId, LocationId, operationId);
+
     public override string ToString() => $"projects/{ProjectId}/locations/{LocationId}";
 }
 
@@ -129,4 +131,46 @@ public sealed record TaskName
     }
 
     public override string ToString() => $"projects/{ProjectId}/locations/{LocationId}/queues/{QueueId}/tasks/{TaskId}";
+}
+
+/// <summary>A long-running operation: <c>projects/{project}/locations/{location}/operations/{operation}</c>.</summary>
+public sealed record OperationName
+{
+    public OperationName(string projectId, string locationId, string operationId)
+    {
+        ProjectId = ResourceIdRules.RequireProjectId(projectId);
+        LocationId = ResourceIdRules.RequireLocationId(locationId);
+        OperationId = ResourceIdRules.RequireOperationId(operationId);
+    }
+
+    public string ProjectId { get; }
+
+    public string LocationId { get; }
+
+    public string OperationId { get; }
+
+    public LocationName Location => new(ProjectId, LocationId);
+
+    public static OperationName Parse(string name) =>
+        TryParse(name, out var result, out var error) ? result : throw new FormatException(error);
+
+    public static bool TryParse(string? name, [NotNullWhen(true)] out OperationName? result) =>
+        TryParse(name, out result, out _);
+
+    private static bool TryParse(string? name, [NotNullWhen(true)] out OperationName? result, out string error)
+    {
+        result = null;
+        if (!ResourceIdRules.TrySplit(name, ["projects", "locations", "operations"], "projects/{project}/locations/{location}/operations/{operation}", out var ids, out error)
+            || !ResourceIdRules.TryValidateProjectId(ids[0], out error)
+            || !ResourceIdRules.TryValidateLocationId(ids[1], out error)
+            || !ResourceIdRules.TryValidateOperationId(ids[2], out error))
+        {
+            return false;
+        }
+
+        result = new OperationName(ids[0], ids[1], ids[2]);
+        return true;
+    }
+
+    public override string ToString() => $"projects/{ProjectId}/locations/{LocationId}/operations/{OperationId}";
 }

@@ -54,6 +54,55 @@ public sealed class CallSettingsTests
     }
 
     [Fact]
+    public void Batches_have_neither_retry_nor_deadline_as_published()
+    {
+        // cloudtasks_grpc_service_config.json (v2beta3) does not list BatchCreateTasks or BatchDeleteTasks; the
+        // official Node.js client's config gives them non_idempotent codes and no timeout.
+        var s = CloudTasksSettings.GetDefault();
+        Assert.All(new[] { s.BatchCreateTasksSettings, s.BatchDeleteTasksSettings, s.WaitOperationSettings }, c =>
+        {
+            Assert.Null(c.Timeout);
+            Assert.Equal(1, c.Retry!.MaxAttempts);
+        });
+    }
+
+    [Fact]
+    public void Operations_calls_follow_the_published_longrunning_configuration()
+    {
+        // longrunning_grpc_service_config.json: 10 s; 5 attempts, 0.5 s doubling to 10 s, UNAVAILABLE only.
+        var s = CloudTasksSettings.GetDefault();
+        Assert.All(new[] { s.GetOperationSettings, s.ListOperationsSettings, s.CancelOperationSettings, s.DeleteOperationSettings }, c =>
+        {
+            Assert.Equal(TimeSpan.FromSeconds(10), c.Timeout);
+            Assert.Equal(5, c.Retry!.MaxAttempts);
+            Assert.Equal(TimeSpan.FromMilliseconds(500), c.Retry.InitialBackoff);
+            Assert.Equal(TimeSpan.FromSeconds(10), c.Retry.MaxBackoff);
+            Assert.Equal(2.0, c.Retry.BackoffMultiplier);
+            Assert.Equal([StatusCode.Unavailable], c.Retry.RetryableStatusCodes);
+        });
+    }
+
+    [Fact]
+    public void Poll_delays_grow_by_the_multiplier_and_stop_at_the_cap()
+    {
+        var poll = PollSettings.Default;
+        Assert.Equal([100, 130, 169], Enumerable.Range(1, 3).Select(i => Math.Round(poll.DelayBefore(i).TotalMilliseconds)));
+        Assert.Equal(TimeSpan.FromSeconds(60), poll.DelayBefore(100));
+        Assert.Equal(TimeSpan.FromHours(24), poll.Timeout);
+    }
+
+    [Theory]
+    [InlineData(0, 100, 1.0, 100)]
+    [InlineData(1000, -1, 1.0, 100)]
+    [InlineData(1000, 0, 1.3, 100)]
+    [InlineData(1000, 100, 0.9, 100)]
+    [InlineData(1000, 200, 1.0, 100)]
+    public void Invalid_poll_settings_are_rejected(int timeoutMs, int initialMs, double multiplier, int maxMs)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => new PollSettings(TimeSpan.FromMilliseconds(timeoutMs), TimeSpan.FromMilliseconds(initialMs), multiplier, TimeSpan.FromMilliseconds(maxMs)));
+    }
+
+    [Fact]
     public void Clone_is_independent_of_the_original()
     {
         var original = CloudTasksSettings.GetDefault();

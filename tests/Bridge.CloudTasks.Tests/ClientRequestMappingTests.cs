@@ -1,4 +1,5 @@
 using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.LongRunning;
 using Bridge.CloudTasks.Tests.Infrastructure;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf;
@@ -14,6 +15,8 @@ public sealed class ClientRequestMappingTests : IAsyncLifetime
     private static readonly LocationName Location = new("my-project", "europe-west1");
     private static readonly QueueName Queue = Location.Queue("events");
     private static readonly TaskName TaskName = Queue.Task("abc123");
+    private static readonly OperationName OperationName = Location.Operation("op-1");
+    private const string RequestId = "5b0c9d1e-1f2a-4b3c-8d4e-5f6a7b8c9d0e";
 
     private RecordingCloudTasksServer _server = null!;
     private CloudTasksClient _client = null!;
@@ -50,6 +53,13 @@ public sealed class ClientRequestMappingTests : IAsyncLifetime
         { "RunTask", c => c.RunTaskAsync(TaskName), new RunTaskRequest { Name = TaskName.ToString() }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2Fqueues%2Fevents%2Ftasks%2Fabc123" },
         { "GetCmekConfig", c => c.GetCmekConfigAsync(Location), new GetCmekConfigRequest { Name = Location + "/cmekConfig" }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2FcmekConfig" },
         { "UpdateCmekConfig", c => c.UpdateCmekConfigAsync(new UpdateCmekConfigRequest { CmekConfig = new CmekConfig { Name = Location + "/cmekConfig", KmsKey = "k" } }), new UpdateCmekConfigRequest { CmekConfig = new CmekConfig { Name = Location + "/cmekConfig", KmsKey = "k" } }, "cmek_config.name=projects%2Fmy-project%2Flocations%2Feurope-west1%2FcmekConfig" },
+        { "BatchCreateTasks", c => c.BatchCreateTasksAsync(Queue, [NewTask(), new TaskMessage { Name = Queue.Task("second").ToString() }], RequestId), new BatchCreateTasksRequest { Parent = Queue.ToString(), RequestId = RequestId, Requests = { new CreateTaskRequest { Parent = Queue.ToString(), Task = NewTask() }, new CreateTaskRequest { Parent = Queue.ToString(), Task = new TaskMessage { Name = Queue.Task("second").ToString() } } } }, "parent=projects%2Fmy-project%2Flocations%2Feurope-west1%2Fqueues%2Fevents" },
+        { "BatchDeleteTasks", c => c.BatchDeleteTasksAsync(Queue, [TaskName, Queue.Task("second")], RequestId), new BatchDeleteTasksRequest { Parent = Queue.ToString(), RequestId = RequestId, Names = { TaskName.ToString(), Queue.Task("second").ToString() } }, "parent=projects%2Fmy-project%2Flocations%2Feurope-west1%2Fqueues%2Fevents" },
+        { "GetOperation", c => c.GetOperationAsync(OperationName), new GetOperationRequest { Name = OperationName.ToString() }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2Foperations%2Fop-1" },
+        { "ListOperations", c => c.ListOperations(Location, filter: "done=true", pageSize: 4).ReadPageAsync(4), new ListOperationsRequest { Name = Location.ToString(), Filter = "done=true", PageSize = 4 }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1" },
+        { "CancelOperation", c => c.CancelOperationAsync(OperationName), new CancelOperationRequest { Name = OperationName.ToString() }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2Foperations%2Fop-1" },
+        { "DeleteOperation", c => c.DeleteOperationAsync(OperationName), new DeleteOperationRequest { Name = OperationName.ToString() }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2Foperations%2Fop-1" },
+        { "WaitOperation", c => c.WaitOperationAsync(OperationName, TimeSpan.FromSeconds(30)), new WaitOperationRequest { Name = OperationName.ToString(), Timeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)) }, "name=projects%2Fmy-project%2Flocations%2Feurope-west1%2Foperations%2Fop-1" },
     };
 
     [Theory]
@@ -65,10 +75,12 @@ public sealed class ClientRequestMappingTests : IAsyncLifetime
     }
 
     [Fact]
-    public void The_mapping_table_covers_every_rpc_of_the_service()
+    public void The_mapping_table_covers_every_rpc_of_both_services()
     {
         var covered = Calls().Select(row => (string)row[0]).Order();
-        var rpcs = CloudtasksReflection.Descriptor.Services.Single().Methods.Select(m => m.Name).Order();
+        var rpcs = CloudtasksReflection.Descriptor.Services.Single().Methods
+            .Concat(OperationsReflection.Descriptor.Services.Single().Methods)
+            .Select(m => m.Name).Order();
         Assert.Equal(rpcs, covered);
     }
 
@@ -82,6 +94,51 @@ public sealed class ClientRequestMappingTests : IAsyncLifetime
         var paused = await _client.PauseQueueAsync(Queue);
         Assert.Equal(Queue.ToString(), paused.Name);
         Assert.Equal(V2Beta3.Queue.Types.State.Paused, paused.State);
+    }
+
+    [Fact]
+    public async Task A_batch_create_returns_its_operation_with_typed_response_and_metadata()
+    {
+        var operation = await _client.BatchCreateTasksAsync(Queue, [NewTask()]);
+
+        Assert.True(operation.IsCompleted);
+        Assert.False(operation.IsFaulted);
+        Assert.StartsWith("projects/my-project/locations/europe-west1/operations/", operation.Name, StringComparison.Ordinal);
+        Assert.Equal("BatchCreateTasks", operation.Method);
+        Assert.Equal(NewTask().Name, Assert.Single(operation.Response!.Tasks).Name);
+        Assert.Equal(BatchCreateTasksMetadata.Types.State.Succeeded, operation.Metadata!.State);
+        Assert.Empty(operation.Metadata.GetRequestFailures());
+    }
+
+    [Fact]
+    public async Task Operations_calls_are_traced_under_the_operations_service()
+    {
+        var spans = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Bridge.CloudTasks",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity =>
+            {
+                lock (spans)
+                {
+                    spans.Add(activity);
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using var parent = new System.Diagnostics.Activity("test").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start();
+
+        await _client.GetOperationAsync(OperationName);
+
+        System.Diagnostics.Activity span;
+        lock (spans)
+        {
+            span = spans.Single(s => s.TraceId == parent.TraceId);
+        }
+
+        Assert.Equal("google.longrunning.Operations/GetOperation", span.DisplayName);
+        Assert.Equal("google.longrunning.Operations", span.GetTagItem("rpc.service"));
     }
 
     [Fact]

@@ -80,4 +80,27 @@ public sealed class ResourceNameTests
         var error = Assert.Throws<FormatException>(() => QueueName.Parse($"projects/{junk}/locations/l/queues/q"));
         Assert.True(error.Message.Length < 400, error.Message);
     }
+
+    [Fact]
+    public void Operation_names_round_trip_and_expose_their_parts()
+    {
+        var operation = OperationName.Parse("projects/p-1/locations/europe-west1/operations/1234567890_abc.DEF-x");
+        Assert.Equal(("p-1", "europe-west1", "1234567890_abc.DEF-x"), (operation.ProjectId, operation.LocationId, operation.OperationId));
+        Assert.Equal(operation, LocationName.Parse("projects/p-1/locations/europe-west1").Operation("1234567890_abc.DEF-x"));
+        Assert.Equal("projects/p-1/locations/europe-west1", operation.Location.ToString());
+        Assert.Equal(operation, OperationName.Parse(operation.ToString()));
+    }
+
+    [Theory]
+    [InlineData("projects/p/locations/l/operations", "does not match")]
+    [InlineData("projects/p/locations/l/operations/a/b", "does not match")]
+    [InlineData("projects/p/locations/l/queues/q", "expected 'operations' where it has 'queues'")]
+    [InlineData("projects/p/locations/l/operations/", "operation id is empty")]
+    [InlineData("projects/p/locations/l/operations/a b", "operation id 'a b' has the character ' '")]
+    public void Malformed_operation_names_are_rejected_with_a_message_naming_the_problem(string text, string expected)
+    {
+        Assert.False(OperationName.TryParse(text, out _));
+        var error = Assert.Throws<FormatException>(() => OperationName.Parse(text));
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
 }

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.LongRunning;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using GrpcStub = Bridge.CloudTasks.V2Beta3.CloudTasks.CloudTasksClient;
+using OperationsStub = Bridge.CloudTasks.LongRunning.Operations.OperationsClient;
 using Task = System.Threading.Tasks.Task;
 
 namespace Bridge.CloudTasks.Internal;
@@ -21,6 +24,7 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
 
     private readonly GrpcChannel _channel;
     private readonly GrpcStub _grpc;
+    private readonly OperationsStub _operations;
     private readonly CloudTasksSettings _settings;
     private readonly TimeProvider _time;
     private readonly Uri _endpoint;
@@ -31,6 +35,7 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         _channel = channel;
         _ownsChannel = ownsChannel;
         _grpc = new GrpcStub(channel);
+        _operations = new OperationsStub(channel);
         _settings = settings.Clone();
         _time = time;
         _endpoint = new Uri(channel.Target.Contains("://", StringComparison.Ordinal) ? channel.Target : "https://" + channel.Target);
@@ -112,6 +117,58 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
     public override Task<V2Beta3.Task> RunTaskAsync(RunTaskRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
         InvokeAsync("RunTask", request, ("name", request.Name), (r, o) => _grpc.RunTaskAsync(r, o), _settings.RunTaskSettings, callSettings, cancellationToken);
 
+    public override async Task<CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata>> BatchCreateTasksAsync(BatchCreateTasksRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ValidateBatchCreate(request);
+        var operation = await InvokeAsync("BatchCreateTasks", request, ("parent", request.Parent), (r, o) => _grpc.BatchCreateTasksAsync(r, o), _settings.BatchCreateTasksSettings, callSettings, cancellationToken).ConfigureAwait(false);
+        return new(operation, this, "BatchCreateTasks", _settings.BatchCreateTasksPollSettings);
+    }
+
+    public override async Task<CloudTasksOperation<Empty, BatchDeleteTasksMetadata>> BatchDeleteTasksAsync(BatchDeleteTasksRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default)
+    {
+        ValidateBatchDelete(request);
+        var operation = await InvokeAsync("BatchDeleteTasks", request, ("parent", request.Parent), (r, o) => _grpc.BatchDeleteTasksAsync(r, o), _settings.BatchDeleteTasksSettings, callSettings, cancellationToken).ConfigureAwait(false);
+        return new(operation, this, "BatchDeleteTasks", _settings.BatchDeleteTasksPollSettings);
+    }
+
+    public override Task<Operation> GetOperationAsync(GetOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync("GetOperation", request, ("name", request.Name), (r, o) => _operations.GetOperationAsync(r, o), _settings.GetOperationSettings, callSettings, cancellationToken, OperationsServiceName);
+
+    public override PagedAsyncSequence<Operation> ListOperations(ListOperationsRequest request, CallSettings? callSettings = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var template = request.Clone();
+        return new PagedAsyncSequence<Operation>(
+            async (token, size, ct) =>
+            {
+                var page = template.Clone();
+                page.PageToken = token;
+                page.PageSize = size ?? page.PageSize;
+                var response = await InvokeAsync("ListOperations", page, ("name", page.Name), (r, o) => _operations.ListOperationsAsync(r, o), _settings.ListOperationsSettings, callSettings, ct, OperationsServiceName).ConfigureAwait(false);
+                return new Page<Operation>(response.Operations, response.NextPageToken);
+            },
+            request.PageToken,
+            request.PageSize > 0 ? request.PageSize : null);
+    }
+
+    public override Task CancelOperationAsync(CancelOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync("CancelOperation", request, ("name", request.Name), (r, o) => _operations.CancelOperationAsync(r, o), _settings.CancelOperationSettings, callSettings, cancellationToken, OperationsServiceName);
+
+    public override Task DeleteOperationAsync(DeleteOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync("DeleteOperation", request, ("name", request.Name), (r, o) => _operations.DeleteOperationAsync(r, o), _settings.DeleteOperationSettings, callSettings, cancellationToken, OperationsServiceName);
+
+    public override Task<Operation> WaitOperationAsync(WaitOperationRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
+        InvokeAsync("WaitOperation", request, ("name", request.Name), (r, o) => _operations.WaitOperationAsync(r, o), _settings.WaitOperationSettings, callSettings, cancellationToken, OperationsServiceName);
+
+    protected internal override TimeProvider Time => _time;
+
+    protected internal override PollSettings GetPollSettings(string method) => method switch
+    {
+        "BatchCreateTasks" => _settings.BatchCreateTasksPollSettings,
+        "BatchDeleteTasks" => _settings.BatchDeleteTasksPollSettings,
+        _ => PollSettings.Default,
+    };
+
     public override Task<CmekConfig> GetCmekConfigAsync(GetCmekConfigRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
         InvokeAsync("GetCmekConfig", request, ("name", request.Name), (r, o) => _grpc.GetCmekConfigAsync(r, o), _settings.GetCmekConfigSettings, callSettings, cancellationToken);
 
@@ -126,6 +183,33 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         }
     }
 
+    // The service checks these too; failing here names the request and saves a round trip.
+    private static void ValidateBatchCreate(BatchCreateTasksRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Requests.Count is 0 or > MaxBatchCreateRequests)
+        {
+            throw new ArgumentException($"A BatchCreateTasks request carries 1 to {MaxBatchCreateRequests} requests; this one has {request.Requests.Count}.", nameof(request));
+        }
+
+        for (var i = 0; i < request.Requests.Count; i++)
+        {
+            if (!string.Equals(request.Requests[i].Parent, request.Parent, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"BatchCreateTasks request {i} is for queue '{request.Requests[i].Parent}', not the batch's parent '{request.Parent}'; every request must be for the parent queue.", nameof(request));
+            }
+        }
+    }
+
+    private static void ValidateBatchDelete(BatchDeleteTasksRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Names.Count is 0 or > MaxBatchDeleteNames)
+        {
+            throw new ArgumentException($"A BatchDeleteTasks request names 1 to {MaxBatchDeleteNames} tasks; this one names {request.Names.Count}.", nameof(request));
+        }
+    }
+
     private async Task<TResponse> InvokeAsync<TRequest, TResponse>(
         string method,
         TRequest request,
@@ -133,7 +217,8 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         Func<TRequest, CallOptions, AsyncUnaryCall<TResponse>> call,
         CallSettings methodDefaults,
         CallSettings? perCall,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        string service = ServiceName)
         where TRequest : class, IMessage<TRequest>
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -141,7 +226,7 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         var retry = settings.Retry ?? RetrySettings.None;
         DateTime? deadline = settings.Timeout is { } timeout ? _time.GetUtcNow().UtcDateTime + timeout : null;
 
-        using var activity = StartActivity(method);
+        using var activity = StartActivity(service, method);
         var attempt = 0;
         while (true)
         {
@@ -193,13 +278,13 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         return deadline is null || _time.GetUtcNow().UtcDateTime + delay < deadline.Value;
     }
 
-    private Activity? StartActivity(string method)
+    private Activity? StartActivity(string service, string method)
     {
-        var activity = CloudTasksDiagnostics.ActivitySource.StartActivity($"{ServiceName}/{method}", ActivityKind.Client);
+        var activity = CloudTasksDiagnostics.ActivitySource.StartActivity($"{service}/{method}", ActivityKind.Client);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(CloudTasksDiagnostics.Tags.RpcSystem, "grpc");
-            activity.SetTag(CloudTasksDiagnostics.Tags.RpcService, ServiceName);
+            activity.SetTag(CloudTasksDiagnostics.Tags.RpcService, service);
             activity.SetTag(CloudTasksDiagnostics.Tags.RpcMethod, method);
             activity.SetTag(CloudTasksDiagnostics.Tags.ServerAddress, _endpoint.Host);
             activity.SetTag(CloudTasksDiagnostics.Tags.ServerPort, _endpoint.Port);

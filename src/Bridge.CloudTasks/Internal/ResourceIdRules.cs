@@ -15,6 +15,9 @@ internal static class ResourceIdRules
     public const int MaxProjectIdLength = 100;
     public const int MaxLocationIdLength = 63;
 
+    // The service does not document its operation id format: anything printable but '/' is accepted.
+    public const int MaxOperationIdLength = 500;
+
     public static string RequireProjectId(string id) => TryValidateProjectId(id, out var error) ? id : throw new ArgumentException(error, nameof(id));
 
     public static string RequireLocationId(string id) => TryValidateLocationId(id, out var error) ? id : throw new ArgumentException(error, nameof(id));
@@ -22,6 +25,11 @@ internal static class ResourceIdRules
     public static string RequireQueueId(string id) => TryValidateQueueId(id, out var error) ? id : throw new ArgumentException(error, nameof(id));
 
     public static string RequireTaskId(string id) => TryValidateTaskId(id, out var error) ? id : throw new ArgumentException(error, nameof(id));
+
+    public static string RequireOperationId(string id) => TryValidateOperationId(id, out var error) ? id : throw new ArgumentException(error, nameof(id));
+
+    public static bool TryValidateOperationId(string? id, out string error) =>
+        Check("operation id", id, MaxOperationIdLength, c => c is > ' ' and < '\u007f' and not '/', "printable ASCII characters other than '/'", out error);
 
     public static bool TryValidateProjectId(string? id, out string error) =>
         Check("project id", id, MaxProjectIdLength, c => IsAsciiLetterOrDigit(c) || c is '-' or ':' or '.', "letters, digits, '-', ':' and '.'", out error);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.LongRunning;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
@@ -23,7 +24,7 @@ namespace Bridge.CloudTasks.Tests.Infrastructure;
 public sealed record RecordedCall(string Method, IMessage Request, IReadOnlyDictionary<string, string> Headers, DateTime Deadline);
 
 /// <summary>
-/// A real gRPC server for the CloudTasks service on a loopback port (plaintext HTTP/2, or TLS with a self-signed
+/// A real gRPC server for the CloudTasks and google.longrunning Operations services on a loopback port (plaintext HTTP/2, or TLS with a self-signed
 /// certificate). It records every call and answers through <see cref="Handler"/>, so client tests see exactly what
 /// went over the wire.
 /// </summary>
@@ -53,6 +54,9 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
     /// <summary>Answers a call; the default echoes names into plausible responses.</summary>
     public Func<string, IMessage, ServerCallContext, IMessage> Handler { get; set; } = DefaultResponse;
 
+    /// <summary>When set, answers instead of <see cref="Handler"/>, and may hold the call open (e.g. until cancelled).</summary>
+    public Func<string, IMessage, ServerCallContext, Task<IMessage>>? AsyncHandler { get; set; }
+
     public static async Task<RecordingCloudTasksServer> StartAsync(bool tls = false)
     {
         var certificate = tls ? CreateSelfSignedCertificate() : null;
@@ -68,12 +72,15 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         }));
         builder.Services.AddGrpc();
         builder.Services.AddSingleton<RecordingService>();
+        builder.Services.AddSingleton<RecordingOperationsService>();
         var app = builder.Build();
         app.MapGrpcService<RecordingService>();
+        app.MapGrpcService<RecordingOperationsService>();
         await app.StartAsync();
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
         var server = new RecordingCloudTasksServer(app, new Uri($"{(tls ? "https" : "http")}://127.0.0.1:{bound.Port}"), certificate);
         app.Services.GetRequiredService<RecordingService>().Owner = server;
+        app.Services.GetRequiredService<RecordingOperationsService>().Owner = server;
         return server;
     }
 
@@ -93,15 +100,29 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         Certificate?.Dispose();
     }
 
-    internal IMessage Handle(string method, IMessage request, ServerCallContext context)
+    internal async Task<IMessage> HandleAsync(string method, IMessage request, ServerCallContext context)
     {
+        if (ResponseDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(ResponseDelay, context.CancellationToken);
+        }
+
         var headers = context.RequestHeaders
             .Where(h => !h.IsBinary)
             .GroupBy(h => h.Key)
             .ToDictionary(g => g.Key, g => string.Join(",", g.Select(h => h.Value)));
         Calls.Enqueue(new RecordedCall(method, request, headers, context.Deadline));
-        return Handler(method, request, context);
+        return AsyncHandler is { } handler ? await handler(method, request, context) : Handler(method, request, context);
     }
+
+    /// <summary>The operation a batch call starts by default: named after the queue's location, already done.</summary>
+    public static Operation DoneBatchOperation(string queue, IMessage response, IMessage metadata) => new()
+    {
+        Name = string.Join('/', queue.Split('/').Take(4)) + "/operations/op-" + Guid.NewGuid().ToString("N"),
+        Done = true,
+        Metadata = Any.Pack(metadata),
+        Response = Any.Pack(response),
+    };
 
     private static IMessage DefaultResponse(string method, IMessage request, ServerCallContext context) => request switch
     {
@@ -122,6 +143,15 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         RunTaskRequest r => new TaskMessage { Name = r.Name, DispatchCount = 1 },
         GetCmekConfigRequest r => new CmekConfig { Name = r.Name },
         UpdateCmekConfigRequest r => r.CmekConfig,
+        BatchCreateTasksRequest r => DoneBatchOperation(
+            r.Parent,
+            new BatchCreateTasksResponse { Tasks = { r.Requests.Select(c => new TaskMessage(c.Task)) } },
+            new BatchCreateTasksMetadata { State = BatchCreateTasksMetadata.Types.State.Succeeded }),
+        BatchDeleteTasksRequest r => DoneBatchOperation(r.Parent, new Empty(), new BatchDeleteTasksMetadata { State = BatchDeleteTasksMetadata.Types.State.Succeeded }),
+        GetOperationRequest r => new Operation { Name = r.Name, Done = true, Response = Any.Pack(new Empty()) },
+        WaitOperationRequest r => new Operation { Name = r.Name, Done = true, Response = Any.Pack(new Empty()) },
+        ListOperationsRequest => new ListOperationsResponse(),
+        CancelOperationRequest or DeleteOperationRequest => new Empty(),
         _ => throw new RpcException(new Status(StatusCode.Unimplemented, method)),
     };
 
@@ -142,15 +172,7 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         public RecordingCloudTasksServer Owner { get; set; } = null!;
 
         private async Task<T> Run<T>(string method, IMessage request, ServerCallContext context)
-            where T : IMessage
-        {
-            if (Owner.ResponseDelay > TimeSpan.Zero)
-            {
-                await Task.Delay(Owner.ResponseDelay, context.CancellationToken);
-            }
-
-            return (T)Owner.Handle(method, request, context);
-        }
+            where T : IMessage => (T)await Owner.HandleAsync(method, request, context);
 
         public override Task<ListQueuesResponse> ListQueues(ListQueuesRequest request, ServerCallContext context) => Run<ListQueuesResponse>("ListQueues", request, context);
 
@@ -187,5 +209,27 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         public override Task<CmekConfig> GetCmekConfig(GetCmekConfigRequest request, ServerCallContext context) => Run<CmekConfig>("GetCmekConfig", request, context);
 
         public override Task<CmekConfig> UpdateCmekConfig(UpdateCmekConfigRequest request, ServerCallContext context) => Run<CmekConfig>("UpdateCmekConfig", request, context);
+
+        public override Task<Operation> BatchCreateTasks(BatchCreateTasksRequest request, ServerCallContext context) => Run<Operation>("BatchCreateTasks", request, context);
+
+        public override Task<Operation> BatchDeleteTasks(BatchDeleteTasksRequest request, ServerCallContext context) => Run<Operation>("BatchDeleteTasks", request, context);
+    }
+
+    private sealed class RecordingOperationsService : Operations.OperationsBase
+    {
+        public RecordingCloudTasksServer Owner { get; set; } = null!;
+
+        private async Task<T> Run<T>(string method, IMessage request, ServerCallContext context)
+            where T : IMessage => (T)await Owner.HandleAsync(method, request, context);
+
+        public override Task<Operation> GetOperation(GetOperationRequest request, ServerCallContext context) => Run<Operation>("GetOperation", request, context);
+
+        public override Task<ListOperationsResponse> ListOperations(ListOperationsRequest request, ServerCallContext context) => Run<ListOperationsResponse>("ListOperations", request, context);
+
+        public override Task<Empty> CancelOperation(CancelOperationRequest request, ServerCallContext context) => Run<Empty>("CancelOperation", request, context);
+
+        public override Task<Empty> DeleteOperation(DeleteOperationRequest request, ServerCallContext context) => Run<Empty>("DeleteOperation", request, context);
+
+        public override Task<Operation> WaitOperation(WaitOperationRequest request, ServerCallContext context) => Run<Operation>("WaitOperation", request, context);
     }
 }

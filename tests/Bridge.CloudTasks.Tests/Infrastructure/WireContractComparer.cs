@@ -7,7 +7,8 @@ namespace Bridge.CloudTasks.Tests.Infrastructure;
 
 /// <summary>
 /// Compares compiled descriptors with the official client's protobuf.js JSON (protos.json): every message, enum,
-/// field (name, number, type, label, map key, proto3 optional, oneof), RPC (request, response, HTTP rule), both ways.
+/// field (name, number, type, label, map key, proto3 optional, oneof), extension (extendee, number, type), RPC (request,
+/// response, HTTP rule, method signatures, long-running operation_info), both ways.
 /// Returns one line per difference, each naming the element.
 /// </summary>
 internal static class WireContractComparer
@@ -191,10 +192,34 @@ internal static class WireContractComparer
                                 props["http"] = $"{verb.ToUpperInvariant()} {path.GetValue<string>()} body={options["(google.api.http).body"]?.GetValue<string>() ?? string.Empty}";
                             }
                         }
+
+                        if (options["(google.longrunning.operation_info).response_type"] is { } responseType)
+                        {
+                            props["operation_info"] = $"response={responseType.GetValue<string>()} metadata={options["(google.longrunning.operation_info).metadata_type"]?.GetValue<string>() ?? string.Empty}";
+                        }
+                    }
+
+                    // parsedOptions keeps every signature when a method has several; options keeps only the last.
+                    var signatures = (method["parsedOptions"] as JsonArray ?? [])
+                        .Select(o => o?["(google.api.method_signature)"]?.GetValue<string>())
+                        .OfType<string>()
+                        .ToList();
+                    if (signatures.Count > 0)
+                    {
+                        props["signatures"] = string.Join(" | ", signatures);
                     }
 
                     result[full + "/" + methodName] = new Element("rpc", props);
                 }
+            }
+            else if (child["extend"] is { } extendee)
+            {
+                var type = child["type"]!.GetValue<string>();
+                result[full] = new Element("extension", new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["extends"] = Resolve(extendee.GetValue<string>(), prefix, types),
+                    ["field"] = $"#{child["id"]!.GetValue<int>()} {(child["rule"]?.GetValue<string>() == "repeated" ? "repeated " : string.Empty)}{(IsScalar(type) ? type : Resolve(type, prefix, types))}",
+                });
             }
 
             Walk(child, full, types, result);
@@ -244,6 +269,15 @@ internal static class WireContractComparer
                 AddEnum(e, result);
             }
 
+            foreach (var extension in file.Extensions.UnorderedExtensions)
+            {
+                result[$"{file.Package}.{extension.JsonName}"] = new Element("extension", new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["extends"] = extension.ExtendeeType.FullName,
+                    ["field"] = $"#{extension.FieldNumber} {(extension.IsRepeated ? "repeated " : string.Empty)}{TypeName(extension)}",
+                });
+            }
+
             foreach (var service in file.Services)
             {
                 result[service.FullName] = new Element("service", []);
@@ -266,6 +300,16 @@ internal static class WireContractComparer
                             _ => ("CUSTOM", rule.Custom?.Path ?? string.Empty),
                         };
                         props["http"] = $"{verb} {path} body={rule.Body}";
+                    }
+
+                    if (method.GetOptions()?.GetExtension(LongRunning.OperationsExtensions.OperationInfo) is { } info)
+                    {
+                        props["operation_info"] = $"response={info.ResponseType} metadata={info.MetadataType}";
+                    }
+
+                    if (method.GetOptions()?.GetExtension(ClientExtensions.MethodSignature) is { Count: > 0 } signatures)
+                    {
+                        props["signatures"] = string.Join(" | ", signatures);
                     }
 
                     result[service.FullName + "/" + method.Name] = new Element("rpc", props);
