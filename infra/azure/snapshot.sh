@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mode="${1:-overwrite}"
+which="${2:-all}" # main, deployer or all
 snapshot() {
   "${BICEP:-bicep}" snapshot "$1" --mode "$mode" \
     --tenant-id 00000000-0000-0000-0000-0000000000aa \
@@ -12,5 +13,5 @@ snapshot() {
     --resource-group "$2" \
     --location westeurope
 }
-snapshot main.bicepparam rg-bridge
-snapshot deployer/main.bicepparam rg-bridge-deployers
+if [ "$which" != deployer ]; then snapshot main.bicepparam rg-bridge; fi
+if [ "$which" != main ]; then snapshot deployer/main.bicepparam rg-bridge-deployers; fi
