@@ -335,6 +335,9 @@ output managedIdentityPrincipalId string = identity.properties.principalId
 @description('The managed identity\'s client id.')
 output managedIdentityClientId string = identity.properties.clientId
 
+@description('Routes whose tasks call the bridge\'s own callback: the smoke test sends each an event and waits for its verified callback.')
+output callbackRoutes string[] = map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
+
 @description('Service Bus namespace host name.')
 output serviceBusNamespace string = serviceBusNamespace
 

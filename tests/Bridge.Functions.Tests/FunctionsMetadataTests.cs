@@ -87,6 +87,15 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
+    public void The_queue_check_needs_the_host_master_key()
+    {
+        var trigger = Trigger(Function("CheckQueues"));
+        Assert.Equal("Admin", trigger.GetProperty("authLevel").GetString());
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal("checks/queues", trigger.GetProperty("route").GetString());
+    }
+
+    [Fact]
     public void Health_is_an_anonymous_get()
     {
         var trigger = Trigger(Function("Health"));
