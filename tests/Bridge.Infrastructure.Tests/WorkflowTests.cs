@@ -43,7 +43,7 @@ public sealed partial class WorkflowTests
         var broken = Path.Combine(Path.GetTempPath(), $"bridge-workflow-{Guid.NewGuid():N}.yml");
         var text = File.ReadAllText(Workflow)
             .Replace("    timeout-minutes: 45\n", "    timeout-minutes: 45\n    bogus-key: 1\n", StringComparison.Ordinal)
-            .Replace("needs: test", "needs: tests", StringComparison.Ordinal)
+            .Replace("needs: [test, package]", "needs: [tests, package]", StringComparison.Ordinal)
             .Replace("${{ vars.AZURE_CLIENT_ID }}", "${{ varz.AZURE_CLIENT_ID }}", StringComparison.Ordinal)
             .Replace("${{ steps.azure.outputs.function_app }}", "${{ steps.azur.outputs.function_app }}", StringComparison.Ordinal)
             .Replace("          } >> \"$GITHUB_OUTPUT\"", "          >> \"$GITHUB_OUTPUT\" (", StringComparison.Ordinal)
