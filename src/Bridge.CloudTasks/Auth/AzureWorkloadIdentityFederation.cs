@@ -188,7 +188,7 @@ public static class AzureWorkloadIdentityFederation
 /// for, what the token carries and what the provider allows is named here instead of as STS's "invalid_grant".
 /// Only <c>aud</c>, <c>iss</c> and <c>ver</c> are read (and named in errors); the signature is STS's to verify.
 /// </summary>
-public static class EntraTokenCheck
+internal static class EntraTokenCheck
 {
     /// <summary>Throws <see cref="InvalidOperationException"/> unless the token is a v1 token whose aud is <paramref name="audience"/>.</summary>
     public static void ThrowIfNotForProvider(string token, string scope, string audience)
