@@ -9,7 +9,7 @@ targetScope = 'resourceGroup'
 
 @description('One route: where its events go. Every field becomes a Bridge__Routes__<name>__* app setting.')
 type route = {
-  @description('Route name (letters, digits, - and _). HTTP intake is POST /api/events/<name>.')
+  @description('Route name: letters, digits and _ only (it is part of app setting names, which Linux allows only letters, digits, . and _ in; the app refuses others at start-up). HTTP intake is POST /api/events/<name>.')
   name: string
 
   @description('Cloud Tasks queue id in google.location (created by infra/gcp).')
@@ -42,7 +42,7 @@ type route = {
   @description('HTTP intake headers copied to the task.')
   carryHeaders: string[]?
 
-  @description('Static headers every task of the route carries (not X-CloudTasks-*, X-Google-*, X-AppEngine-*).')
+  @description('Static headers every task of the route carries (not X-CloudTasks-*, X-Google-*, X-AppEngine-*); deployed as indexed Headers__<n>__Name/__Value settings.')
   headers: { *: string }?
 }
 
@@ -134,8 +134,9 @@ param logRetentionDays int = 30
 @description('The Google Cloud side, as created by infra/gcp.')
 param google googleCloud
 
-@description('Scope of the Entra ID token exchanged at Google STS; must match the provider\'s allowed audience (infra/gcp azure_token_audience).')
-param azureTokenAudience string = 'api://AzureADTokenExchange'
+@description('App ID URI of the single-tenant Entra application (v1 tokens) the managed identity asks tokens for, e.g. api://<its application id>: the aud of those tokens and the Google provider\'s allowed audience (infra/gcp azure_token_audience). Created once by an Entra admin: docs/deploy.md, step 1.')
+@minLength(8)
+param federationAppIdUri string
 
 @description('Routes; the first is the default for Service Bus messages that select none.')
 @minLength(1)
@@ -210,14 +211,18 @@ var cloudTasksSettings = {
   Bridge__CloudTasks__WorkloadIdentity__Audience: '//iam.googleapis.com/projects/${google.projectNumber}/locations/global/workloadIdentityPools/${google.workloadIdentityPoolId}/providers/${google.workloadIdentityProviderId}'
   Bridge__CloudTasks__WorkloadIdentity__ServiceAccountImpersonationUrl: 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/${google.enqueuerServiceAccount}:generateAccessToken'
   Bridge__CloudTasks__WorkloadIdentity__ManagedIdentityClientId: identity.properties.clientId
-  Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope: '${azureTokenAudience}/.default'
+  // What the identity asks for, and what the token then carries (a v1 token's aud is the URI asked for); the
+  // provider in infra/gcp allows exactly that audience, from issuer https://sts.windows.net/<tenant>/.
+  Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope: '${federationAppIdUri}/.default'
+  Bridge__CloudTasks__WorkloadIdentity__AzureTokenAudience: federationAppIdUri
 }
 
 var serviceBusSettings = {
   BridgeServiceBus__fullyQualifiedNamespace: serviceBusNamespace
   BridgeServiceBus__credential: 'managedidentity'
   BridgeServiceBus__clientId: identity.properties.clientId
-  Bridge__ServiceBus__Queue: intakeQueueName
+  // Flat: the trigger's binding expression %BridgeServiceBusQueue% is resolved by the scale controller too.
+  BridgeServiceBusQueue: intakeQueueName
 }
 
 // Google's issuer is also the app's default; written out so that adding Issuers__1 (another issuer) keeps it.
@@ -237,7 +242,8 @@ var outcomeSettings = outcomeEntityKind == 'none'
     }
 
 // Each route flattened to its Bridge__Routes__<name>__* settings; optional fields only when given, so the
-// app's own defaults apply otherwise. A route without targetUrl is completed with the callback URL by the
+// app's own defaults apply otherwise. Lists and maps become indexed settings: a header name inside a setting name
+// (Headers__X-Api-Version) is refused on Linux, whose setting names allow only letters, digits, . and _. A route without targetUrl is completed with the callback URL by the
 // function app module (the URL exists only once the app does).
 var routeSettings = reduce(
   map(
@@ -270,7 +276,16 @@ var routeSettings = reduce(
           i => 'Bridge__Routes__${r.name}__CarryHeaders__${i}',
           i => r.carryHeaders![i]
         ),
-        toObject(items(r.?headers ?? {}), h => 'Bridge__Routes__${r.name}__Headers__${h.key}', h => h.value)
+        toObject(
+          range(0, length(items(r.?headers ?? {}))),
+          i => 'Bridge__Routes__${r.name}__Headers__${i}__Name',
+          i => items(r.headers!)[i].key
+        ),
+        toObject(
+          range(0, length(items(r.?headers ?? {}))),
+          i => 'Bridge__Routes__${r.name}__Headers__${i}__Value',
+          i => items(r.headers!)[i].value
+        )
       )
   ),
   {},
@@ -311,11 +326,17 @@ output eventsUrl string = '${baseUrl}/api/events/'
 @description('For infra/gcp: the Entra ID tenant whose tokens Google trusts (azure_tenant_id).')
 output tenantId string = tenant().tenantId
 
+@description('For infra/gcp: the audience its provider allows (azure_token_audience).')
+output federationAppIdUri string = federationAppIdUri
+
 @description('For infra/gcp: the managed identity Google trusts (azure_managed_identity_principal_id).')
 output managedIdentityPrincipalId string = identity.properties.principalId
 
 @description('The managed identity\'s client id.')
 output managedIdentityClientId string = identity.properties.clientId
+
+@description('Routes whose tasks call the bridge\'s own callback: the smoke test sends each an event and waits for its verified callback.')
+output callbackRoutes string[] = map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
 
 @description('Service Bus namespace host name.')
 output serviceBusNamespace string = serviceBusNamespace

@@ -4,6 +4,9 @@ using 'main.bicep'
 param appName = 'bridge'
 param hostingPlan = 'FlexConsumption'
 
+// The Entra federation application's App ID URI (docs/deploy.md, step 1): api://<its application (client) id>.
+param federationAppIdUri = 'api://5d3c1a8e-7b2f-4c6d-9e0a-1f2b3c4d5e6f'
+
 param google = {
   projectId: 'my-project'
   projectNumber: '123456789012'

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Writes (or, with "validate", checks) main.snapshot.json: every resource the Bicep would deploy with
-# main.bicepparam, its properties evaluated, for review in diffs. Fixed placeholder ids keep it stable.
+# Writes (or, with "validate", checks) main.snapshot.json and deployer/main.snapshot.json: every resource the Bicep
+# would deploy with its .bicepparam, properties evaluated, for review in diffs. Fixed placeholder ids keep it stable.
 # The Bicep CLI: $BICEP, else `bicep` on PATH (the tests use the NuGet package Azure.Bicep.CommandLine.linux-x64).
 set -euo pipefail
 cd "$(dirname "$0")"
 mode="${1:-overwrite}"
-"${BICEP:-bicep}" snapshot main.bicepparam --mode "$mode" \
-  --tenant-id 00000000-0000-0000-0000-0000000000aa \
-  --subscription-id 00000000-0000-0000-0000-000000000001 \
-  --resource-group rg-bridge \
-  --location westeurope
+which="${2:-all}" # main, deployer or all
+snapshot() {
+  "${BICEP:-bicep}" snapshot "$1" --mode "$mode" \
+    --tenant-id 00000000-0000-0000-0000-0000000000aa \
+    --subscription-id 00000000-0000-0000-0000-000000000001 \
+    --resource-group "$2" \
+    --location westeurope
+}
+if [ "$which" != deployer ]; then snapshot main.bicepparam rg-bridge; fi
+if [ "$which" != main ]; then snapshot deployer/main.bicepparam rg-bridge-deployers; fi

@@ -32,11 +32,13 @@ resource "google_service_account_iam_member" "enqueuer_acts_as_invoker" {
   member             = "serviceAccount:${google_service_account.enqueuer.email}"
 }
 
-# Cloud Tasks' service agent mints the invoker's OIDC tokens at dispatch. Projects that enabled Cloud Tasks
-# after March 2019 grant this through roles/cloudtasks.serviceAgent already; older ones need it here.
+# Cloud Tasks' service agent mints the invoker's OIDC tokens at dispatch, and needs nothing else of it: the OpenID
+# token creator role (iam.serviceAccounts.getOpenIdToken), not Token Creator (which adds access tokens, signing
+# and impersonation). Projects that enabled Cloud Tasks after March 2019 grant this through roles/cloudtasks.serviceAgent
+# already; older ones need it here.
 resource "google_service_account_iam_member" "service_agent_mints_invoker_tokens" {
   service_account_id = google_service_account.invoker.name
-  role               = "roles/iam.serviceAccountTokenCreator"
+  role               = "roles/iam.serviceAccountOpenIdTokenCreator"
   member             = "serviceAccount:${local.cloud_tasks_service_agent}"
 
   depends_on = [google_cloud_tasks_queue.queues]

@@ -34,7 +34,9 @@ resource "google_iam_workload_identity_pool_provider" "function_app" {
   display_name                       = "Bridge function app"
   description                        = "Entra ID tokens of the function app's managed identity"
 
-  # Managed identity tokens: iss is the tenant's v1 issuer, sub and oid the identity's object id.
+  # Google's pattern for Azure: the managed identity asks Entra ID for a token for a dedicated single-tenant
+  # application that issues v1 tokens; iss is then the tenant's v1 issuer, aud that application's App ID URI (the
+  # URI asked for), sub and oid the identity's object id. The app checks the same before sending a token here.
   oidc {
     issuer_uri        = "https://sts.windows.net/${var.azure_tenant_id}/"
     allowed_audiences = [var.azure_token_audience]

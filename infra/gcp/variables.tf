@@ -30,9 +30,13 @@ variable "azure_managed_identity_principal_id" {
 }
 
 variable "azure_token_audience" {
-  description = "Audience of the Entra ID token the identity presents (Bicep parameter azureTokenAudience)."
+  description = "App ID URI of the single-tenant Entra federation application (Bicep output federationAppIdUri): the aud of the v1 tokens the managed identity gets for it, and the only audience the provider allows."
   type        = string
-  default     = "api://AzureADTokenExchange"
+
+  validation {
+    condition     = !startswith(lower(var.azure_token_audience), "api://azureadtokenexchange") && !endswith(var.azure_token_audience, "/.default")
+    error_message = "azure_token_audience is the Entra federation application's App ID URI (Bicep output federationAppIdUri), e.g. api://<application id>: not api://AzureADTokenExchange (no Entra token carries it) and without /.default."
+  }
 }
 
 variable "workload_identity_pool_id" {

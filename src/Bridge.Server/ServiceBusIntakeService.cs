@@ -17,12 +17,12 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     /// <summary>True when a connection and a queue are configured.</summary>
     public static bool IsConfigured(IConfiguration configuration) =>
-        !string.IsNullOrEmpty(configuration["Bridge:ServiceBus:Queue"])
+        !string.IsNullOrEmpty(configuration["BridgeServiceBusQueue"])
         && (!string.IsNullOrEmpty(configuration["BridgeServiceBus:fullyQualifiedNamespace"]) || !string.IsNullOrEmpty(configuration["BridgeServiceBus"]));
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _entity = configuration["Bridge:ServiceBus:Queue"]!;
+        _entity = configuration["BridgeServiceBusQueue"]!;
         var ns = configuration["BridgeServiceBus:fullyQualifiedNamespace"];
         _client = !string.IsNullOrEmpty(ns)
             ? new ServiceBusClient(ns, string.IsNullOrEmpty(configuration["BridgeServiceBus:clientId"]) ? new DefaultAzureCredential() : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(configuration["BridgeServiceBus:clientId"])))
@@ -56,7 +56,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     public async Task ProcessAsync(ProcessMessageEventArgs args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var settlement = await handler.HandleAsync(ServiceBusMessages.ToMessageData(args.Message), _entity.Length > 0 ? _entity : configuration["Bridge:ServiceBus:Queue"] ?? string.Empty, args.CancellationToken);
+        var settlement = await handler.HandleAsync(ServiceBusMessages.ToMessageData(args.Message), _entity.Length > 0 ? _entity : configuration["BridgeServiceBusQueue"] ?? string.Empty, args.CancellationToken);
         switch (settlement.Action)
         {
             case SettlementAction.Complete:

@@ -35,6 +35,7 @@ public sealed class DependencyInjectionTests
     [InlineData("Bridge:CloudTasks:Timeout", "00:30:00", "Bridge:CloudTasks:Timeout '00:30:00' must be")]
     [InlineData("Bridge:CloudTasks:Credential", "File", "Bridge:CloudTasks:CredentialsPath is required")]
     [InlineData("Bridge:CloudTasks:Credential", "AzureWorkloadIdentity", "Bridge:CloudTasks:WorkloadIdentity:Audience is required")]
+    [InlineData("Bridge:CloudTasks:Credential", "AzureWorkloadIdentity", "Bridge:CloudTasks:WorkloadIdentity:AzureTokenAudience is required")]
     public void Bad_configuration_fails_at_start_up_naming_the_key(string key, string value, string expected)
     {
         using var services = Build(new() { [key] = value });
@@ -52,10 +53,15 @@ public sealed class DependencyInjectionTests
             ["Bridge:CloudTasks:Credential"] = "AzureWorkloadIdentity",
             ["Bridge:CloudTasks:WorkloadIdentity:Audience"] = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/a/providers/b",
             ["Bridge:CloudTasks:WorkloadIdentity:ManagedIdentityClientId"] = "00000000-0000-0000-0000-000000000001",
+            ["Bridge:CloudTasks:WorkloadIdentity:AzureTokenAudience"] = "api://bridge-gcp-federation",
+            ["Bridge:CloudTasks:WorkloadIdentity:AzureTokenScope"] = "api://bridge-gcp-federation/.default",
         });
 
         services.GetRequiredService<IStartupValidator>().Validate();
-        Assert.Equal(CloudTasksCredentialSource.AzureWorkloadIdentity, services.GetRequiredService<IOptions<CloudTasksClientOptions>>().Value.Credential);
+        var options = services.GetRequiredService<IOptions<CloudTasksClientOptions>>().Value;
+        Assert.Equal(CloudTasksCredentialSource.AzureWorkloadIdentity, options.Credential);
+        Assert.Equal("api://bridge-gcp-federation", options.WorkloadIdentity.AzureTokenAudience);
+        Assert.Equal("api://bridge-gcp-federation/.default", options.WorkloadIdentity.EffectiveAzureTokenScope);
         Assert.NotNull(services.GetRequiredService<CloudTasksClient>());
     }
 

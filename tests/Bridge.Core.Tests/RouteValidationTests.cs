@@ -47,7 +47,9 @@ public sealed class RouteValidationTests
     [InlineData("Bridge:Routes:orders:Audience", "https://x", "Bridge:Routes:orders:Audience is set but")]
     [InlineData("Bridge:Routes:orders:DefaultDelay", "31.00:00:00", "Bridge:Routes:orders:DefaultDelay")]
     [InlineData("Bridge:Routes:orders:DispatchDeadline", "00:00:05", "Bridge:Routes:orders:DispatchDeadline")]
-    [InlineData("Bridge:Routes:orders:Headers:X-CloudTasks-TaskName", "x", "Bridge:Routes:orders:Headers:X-CloudTasks-TaskName is reserved")]
+    [InlineData("Bridge:Routes:orders:Headers:0:Name", "X-CloudTasks-TaskName", "Bridge:Routes:orders:Headers:0:Name 'X-CloudTasks-TaskName' is reserved")]
+    [InlineData("Bridge:Routes:orders:Headers:0:Name", "X Api", "Bridge:Routes:orders:Headers:0:Name 'X Api' must be an HTTP header name")]
+    [InlineData("Bridge:Routes:orders:Headers:0:Value", "2", "Bridge:Routes:orders:Headers:0:Name '' must be an HTTP header name")]
     [InlineData("Bridge:DefaultRoute", "missing", "Bridge:DefaultRoute 'missing' is not a configured route")]
     [InlineData("Bridge:MaxBodyBytes", "2000000", "Bridge:MaxBodyBytes 2000000")]
     [InlineData("Bridge:Project", "", "needs Bridge:Project and Bridge:Location")]
@@ -57,6 +59,35 @@ public sealed class RouteValidationTests
         settings[key] = value;
         var failures = Failures(settings);
         Assert.Contains(failures, f => f.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("order-events")]
+    [InlineData("orders.v2")]
+    [InlineData("ordres/x")]
+    public void Route_names_are_letters_digits_and_underscores_because_they_become_app_setting_names(string name)
+    {
+        var settings = Valid();
+        settings[$"Bridge:Routes:{name}:Queue"] = "q";
+        settings[$"Bridge:Routes:{name}:TargetUrl"] = "https://worker.example.com/x";
+
+        Assert.Contains(Failures(settings), f => f.StartsWith($"Bridge:Routes:{name}: route name '{name}' may hold only letters, digits and '_'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Route_headers_are_indexed_name_value_pairs_and_each_name_is_given_once()
+    {
+        var settings = Valid();
+        settings["Bridge:Routes:orders_v2:Queue"] = "q";
+        settings["Bridge:Routes:orders_v2:TargetUrl"] = "https://worker.example.com/x";
+        settings["Bridge:Routes:orders:Headers:0:Name"] = "X-Api-Version";
+        settings["Bridge:Routes:orders:Headers:0:Value"] = "2";
+        settings["Bridge:Routes:orders:Headers:1:Name"] = "X-Tenant-Group";
+        settings["Bridge:Routes:orders:Headers:1:Value"] = "a";
+        Assert.Empty(Failures(settings));
+
+        settings["Bridge:Routes:orders:Headers:1:Name"] = "x-api-version";
+        Assert.Contains(Failures(settings), f => f.StartsWith("Bridge:Routes:orders:Headers:1:Name 'x-api-version' is given twice", StringComparison.Ordinal));
     }
 
     [Fact]

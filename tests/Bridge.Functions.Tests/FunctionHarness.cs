@@ -35,7 +35,7 @@ public sealed class FunctionHarness : IAsyncDisposable
         await emulator.Client.PauseQueueAsync(queue);
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Bridge:ServiceBus:Queue"] = "orders-in",
+            ["BridgeServiceBusQueue"] = "orders-in",
             ["Bridge:CloudTasks:EmulatorHost"] = emulatorHostOverride ?? emulator.GrpcHostPort,
             ["Bridge:CloudTasks:EmulatorDetection"] = "None",
             ["Bridge:MaxBodyBytes"] = "2048",

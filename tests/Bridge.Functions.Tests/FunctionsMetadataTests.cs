@@ -6,10 +6,12 @@ namespace Bridge.Functions.Tests;
 /// <summary>The functions.metadata the Worker SDK generated for the app, as the Functions host will read it.</summary>
 public sealed class FunctionsMetadataTests
 {
+    private static string OutputDir =>
+        Path.Combine(RepositoryPaths.Root, "src", "Bridge.Functions", "bin", AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug", "net10.0");
+
     private static JsonElement Function(string name)
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        var path = Path.Combine(RepositoryPaths.Root, "src", "Bridge.Functions", "bin", configuration, "net10.0", "functions.metadata");
+        var path = Path.Combine(OutputDir, "functions.metadata");
         Assert.True(File.Exists(path), $"{path} was not generated");
         using var document = JsonDocument.Parse(File.ReadAllText(path));
         return document.RootElement.EnumerateArray().Single(f => f.GetProperty("name").GetString() == name).Clone();
@@ -25,11 +27,44 @@ public sealed class FunctionsMetadataTests
 
         Assert.Equal("serviceBusTrigger", trigger.GetProperty("type").GetString());
         Assert.Equal("In", trigger.GetProperty("direction").GetString());
-        Assert.Equal("%Bridge:ServiceBus:Queue%", trigger.GetProperty("queueName").GetString());
+        // A flat setting name: binding expressions are resolved by the scale controller too (see the function).
+        Assert.Equal("%BridgeServiceBusQueue%", trigger.GetProperty("queueName").GetString());
+        Assert.Matches("^[A-Za-z0-9_]+$", Functions.ServiceBusForwardFunction.QueueSetting);
         Assert.Equal("BridgeServiceBus", trigger.GetProperty("connection").GetString());
         Assert.False(trigger.GetProperty("autoCompleteMessages").GetBoolean()); // the function settles messages itself
-        // One message per invocation: "One", or absent (the host's default) in the build without the official package.
-        Assert.True(!trigger.TryGetProperty("cardinality", out var cardinality) || cardinality.GetString() == "One");
+#if OFFICIAL_SERVICEBUS_EXTENSION
+        // What ships: the official attribute declares its cardinality (one message per invocation)...
+        Assert.Equal("One", trigger.GetProperty("cardinality").GetString());
+#else
+        // The stand-in declares none; the host's default is one message per invocation.
+        Assert.False(trigger.TryGetProperty("cardinality", out _));
+#endif
+    }
+
+    /// <summary>
+    /// The build the workflow deploys (-p:UseOfficialServiceBusExtension=true) must make the Functions host install
+    /// its Service Bus extension; the default build must say it does not (its stand-ins can't run under the host).
+    /// </summary>
+    [Fact]
+    public void The_service_bus_extension_is_installed_exactly_in_the_official_build()
+    {
+        var functionsAssembly = typeof(Functions.ServiceBusForwardFunction).Assembly.GetReferencedAssemblies().Select(a => a.Name).ToList();
+        var extensionEntries = Directory.GetFiles(OutputDir, "extensions.json", SearchOption.AllDirectories)
+            .SelectMany(file =>
+            {
+                using var document = JsonDocument.Parse(File.ReadAllText(file));
+                return document.RootElement.TryGetProperty("extensions", out var list)
+                    ? list.EnumerateArray().Select(e => e.GetProperty("typeName").GetString() ?? string.Empty).ToList()
+                    : [];
+            })
+            .ToList();
+#if OFFICIAL_SERVICEBUS_EXTENSION
+        Assert.Contains("Microsoft.Azure.Functions.Worker.Extensions.ServiceBus", functionsAssembly);
+        Assert.Contains(extensionEntries, t => t.Contains("ServiceBus", StringComparison.Ordinal));
+#else
+        Assert.DoesNotContain("Microsoft.Azure.Functions.Worker.Extensions.ServiceBus", functionsAssembly);
+        Assert.DoesNotContain(extensionEntries, t => t.Contains("ServiceBus", StringComparison.Ordinal));
+#endif
     }
 
     [Fact]
@@ -52,6 +87,15 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
+    public void The_queue_check_needs_the_host_master_key()
+    {
+        var trigger = Trigger(Function("CheckQueues"));
+        Assert.Equal("Admin", trigger.GetProperty("authLevel").GetString());
+        Assert.Equal(["get"], trigger.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal("checks/queues", trigger.GetProperty("route").GetString());
+    }
+
+    [Fact]
     public void Health_is_an_anonymous_get()
     {
         var trigger = Trigger(Function("Health"));
@@ -62,8 +106,7 @@ public sealed class FunctionsMetadataTests
     [Fact]
     public void The_root_host_json_is_deployed_with_the_app_and_asks_for_manual_settlement()
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-        var deployed = Path.Combine(RepositoryPaths.Root, "src", "Bridge.Functions", "bin", configuration, "net10.0", "host.json");
+        var deployed = Path.Combine(OutputDir, "host.json");
         Assert.Equal(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")), File.ReadAllText(deployed));
         using var host = JsonDocument.Parse(File.ReadAllText(deployed));
         Assert.False(host.RootElement.GetProperty("extensions").GetProperty("serviceBus").GetProperty("autoCompleteMessages").GetBoolean());

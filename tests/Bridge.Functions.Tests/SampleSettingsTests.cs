@@ -22,7 +22,11 @@ public sealed class SampleSettingsTests
 
         services.GetRequiredService<IStartupValidator>().Validate();
 
-        Assert.Equal("orders-in", configuration["Bridge:ServiceBus:Queue"]);
+        Assert.Equal("orders-in", configuration[Functions.ServiceBusForwardFunction.QueueSetting]);
+        Assert.Equal([("X-Api-Version", "2")], services.GetRequiredService<IOptions<Bridge.Core.Routing.BridgeOptions>>().Value.Routes["orders"].Headers.Select(h => (h.Name, h.Value)));
+
+        // Every name is one Linux app settings accept (letters, digits, '.', '_'), so the sample deploys as it is.
+        Assert.All(sample.RootElement.GetProperty("Values").EnumerateObject(), p => Assert.Matches("^[A-Za-z0-9._]+$", p.Name));
         Assert.Equal("orders-in", configuration["Bridge:Routes:orders:ServiceBusEntity"]);
     }
 }

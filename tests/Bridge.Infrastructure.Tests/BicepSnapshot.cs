@@ -22,23 +22,28 @@ internal sealed partial class BicepSnapshot
 
     // The snapshot of main.bicepparam is taken once per run (a few seconds each); every caller parses its own copy,
     // since JsonNode trees are not safe to read from parallel tests.
-    private static readonly Lazy<string> Default = new(() => Snapshot(parameters: null));
+    private static readonly Lazy<string> Default = new(() => Snapshot(parameters: null, "main"));
+    private static readonly Lazy<string> DeployerDefault = new(() => Snapshot(parameters: null, "deployer"));
 
     /// <summary>Snapshots infra/azure with its main.bicepparam, or with <paramref name="parameters"/> in its place.</summary>
     public static BicepSnapshot Take(string? parameters = null) =>
-        new(JsonNode.Parse(parameters is null ? Default.Value : Snapshot(parameters))!.AsObject());
+        new(JsonNode.Parse(parameters is null ? Default.Value : Snapshot(parameters, "main"))!.AsObject());
 
-    private static string Snapshot(string? parameters)
+    /// <summary>Snapshots infra/azure/deployer (the GitHub deployer and planner identities) with its main.bicepparam.</summary>
+    public static BicepSnapshot TakeDeployer() => new(JsonNode.Parse(DeployerDefault.Value)!.AsObject());
+
+    private static string Snapshot(string? parameters, string which)
     {
         using var copy = new TempCopy(Path.Combine("infra", "azure"));
+        var folder = which == "deployer" ? copy.File("deployer") : copy.Path;
         if (parameters is not null)
         {
-            File.WriteAllText(copy.File("main.bicepparam"), parameters);
+            File.WriteAllText(Path.Combine(folder, "main.bicepparam"), parameters);
         }
 
-        var result = Tools.Run("bash", [copy.File("snapshot.sh")], environment: new Dictionary<string, string> { ["BICEP"] = Tools.Bicep });
+        var result = Tools.Run("bash", [copy.File("snapshot.sh"), "overwrite", which], environment: new Dictionary<string, string> { ["BICEP"] = Tools.Bicep });
         Assert.True(result.ExitCode == 0, $"bicep snapshot failed: {result}");
-        return File.ReadAllText(copy.File("main.snapshot.json"));
+        return File.ReadAllText(Path.Combine(folder, "main.snapshot.json"));
     }
 
     public JsonObject Single(string type) => Assert.Single(Resources, r => (string?)r["type"] == type);
@@ -89,8 +94,20 @@ internal sealed partial class BicepSnapshot
         throw new InvalidOperationException($"App setting {key} has a deployment-time expression the test has no stand-in for: {value}");
     }
 
+    /// <summary>Role assignments whose scope is a resource group (deployer/): (resource group, role definition guid, condition).</summary>
+    public List<(string ResourceGroup, string Role, string? Condition)> ResourceGroupRoleAssignments() =>
+        Resources.Where(r => (string?)r["type"] == "Microsoft.Authorization/roleAssignments")
+            .Select(r => (
+                ResourceGroupPattern().Match((string)r["id"]!).Groups[1].Value,
+                ((string)r["properties"]!["roleDefinitionId"]!).Split('/').Last(),
+                (string?)r["properties"]!["condition"]))
+            .ToList();
+
     [GeneratedRegex(@"^\[extensionResourceId\('([^']+)'")]
     private static partial Regex ScopePattern();
+
+    [GeneratedRegex(@"^\[resourceId\('[^']+', '([^']+)', 'Microsoft.Authorization/roleAssignments'")]
+    private static partial Regex ResourceGroupPattern();
 
     [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', reference\('[^']+', '[^']+'\)\.defaultHostName\)\]$")]
     private static partial Regex HostNameFormat();

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Bridge.CloudTasks.Auth;
 using Bridge.Core.Telemetry;
 using Bridge.Functions;
 using Bridge.Testing;
@@ -9,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace Bridge.Infrastructure.Tests;
 
 /// <summary>infra/azure: compiled, linted and evaluated with the Bicep CLI from NuGet; its settings run the app's own validation.</summary>
-public sealed class BicepTests
+public sealed partial class BicepTests
 {
     private static readonly string AzureDir = Path.Combine(RepositoryPaths.Root, "infra", "azure");
 
@@ -87,8 +89,10 @@ public sealed class BicepTests
         Assert.Equal("AzureWorkloadIdentity", settings["Bridge__CloudTasks__Credential"]);
         Assert.Equal(BicepSnapshot.ClientIdStandIn, settings["Bridge__CloudTasks__WorkloadIdentity__ManagedIdentityClientId"]);
         Assert.Equal(settings["Bridge__Routes__orders__ServiceAccountEmail"], settings["Bridge__Callback__AllowedServiceAccounts__0"]);
-        Assert.Equal("bridge-intake", settings["Bridge__ServiceBus__Queue"]);
-        Assert.Equal(settings["Bridge__ServiceBus__Queue"], settings["Bridge__Routes__reminders__ServiceBusEntity"]);
+        Assert.Equal("bridge-intake", settings[Functions.Functions.ServiceBusForwardFunction.QueueSetting]);
+        Assert.Equal(settings["BridgeServiceBusQueue"], settings["Bridge__Routes__reminders__ServiceBusEntity"]);
+        Assert.Equal("X-Api-Version", settings["Bridge__Routes__orders__Headers__0__Name"]);
+        Assert.Equal("2", settings["Bridge__Routes__orders__Headers__0__Value"]);
         Assert.Equal("orders", settings["Bridge__DefaultRoute"]);
         Assert.Equal("OpenTelemetry", settings["AzureFunctionsJobHost__telemetryMode"]);
         using (var host = JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json"))))
@@ -99,6 +103,98 @@ public sealed class BicepTests
         Assert.NotNull(AzureMonitorCredential.FromAuthenticationString(settings[AzureMonitorCredential.SettingName]));
         Assert.DoesNotContain(settings, s => s.Key.Contains("ConnectionString", StringComparison.OrdinalIgnoreCase) && s.Key != "APPLICATIONINSIGHTS_CONNECTION_STRING");
         Assert.DoesNotContain(settings, s => s.Value.Contains("AccountKey=", StringComparison.Ordinal) || s.Value.Contains("SharedAccessKey", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Flex Consumption is Linux only, and Linux app setting names hold only letters, digits, '.' and '_': one name
+    /// outside that (a header name, a route name with '-') and the platform refuses the whole deployment.
+    /// </summary>
+    [Fact]
+    public void Every_generated_app_setting_name_is_one_linux_accepts()
+    {
+        var manyOfEverything = File.ReadAllText(Path.Combine(AzureDir, "main.bicepparam"))
+            .Replace("headers: { 'X-Api-Version': '2' }", "headers: { 'X-Api-Version': '2', 'X-Tenant.Group': 'a', 'Content-Language': 'de' }\n    carryProperties: ['tenant', 'trace-id']", StringComparison.Ordinal)
+            .Replace("    carryProperties: ['tenant']\n", string.Empty, StringComparison.Ordinal)
+            .Replace("param hostingPlan = 'FlexConsumption'", "param hostingPlan = 'ElasticPremium'\nparam outcomeEntityKind = 'topic'\nparam extraAppSettings = { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.com' }", StringComparison.Ordinal);
+
+        var variant = BicepSnapshot.Take(manyOfEverything);
+        foreach (var snapshot in new[] { BicepSnapshot.Take(), variant })
+        {
+            var settings = snapshot.AppSettings();
+            Assert.True(settings.Count > 30);
+            Assert.All(settings.Keys, name => Assert.Matches(LinuxAppSettingName(), name));
+        }
+
+        var headers = variant.AppSettings().Where(s => s.Key.StartsWith("Bridge__Routes__orders__Headers__", StringComparison.Ordinal)).ToDictionary();
+        Assert.Equal(6, headers.Count);
+        Assert.Equal(["Content-Language", "X-Api-Version", "X-Tenant.Group"], headers.Where(h => h.Key.EndsWith("__Name", StringComparison.Ordinal)).Select(h => h.Value).Order());
+    }
+
+    /// <summary>
+    /// The federation rule on the Azure side: the identity asks for &lt;App ID URI&gt;/.default, expects the App ID
+    /// URI as the token's audience, and hands that same URI to Terraform as the provider's allowed audience.
+    /// </summary>
+    [Fact]
+    public void The_federation_settings_ask_for_the_app_id_uri_the_provider_allows()
+    {
+        var snapshot = BicepSnapshot.Take();
+        var settings = snapshot.AppSettings();
+        var appIdUri = Assert.Single(ParameterValue().Matches(File.ReadAllText(Path.Combine(AzureDir, "main.bicepparam")))).Groups[1].Value;
+
+        Assert.Equal(appIdUri, settings["Bridge__CloudTasks__WorkloadIdentity__AzureTokenAudience"]);
+        Assert.Equal(AzureWorkloadIdentityFederationOptions.ScopeFor(appIdUri), settings["Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope"]);
+        Assert.Equal("federationAppIdUri", Assert.Single(BicepOutputReading().Matches(File.ReadAllText(Path.Combine(AzureDir, "main.bicep")))).Groups[1].Value);
+        Assert.DoesNotContain(settings.Values, v => v.Contains("AzureADTokenExchange", StringComparison.Ordinal));
+
+        // The app refuses the old, never-matching audience at start-up, naming the setting.
+        var wrong = File.ReadAllText(Path.Combine(AzureDir, "main.bicepparam")).Replace(appIdUri, "api://AzureADTokenExchange", StringComparison.Ordinal);
+        var error = Assert.Throws<OptionsValidationException>(() => Validate(BicepSnapshot.Take(wrong).AppSettings()));
+        Assert.Contains(error.Failures, f => f.StartsWith("Bridge:CloudTasks:WorkloadIdentity:AzureTokenAudience 'api://AzureADTokenExchange' names", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void No_basic_publishing_credentials_and_no_log_analytics_keys()
+    {
+        var snapshot = BicepSnapshot.Take();
+
+        var policies = snapshot.Resources.Where(r => (string?)r["type"] == "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+            .ToDictionary(r => ((string)r["name"]!).Split('/').Last(), r => (bool)r["properties"]!["allow"]!);
+        Assert.Equal(new Dictionary<string, bool> { ["ftp"] = false, ["scm"] = false }, policies);
+        Assert.True((bool)snapshot.Single("Microsoft.OperationalInsights/workspaces")["properties"]!["features"]!["disableLocalAuth"]!);
+    }
+
+    /// <summary>
+    /// GitHub → Azure: the deployer trusts one repository's jobs in the protected environment, the planner its pull
+    /// requests; the deployer may assign exactly the roles the app's template assigns, to service principals, in
+    /// the app's resource group; the planner writes nothing.
+    /// </summary>
+    [Fact]
+    public void The_github_deployer_is_trusted_for_one_environment_and_assigns_only_the_apps_roles()
+    {
+        var deployer = BicepSnapshot.TakeDeployer();
+
+        var trust = deployer.Resources.Where(r => (string?)r["type"] == "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials")
+            .ToDictionary(r => ((string)r["name"]!).Split('/')[0], r => r["properties"]!);
+        Assert.Equal(["bridge-github-deployer", "bridge-github-planner"], trust.Keys.Order());
+        Assert.All(trust.Values, t => Assert.Equal("https://token.actions.githubusercontent.com", (string?)t["issuer"]));
+        Assert.All(trust.Values, t => Assert.Equal(["api://AzureADTokenExchange"], t["audiences"]!.AsArray().Select(a => (string?)a)));
+        Assert.Equal("repo:my-org/bridge:environment:production", (string?)trust["bridge-github-deployer"]["subject"]);
+        Assert.Equal("repo:my-org/bridge:pull_request", (string?)trust["bridge-github-planner"]["subject"]);
+
+        var grants = deployer.ResourceGroupRoleAssignments();
+        Assert.All(grants, g => Assert.Equal("rg-bridge", g.ResourceGroup));
+        Assert.Equal(4, grants.Count);
+        Assert.DoesNotContain(grants, g => g.Role is "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" or "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"); // Owner, User Access Administrator
+        var rbacAdmin = Assert.Single(grants, g => g.Role == "f58310d9-a9f6-439a-9e8d-f62e7b41a168");
+        var allowed = GuidList().Matches(rbacAdmin.Condition!).Select(m => m.Groups[1].Value.Split(", ").Order().ToList()).ToList();
+        var appRoles = BicepSnapshot.Take().RoleAssignments().Select(a => a.Role).Distinct().Order().ToList();
+        Assert.Equal(2, allowed.Count); // create and delete
+        Assert.All(allowed, roles => Assert.Equal(appRoles, roles));
+        Assert.Contains("@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}", rbacAdmin.Condition, StringComparison.Ordinal);
+
+        var whatIf = deployer.Single("Microsoft.Authorization/roleDefinitions")["properties"]!["permissions"]![0]!;
+        Assert.Equal(["Microsoft.Resources/deployments/validate/action", "Microsoft.Resources/deployments/whatIf/action"], whatIf["actions"]!.AsArray().Select(a => (string?)a).Order());
+        Assert.Contains(grants, g => g.Role == "acdd72a7-3385-48ef-bd42-f606fba81ae7"); // the planner: Reader
     }
 
     [Fact]
@@ -128,6 +224,28 @@ public sealed class BicepTests
         Assert.True(missing.Count == 0, "Settings the Bicep does not deploy: " + string.Join(", ", missing));
         Assert.DoesNotContain("FUNCTIONS_WORKER_RUNTIME", deployed.Keys); // Flex Consumption refuses it
     }
+
+    private static void Validate(Dictionary<string, string> settings)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key.Replace("__", ":", StringComparison.Ordinal), (string?)s.Value)))
+            .Build();
+        using var services = new ServiceCollection().AddLogging().AddBridgeFunctions(configuration).BuildServiceProvider();
+        services.GetRequiredService<IStartupValidator>().Validate();
+    }
+
+    // https://learn.microsoft.com/azure/app-service/reference-app-settings: on Linux, letters, digits, '.' and '_'.
+    [GeneratedRegex("^[A-Za-z0-9._]+$")]
+    private static partial Regex LinuxAppSettingName();
+
+    [GeneratedRegex(@"^param federationAppIdUri = '([^']+)'", RegexOptions.Multiline)]
+    private static partial Regex ParameterValue();
+
+    [GeneratedRegex(@"^output (federation\w+) string = federationAppIdUri", RegexOptions.Multiline)]
+    private static partial Regex BicepOutputReading();
+
+    [GeneratedRegex(@"GuidEquals \{([^}]+)\}")]
+    private static partial Regex GuidList();
 
     [Fact]
     public void The_identity_gets_each_role_only_where_it_needs_it()

@@ -1,6 +1,9 @@
+using System.Reflection;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Bridge.Functions.Functions;
 using Bridge.Testing;
+using Microsoft.Azure.Functions.Worker;
 
 namespace Bridge.Infrastructure.Tests;
 
@@ -22,6 +25,8 @@ public sealed partial class WorkflowTests
 
     private static string Runs(string job) => string.Join('\n', Steps().Where(s => (string?)s["job"] == job).Select(s => (string?)s["run"] ?? string.Empty));
 
+    private static JsonObject Job(string job) => Check(Workflow).Report["jobs"]!.AsArray().Select(j => j!.AsObject()).Single(j => (string?)j["job"] == job);
+
     [Fact]
     public void The_workflow_passes_githubs_parser_and_bash()
     {
@@ -38,10 +43,12 @@ public sealed partial class WorkflowTests
         var broken = Path.Combine(Path.GetTempPath(), $"bridge-workflow-{Guid.NewGuid():N}.yml");
         var text = File.ReadAllText(Workflow)
             .Replace("    timeout-minutes: 45\n", "    timeout-minutes: 45\n    bogus-key: 1\n", StringComparison.Ordinal)
-            .Replace("needs: test", "needs: tests", StringComparison.Ordinal)
+            .Replace("needs: [test, package]", "needs: [tests, package]", StringComparison.Ordinal)
             .Replace("${{ vars.AZURE_CLIENT_ID }}", "${{ varz.AZURE_CLIENT_ID }}", StringComparison.Ordinal)
             .Replace("${{ steps.azure.outputs.function_app }}", "${{ steps.azur.outputs.function_app }}", StringComparison.Ordinal)
-            .Replace("          } >> \"$GITHUB_OUTPUT\"", "          >> \"$GITHUB_OUTPUT\" (", StringComparison.Ordinal);
+            .Replace("          } >> \"$GITHUB_OUTPUT\"", "          >> \"$GITHUB_OUTPUT\" (", StringComparison.Ordinal)
+            .Replace("azure/login@a457da9ea143d694b1b9c7c869ebb04ebe844ef5", "azure/login@v2", StringComparison.Ordinal)
+            .Replace("        with:\n          persist-credentials: false\n\n      - uses: actions/download-artifact", "\n      - uses: actions/download-artifact", StringComparison.Ordinal);
         File.WriteAllText(broken, text);
         try
         {
@@ -54,6 +61,8 @@ public sealed partial class WorkflowTests
             Assert.Contains(problems, p => p.Contains("needs \"tests\", which is not a job", StringComparison.Ordinal));
             Assert.Contains(problems, p => p.Contains("refers to steps.azur,", StringComparison.Ordinal));
             Assert.Contains(problems, p => p.Contains("bash -n", StringComparison.Ordinal) && p.Contains("syntax error", StringComparison.Ordinal));
+            Assert.Contains(problems, p => p.Contains("azure/login@v2 is not pinned by a full commit SHA", StringComparison.Ordinal));
+            Assert.Contains(problems, p => p.Contains("job deploy", StringComparison.Ordinal) && p.Contains("checkout must set persist-credentials: false", StringComparison.Ordinal));
         }
         finally
         {
@@ -68,13 +77,18 @@ public sealed partial class WorkflowTests
 
         Assert.Contains("./.ci/run", test, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(RepositoryPaths.Root, ".ci", "run")));
-        var publish = Assert.Single(PublishCommand().Matches(test));
+        // The shipped build's own tests, with the metadata tests strict for it.
+        Assert.Contains("dotnet test tests/Bridge.Functions.Tests -c Release -p:UseOfficialServiceBusExtension=true", test, StringComparison.Ordinal);
+        Assert.Contains("OFFICIAL_SERVICEBUS_EXTENSION", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests", "Bridge.Functions.Tests", "Bridge.Functions.Tests.csproj")), StringComparison.Ordinal);
+        Assert.Contains("#if OFFICIAL_SERVICEBUS_EXTENSION", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "tests", "Bridge.Functions.Tests", "FunctionsMetadataTests.cs")), StringComparison.Ordinal);
+
+        var publish = Assert.Single(PublishCommand().Matches(Runs("package")));
         Assert.True(File.Exists(Path.Combine(RepositoryPaths.Root, publish.Groups[1].Value, "Bridge.Functions.csproj")));
         Assert.Contains("-p:UseOfficialServiceBusExtension=true", publish.Value, StringComparison.Ordinal);
         Assert.Contains("UseOfficialServiceBusExtension", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "Bridge.Functions", "Bridge.Functions.csproj")), StringComparison.Ordinal);
 
         var deploy = Steps().Where(s => (string?)s["job"] == "deploy").ToList();
-        Assert.Contains(deploy, s => ((string?)s["uses"])?.StartsWith("Azure/functions-action@", StringComparison.Ordinal) == true);
+        Assert.Contains("az functionapp deployment source config-zip", Runs("deploy"), StringComparison.Ordinal); // signed in with Entra ID; no publishing credentials
         Assert.Contains(deploy, s => ((string?)s["uses"])?.StartsWith("azure/login@", StringComparison.Ordinal) == true);
         Assert.Contains(deploy, s => ((string?)s["uses"])?.StartsWith("google-github-actions/auth@", StringComparison.Ordinal) == true);
         Assert.DoesNotContain("secrets.", File.ReadAllText(Workflow), StringComparison.Ordinal); // keyless: OIDC sign-ins only
@@ -111,6 +125,90 @@ public sealed partial class WorkflowTests
         }
 
         Assert.NotEmpty(TerraformVariable().Matches(deploy));
+    }
+
+    /// <summary>The package deployed is built in a job that installs and runs nothing from npm.</summary>
+    [Fact]
+    public void The_shipped_package_is_built_where_no_npm_lifecycle_script_runs()
+    {
+        var package = Steps().Where(s => (string?)s["job"] == "package").ToList();
+
+        Assert.DoesNotContain(package, s => ((string?)s["uses"])?.Contains("setup-node", StringComparison.Ordinal) == true);
+        Assert.All(package.Select(s => (string?)s["run"] ?? string.Empty), run => Assert.DoesNotMatch(@"\b(npm|npx|yarn|pnpm|node)\b|\.ci/run|test\.sh", run));
+        Assert.Contains(package, s => ((string?)s["uses"])?.StartsWith("actions/upload-artifact@", StringComparison.Ordinal) == true && (string?)s["with"]!["name"] == "bridge-functions");
+        Assert.Contains("package", Job("deploy")["needs"]!.AsArray().Select(n => (string?)n));
+        Assert.Contains(Steps(), s => (string?)s["job"] == "deploy" && ((string?)s["uses"])?.StartsWith("actions/download-artifact@", StringComparison.Ordinal) == true && (string?)s["with"]!["name"] == "bridge-functions");
+    }
+
+    /// <summary>Only main deploys, in the protected environment; pull requests preview with read-only identities.</summary>
+    [Fact]
+    public void Main_deploys_in_production_and_pull_requests_only_preview()
+    {
+        var deploy = Job("deploy");
+        Assert.Equal("production", (string?)deploy["environment"]);
+        Assert.Contains("github.ref == 'refs/heads/main'", (string)deploy["if"]!, StringComparison.Ordinal);
+        Assert.Contains("github.event_name != 'pull_request'", (string)deploy["if"]!, StringComparison.Ordinal);
+
+        var plan = Job("plan");
+        Assert.Contains("github.event_name == 'pull_request'", (string)plan["if"]!, StringComparison.Ordinal);
+        Assert.Null(plan["environment"]);
+        var preview = Runs("plan");
+        Assert.Contains("az deployment group what-if", preview, StringComparison.Ordinal);
+        Assert.Contains("terraform plan -input=false -lock=false", preview, StringComparison.Ordinal);
+        Assert.DoesNotContain("terraform apply", preview, StringComparison.Ordinal);
+        Assert.DoesNotContain("deployment group create", preview, StringComparison.Ordinal);
+        var planSignIns = Steps().Where(s => (string?)s["job"] == "plan" && s["with"] is not null).Select(s => s["with"]!.ToJsonString()).ToList();
+        Assert.Contains(planSignIns, w => w.Contains("vars.AZURE_PLAN_CLIENT_ID", StringComparison.Ordinal));
+        Assert.Contains(planSignIns, w => w.Contains("vars.GCP_PLAN_SERVICE_ACCOUNT", StringComparison.Ordinal));
+        Assert.DoesNotContain(planSignIns, w => w.Contains("vars.AZURE_CLIENT_ID", StringComparison.Ordinal) || w.Contains("GCP_DEPLOY_SERVICE_ACCOUNT", StringComparison.Ordinal));
+
+        // Only the jobs that sign in to a cloud may ask GitHub for an OIDC token.
+        foreach (var job in new[] { "test", "package" })
+        {
+            Assert.Null(Job(job)["permissions"]);
+        }
+
+        Assert.Contains("permissions:\n  contents: read\n", File.ReadAllText(Workflow), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The federation rule across the workflow: Terraform's allowed audience is the Bicep's federationAppIdUri output,
+    /// the same URI the app asks Entra ID for.
+    /// </summary>
+    [Fact]
+    public void Terraform_allows_the_audience_the_bicep_gives_the_app()
+    {
+        var deploy = Runs("deploy");
+        Assert.Contains("echo \"federation_app_id_uri=$(jq -r .federationAppIdUri.value azure-outputs.json)\"", deploy, StringComparison.Ordinal);
+        Assert.Contains("-var \"azure_token_audience=${APP_ID_URI}\"", deploy, StringComparison.Ordinal);
+        Assert.Contains("APP_ID_URI: ${{ steps.azure.outputs.federation_app_id_uri }}", File.ReadAllText(Workflow), StringComparison.Ordinal);
+        Assert.Contains("-var \"azure_token_audience=$(jq -r .federationAppIdUri.value \"$outputs\")\"", Runs("plan"), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The smoke test proves the path: the queue check is the app's own admin-key endpoint (its route read from the
+    /// function itself), and each callback route's event must be delivered (the task deleted after a 2xx callback).
+    /// </summary>
+    [Fact]
+    public void The_smoke_test_checks_every_queue_through_the_app_and_a_round_trip_per_callback_route()
+    {
+        var smoke = (string)Steps().Single(s => (string?)s["name"] == "Smoke test")["run"]!;
+        var trigger = typeof(QueueCheckFunction).GetMethod(nameof(QueueCheckFunction.RunAsync))!.GetParameters()[0].GetCustomAttribute<HttpTriggerAttribute>()!;
+
+        Assert.Equal(AuthorizationLevel.Admin, trigger.AuthLevel);
+        Assert.Contains($"-H \"x-functions-key: ${{master_key}}\" \"${{base}}/api/{trigger.Route}\"", smoke, StringComparison.Ordinal);
+        Assert.Contains("--query masterKey", smoke, StringComparison.Ordinal);
+        Assert.Contains("echo \"::add-mask::${master_key}\"", smoke, StringComparison.Ordinal);
+        Assert.Contains("test \"$status\" = \"200\" || { echo \"::error::the app cannot reach its queues", smoke, StringComparison.Ordinal);
+
+        Assert.Contains("for route in $(jq -r '.[]' <<<\"$CALLBACK_ROUTES\")", smoke, StringComparison.Ordinal);
+        Assert.Contains("-H 'X-Bridge-Delay: 5'", smoke, StringComparison.Ordinal);
+        Assert.Contains("-H \"Idempotency-Key: ${key}\"", smoke, StringComparison.Ordinal);
+        Assert.Contains("test \"$status\" = \"202\"", smoke, StringComparison.Ordinal);
+        Assert.Contains("gcloud tasks describe \"$task\"", smoke, StringComparison.Ordinal);
+        Assert.Contains("grep -q NOT_FOUND task.err; then delivered=yes", smoke, StringComparison.Ordinal);
+        Assert.Contains("echo \"callback_routes=$(jq -c .callbackRoutes.value azure-outputs.json)\"", Runs("deploy"), StringComparison.Ordinal);
+        Assert.Contains("output callbackRoutes string[]", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "infra", "azure", "main.bicep")), StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"dotnet publish (src/[\w./]+)[^\n]*")]

@@ -35,7 +35,7 @@ public sealed class ServiceBusProcessorTests
     [Fact]
     public async Task Messages_are_completed_dead_lettered_with_a_reason_or_abandoned()
     {
-        await using var server = await RunningServer.StartAsync("--Bridge:ServiceBus:Queue=orders-in", "--Bridge:MaxBodyBytes=1000");
+        await using var server = await RunningServer.StartAsync("--BridgeServiceBusQueue=orders-in", "--Bridge:MaxBodyBytes=1000");
         var service = ActivatorUtilities.CreateInstance<ServiceBusIntakeService>(server.Services);
 
         var ok = new RecordingArgs(Message("m1"));
@@ -58,7 +58,7 @@ public sealed class ServiceBusProcessorTests
     public async Task A_transient_failure_abandons_the_message()
     {
         await using var server = await RunningServer.StartAsync(
-            "--Bridge:ServiceBus:Queue=orders-in",
+            "--BridgeServiceBusQueue=orders-in",
             "--Bridge:Server:EmbeddedEmulator=false",
             "--Bridge:CloudTasks:EmulatorHost=127.0.0.1:1",
             "--Bridge:Routes:orders:Queue=projects/p/locations/l/queues/q",

@@ -2,7 +2,8 @@
 //  - GitHub's own parser (@actions/workflow-parser, the one behind the Actions VS Code extension) validates each
 //    file against the workflow schema and parses every ${{ }} expression, naming unknown keys and contexts;
 //  - every `needs` names a job of the file, every steps.<id> reference an earlier step of the same job;
-//  - every run: script passes `bash -n` (expressions replaced by a placeholder first).
+//  - every run: script passes `bash -n` (expressions replaced by a placeholder first);
+//  - every action is pinned by a full commit SHA (a tag can be moved), and every checkout keeps no credentials.
 // Then lists each step for the .NET tests to check its commands against the repository.
 // Usage: node check-workflows.mjs <file>... ; prints {problems, steps}; exits 1 when there are problems.
 import { register } from 'node:module';
@@ -16,6 +17,7 @@ const { parseWorkflow, convertWorkflowTemplate, NoOperationTraceWriter } = await
 
 const problems = [];
 const steps = [];
+const jobSummaries = [];
 for (const file of process.argv.slice(2)) {
   const text = readFileSync(file, 'utf8');
   const parsed = parseWorkflow({ name: file, content: text }, new NoOperationTraceWriter());
@@ -31,6 +33,14 @@ for (const file of process.argv.slice(2)) {
   }
   const jobs = workflow?.jobs ?? {};
   for (const [jobId, job] of Object.entries(jobs)) {
+    jobSummaries.push({
+      file,
+      job: jobId,
+      needs: [job.needs ?? []].flat(),
+      if: job.if ?? null,
+      environment: typeof job.environment === 'object' ? job.environment?.name ?? null : job.environment ?? null,
+      permissions: job.permissions ?? null,
+    });
     for (const need of [job.needs ?? []].flat()) {
       if (!(need in jobs)) problems.push(`${file}: job ${jobId} needs "${need}", which is not a job`);
     }
@@ -45,6 +55,12 @@ for (const file of process.argv.slice(2)) {
         const check = spawnSync('bash', ['-n', '-c', script], { encoding: 'utf8' });
         if (check.status !== 0) problems.push(`${label}: bash -n: ${check.stderr.trim()}`);
       }
+      if (typeof step.uses === 'string' && !step.uses.startsWith('./') && !/^[^@]+@[0-9a-f]{40}$/.test(step.uses)) {
+        problems.push(`${label}: ${step.uses} is not pinned by a full commit SHA`);
+      }
+      if (typeof step.uses === 'string' && step.uses.startsWith('actions/checkout@') && step.with?.['persist-credentials'] !== false) {
+        problems.push(`${label}: checkout must set persist-credentials: false (the token would stay in .git/config for every later step)`);
+      }
       if (step.id) seen.add(step.id);
       steps.push({
         file,
@@ -53,9 +69,10 @@ for (const file of process.argv.slice(2)) {
         uses: step.uses ?? null,
         run: step.run ?? null,
         workingDirectory: step['working-directory'] ?? null,
+        with: step.with ?? null,
       });
     }
   }
 }
-process.stdout.write(JSON.stringify({ problems, steps }, null, 2) + '\n');
+process.stdout.write(JSON.stringify({ problems, steps, jobs: jobSummaries }, null, 2) + '\n');
 process.exit(problems.length > 0 ? 1 : 0);

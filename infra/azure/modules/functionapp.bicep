@@ -144,6 +144,19 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// No basic (user name/password) publishing: deployments authenticate with Entra ID (RBAC on the app).
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
 var callbackUrl = 'https://${site.properties.defaultHostName}/api/tasks/callback'
 var callbackSettings = union(
   { Bridge__Callback__PublicUrl: callbackUrl },

@@ -15,6 +15,8 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   properties: {
     sku: { name: 'PerGB2018' }
     retentionInDays: retentionInDays
+    // Entra ID only: no workspace keys for agents or queries.
+    features: { disableLocalAuth: true }
   }
 }
 

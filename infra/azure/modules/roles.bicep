@@ -7,4 +7,8 @@ var builtInRoles = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  // For the GitHub deployer and planner (deployer/), never the app's identity.
+  contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+  roleBasedAccessControlAdministrator: 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
+  reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 }

@@ -38,11 +38,24 @@ internal static class GoogleCallCredentials
             {
                 // gRPC would report any exception here as INTERNAL (transient); say what really happened instead, so a
                 // misconfigured credential is not retried forever and an unreachable token endpoint is.
-                throw new RpcException(new Status(ToStatusCode(ex), $"Getting a Google access token failed: {ex.Message}", ex));
+                throw new RpcException(new Status(ToStatusCode(ex), $"Getting a Google access token failed: {Messages(ex)}", ex));
             }
 
             metadata.Add("authorization", "Bearer " + token);
         });
+    }
+
+    // Google's auth library wraps the cause (a refused or mismatched Azure token, say) in a generic message; the
+    // cause is what an operator needs to read.
+    private static string Messages(Exception ex)
+    {
+        var messages = new List<string>();
+        for (var e = ex; e is not null && messages.Count < 4; e = e.InnerException)
+        {
+            messages.Add(e.Message);
+        }
+
+        return string.Join(" → ", messages.Distinct());
     }
 
     private static StatusCode ToStatusCode(Exception ex) => ex switch

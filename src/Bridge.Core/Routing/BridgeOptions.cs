@@ -61,8 +61,12 @@ public sealed class RouteOptions
     /// <summary>POST (default), PUT, PATCH, GET, DELETE, HEAD, OPTIONS.</summary>
     public string HttpMethod { get; set; } = "POST";
 
-    /// <summary>Static headers added to every task of the route.</summary>
-    public Dictionary<string, string> Headers { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>
+    /// Static headers added to every task of the route, as indexed name/value pairs (<c>Headers:0:Name</c>,
+    /// <c>Headers:0:Value</c>): a header name as a settings key (<c>Headers__X-Api-Version</c>) is not a valid app
+    /// setting name on Linux, which allows only letters, digits, '.' and '_'.
+    /// </summary>
+    public List<RouteHeader> Headers { get; set; } = [];
 
     /// <summary>Service account the task's OIDC token names; empty: no token.</summary>
     public string? ServiceAccountEmail { get; set; }
@@ -93,9 +97,19 @@ public sealed class RouteOptions
     public RouteOptions Clone()
     {
         var copy = (RouteOptions)MemberwiseClone();
-        copy.Headers = new Dictionary<string, string>(Headers, StringComparer.OrdinalIgnoreCase);
+        copy.Headers = [.. Headers.Select(h => new RouteHeader { Name = h.Name, Value = h.Value })];
         copy.CarryProperties = [.. CarryProperties];
         copy.CarryHeaders = [.. CarryHeaders];
         return copy;
     }
+}
+
+/// <summary>One static header of a route's tasks.</summary>
+public sealed class RouteHeader
+{
+    public string Name { get; set; } = string.Empty;
+
+    public string Value { get; set; } = string.Empty;
+
+    public void Deconstruct(out string name, out string value) => (name, value) = (Name, Value);
 }

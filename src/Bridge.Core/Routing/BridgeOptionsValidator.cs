@@ -30,9 +30,9 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
         foreach (var (routeName, route) in options.Routes)
         {
             var key = $"{root}:Routes:{routeName}";
-            if (routeName.Length == 0 || routeName.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_'))
+            if (!IsRouteName(routeName))
             {
-                errors.Add($"{key}: route names may hold only letters, digits, '-' and '_' (they appear in URLs).");
+                errors.Add($"{key}: route name '{routeName}' may hold only letters, digits and '_' (it appears in URLs and in app setting names such as Bridge__Routes__{routeName}__Queue, which Linux hosts accept only with letters, digits, '.' and '_').");
             }
 
             if (string.IsNullOrWhiteSpace(route.Queue))
@@ -74,9 +74,27 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
                 errors.Add($"{key}:DispatchDeadline {deadline} must be between 00:00:15 and 00:30:00.");
             }
 
-            foreach (var header in route.Headers.Keys.Where(h => h.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase) || h.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase) || h.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase)))
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            for (var i = 0; i < route.Headers.Count; i++)
             {
-                errors.Add($"{key}:Headers:{header} is reserved by Cloud Tasks.");
+                var header = route.Headers[i];
+                if (string.IsNullOrEmpty(header.Name) || !header.Name.All(IsTokenChar))
+                {
+                    errors.Add($"{key}:Headers:{i}:Name '{header.Name}' must be an HTTP header name; write each header as {key}:Headers:<n>:Name and {key}:Headers:<n>:Value.");
+                }
+                else if (IsReserved(header.Name))
+                {
+                    errors.Add($"{key}:Headers:{i}:Name '{header.Name}' is reserved by Cloud Tasks.");
+                }
+                else if (!seen.Add(header.Name))
+                {
+                    errors.Add($"{key}:Headers:{i}:Name '{header.Name}' is given twice.");
+                }
+
+                if (header.Value.Any(c => c is '\r' or '\n' or '\0'))
+                {
+                    errors.Add($"{key}:Headers:{i}:Value holds a line break.");
+                }
             }
         }
 
@@ -87,4 +105,13 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    /// <summary>Letters, digits and '_': usable in a URL path and, inside an app setting name, on Linux hosts.</summary>
+    internal static bool IsRouteName(string name) => name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+
+    private static bool IsReserved(string header) =>
+        header.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase) || header.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase) || header.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase);
+
+    // RFC 9110 token characters.
+    private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal);
 }

@@ -12,7 +12,9 @@ namespace Bridge.Functions.Functions;
 /// </summary>
 public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, IConfiguration configuration)
 {
-    public const string QueueSetting = "Bridge:ServiceBus:Queue";
+    // A flat name: the scale controller resolves %…% binding expressions against app settings, and has not always
+    // mapped the colon form onto Bridge__ServiceBus__Queue, which can leave a scaled-to-zero app asleep.
+    public const string QueueSetting = "BridgeServiceBusQueue";
     public const string ConnectionSetting = "BridgeServiceBus";
 
     [Function("ForwardServiceBusMessage")]

@@ -34,9 +34,13 @@ variable "service_account_email" {
 }
 
 variable "azure_token_audience" {
-  description = "Audience (resource) of the Entra ID token presented to Google STS."
+  description = "App ID URI of the Entra federation application: the resource the identity asks Entra ID for, and the aud of the v1 token it gets, which the provider allows."
   type        = string
-  default     = "api://AzureADTokenExchange"
+
+  validation {
+    condition     = !startswith(lower(var.azure_token_audience), "api://azureadtokenexchange") && !endswith(var.azure_token_audience, "/.default")
+    error_message = "azure_token_audience is the Entra federation application's App ID URI (Bicep output federationAppIdUri), e.g. api://<application id>: not api://AzureADTokenExchange (no Entra token carries it) and without /.default."
+  }
 }
 
 variable "azure_managed_identity_client_id" {
@@ -84,9 +88,10 @@ output "bridge_settings" {
   description = "The same federation as the function app's app settings (its token comes from Azure.Identity, which also works where IMDS does not, e.g. App Service)."
   value = merge(
     {
-      Bridge__CloudTasks__Credential                        = "AzureWorkloadIdentity"
-      Bridge__CloudTasks__WorkloadIdentity__Audience        = local.audience
-      Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope = "${var.azure_token_audience}/.default"
+      Bridge__CloudTasks__Credential                           = "AzureWorkloadIdentity"
+      Bridge__CloudTasks__WorkloadIdentity__Audience           = local.audience
+      Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope    = "${var.azure_token_audience}/.default"
+      Bridge__CloudTasks__WorkloadIdentity__AzureTokenAudience = var.azure_token_audience
     },
     local.impersonation_url == null ? {} : { Bridge__CloudTasks__WorkloadIdentity__ServiceAccountImpersonationUrl = local.impersonation_url },
   )

@@ -5,6 +5,7 @@ variables {
   workload_identity_pool_id     = "bridge-azure"
   workload_identity_provider_id = "bridge-function-app"
   service_account_email         = "bridge-enqueuer@my-project.iam.gserviceaccount.com"
+  azure_token_audience          = "api://5d3c1a8e-7b2f-4c6d-9e0a-1f2b3c4d5e6f"
 }
 
 run "external_account_for_azure_imds" {
@@ -21,8 +22,13 @@ run "external_account_for_azure_imds" {
   }
 
   assert {
-    condition     = jsondecode(output.json).credential_source.url == "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api%3A%2F%2FAzureADTokenExchange"
-    error_message = "The subject token must come from Azure IMDS for the exchange audience."
+    condition     = jsondecode(output.json).credential_source.url == "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=api%3A%2F%2F5d3c1a8e-7b2f-4c6d-9e0a-1f2b3c4d5e6f"
+    error_message = "The subject token must come from Azure IMDS for the federation application's App ID URI."
+  }
+
+  assert {
+    condition     = output.bridge_settings["Bridge__CloudTasks__WorkloadIdentity__AzureTokenScope"] == "api://5d3c1a8e-7b2f-4c6d-9e0a-1f2b3c4d5e6f/.default" && output.bridge_settings["Bridge__CloudTasks__WorkloadIdentity__AzureTokenAudience"] == "api://5d3c1a8e-7b2f-4c6d-9e0a-1f2b3c4d5e6f"
+    error_message = "The app asks for <App ID URI>/.default and expects the App ID URI as the token's audience."
   }
 
   assert {
@@ -63,6 +69,16 @@ run "user_assigned_identity_and_no_impersonation" {
     condition     = !contains(keys(output.bridge_settings), "Bridge__CloudTasks__WorkloadIdentity__ServiceAccountImpersonationUrl")
     error_message = "No service account: no impersonation setting."
   }
+}
+
+run "the_entra_exchange_audience_is_refused" {
+  command = plan
+
+  variables {
+    azure_token_audience = "api://AzureADTokenExchange"
+  }
+
+  expect_failures = [var.azure_token_audience]
 }
 
 run "a_project_id_is_refused_where_the_number_belongs" {
