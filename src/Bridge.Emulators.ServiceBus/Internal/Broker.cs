@@ -167,14 +167,13 @@ internal sealed partial class Broker : IDisposable
     {
         using var message = MessageCodec.Decode(sent);
         DateTimeOffset? scheduled = null;
-        if ((message.Sections & SectionFlag.MessageAnnotations) != 0 &&
-            message.MessageAnnotations.Map[MessageCodec.ScheduledEnqueueTimeName] is DateTime at)
+        if (message.MessageAnnotations?.Map[MessageCodec.ScheduledEnqueueTimeName] is DateTime at)
         {
             scheduled = new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc));
         }
 
-        TimeSpan? ttl = (message.Sections & SectionFlag.Header) != 0 && message.Header.Ttl is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
-        var messageId = (message.Sections & SectionFlag.Properties) != 0 ? message.Properties.MessageId?.ToString() : null;
+        TimeSpan? ttl = message.Header?.Ttl is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
+        var messageId = message.Properties?.MessageId?.ToString();
         return (MessageCodec.Canonicalize(sent), messageId, scheduled, ttl);
     }
 

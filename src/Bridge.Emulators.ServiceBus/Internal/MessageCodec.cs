@@ -79,9 +79,12 @@ internal static class MessageCodec
             message.MessageAnnotations.Map.TryRemoveValue<object>(name, out _);
         }
 
-        foreach (var key in message.DeliveryAnnotations.Map.Select(p => p.Key).ToList())
+        if (message.DeliveryAnnotations is { } deliveryAnnotations)
         {
-            message.DeliveryAnnotations.Map.TryRemoveValue<object>((AmqpSymbol)key.Key, out _);
+            foreach (var key in deliveryAnnotations.Map.Select(p => p.Key).ToList())
+            {
+                deliveryAnnotations.Map.TryRemoveValue<object>((AmqpSymbol)key.Key, out _);
+            }
         }
 
         return Encode(message);
@@ -147,6 +150,7 @@ internal static class MessageCodec
     public static byte[] WithApplicationProperties(byte[] encoded, IEnumerable<KeyValuePair<string, object?>> changes)
     {
         using var message = Decode(encoded);
+        message.ApplicationProperties ??= new Microsoft.Azure.Amqp.Framing.ApplicationProperties();
         foreach (var (key, value) in changes)
         {
             message.ApplicationProperties.Map[key] = value;
@@ -159,11 +163,11 @@ internal static class MessageCodec
     public static MessageView View(byte[] encoded)
     {
         using var decoded = Decode(encoded);
-        var p = decoded.Properties;
+        var p = decoded.Properties ?? new Microsoft.Azure.Amqp.Framing.Properties();
         var properties = new Dictionary<string, object?>(StringComparer.Ordinal);
-        if ((decoded.Sections & SectionFlag.ApplicationProperties) != 0)
+        if (decoded.ApplicationProperties is { } applicationProperties)
         {
-            foreach (var pair in decoded.ApplicationProperties.Map)
+            foreach (var pair in applicationProperties.Map)
             {
                 properties[pair.Key.ToString()] = pair.Value is AmqpSymbol symbol ? symbol.Value : pair.Value;
             }
