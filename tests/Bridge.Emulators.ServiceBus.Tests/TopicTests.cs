@@ -1,0 +1,82 @@
+using Azure.Messaging.ServiceBus;
+
+namespace Bridge.Emulators.ServiceBus.Tests;
+
+public sealed class TopicTests
+{
+    static EmulatorFixture StartWithTopic() => EmulatorFixture.Start(o =>
+    {
+        o.Queues.Add(new QueueDefinition { Name = "audit" });
+        o.Topics.Add(new TopicDefinition
+        {
+            Name = "events",
+            Subscriptions =
+            {
+                new SubscriptionDefinition { Name = "all" },
+                new SubscriptionDefinition
+                {
+                    Name = "invoices",
+                    Rules = { new RuleDefinition { Name = "subject", Correlation = new CorrelationFilterDefinition { Subject = "invoice", ApplicationProperties = { ["region"] = "eu" } } } },
+                },
+                new SubscriptionDefinition
+                {
+                    Name = "big",
+                    Rules = { new RuleDefinition { Name = "sql", SqlExpression = "amount >= 100 AND (sys.Label = 'invoice' OR priority IN ('high', 'urgent')) AND NOT EXISTS(test)" } },
+                },
+                new SubscriptionDefinition { Name = "forwarded", Properties = { ForwardTo = "audit" } },
+            },
+        });
+    });
+
+    [Fact]
+    public async Task Each_subscription_gets_the_messages_its_rules_select()
+    {
+        await using var f = StartWithTopic();
+        await using var sender = f.Client.CreateSender("events");
+        await sender.SendMessagesAsync(
+        [
+            new ServiceBusMessage("invoice-eu-150") { Subject = "invoice", ApplicationProperties = { ["region"] = "eu", ["amount"] = 150 } },
+            new ServiceBusMessage("invoice-us-50") { Subject = "invoice", ApplicationProperties = { ["region"] = "us", ["amount"] = 50 } },
+            new ServiceBusMessage("order-urgent-500") { Subject = "order", ApplicationProperties = { ["priority"] = "urgent", ["amount"] = 500L } },
+            new ServiceBusMessage("test-invoice-900") { Subject = "invoice", ApplicationProperties = { ["amount"] = 900, ["test"] = true } },
+        ]);
+
+        Assert.Equal(["invoice-eu-150", "invoice-us-50", "order-urgent-500", "test-invoice-900"], await BodiesAsync(f, "events", "all"));
+        Assert.Equal(["invoice-eu-150"], await BodiesAsync(f, "events", "invoices"));
+        Assert.Equal(["invoice-eu-150", "order-urgent-500"], await BodiesAsync(f, "events", "big"));
+    }
+
+    [Fact]
+    public async Task A_subscription_with_ForwardTo_moves_its_messages_on_to_the_queue()
+    {
+        await using var f = StartWithTopic();
+        await using var sender = f.Client.CreateSender("events");
+        await sender.SendMessageAsync(new ServiceBusMessage("copy me") { MessageId = "fw-1" });
+
+        await using var audit = f.Client.CreateReceiver("audit");
+        var forwarded = await audit.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("fw-1", forwarded.MessageId);
+        Assert.Empty(await BodiesAsync(f, "events", "forwarded"));
+    }
+
+    [Fact]
+    public async Task A_subscription_settles_like_a_queue_and_has_its_own_dead_letter_queue()
+    {
+        await using var f = StartWithTopic();
+        await using var sender = f.Client.CreateSender("events");
+        await sender.SendMessageAsync(new ServiceBusMessage("bad") { Subject = "invoice", ApplicationProperties = { ["region"] = "eu" } });
+
+        await using var receiver = f.Client.CreateReceiver("events", "invoices");
+        var message = await receiver.ReceiveMessageAsync(EmulatorFixture.Wait);
+        await receiver.DeadLetterMessageAsync(message, "Rejected", "by the test");
+        await using var deadLetters = f.Client.CreateReceiver("events", "invoices", new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
+        Assert.Equal("Rejected", (await deadLetters.ReceiveMessageAsync(EmulatorFixture.Wait)).DeadLetterReason);
+        Assert.Equal(["bad"], await BodiesAsync(f, "events", "all"));
+    }
+
+    static async Task<List<string>> BodiesAsync(EmulatorFixture f, string topic, string subscription)
+    {
+        await using var receiver = f.Client.CreateReceiver(topic, subscription);
+        return (await receiver.PeekMessagesAsync(50)).Select(m => m.Body.ToString()).ToList();
+    }
+}
