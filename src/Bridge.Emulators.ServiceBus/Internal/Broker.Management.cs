@@ -38,6 +38,7 @@ internal sealed partial class Broker
         lock (gate)
         {
             var target = sendable.GetValueOrDefault(path) ?? throw NotFound(path);
+            using var batch = store.Batch();
             var now = Now;
             foreach (var ((encoded, messageId, scheduled, ttl), at) in prepared)
             {
@@ -64,6 +65,7 @@ internal sealed partial class Broker
         lock (gate)
         {
             var target = sendable.GetValueOrDefault(path) ?? throw NotFound(path);
+            using var batch = store.Batch();
             var allFound = true;
             foreach (var sequenceNumber in sequenceNumbers)
             {
@@ -92,6 +94,7 @@ internal sealed partial class Broker
         lock (gate)
         {
             var entity = receivable.GetValueOrDefault(path) ?? throw NotFound(path);
+            using var batch = store.Batch();
             var now = Now;
             var result = new List<(Guid, byte[])>();
             foreach (var sequenceNumber in sequenceNumbers)

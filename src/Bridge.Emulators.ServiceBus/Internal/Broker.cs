@@ -138,6 +138,7 @@ internal sealed partial class Broker : IDisposable
         lock (gate)
         {
             var target = sendable.GetValueOrDefault(path) ?? throw NotFound(path);
+            using var batch = store.Batch();
             var now = Now;
             foreach (var (encoded, messageId, scheduled, ttl) in prepared)
             {
@@ -308,6 +309,7 @@ internal sealed partial class Broker : IDisposable
         var outbound = new List<Outbound>();
         lock (gate)
         {
+            using var batch = store.Batch();
             consumer.Credit = Math.Min(consumer.Credit + credit, int.MaxValue);
             Dispatch(consumer.Entity, Now, outbound);
             Rearm();
@@ -402,6 +404,7 @@ internal sealed partial class Broker : IDisposable
         lock (gate)
         {
             var entity = receivable.GetValueOrDefault(path) ?? throw NotFound(path);
+            using var batch = store.Batch();
             var now = Now;
             if (!entity.Locks.TryGetValue(lockToken, out var message))
             {
@@ -573,6 +576,7 @@ internal sealed partial class Broker : IDisposable
             }
 
             armedFor = null;
+            using var batch = store.Batch();
             var now = Now;
             while (deadlines.TryPeek(out var deadline, out var due) && due <= now)
             {
@@ -662,6 +666,7 @@ internal sealed partial class Broker : IDisposable
     void Restore()
     {
         var now = Now;
+        lastSequenceNumber = store.LastSequenceNumber;
         foreach (var (path, message) in store.Load())
         {
             lastSequenceNumber = Math.Max(lastSequenceNumber, message.SequenceNumber);

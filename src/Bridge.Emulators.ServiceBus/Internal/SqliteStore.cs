@@ -1,16 +1,146 @@
+using Microsoft.Data.Sqlite;
+
 namespace Bridge.Emulators.ServiceBus.Internal;
 
-internal sealed class SqliteStore(string directory) : IMessageStore
+/// <summary>
+/// SQLite in WAL mode with synchronous=FULL: once a send or settlement is acknowledged its write is committed, and it
+/// survives the process being killed at any moment. Locks are not kept: after a restart locked messages are available
+/// again, with the delivery count they had.
+/// </summary>
+internal sealed class SqliteStore : IMessageStore
 {
-    public string Directory { get; } = directory;
+    readonly SqliteConnection db;
+    SqliteTransaction? transaction;
+    int batchDepth;
+    long lastSequenceNumber;
 
-    public void Upsert(string entityPath, BrokerMessage message) => throw new NotImplementedException();
+    public SqliteStore(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = Path.Combine(directory, "servicebus-emulator.db"),
+            Pooling = false,
+        }.ToString());
+        db.Open();
+        Execute("""
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            CREATE TABLE IF NOT EXISTS messages (
+                entity TEXT NOT NULL, seq INTEGER NOT NULL, state INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
+                enqueued INTEGER NOT NULL, scheduled INTEGER, expires INTEGER, message_id TEXT, deadletter_source TEXT,
+                data BLOB NOT NULL, PRIMARY KEY (entity, seq));
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            """);
+        using var command = db.CreateCommand();
+        command.CommandText = "SELECT MAX(v) FROM (SELECT value AS v FROM meta WHERE key = 'last_seq' UNION ALL SELECT MAX(seq) FROM messages)";
+        lastSequenceNumber = command.ExecuteScalar() is long l ? l : 0;
+    }
 
-    public void Delete(string entityPath, long sequenceNumber) => throw new NotImplementedException();
+    public long LastSequenceNumber => lastSequenceNumber;
 
-    public IEnumerable<(string EntityPath, BrokerMessage Message)> Load() => throw new NotImplementedException();
+    public void Upsert(string entityPath, BrokerMessage message)
+    {
+        using var batch = Batch();
+        Execute(
+            "INSERT OR REPLACE INTO messages(entity, seq, state, delivery_count, enqueued, scheduled, expires, message_id, deadletter_source, data) " +
+            "VALUES ($e, $s, $st, $d, $en, $sc, $ex, $id, $dl, $data)",
+            ("$e", entityPath),
+            ("$s", message.SequenceNumber),
+            ("$st", (int)message.State),
+            ("$d", message.DeliveryCount),
+            ("$en", message.EnqueuedTime.ToUnixTimeMilliseconds()),
+            ("$sc", message.ScheduledEnqueueTime?.ToUnixTimeMilliseconds()),
+            ("$ex", message.ExpiresAt?.ToUnixTimeMilliseconds()),
+            ("$id", message.MessageId),
+            ("$dl", message.DeadLetterSource),
+            ("$data", message.Encoded));
+        if (message.SequenceNumber > lastSequenceNumber)
+        {
+            lastSequenceNumber = message.SequenceNumber;
+            Execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('last_seq', $v)", ("$v", lastSequenceNumber));
+        }
+    }
+
+    public void Delete(string entityPath, long sequenceNumber)
+    {
+        using var batch = Batch();
+        Execute("DELETE FROM messages WHERE entity = $e AND seq = $s", ("$e", entityPath), ("$s", sequenceNumber));
+    }
+
+    public IDisposable Batch()
+    {
+        if (batchDepth++ == 0)
+        {
+            transaction = db.BeginTransaction();
+        }
+
+        return new BatchScope(this);
+    }
+
+    sealed class BatchScope(SqliteStore store) : IDisposable
+    {
+        bool done;
+
+        public void Dispose()
+        {
+            if (done)
+            {
+                return;
+            }
+
+            done = true;
+            if (--store.batchDepth == 0)
+            {
+                var committing = store.transaction!;
+                store.transaction = null;
+                committing.Commit();
+                committing.Dispose();
+            }
+        }
+    }
+
+    public IEnumerable<(string EntityPath, BrokerMessage Message)> Load()
+    {
+        var result = new List<(string, BrokerMessage)>();
+        using var command = db.CreateCommand();
+        command.CommandText = "SELECT entity, seq, state, delivery_count, enqueued, scheduled, expires, message_id, deadletter_source, data FROM messages ORDER BY seq";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result.Add((reader.GetString(0), new BrokerMessage
+            {
+                SequenceNumber = reader.GetInt64(1),
+                State = (MessageState)reader.GetInt32(2),
+                DeliveryCount = reader.GetInt32(3),
+                EnqueuedTime = DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)),
+                ScheduledEnqueueTime = reader.IsDBNull(5) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)),
+                ExpiresAt = reader.IsDBNull(6) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)),
+                MessageId = reader.IsDBNull(7) ? null : reader.GetString(7),
+                DeadLetterSource = reader.IsDBNull(8) ? null : reader.GetString(8),
+                Encoded = (byte[])reader[9],
+            }));
+        }
+
+        return result;
+    }
+
+    void Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = db.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        command.ExecuteNonQuery();
+    }
 
     public void Dispose()
     {
+        transaction?.Dispose();
+        db.Dispose();
     }
 }
