@@ -74,6 +74,47 @@ public sealed class TopicTests
         Assert.Equal(["bad"], await BodiesAsync(f, "events", "all"));
     }
 
+    [Fact]
+    public async Task Dead_lettered_messages_of_a_queue_with_ForwardDeadLetteredMessagesTo_go_there_with_their_source()
+    {
+        await using var f = EmulatorFixture.Start(o =>
+        {
+            o.Queues[0].Properties.ForwardDeadLetteredMessagesTo = "poison";
+            o.Queues.Add(new QueueDefinition { Name = "poison" });
+        });
+        await using var sender = f.Client.CreateSender("orders");
+        await sender.SendMessageAsync(new ServiceBusMessage("bad") { MessageId = "dl-1" });
+        await using var receiver = f.Client.CreateReceiver("orders");
+        await receiver.DeadLetterMessageAsync(await receiver.ReceiveMessageAsync(EmulatorFixture.Wait), "Broken");
+
+        await using var poison = f.Client.CreateReceiver("poison");
+        var forwarded = await poison.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("dl-1", forwarded.MessageId);
+        Assert.Equal("Broken", forwarded.DeadLetterReason);
+        Assert.Equal("orders", forwarded.DeadLetterSource);
+        await using var deadLetters = f.Client.CreateReceiver("orders", new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
+        Assert.Empty(await deadLetters.PeekMessagesAsync(5));
+    }
+
+    [Fact]
+    public async Task A_message_scheduled_on_a_topic_reaches_the_subscriptions_when_due_unless_cancelled()
+    {
+        var time = EmulatorFixture.NewFakeTime();
+        await using var f = EmulatorFixture.Start(o => o.Topics.Add(new TopicDefinition { Name = "events", Subscriptions = { new SubscriptionDefinition { Name = "all" } } }), time);
+        await using var sender = f.Client.CreateSender("events");
+        await sender.ScheduleMessageAsync(new ServiceBusMessage("due"), time.GetUtcNow().AddMinutes(1));
+        var cancelled = await sender.ScheduleMessageAsync(new ServiceBusMessage("cancelled"), time.GetUtcNow().AddMinutes(1));
+        await sender.CancelScheduledMessageAsync(cancelled);
+        Assert.Empty(await BodiesAsync(f, "events", "all"));
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        await using var receiver = f.Client.CreateReceiver("events", "all");
+        var due = await receiver.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("due", due.Body.ToString());
+        await receiver.CompleteMessageAsync(due);
+        Assert.Empty(await BodiesAsync(f, "events", "all"));
+    }
+
     static async Task<List<string>> BodiesAsync(EmulatorFixture f, string topic, string subscription)
     {
         await using var receiver = f.Client.CreateReceiver(topic, subscription);
