@@ -62,6 +62,31 @@ public sealed class DurabilityTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task The_duplicate_detection_history_survives_a_restart()
+    {
+        void Configure(ServiceBusEmulatorOptions o)
+        {
+            o.DataDirectory = data;
+            o.Queues[0].Properties.RequiresDuplicateDetection = true;
+        }
+
+        await using (var f = EmulatorFixture.Start(Configure))
+        {
+            await using var sender = f.Client.CreateSender("orders");
+            await sender.SendMessageAsync(new ServiceBusMessage("first") { MessageId = "outcome-1" });
+        }
+
+        await using (var f = EmulatorFixture.Start(Configure))
+        {
+            await using var sender = f.Client.CreateSender("orders");
+            await sender.SendMessageAsync(new ServiceBusMessage("repeat") { MessageId = "outcome-1" });
+            await sender.SendMessageAsync(new ServiceBusMessage("second") { MessageId = "outcome-2" });
+            await using var receiver = f.Client.CreateReceiver("orders");
+            Assert.Equal(["first", "second"], (await receiver.PeekMessagesAsync(10)).Select(m => m.Body.ToString()));
+        }
+    }
+
+    [Fact]
     public async Task Every_acknowledged_send_and_settlement_survives_sigkill_of_the_emulator_process()
     {
         var config = Path.Combine(data, "Config.json");

@@ -81,7 +81,11 @@ public sealed class SettlementTests
         Assert.Equal("poison", dead.Body.ToString());
         Assert.Equal("UnknownRoute", dead.DeadLetterReason);
         Assert.Equal("no route named 'x'", dead.DeadLetterErrorDescription);
-        await deadLetters.CompleteMessageAsync(dead);
+        // Dead-lettering from the dead-letter queue keeps the message there: there is nowhere further to go.
+        await deadLetters.DeadLetterMessageAsync(dead, "Again");
+        var still = await deadLetters.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("p-1", still.MessageId);
+        await deadLetters.CompleteMessageAsync(still);
         Assert.Null(await deadLetters.ReceiveMessageAsync(NoMessage));
     }
 

@@ -18,6 +18,7 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
     public const string CbsAddress = "$cbs";
     public const string ManagementSuffix = "/$management";
     const uint ConnectionIdleTimeoutMs = 120_000;
+    const int MaxConnections = 1000;
 
     readonly Broker broker;
     readonly SasTokenValidator tokens;
@@ -64,6 +65,16 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
 
     void OnAcceptTransport(TransportListener source, TransportAsyncCallbackArgs args)
     {
+        lock (connections)
+        {
+            if (connections.Count >= MaxConnections)
+            {
+                Log.ConnectionFailed(logger, $"more than {MaxConnections} connections");
+                args.Transport.Abort();
+                return;
+            }
+        }
+
         AmqpConnection? connection = null;
         try
         {
@@ -378,7 +389,7 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
                 reply = new Modified { UndeliverableHere = modified.UndeliverableHere, DeliveryFailed = modified.DeliveryFailed };
                 break;
             case Released:
-                settlement = Settlement.Abandon;
+                settlement = Settlement.Release;
                 reply = AmqpConstants.ReleasedOutcome;
                 break;
             default:

@@ -7,6 +7,7 @@ internal enum Settlement
 {
     Complete,
     Abandon,
+    Release,
     Defer,
     DeadLetter,
 }
@@ -217,9 +218,12 @@ internal sealed partial class Broker : IDisposable
             {
                 target.DuplicateHistory.Remove(old);
             }
+
+            store.ForgetMessageIds(target.Path, now - window);
         }
 
         target.DuplicateHistory[messageId] = now;
+        store.RecordMessageId(target.Path, messageId, now);
         return false;
     }
 
@@ -437,6 +441,11 @@ internal sealed partial class Broker : IDisposable
                     Modify(message, changes);
                     Unlock(entity, message, now, outbound, countsAsDelivery: true);
                     break;
+                case Settlement.Release:
+                    // AMQP released: the receiver never looked at it, so the delivery does not count.
+                    message.DeliveryCount = Math.Max(0, message.DeliveryCount - 1);
+                    Unlock(entity, message, now, outbound, countsAsDelivery: false);
+                    break;
                 case Settlement.Defer:
                     Modify(message, changes);
                     message.State = MessageState.Deferred;
@@ -455,7 +464,16 @@ internal sealed partial class Broker : IDisposable
                     }
 
                     Modify(message, changes);
-                    DeadLetter(entity, message, now, outbound);
+                    if (entity.IsDeadLetterQueue)
+                    {
+                        // There is no dead-letter queue of a dead-letter queue: the message stays, nothing is lost.
+                        Unlock(entity, message, now, outbound, countsAsDelivery: false);
+                    }
+                    else
+                    {
+                        DeadLetter(entity, message, now, outbound);
+                    }
+
                     break;
             }
 
@@ -667,6 +685,19 @@ internal sealed partial class Broker : IDisposable
     {
         var now = Now;
         lastSequenceNumber = store.LastSequenceNumber;
+        foreach (var (path, messageId, seen) in store.LoadMessageIds())
+        {
+            if (sendable.TryGetValue(path, out var target) && now - seen < target.Properties.DuplicateDetectionHistoryTimeWindow)
+            {
+                target.DuplicateHistory[messageId] = seen;
+            }
+        }
+
+        foreach (var target in sendable.Values)
+        {
+            store.ForgetMessageIds(target.Path, now - target.Properties.DuplicateDetectionHistoryTimeWindow);
+        }
+
         foreach (var (path, message) in store.Load())
         {
             lastSequenceNumber = Math.Max(lastSequenceNumber, message.SequenceNumber);

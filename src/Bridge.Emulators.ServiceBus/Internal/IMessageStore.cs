@@ -17,6 +17,14 @@ internal interface IMessageStore : IDisposable
     long LastSequenceNumber { get; }
 
     IEnumerable<(string EntityPath, BrokerMessage Message)> Load();
+
+    /// <summary>Remembers a MessageId accepted by an entity with duplicate detection.</summary>
+    void RecordMessageId(string entityPath, string messageId, DateTimeOffset seen);
+
+    IEnumerable<(string EntityPath, string MessageId, DateTimeOffset Seen)> LoadMessageIds();
+
+    /// <summary>Drops MessageIds that fell out of an entity's duplicate detection window.</summary>
+    void ForgetMessageIds(string entityPath, DateTimeOffset seenBefore);
 }
 
 internal sealed class InMemoryStore : IMessageStore
@@ -43,6 +51,16 @@ internal sealed class InMemoryStore : IMessageStore
     public long LastSequenceNumber => 0;
 
     public IEnumerable<(string EntityPath, BrokerMessage Message)> Load() => [];
+
+    public void RecordMessageId(string entityPath, string messageId, DateTimeOffset seen)
+    {
+    }
+
+    public IEnumerable<(string EntityPath, string MessageId, DateTimeOffset Seen)> LoadMessageIds() => [];
+
+    public void ForgetMessageIds(string entityPath, DateTimeOffset seenBefore)
+    {
+    }
 
     public void Dispose()
     {

@@ -25,13 +25,17 @@ internal sealed partial class RequestResponseNode(Func<AmqpLink, AmqpMessage, Am
 
         var replies = (SendingAmqpLink)link;
         var replyTo = (replies.Settings.Target as Target)?.Address?.ToString();
-        if (replyTo is null || !replyLinks.TryAdd(replyTo, replies))
+        var key = replyTo is null ? null : Key(replies, replyTo);
+        if (key is null || !replyLinks.TryAdd(key, replies))
         {
             throw new AmqpException(AmqpErrorCode.NotAllowed, "A reply link needs a target address of its own.");
         }
 
-        replies.SafeAddClosed((_, _) => replyLinks.TryRemove(new KeyValuePair<string, SendingAmqpLink>(replyTo, replies)));
+        replies.SafeAddClosed((_, _) => replyLinks.TryRemove(new KeyValuePair<string, SendingAmqpLink>(key, replies)));
     }
+
+    // Reply addresses are the client's to choose: scoped to its connection so no one else can take them.
+    static string Key(AmqpLink link, string replyTo) => $"{link.Session.Connection.Identifier}|{replyTo}";
 
     void OnRequest(ReceivingAmqpLink link, AmqpMessage request)
     {
@@ -43,7 +47,7 @@ internal sealed partial class RequestResponseNode(Func<AmqpLink, AmqpMessage, Am
                 link.AcceptMessage(request, false);
             }
 
-            if (replyTo is null || !replyLinks.TryGetValue(replyTo, out var replies))
+            if (replyTo is null || !replyLinks.TryGetValue(Key(link, replyTo), out var replies))
             {
                 return;
             }

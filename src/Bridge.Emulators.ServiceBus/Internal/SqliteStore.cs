@@ -31,6 +31,8 @@ internal sealed class SqliteStore : IMessageStore
                 enqueued INTEGER NOT NULL, scheduled INTEGER, expires INTEGER, message_id TEXT, deadletter_source TEXT,
                 data BLOB NOT NULL, PRIMARY KEY (entity, seq));
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS message_ids (entity TEXT NOT NULL, message_id TEXT NOT NULL, seen INTEGER NOT NULL,
+                PRIMARY KEY (entity, message_id));
             """);
         using var command = db.CreateCommand();
         command.CommandText = "SELECT MAX(v) FROM (SELECT value AS v FROM meta WHERE key = 'last_seq' UNION ALL SELECT MAX(seq) FROM messages)";
@@ -123,6 +125,33 @@ internal sealed class SqliteStore : IMessageStore
         }
 
         return result;
+    }
+
+    public void RecordMessageId(string entityPath, string messageId, DateTimeOffset seen)
+    {
+        using var batch = Batch();
+        Execute("INSERT OR REPLACE INTO message_ids(entity, message_id, seen) VALUES ($e, $m, $s)",
+            ("$e", entityPath), ("$m", messageId), ("$s", seen.ToUnixTimeMilliseconds()));
+    }
+
+    public IEnumerable<(string EntityPath, string MessageId, DateTimeOffset Seen)> LoadMessageIds()
+    {
+        var result = new List<(string, string, DateTimeOffset)>();
+        using var command = db.CreateCommand();
+        command.CommandText = "SELECT entity, message_id, seen FROM message_ids";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result.Add((reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2))));
+        }
+
+        return result;
+    }
+
+    public void ForgetMessageIds(string entityPath, DateTimeOffset seenBefore)
+    {
+        using var batch = Batch();
+        Execute("DELETE FROM message_ids WHERE entity = $e AND seen < $s", ("$e", entityPath), ("$s", seenBefore.ToUnixTimeMilliseconds()));
     }
 
     void Execute(string sql, params (string Name, object? Value)[] parameters)
