@@ -69,9 +69,9 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
             throw new ArgumentException($"Port {o.Port} is not between 0 and 65535.", nameof(o));
         }
 
-        if (!System.Net.IPAddress.TryParse(o.ListenAddress, out _))
+        if (!string.Equals(o.ListenAddress, "localhost", StringComparison.OrdinalIgnoreCase) && !System.Net.IPAddress.TryParse(o.ListenAddress, out _))
         {
-            throw new ArgumentException($"ListenAddress '{o.ListenAddress}' is not an IP address.", nameof(o));
+            throw new ArgumentException($"ListenAddress '{o.ListenAddress}' is not an IP address (or localhost).", nameof(o));
         }
 
         if (string.IsNullOrEmpty(o.SasKeyName) || string.IsNullOrEmpty(o.SasKey))
@@ -96,7 +96,7 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
         $"Endpoint=sb://{(options.ListenAddress is "0.0.0.0" or "::" ? "localhost" : HostOf(options.ListenAddress))}:{Port};" +
         $"SharedAccessKeyName={options.SasKeyName};SharedAccessKey={options.SasKey};UseDevelopmentEmulator=true;";
 
-    static string HostOf(string address) => address is "127.0.0.1" or "::1" ? "localhost" : address.Contains(':', StringComparison.Ordinal) ? $"[{address}]" : address;
+    static string HostOf(string address) => address is "127.0.0.1" or "::1" || string.Equals(address, "localhost", StringComparison.OrdinalIgnoreCase) ? "localhost" : address.Contains(':', StringComparison.Ordinal) ? $"[{address}]" : address;
 
     public void Dispose()
     {

@@ -48,7 +48,7 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
 
     public void Start()
     {
-        var address = IPAddress.Parse(options.ListenAddress);
+        var address = string.Equals(options.ListenAddress, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : IPAddress.Parse(options.ListenAddress);
         socketListener = new SocketTransportListener(address, options.Port);
         settings = new AmqpSettings { RuntimeProvider = this };
         var sasl = new SaslTransportProvider();
