@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Azure.Messaging.ServiceBus.Administration;
 
 namespace Bridge.Emulators.ServiceBus.Tests;
 
@@ -113,6 +114,48 @@ public sealed class TopicTests
         Assert.Equal("due", due.Body.ToString());
         await receiver.CompleteMessageAsync(due);
         Assert.Empty(await BodiesAsync(f, "events", "all"));
+    }
+
+    [Fact]
+    public async Task Rules_can_be_listed_added_and_removed_with_the_rule_manager()
+    {
+        await using var f = StartWithTopic();
+        await using var rules = f.Client.CreateRuleManager("events", "all");
+        var initial = new List<RuleProperties>();
+        await foreach (var rule in rules.GetRulesAsync())
+        {
+            initial.Add(rule);
+        }
+
+        Assert.Equal("$Default", Assert.Single(initial).Name);
+        Assert.IsType<TrueRuleFilter>(initial[0].Filter);
+
+        await rules.CreateRuleAsync("eu-only", new CorrelationRuleFilter { Subject = "invoice", ApplicationProperties = { ["region"] = "eu" } });
+        await rules.CreateRuleAsync("big", new SqlRuleFilter("amount > 100"));
+        await rules.DeleteRuleAsync("$Default");
+        var duplicate = await Assert.ThrowsAsync<ServiceBusException>(() => rules.CreateRuleAsync("big", new SqlRuleFilter("1=1")));
+        Assert.Equal(ServiceBusFailureReason.MessagingEntityAlreadyExists, duplicate.Reason);
+
+        var now = new List<RuleProperties>();
+        await foreach (var rule in rules.GetRulesAsync())
+        {
+            now.Add(rule);
+        }
+
+        Assert.Equal(["eu-only", "big"], now.Select(r => r.Name));
+        var correlation = Assert.IsType<CorrelationRuleFilter>(now[0].Filter);
+        Assert.Equal("invoice", correlation.Subject);
+        Assert.Equal("eu", correlation.ApplicationProperties["region"]);
+        Assert.Equal("amount > 100", Assert.IsType<SqlRuleFilter>(now[1].Filter).SqlExpression);
+
+        await using var sender = f.Client.CreateSender("events");
+        await sender.SendMessagesAsync(
+        [
+            new ServiceBusMessage("eu") { Subject = "invoice", ApplicationProperties = { ["region"] = "eu" } },
+            new ServiceBusMessage("us-small") { Subject = "invoice", ApplicationProperties = { ["region"] = "us", ["amount"] = 5 } },
+            new ServiceBusMessage("us-big") { ApplicationProperties = { ["amount"] = 500 } },
+        ]);
+        Assert.Equal(["eu", "us-big"], await BodiesAsync(f, "events", "all"));
     }
 
     static async Task<List<string>> BodiesAsync(EmulatorFixture f, string topic, string subscription)

@@ -1,3 +1,5 @@
+using Microsoft.Azure.Amqp;
+
 namespace Bridge.Emulators.ServiceBus.Internal;
 
 /// <summary>What the <c>$management</c> node asks of the broker.</summary>
@@ -152,4 +154,49 @@ internal sealed partial class Broker
             return result;
         }
     }
+
+    public IReadOnlyList<SubscriptionRule> Rules(string path)
+    {
+        lock (gate)
+        {
+            return [.. Subscription(path).Rules];
+        }
+    }
+
+    public void AddRule(string path, RuleDefinition rule)
+    {
+        var filter = RuleFilter.From(rule);
+        lock (gate)
+        {
+            var subscription = Subscription(path);
+            if (subscription.Rules.Any(r => string.Equals(r.Name, rule.Name, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new BrokerException("com.microsoft:entity-already-exists", $"The rule '{rule.Name}' already exists on '{path}'.");
+            }
+
+            if (subscription.Rules.Count >= 2000)
+            {
+                throw new BrokerException(AmqpErrorCode.ResourceLimitExceeded.Value, $"'{path}' already has 2000 rules.");
+            }
+
+            subscription.Rules.Add(new SubscriptionRule(rule.Name, rule, filter, Now));
+        }
+    }
+
+    public void RemoveRule(string path, string name)
+    {
+        lock (gate)
+        {
+            var subscription = Subscription(path);
+            if (subscription.Rules.RemoveAll(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase)) == 0)
+            {
+                throw new BrokerException(AmqpErrorCode.NotFound.Value, $"The rule '{name}' was not found on '{path}'.");
+            }
+        }
+    }
+
+    MessageEntity Subscription(string path) =>
+        receivable.GetValueOrDefault(path) is { IsDeadLetterQueue: false } entity && path.Contains("/subscriptions/", StringComparison.Ordinal)
+            ? entity
+            : throw new BrokerException(AmqpErrorCode.NotFound.Value, $"'{path}' is not a subscription.");
 }

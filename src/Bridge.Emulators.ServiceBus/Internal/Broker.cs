@@ -28,6 +28,7 @@ internal sealed partial class Broker : IDisposable
     const int MaxForwardingHops = 4;
     public const string MaxDeliveryCountExceeded = "MaxDeliveryCountExceeded";
     public const string TtlExpired = "TTLExpiredException";
+    public const string DefaultRuleName = "$Default";
 
     readonly object gate = new();
     readonly TimeProvider time;
@@ -62,7 +63,8 @@ internal sealed partial class Broker : IDisposable
             var entity = new TopicEntity(path, topic.Properties.Clone());
             foreach (var subscription in topic.Subscriptions)
             {
-                var rules = subscription.Rules.Count == 0 ? [TrueRuleFilter.Instance] : subscription.Rules.Select(RuleFilter.From).ToList();
+                var definitions = subscription.Rules.Count == 0 ? [new RuleDefinition { Name = DefaultRuleName, SqlExpression = "1=1" }] : subscription.Rules;
+                var rules = definitions.Select(r => new SubscriptionRule(r.Name, r.Clone(), RuleFilter.From(r), time.GetUtcNow())).ToList();
                 entity.Subscriptions.Add(AddEntity($"{path}/subscriptions/{EntityAddress.Normalize(subscription.Name)}", subscription.Properties, rules));
             }
 
@@ -95,7 +97,7 @@ internal sealed partial class Broker : IDisposable
         Restore();
     }
 
-    MessageEntity AddEntity(string path, EntityProperties properties, IReadOnlyList<RuleFilter> rules)
+    MessageEntity AddEntity(string path, EntityProperties properties, List<SubscriptionRule> rules)
     {
         if (string.IsNullOrEmpty(path) || receivable.ContainsKey(path) || sendable.ContainsKey(path))
         {
@@ -260,7 +262,7 @@ internal sealed partial class Broker : IDisposable
                 var view = topic.Subscriptions.Count > 0 ? MessageCodec.View(message.Encoded) : null;
                 foreach (var subscription in topic.Subscriptions)
                 {
-                    if (subscription.Rules.Any(r => r.Matches(view!)))
+                    if (subscription.Rules.Any(r => r.Filter.Matches(view!)))
                     {
                         var copy = message.CopyForEntity(++lastSequenceNumber, now);
                         copy.ScheduledEnqueueTime = message.ScheduledEnqueueTime;

@@ -20,8 +20,8 @@ internal sealed class MessageEntity(string path, EntityProperties properties, bo
 
     public MessageEntity? DeadLetterQueue { get; set; }
 
-    /// <summary>For subscriptions: the rules that select messages from the topic.</summary>
-    public IReadOnlyList<RuleFilter> Rules { get; init; } = [];
+    /// <summary>For subscriptions: the rules that select messages from the topic (any match copies the message).</summary>
+    public List<SubscriptionRule> Rules { get; init; } = [];
 
     public SortedDictionary<long, BrokerMessage> Messages { get; } = [];
 
@@ -58,3 +58,6 @@ internal sealed class Consumer(MessageEntity entity, SendingAmqpLink link, bool 
 
 /// <summary>A message to put on a link once the broker's lock is released.</summary>
 internal readonly record struct Outbound(SendingAmqpLink Link, AmqpMessage Message, ArraySegment<byte> DeliveryTag);
+
+/// <summary>A named rule of a subscription, as configured or added over <c>$management</c>.</summary>
+internal sealed record SubscriptionRule(string Name, RuleDefinition Definition, RuleFilter Filter, DateTimeOffset CreatedAt);

@@ -34,6 +34,9 @@ internal sealed class ManagementOperations(Broker broker)
                 Vendor + "cancel-scheduled-message" => Cancel(entity, body!),
                 Vendor + "receive-by-sequence-number" => ReceiveDeferred(entity, body!),
                 Vendor + "update-disposition" => UpdateDisposition(entity, body!),
+                Vendor + "add-rule" => AddRule(entity, body!),
+                Vendor + "remove-rule" => RemoveRule(entity, body!),
+                Vendor + "enumerate-rules" => EnumerateRules(entity, body!),
                 _ => Error(501, AmqpErrorCode.NotImplemented.Value, $"The operation '{operation}' is not supported by this emulator."),
             };
         }
@@ -125,6 +128,113 @@ internal sealed class ManagementOperations(Broker broker)
         return allSettled
             ? Ok(new AmqpMap())
             : Error(410, Vendor + "message-lock-lost", "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.");
+    }
+
+    AmqpMessage AddRule(string entity, AmqpMap body)
+    {
+        var name = body[new MapKey("rule-name")] as string ?? throw new ArgumentException("'rule-name' is missing.");
+        var description = body[new MapKey("rule-description")] as AmqpMap ?? throw new ArgumentException("'rule-description' is missing.");
+        if (description[new MapKey("sql-rule-action")] is AmqpMap { Count: > 0 })
+        {
+            return Error(501, AmqpErrorCode.NotImplemented.Value, "SQL rule actions are not supported by this emulator.");
+        }
+
+        var rule = new RuleDefinition { Name = name };
+        if (description[new MapKey("sql-filter")] is AmqpMap sql)
+        {
+            rule.SqlExpression = sql[new MapKey("expression")] as string ?? throw new ArgumentException("'sql-filter' has no 'expression'.");
+        }
+        else if (description[new MapKey("correlation-filter")] is AmqpMap correlation)
+        {
+            string? Text(string key) => correlation[new MapKey(key)] as string;
+            rule.Correlation = new CorrelationFilterDefinition
+            {
+                CorrelationId = Text("correlation-id"),
+                MessageId = Text("message-id"),
+                To = Text("to"),
+                ReplyTo = Text("reply-to"),
+                Subject = Text("label"),
+                SessionId = Text("session-id"),
+                ReplyToSessionId = Text("reply-to-session-id"),
+                ContentType = Text("content-type"),
+            };
+            if (correlation[new MapKey("properties")] is AmqpMap properties)
+            {
+                foreach (var pair in properties)
+                {
+                    rule.Correlation.ApplicationProperties[pair.Key.ToString()] = pair.Value;
+                }
+            }
+        }
+        else
+        {
+            throw new ArgumentException("'rule-description' has neither 'sql-filter' nor 'correlation-filter'.");
+        }
+
+        broker.AddRule(entity, rule);
+        return Ok(new AmqpMap());
+    }
+
+    AmqpMessage RemoveRule(string entity, AmqpMap body)
+    {
+        broker.RemoveRule(entity, body[new MapKey("rule-name")] as string ?? throw new ArgumentException("'rule-name' is missing."));
+        return Ok(new AmqpMap());
+    }
+
+    // Rule descriptions go back as the described types Service Bus uses (com.microsoft:rule-description:list etc.).
+    // The filter codes are the ones the SDKs register, which are one hex digit shorter than the others.
+    const ulong RuleDescriptionCode = 0x0000013700000004;
+    const ulong EmptyRuleActionCode = 0x0000013700000005;
+    const ulong SqlFilterCode = 0x000001370000006;
+    const ulong TrueFilterCode = 0x000001370000007;
+    const ulong FalseFilterCode = 0x000001370000008;
+    const ulong CorrelationFilterCode = 0x000001370000009;
+
+    AmqpMessage EnumerateRules(string entity, AmqpMap body)
+    {
+        var skip = Convert.ToInt32(body[new MapKey("skip")] ?? 0, System.Globalization.CultureInfo.InvariantCulture);
+        var top = Convert.ToInt32(body[new MapKey("top")] ?? int.MaxValue, System.Globalization.CultureInfo.InvariantCulture);
+        var rules = broker.Rules(entity).Skip(Math.Max(0, skip)).Take(Math.Max(0, top)).ToList();
+        if (rules.Count == 0)
+        {
+            return Respond(204, "No rules.", new AmqpMap(), null);
+        }
+
+        var list = rules.Select(r => (object)new AmqpMap
+        {
+            [new MapKey("rule-description")] = new DescribedType(RuleDescriptionCode, new List<object?>
+            {
+                FilterOf(r.Definition),
+                new DescribedType(EmptyRuleActionCode, new List<object?>()),
+                r.Name,
+                r.CreatedAt.UtcDateTime,
+            }),
+        }).ToList();
+        return Ok(new AmqpMap { [new MapKey("rules")] = list });
+    }
+
+    static DescribedType FilterOf(RuleDefinition rule)
+    {
+        if (rule.Correlation is { } c)
+        {
+            var properties = new AmqpMap();
+            foreach (var (key, value) in c.ApplicationProperties)
+            {
+                properties[new MapKey(key)] = value;
+            }
+
+            return new DescribedType(CorrelationFilterCode, new List<object?>
+            {
+                c.CorrelationId, c.MessageId, c.To, c.ReplyTo, c.Subject, c.SessionId, c.ReplyToSessionId, c.ContentType, properties,
+            });
+        }
+
+        return rule.SqlExpression?.Replace(" ", "", StringComparison.Ordinal) switch
+        {
+            "1=1" => new DescribedType(TrueFilterCode, new List<object?>()),
+            "1=0" => new DescribedType(FalseFilterCode, new List<object?>()),
+            _ => new DescribedType(SqlFilterCode, new List<object?> { rule.SqlExpression, 20 }),
+        };
     }
 
     static List<T> Items<T>(object? value, string name)
