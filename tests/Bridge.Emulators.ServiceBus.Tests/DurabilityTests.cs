@@ -87,6 +87,36 @@ public sealed class DurabilityTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task Rules_changed_at_run_time_survive_a_restart()
+    {
+        void Configure(ServiceBusEmulatorOptions o)
+        {
+            o.DataDirectory = data;
+            o.Topics.Add(new TopicDefinition { Name = "events", Subscriptions = { new SubscriptionDefinition { Name = "eu" } } });
+        }
+
+        await using (var f = EmulatorFixture.Start(Configure))
+        {
+            await using var rules = f.Client.CreateRuleManager("events", "eu");
+            await rules.CreateRuleAsync("region", new Azure.Messaging.ServiceBus.Administration.CorrelationRuleFilter { ApplicationProperties = { ["region"] = "eu", ["tier"] = 2 } });
+            await rules.DeleteRuleAsync("$Default");
+        }
+
+        await using (var f = EmulatorFixture.Start(Configure))
+        {
+            await using var sender = f.Client.CreateSender("events");
+            await sender.SendMessagesAsync(
+            [
+                new ServiceBusMessage("eu-2") { ApplicationProperties = { ["region"] = "eu", ["tier"] = 2 } },
+                new ServiceBusMessage("eu-3") { ApplicationProperties = { ["region"] = "eu", ["tier"] = 3 } },
+                new ServiceBusMessage("us-2") { ApplicationProperties = { ["region"] = "us", ["tier"] = 2 } },
+            ]);
+            await using var receiver = f.Client.CreateReceiver("events", "eu");
+            Assert.Equal(["eu-2"], (await receiver.PeekMessagesAsync(10)).Select(m => m.Body.ToString()));
+        }
+    }
+
+    [Fact]
     public async Task Every_acknowledged_send_and_settlement_survives_sigkill_of_the_emulator_process()
     {
         var config = Path.Combine(data, "Config.json");

@@ -35,7 +35,6 @@ internal sealed partial class Broker
     public List<long> Schedule(string path, IReadOnlyList<(byte[] Message, DateTimeOffset? At)> messages)
     {
         var prepared = messages.Select(m => (Prepared: Prepare(m.Message), m.At)).ToList();
-        var outbound = new List<Outbound>();
         var sequenceNumbers = new List<long>();
         lock (gate)
         {
@@ -57,7 +56,6 @@ internal sealed partial class Broker
             Rearm();
         }
 
-        Flush(outbound);
         return sequenceNumbers;
     }
 
@@ -180,6 +178,7 @@ internal sealed partial class Broker
             }
 
             subscription.Rules.Add(new SubscriptionRule(rule.Name, rule, filter, Now));
+            store.SaveRules(subscription.Path, subscription.Rules.Select(r => r.Definition).ToList());
         }
     }
 
@@ -192,6 +191,8 @@ internal sealed partial class Broker
             {
                 throw new BrokerException(AmqpErrorCode.NotFound.Value, $"The rule '{name}' was not found on '{path}'.");
             }
+
+            store.SaveRules(subscription.Path, subscription.Rules.Select(r => r.Definition).ToList());
         }
     }
 

@@ -111,7 +111,8 @@ internal sealed partial class Broker : IDisposable
 
         if (properties.MaxDeliveryCount < 1 || properties.LockDuration <= TimeSpan.Zero || properties.LockDuration > TimeSpan.FromMinutes(5))
         {
-            throw new InvalidOperationException($"Entity '{path}': MaxDeliveryCount must be at least 1 and LockDuration between 0 and 5 minutes.");
+            throw new InvalidOperationException(
+                $"Entity '{path}': MaxDeliveryCount ({properties.MaxDeliveryCount}) must be at least 1 and LockDuration ({properties.LockDuration}) more than 0 and at most 5 minutes.");
         }
 
         var entity = new MessageEntity(path, properties.Clone(), isDeadLetterQueue: false) { Rules = rules };
@@ -364,7 +365,6 @@ internal sealed partial class Broker : IDisposable
 
             Lock(entity, message, tag, now);
             var delivery = MessageCodec.ForDelivery(message, peeked: false);
-            message.Delivery = delivery;
             store.Upsert(entity.Path, message);
             outbound.Add(new Outbound(consumer.Link, delivery, new ArraySegment<byte>(tag.ToByteArray())));
         }
@@ -426,7 +426,6 @@ internal sealed partial class Broker : IDisposable
 
             entity.Locks.Remove(lockToken);
             message.LockToken = Guid.Empty;
-            message.Delivery = null;
             var changes = new List<KeyValuePair<string, object?>>();
             if (propertiesToModify is not null)
             {
@@ -498,7 +497,6 @@ internal sealed partial class Broker : IDisposable
     {
         entity.Locks.Remove(message.LockToken);
         message.LockToken = Guid.Empty;
-        message.Delivery = null;
         if (countsAsDelivery && !entity.IsDeadLetterQueue && message.DeliveryCount >= entity.Properties.MaxDeliveryCount)
         {
             message.Encoded = MessageCodec.WithApplicationProperties(message.Encoded,
@@ -692,6 +690,15 @@ internal sealed partial class Broker : IDisposable
             if (sendable.TryGetValue(path, out var target) && now - seen < target.Properties.DuplicateDetectionHistoryTimeWindow)
             {
                 target.DuplicateHistory[messageId] = seen;
+            }
+        }
+
+        foreach (var (path, rules) in store.LoadRules())
+        {
+            if (receivable.TryGetValue(path, out var subscription) && !subscription.IsDeadLetterQueue)
+            {
+                subscription.Rules.Clear();
+                subscription.Rules.AddRange(rules.Select(r => new SubscriptionRule(r.Name, r, RuleFilter.From(r), now)));
             }
         }
 

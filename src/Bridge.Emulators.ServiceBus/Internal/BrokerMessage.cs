@@ -1,5 +1,3 @@
-using Microsoft.Azure.Amqp;
-
 namespace Bridge.Emulators.ServiceBus.Internal;
 
 internal enum MessageState
@@ -37,9 +35,6 @@ internal sealed class BrokerMessage
     public Guid LockToken { get; set; }
 
     public DateTimeOffset LockedUntil { get; set; }
-
-    /// <summary>The link delivery a peek-lock receiver settles; null when locked through $management.</summary>
-    public Delivery? Delivery { get; set; }
 
     public bool IsLocked => LockToken != Guid.Empty;
 

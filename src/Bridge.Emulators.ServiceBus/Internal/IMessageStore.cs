@@ -25,6 +25,11 @@ internal interface IMessageStore : IDisposable
 
     /// <summary>Drops MessageIds that fell out of an entity's duplicate detection window.</summary>
     void ForgetMessageIds(string entityPath, DateTimeOffset seenBefore);
+
+    /// <summary>Keeps a subscription's rules once they were changed over $management; they replace the configured ones.</summary>
+    void SaveRules(string subscriptionPath, IReadOnlyList<RuleDefinition> rules);
+
+    IEnumerable<(string SubscriptionPath, IReadOnlyList<RuleDefinition> Rules)> LoadRules();
 }
 
 internal sealed class InMemoryStore : IMessageStore
@@ -61,6 +66,12 @@ internal sealed class InMemoryStore : IMessageStore
     public void ForgetMessageIds(string entityPath, DateTimeOffset seenBefore)
     {
     }
+
+    public void SaveRules(string subscriptionPath, IReadOnlyList<RuleDefinition> rules)
+    {
+    }
+
+    public IEnumerable<(string SubscriptionPath, IReadOnlyList<RuleDefinition> Rules)> LoadRules() => [];
 
     public void Dispose()
     {

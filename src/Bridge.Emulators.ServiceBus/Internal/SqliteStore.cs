@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 
 namespace Bridge.Emulators.ServiceBus.Internal;
@@ -32,6 +34,7 @@ internal sealed class SqliteStore : IMessageStore
                 enqueued INTEGER NOT NULL, scheduled INTEGER, expires INTEGER, message_id TEXT, deadletter_source TEXT,
                 data BLOB NOT NULL, PRIMARY KEY (entity, seq));
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS rules (entity TEXT PRIMARY KEY, data TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS message_ids (entity TEXT NOT NULL, message_id TEXT NOT NULL, seen INTEGER NOT NULL,
                 PRIMARY KEY (entity, message_id));
             """);
@@ -155,6 +158,26 @@ internal sealed class SqliteStore : IMessageStore
         Execute("DELETE FROM message_ids WHERE entity = $e AND seen < $s", ("$e", entityPath), ("$s", seenBefore.ToUnixTimeMilliseconds()));
     }
 
+    public void SaveRules(string subscriptionPath, IReadOnlyList<RuleDefinition> rules)
+    {
+        using var batch = Batch();
+        Execute("INSERT OR REPLACE INTO rules(entity, data) VALUES ($e, $d)", ("$e", subscriptionPath), ("$d", StoredRules.Serialize(rules)));
+    }
+
+    public IEnumerable<(string SubscriptionPath, IReadOnlyList<RuleDefinition> Rules)> LoadRules()
+    {
+        var result = new List<(string, IReadOnlyList<RuleDefinition>)>();
+        using var command = db.CreateCommand();
+        command.CommandText = "SELECT entity, data FROM rules";
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result.Add((reader.GetString(0), StoredRules.Deserialize(reader.GetString(1))));
+        }
+
+        return result;
+    }
+
     void Execute(string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = db.CreateCommand();
@@ -172,5 +195,89 @@ internal sealed class SqliteStore : IMessageStore
     {
         transaction?.Dispose();
         db.Dispose();
+    }
+}
+
+/// <summary>Rules as JSON, application property values with their type so numbers stay numbers.</summary>
+internal static class StoredRules
+{
+    public static string Serialize(IReadOnlyList<RuleDefinition> rules)
+    {
+        var array = new JsonArray();
+        foreach (var rule in rules)
+        {
+            var node = new JsonObject { ["name"] = rule.Name, ["sql"] = rule.SqlExpression };
+            if (rule.Correlation is { } c)
+            {
+                var properties = new JsonObject();
+                foreach (var (key, value) in c.ApplicationProperties)
+                {
+                    properties[key] = value switch
+                    {
+                        null => null,
+                        string s => new JsonObject { ["string"] = s },
+                        bool b => new JsonObject { ["bool"] = b },
+                        double or float or decimal => new JsonObject { ["double"] = Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) },
+                        _ => new JsonObject { ["long"] = Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture) },
+                    };
+                }
+
+                node["correlation"] = new JsonObject
+                {
+                    ["correlationId"] = c.CorrelationId,
+                    ["messageId"] = c.MessageId,
+                    ["to"] = c.To,
+                    ["replyTo"] = c.ReplyTo,
+                    ["subject"] = c.Subject,
+                    ["sessionId"] = c.SessionId,
+                    ["replyToSessionId"] = c.ReplyToSessionId,
+                    ["contentType"] = c.ContentType,
+                    ["properties"] = properties,
+                };
+            }
+
+            array.Add(node);
+        }
+
+        return array.ToJsonString();
+    }
+
+    public static IReadOnlyList<RuleDefinition> Deserialize(string json)
+    {
+        var result = new List<RuleDefinition>();
+        foreach (var node in JsonNode.Parse(json)!.AsArray())
+        {
+            var rule = new RuleDefinition { Name = (string)node!["name"]!, SqlExpression = (string?)node["sql"] };
+            if (node["correlation"] is JsonObject c)
+            {
+                rule.Correlation = new CorrelationFilterDefinition
+                {
+                    CorrelationId = (string?)c["correlationId"],
+                    MessageId = (string?)c["messageId"],
+                    To = (string?)c["to"],
+                    ReplyTo = (string?)c["replyTo"],
+                    Subject = (string?)c["subject"],
+                    SessionId = (string?)c["sessionId"],
+                    ReplyToSessionId = (string?)c["replyToSessionId"],
+                    ContentType = (string?)c["contentType"],
+                };
+                foreach (var (key, value) in c["properties"]?.AsObject() ?? [])
+                {
+                    rule.Correlation.ApplicationProperties[key] = value switch
+                    {
+                        null => null,
+                        JsonObject o when o["string"] is { } s => (string?)s,
+                        JsonObject o when o["bool"] is { } b => (bool)b,
+                        JsonObject o when o["double"] is { } d => (double)d,
+                        JsonObject o when o["long"] is { } l => (long)l,
+                        _ => throw new JsonException($"Stored rule '{rule.Name}' has an unreadable property '{key}'."),
+                    };
+                }
+            }
+
+            result.Add(rule);
+        }
+
+        return result;
     }
 }
