@@ -42,6 +42,53 @@ public sealed class ProcessorTests
     }
 
     [Fact]
+    public async Task Competing_processors_and_senders_see_every_message_exactly_once()
+    {
+        await using var f = EmulatorFixture.Start();
+        const int count = 400;
+        var seen = new ConcurrentDictionary<string, int>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var processors = new List<ServiceBusProcessor>();
+        for (var p = 0; p < 3; p++)
+        {
+            var processor = f.Client.CreateProcessor("orders", new ServiceBusProcessorOptions { MaxConcurrentCalls = 4, PrefetchCount = p * 10 });
+            processor.ProcessMessageAsync += args =>
+            {
+                seen.AddOrUpdate(args.Message.MessageId, 1, (_, n) => n + 1);
+                if (seen.Count == count)
+                {
+                    done.TrySetResult();
+                }
+
+                return Task.CompletedTask;
+            };
+            processor.ProcessErrorAsync += _ => Task.CompletedTask;
+            processors.Add(processor);
+            await processor.StartProcessingAsync();
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async w =>
+        {
+            await using var sender = f.Client.CreateSender("orders");
+            for (var i = 0; i < count / 4; i += 10)
+            {
+                await sender.SendMessagesAsync(Enumerable.Range(i, 10).Select(n => new ServiceBusMessage($"{w}-{n}") { MessageId = $"{w}-{n}" }));
+            }
+        }));
+        await done.Task.WaitAsync(EmulatorFixture.Wait);
+        foreach (var processor in processors)
+        {
+            await processor.StopProcessingAsync();
+            await processor.DisposeAsync();
+        }
+
+        Assert.Equal(count, seen.Count);
+        Assert.All(seen, s => Assert.Equal(1, s.Value));
+        await using var receiver = f.Client.CreateReceiver("orders");
+        Assert.Empty(await receiver.PeekMessagesAsync(10));
+    }
+
+    [Fact]
     public async Task A_processor_renews_the_lock_of_a_slow_handler_so_the_message_is_not_redelivered()
     {
         var time = EmulatorFixture.NewFakeTime();
