@@ -19,7 +19,17 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 builder.Services.AddServiceBusEmulator(o => builder.Configuration.GetSection(ServiceBusEmulatorOptions.SectionName).Bind(o));
 
 using var host = builder.Build();
-await host.StartAsync();
+try
+{
+    await host.StartAsync();
+}
+catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or IOException or System.Text.Json.JsonException or System.Net.Sockets.SocketException)
+{
+    // A bad option or config file: say which, without a stack trace.
+    await Console.Error.WriteLineAsync($"Service Bus emulator did not start: {e.Message}");
+    return 2;
+}
+
 var emulator = host.Services.GetRequiredService<ServiceBusEmulatorHost>().Emulator!;
 var data = builder.Configuration["ServiceBusEmulator:DataDirectory"];
 Console.WriteLine("Service Bus emulator (AMQP 1.0, plain TCP)");
@@ -28,6 +38,7 @@ Console.WriteLine($"  entities: {(emulator.Entities.Count == 0 ? "none (use --co
 Console.WriteLine($"  data:     {(string.IsNullOrWhiteSpace(data) ? "in memory (use --data <dir> to keep messages)" : Path.GetFullPath(data))}");
 Console.WriteLine($"  connection string: {emulator.ConnectionString}");
 await host.WaitForShutdownAsync();
+return 0;
 
 // SERVICEBUS_EMULATOR_PORT, _CONFIG, _SAS_KEY, _SAS_KEY_NAME, _LISTEN, _DATA, _MAX_MESSAGE_SIZE
 static Dictionary<string, string?> FromEnvironment()
