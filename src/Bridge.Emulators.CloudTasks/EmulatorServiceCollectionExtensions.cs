@@ -11,11 +11,13 @@ public static class EmulatorServiceCollectionExtensions
     /// <summary>Adds the Cloud Tasks emulator's services: state, store, dispatcher, OIDC issuer, gRPC with JSON transcoding.</summary>
     public static IServiceCollection AddCloudTasksEmulator(this IServiceCollection services, Action<EmulatorOptions>? configure = null)
     {
-        var options = services.AddOptions<EmulatorOptions>();
+        var options = services.AddOptions<EmulatorOptions>().ValidateOnStart();
         if (configure is not null)
         {
             options.Configure(configure);
         }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EmulatorOptions>, EmulatorOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IEmulatorStore>(sp =>
@@ -85,12 +87,10 @@ public static class EmulatorServiceCollectionExtensions
     public static void CreateConfiguredQueues(this IServiceProvider services)
     {
         var state = services.GetRequiredService<EmulatorState>();
-        var names = services.GetRequiredService<IOptions<EmulatorOptions>>().Value.Queues ?? string.Empty;
-        foreach (var raw in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var names = services.GetRequiredService<IOptions<EmulatorOptions>>().Value.Queues;
+        foreach (var raw in EmulatorOptions.SplitQueues(names))
         {
-            var parts = raw.Split('/');
-            var name = parts.Length == 3 ? $"projects/{parts[0]}/locations/{parts[1]}/queues/{parts[2]}" : raw;
-            var queue = Bridge.CloudTasks.QueueName.Parse(name);
+            var queue = EmulatorOptions.ToQueueName(raw) ?? throw new OptionsValidationException(EmulatorOptions.SectionName, typeof(EmulatorOptions), [$"Emulator:Queues entry '{raw}' is not a queue name."]);
             try
             {
                 state.CreateQueue(new CreateQueueRequest { Parent = queue.Location.ToString(), Queue = new Queue { Name = queue.ToString() } });

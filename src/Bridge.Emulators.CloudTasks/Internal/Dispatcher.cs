@@ -20,6 +20,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<Dispatcher> _logger;
     private readonly HttpClient _http;
+    private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
     private readonly ConcurrentDictionary<DispatchWork, Task> _running = new();
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
@@ -80,10 +81,22 @@ internal sealed partial class Dispatcher : BackgroundService
                 nextWake = _time.GetUtcNow() + TimeSpan.FromSeconds(1);
             }
 
-            var wait = nextWake is { } at ? at - _time.GetUtcNow() : Timeout.InfiniteTimeSpan;
+            var planned = _time.GetUtcNow();
+            var wait = nextWake is { } at ? at - planned : Timeout.InfiniteTimeSpan;
             if (wait == Timeout.InfiniteTimeSpan || wait > TimeSpan.Zero)
             {
-                await Task.WhenAny(changed, Task.Delay(wait, _time, stoppingToken)).ConfigureAwait(false);
+                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var delay = Task.Delay(wait, _time, sleep.Token);
+
+                // The timer counts from when it was armed: if the clock moved after it was read (a test's
+                // FakeTimeProvider.Advance), the timer would fire late, so plan again instead.
+                if (_time.GetUtcNow() - planned <= MaxClockDrift)
+                {
+                    await Task.WhenAny(changed, delay).ConfigureAwait(false);
+                }
+
+                await sleep.CancelAsync().ConfigureAwait(false);
+                await delay.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }

@@ -159,6 +159,23 @@ internal static class QueueRules
         }
     }
 
+    /// <summary>ListQueues' filter: only <c>state: RUNNING|PAUSED|DISABLED</c> (or <c>=</c>) is supported; null for none.</summary>
+    public static Queue.Types.State? ParseStateFilter(string filter)
+    {
+        if (string.IsNullOrWhiteSpace(filter))
+        {
+            return null;
+        }
+
+        var parts = filter.Split([':', '='], 2, StringSplitOptions.TrimEntries);
+        if (parts.Length == 2 && parts[0] == "state" && System.Enum.TryParse<Queue.Types.State>(parts[1], ignoreCase: true, out var state) && state != Queue.Types.State.Unspecified)
+        {
+            return state;
+        }
+
+        throw Errors.InvalidArgument("filter", $"Unsupported filter '{filter}'; supported: 'state: RUNNING|PAUSED|DISABLED'.");
+    }
+
     public static QueueName ParseQueueName(string name, string field) =>
         QueueName.TryParse(name, out var parsed) ? parsed : throw Errors.InvalidArgument(field, DescribeBadName(() => QueueName.Parse(name)));
 

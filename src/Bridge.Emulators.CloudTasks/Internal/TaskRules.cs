@@ -31,6 +31,10 @@ internal static class TaskRules
     public static bool IsEmail(string? value) =>
         !string.IsNullOrWhiteSpace(value) && value.IndexOf('@', StringComparison.Ordinal) is > 0 && value.IndexOf('@', StringComparison.Ordinal) < value.Length - 1;
 
+    /// <summary>A 19-digit id, like the ones the service generates.</summary>
+    public static string NewTaskId() =>
+        ((BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) % 9_000_000_000_000_000_000UL) + 1_000_000_000_000_000_000UL).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Checks a CreateTask's task and returns it as stored (output fields reset, defaults filled).</summary>
     public static Task PrepareNewTask(Task input, Queue queue, DateTimeOffset now)
     {

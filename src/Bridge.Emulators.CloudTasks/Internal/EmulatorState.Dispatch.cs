@@ -1,0 +1,149 @@
+using Bridge.CloudTasks.V2Beta3;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>Handing out due tasks and recording what came of each attempt.</summary>
+internal sealed partial class EmulatorState
+{
+    /// <summary>
+    /// Hands out every task that is due, in running queues, within each queue's rate and concurrency limits.
+    /// <paramref name="nextWake"/> is when something will next be due (null: only a change can make work).
+    /// </summary>
+    public List<DispatchWork> TakeDue(out DateTimeOffset? nextWake)
+    {
+        var work = new List<DispatchWork>();
+        nextWake = null;
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            SweepIfDue(now);
+            foreach (var queue in _queues.Values)
+            {
+                if (queue.Queue.State != Queue.Types.State.Running)
+                {
+                    continue;
+                }
+
+                while (queue.Ready.Count > 0)
+                {
+                    var next = queue.Ready.Min;
+                    if (next.Due > now)
+                    {
+                        nextWake = Earliest(nextWake, next.Due);
+                        break;
+                    }
+
+                    if (queue.InFlight >= queue.Queue.RateLimits.MaxConcurrentDispatches)
+                    {
+                        break; // a completion signals
+                    }
+
+                    if (!queue.Bucket.TryTake(now))
+                    {
+                        nextWake = Earliest(nextWake, queue.Bucket.NextTokenAt(now));
+                        break;
+                    }
+
+                    work.Add(StartAttempt(queue, queue.Tasks[next.Name], now));
+                }
+            }
+
+            nextWake = Earliest(nextWake, _nextSweep);
+        }
+
+        return work;
+    }
+
+    /// <summary>Records an attempt's outcome: success deletes the task; failure schedules a retry or gives up.</summary>
+    public void CompleteAttempt(DispatchWork work, DispatchResult result)
+    {
+        lock (_gate)
+        {
+            var queueName = work.Queue.Name;
+            if (!_queues.TryGetValue(queueName, out var queue))
+            {
+                return; // the queue was deleted meanwhile
+            }
+
+            queue.InFlight = Math.Max(0, queue.InFlight - 1);
+            if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight)
+            {
+                Signal();
+                return; // deleted or purged while in flight
+            }
+
+            task.InFlight = false;
+            var attempt = task.Task.LastAttempt;
+            if (result.StatusCode is { } status)
+            {
+                attempt.ResponseTime = Timestamp.FromDateTimeOffset(result.ResponseTime);
+                attempt.ResponseStatus = AttemptRules.StatusFor(status);
+                task.Task.ResponseCount++;
+            }
+            else
+            {
+                attempt.ResponseStatus = new Google.Rpc.Status { Code = (int)Code.DeadlineExceeded, Message = "No response within the dispatch deadline." };
+            }
+
+            if (AttemptRules.IsExecution(result.StatusCode))
+            {
+                task.ExecutionCount++;
+            }
+
+            if (task.Task.DispatchCount == 1)
+            {
+                task.Task.FirstAttempt = attempt.Clone();
+            }
+
+            task.PreviousResponse = result.StatusCode ?? 504;
+            var now = _time.GetUtcNow();
+            if (AttemptRules.IsSuccess(result.StatusCode))
+            {
+                RemoveTasks(queue, [task], now);
+                Signal();
+                return;
+            }
+
+            var retry = task.Task.RetryConfig ?? queue.Queue.RetryConfig;
+            var sinceFirst = now - (task.FirstAttemptAt ?? now);
+            if (Backoff.IsExhausted(retry, task.Task.DispatchCount, sinceFirst))
+            {
+                RemoveTasks(queue, [task], now);
+                Signal();
+                return;
+            }
+
+            var due = now + AttemptRules.NextDelay(retry, task.Task.DispatchCount, result.StatusCode, result.RetryAfter);
+            task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+            _store.SaveTask(task);
+            queue.Ready.Add((due, task.Sequence, task.Name));
+            Signal();
+        }
+    }
+
+    private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)
+    {
+        var eta = task.Task.ScheduleTime.ToDateTimeOffset();
+        queue.Ready.Remove((eta, task.Sequence, task.Name));
+        var work = new DispatchWork(task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now);
+        task.InFlight = true;
+        queue.InFlight++;
+        task.FirstAttemptAt ??= now;
+        task.Task.DispatchCount++;
+        task.Task.LastAttempt = new Attempt { ScheduleTime = task.Task.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
+        if (task.Task.DispatchCount == 1)
+        {
+            task.Task.FirstAttempt = task.Task.LastAttempt.Clone();
+        }
+
+        queue.RecentDispatches.Enqueue(now);
+        while (queue.RecentDispatches.Count > 0 && queue.RecentDispatches.Peek() < now - TimeSpan.FromMinutes(1))
+        {
+            queue.RecentDispatches.Dequeue();
+        }
+
+        return work;
+    }
+}

@@ -1,0 +1,126 @@
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulators.CloudTasks.Internal;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Time.Testing;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>
+/// What the state hands out and when, on a fake clock and without a dispatcher: rate limits, concurrency, pause.
+/// Deterministic, so "nothing more is handed out" is a fact, not a wait.
+/// </summary>
+public sealed class ScheduleTests : IDisposable
+{
+    private const string Location = "projects/p/locations/l";
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly EmulatorState _state;
+
+    public ScheduleTests()
+    {
+        _state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+    }
+
+    public void Dispose() => _state.Dispose();
+
+    private string CreateQueue(string id, Action<Queue>? configure = null)
+    {
+        var queue = new Queue { Name = $"{Location}/queues/{id}" };
+        configure?.Invoke(queue);
+        _state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = queue });
+        return queue.Name;
+    }
+
+    private void CreateTasks(string queue, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            _state.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+        }
+    }
+
+    [Fact]
+    public void A_rate_of_five_per_second_with_a_burst_of_one_hands_out_one_task_every_200_ms()
+    {
+        var queue = CreateQueue("rated", q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 5, MaxBurstSize = 1 });
+        CreateTasks(queue, 15);
+        var start = _clock.GetUtcNow();
+
+        Assert.Single(_state.TakeDue(out var wake));
+        Assert.Equal(start.AddMilliseconds(200), wake);
+        var handedOut = 1;
+        for (var step = 1; step <= 14; step++)
+        {
+            _clock.Advance(TimeSpan.FromMilliseconds(199));
+            Assert.Empty(_state.TakeDue(out _));
+            _clock.Advance(TimeSpan.FromMilliseconds(1));
+            handedOut += _state.TakeDue(out _).Count;
+            Assert.Equal(1 + step, handedOut);
+        }
+
+        Assert.Equal(TimeSpan.FromMilliseconds(2800), _clock.GetUtcNow() - start);
+    }
+
+    [Fact]
+    public void No_more_than_max_concurrent_dispatches_are_in_flight_and_a_completion_frees_a_slot()
+    {
+        var queue = CreateQueue("narrow", q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 2 });
+        CreateTasks(queue, 8);
+
+        var first = _state.TakeDue(out _);
+        Assert.Equal(2, first.Count);
+        Assert.Empty(_state.TakeDue(out _));
+
+        _state.CompleteAttempt(first[0], new DispatchResult(200, _clock.GetUtcNow(), null));
+
+        Assert.Single(_state.TakeDue(out _));
+        Assert.Empty(_state.TakeDue(out _));
+    }
+
+    [Fact]
+    public void A_paused_queue_hands_out_nothing_until_resumed()
+    {
+        var queue = CreateQueue("held");
+        _state.SetQueueState(queue, Queue.Types.State.Paused);
+        CreateTasks(queue, 3);
+
+        Assert.Empty(_state.TakeDue(out _));
+        _clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(_state.TakeDue(out _));
+
+        _state.SetQueueState(queue, Queue.Types.State.Running);
+        Assert.Equal(3, _state.TakeDue(out _).Count);
+    }
+
+    [Fact]
+    public void A_task_scheduled_ahead_is_handed_out_when_its_time_comes()
+    {
+        var queue = CreateQueue("later");
+        var due = _clock.GetUtcNow().AddMinutes(5);
+        _state.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { ScheduleTime = Timestamp.FromDateTimeOffset(due), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+
+        Assert.Empty(_state.TakeDue(out var wake));
+        Assert.True(wake <= due, "the dispatcher wakes by then"); // earlier for the minutely sweep
+        _clock.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromTicks(1));
+        Assert.Empty(_state.TakeDue(out _));
+        _clock.Advance(TimeSpan.FromTicks(1));
+        Assert.Single(_state.TakeDue(out _));
+    }
+
+    [Fact]
+    public void A_failed_attempt_is_rescheduled_after_the_backoff_and_an_exhausted_task_is_deleted()
+    {
+        var queue = CreateQueue("retry", q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(10)) });
+        CreateTasks(queue, 1);
+
+        var attempt = Assert.Single(_state.TakeDue(out _));
+        _state.CompleteAttempt(attempt, new DispatchResult(500, _clock.GetUtcNow(), null));
+        Assert.Equal(_clock.GetUtcNow().AddSeconds(1), _state.GetTask(new GetTaskRequest { Name = attempt.Task.Name }).ScheduleTime.ToDateTimeOffset());
+
+        _clock.Advance(TimeSpan.FromSeconds(1));
+        var second = Assert.Single(_state.TakeDue(out _));
+        _state.CompleteAttempt(second, new DispatchResult(500, _clock.GetUtcNow(), null));
+
+        Assert.True(_state.IsIdle(queue));
+    }
+}
