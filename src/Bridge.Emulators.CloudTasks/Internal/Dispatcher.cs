@@ -216,9 +216,9 @@ internal sealed partial class Dispatcher : BackgroundService
 
         foreach (var (name, value) in headers)
         {
-            if (TaskRules.IsReservedHeader(name))
+            if (TaskRules.IsReservedHeader(name) || (request.Headers.Authorization is not null && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
             {
-                continue;
+                continue; // a minted token replaces the task's own Authorization
             }
 
             if (!request.Headers.TryAddWithoutValidation(name, value))

@@ -18,12 +18,14 @@ internal static class TaskRules
     public static readonly TimeSpan MaxDispatchDeadline = TimeSpan.FromMinutes(30);
     public static readonly TimeSpan DefaultDispatchDeadline = TimeSpan.FromMinutes(10);
 
-    /// <summary>Headers the service computes or reserves; a task's own values for them are not sent.</summary>
+    /// <summary>
+    /// Headers the service computes or reserves; a task's own values for them are not sent. (Authorization is sent
+    /// unless the task has an OIDC or OAuth token, which replaces it.)
+    /// </summary>
     public static bool IsReservedHeader(string name) =>
         name.Equals("Host", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
         || name.Equals("User-Agent", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase);
