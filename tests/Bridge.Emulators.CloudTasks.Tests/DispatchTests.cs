@@ -128,6 +128,33 @@ public sealed class DispatchTests : EmulatorWithTargetTests
     }
 
     [Fact]
+    public async Task A_task_retry_config_with_only_max_attempts_takes_the_rest_from_the_queue_and_is_retried()
+    {
+        var queue = await Host.CreateQueueAsync();
+        Target.Respond = (_, _) => new TargetResponse(500);
+        var task = TaskTo("/three-times", "partial", queue);
+        task.RetryConfig = new RetryConfig { MaxAttempts = 3 };
+        await Client.CreateTaskAsync(queue, task);
+
+        await Host.Emulator.WaitForIdleAsync(queue.ToString());
+
+        Assert.Equal(["0", "1", "2"], Target.Requests.Select(r => r.Header("X-CloudTasks-TaskRetryCount")));
+    }
+
+    [Fact]
+    public async Task A_task_retry_config_that_conflicts_with_the_queues_is_invalid_at_create_time()
+    {
+        var queue = await Host.CreateQueueAsync(); // max_backoff 400 ms
+        var task = TaskTo("/never");
+        task.RetryConfig = new RetryConfig { MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(5)) };
+
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.CreateTaskAsync(queue, task));
+
+        Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
+        Assert.Equal("task.retry_config.min_backoff", Assert.Single(error.FieldViolations).Field);
+    }
+
+    [Fact]
     public async Task Attempt_fields_record_the_dispatches_and_responses()
     {
         var queue = await Host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 10, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(30)) });

@@ -16,9 +16,11 @@ public sealed class ScheduleTests : IDisposable
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private readonly EmulatorState _state;
 
+    private readonly FailingStore _store = new();
+
     public ScheduleTests()
     {
-        _state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        _state = new EmulatorState(_store, new EmulatorOptions(), _clock);
     }
 
     public void Dispose() => _state.Dispose();
@@ -122,5 +124,62 @@ public sealed class ScheduleTests : IDisposable
         _state.CompleteAttempt(second, new DispatchResult(500, _clock.GetUtcNow(), null));
 
         Assert.True(_state.IsIdle(queue));
+    }
+
+    [Fact]
+    public void A_failure_while_completing_an_attempt_leaves_the_task_to_be_dispatched_again()
+    {
+        var queue = CreateQueue("fragile");
+        CreateTasks(queue, 1);
+        var attempt = Assert.Single(_state.TakeDue(out _));
+
+        _store.FailNextTaskSave = true;
+        Assert.Throws<IOException>(() => _state.CompleteAttempt(attempt, new DispatchResult(500, _clock.GetUtcNow(), null)));
+
+        Assert.False(_state.IsIdle(queue));
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        var again = Assert.Single(_state.TakeDue(out _));
+        Assert.Equal(attempt.Task.Name, again.Task.Name);
+    }
+
+    /// <summary>The in-memory store, except that a task save can be made to fail once (a full disk).</summary>
+    private sealed class FailingStore : IEmulatorStore
+    {
+        private readonly InMemoryStore _inner = new();
+
+        public bool FailNextTaskSave { get; set; }
+
+        public StoredState Load() => _inner.Load();
+
+        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
+
+        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
+
+        public void SaveTask(StoredTask task) => SaveTasks([task]);
+
+        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+        {
+            if (FailNextTaskSave)
+            {
+                FailNextTaskSave = false;
+                throw new IOException("disk full");
+            }
+
+            _inner.SaveTasks(tasks);
+        }
+
+        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _inner.DeleteTasks(names, reservedUntil);
+
+        public void SavePolicy(string resource, Bridge.CloudTasks.Iam.V1.Policy policy) => _inner.SavePolicy(resource, policy);
+
+        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
+
+        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
+
+        public void Clear() => _inner.Clear();
+
+        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
+
+        public void Dispose() => _inner.Dispose();
     }
 }

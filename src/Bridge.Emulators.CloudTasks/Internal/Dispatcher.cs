@@ -114,7 +114,15 @@ internal sealed partial class Dispatcher : BackgroundService
             result = new DispatchResult(null, _time.GetUtcNow(), null);
         }
 
-        _state.CompleteAttempt(work, result);
+        try
+        {
+            _state.CompleteAttempt(work, result);
+        }
+        catch (Exception ex)
+        {
+            // The state put the task back for a later attempt; this is worth an error in the log.
+            LogCompleteFailed(work.Task.Name, ex);
+        }
     }
 
     private async Task<DispatchResult> SendAsync(DispatchWork work)
@@ -319,4 +327,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
     private partial void LogDispatchFailed(string task, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
+    private partial void LogCompleteFailed(string task, Exception exception);
 }

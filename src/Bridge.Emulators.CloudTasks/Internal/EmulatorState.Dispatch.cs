@@ -7,6 +7,9 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// <summary>Handing out due tasks and recording what came of each attempt.</summary>
 internal sealed partial class EmulatorState
 {
+    /// <summary>When a task whose attempt could not be recorded is tried again.</summary>
+    private static readonly TimeSpan RecoveryDelay = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// Hands out every task that is due, in running queues, within each queue's rate and concurrency limits.
     /// <paramref name="nextWake"/> is when something will next be due (null: only a change can make work).
@@ -75,52 +78,77 @@ internal sealed partial class EmulatorState
             }
 
             task.InFlight = false;
-            var attempt = task.Task.LastAttempt;
-            if (result.StatusCode is { } status)
-            {
-                attempt.ResponseTime = Timestamp.FromDateTimeOffset(result.ResponseTime);
-                attempt.ResponseStatus = AttemptRules.StatusFor(status);
-                task.Task.ResponseCount++;
-            }
-            else
-            {
-                attempt.ResponseStatus = new Google.Rpc.Status { Code = (int)Code.DeadlineExceeded, Message = "No response within the dispatch deadline." };
-            }
-
-            if (AttemptRules.IsExecution(result.StatusCode))
-            {
-                task.ExecutionCount++;
-            }
-
-            if (task.Task.DispatchCount == 1)
-            {
-                task.Task.FirstAttempt = attempt.Clone();
-            }
-
-            task.PreviousResponse = result.StatusCode ?? 504;
             var now = _time.GetUtcNow();
-            if (AttemptRules.IsSuccess(result.StatusCode))
+            try
             {
-                RemoveTasks(queue, [task], now);
-                Signal();
-                return;
+                Settle(queue, task, result, now);
             }
-
-            var retry = task.Task.RetryConfig ?? queue.Queue.RetryConfig;
-            var sinceFirst = now - (task.FirstAttemptAt ?? now);
-            if (Backoff.IsExhausted(retry, task.Task.DispatchCount, sinceFirst))
+            catch (Exception) when (queue.Tasks.ContainsKey(task.Name))
             {
-                RemoveTasks(queue, [task], now);
+                // Whatever failed (the store, a rule), the task must not drop out of the ready list: it is tried
+                // again shortly, and the dispatcher reports the failure.
+                RecoverAfterFailedSettle(queue, task, now);
                 Signal();
-                return;
+                throw;
             }
-
-            var due = now + AttemptRules.NextDelay(retry, task.Task.DispatchCount, result.StatusCode, result.RetryAfter);
-            task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
-            _store.SaveTask(task);
-            queue.Ready.Add((due, task.Sequence, task.Name));
-            Signal();
         }
+    }
+
+    private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
+    {
+        var attempt = task.Task.LastAttempt;
+        if (result.StatusCode is { } status)
+        {
+            attempt.ResponseTime = Timestamp.FromDateTimeOffset(result.ResponseTime);
+            attempt.ResponseStatus = AttemptRules.StatusFor(status);
+            task.Task.ResponseCount++;
+        }
+        else
+        {
+            attempt.ResponseStatus = new Google.Rpc.Status { Code = (int)Code.DeadlineExceeded, Message = "No response within the dispatch deadline." };
+        }
+
+        if (AttemptRules.IsExecution(result.StatusCode))
+        {
+            task.ExecutionCount++;
+        }
+
+        if (task.Task.DispatchCount == 1)
+        {
+            task.Task.FirstAttempt = attempt.Clone();
+        }
+
+        task.PreviousResponse = result.StatusCode ?? 504;
+        if (AttemptRules.IsSuccess(result.StatusCode))
+        {
+            RemoveTasks(queue, [task], now);
+            Signal();
+            return;
+        }
+
+        var retry = QueueRules.EffectiveRetry(task.Task.RetryConfig, queue.Queue.RetryConfig);
+        var sinceFirst = now - (task.FirstAttemptAt ?? now);
+        if (Backoff.IsExhausted(retry, task.Task.DispatchCount, sinceFirst))
+        {
+            RemoveTasks(queue, [task], now);
+            Signal();
+            return;
+        }
+
+        var due = now + AttemptRules.NextDelay(retry, task.Task.DispatchCount, result.StatusCode, result.RetryAfter);
+        task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        _store.SaveTask(task);
+        queue.Ready.Add((due, task.Sequence, task.Name));
+        Signal();
+    }
+
+    private static void RecoverAfterFailedSettle(StoredQueue queue, StoredTask task, DateTimeOffset now)
+    {
+        task.InFlight = false;
+        queue.Ready.RemoveWhere(r => r.Name == task.Name);
+        var due = now + RecoveryDelay;
+        task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        queue.Ready.Add((due, task.Sequence, task.Name));
     }
 
     private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)

@@ -133,6 +133,31 @@ internal static class QueueRules
         }
     }
 
+    /// <summary>A task's retry config over its queue's: the fields the task leaves unset take the queue's values.</summary>
+    public static RetryConfig EffectiveRetry(RetryConfig? task, RetryConfig queue)
+    {
+        var effective = queue.Clone();
+        if (task is null)
+        {
+            return effective;
+        }
+
+        if (task.MaxAttempts != 0)
+        {
+            effective.MaxAttempts = task.MaxAttempts;
+        }
+
+        if (task.MaxDoublings != 0)
+        {
+            effective.MaxDoublings = task.MaxDoublings;
+        }
+
+        effective.MinBackoff = task.MinBackoff?.Clone() ?? effective.MinBackoff;
+        effective.MaxBackoff = task.MaxBackoff?.Clone() ?? effective.MaxBackoff;
+        effective.MaxRetryDuration = task.MaxRetryDuration?.Clone() ?? effective.MaxRetryDuration;
+        return effective;
+    }
+
     public static void ValidateRetry(RetryConfig retry, string prefix)
     {
         if (retry.MaxAttempts < -1)

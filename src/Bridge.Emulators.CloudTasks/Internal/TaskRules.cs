@@ -112,6 +112,9 @@ internal static class TaskRules
         if (task.RetryConfig is { } retry)
         {
             QueueRules.ValidateRetry(retry, "task.retry_config.");
+
+            // Checked with the queue's values filled in, so the config it will run with is valid, not just the given part.
+            QueueRules.ValidateRetry(QueueRules.EffectiveRetry(retry, queue.RetryConfig), "task.retry_config.");
         }
 
         return task;
