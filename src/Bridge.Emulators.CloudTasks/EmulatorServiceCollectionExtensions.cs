@@ -44,6 +44,7 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Dispatcher>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
+        services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
         services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
             Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
@@ -100,5 +101,15 @@ public static class EmulatorServiceCollectionExtensions
                 // kept from an earlier run with the same data
             }
         }
+    }
+
+    /// <summary>Puts the REST error envelope first in the pipeline of any app that hosts the emulator.</summary>
+    private sealed class ErrorEnvelopeStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<GoogleErrorEnvelopeMiddleware>();
+            next(app);
+        };
     }
 }

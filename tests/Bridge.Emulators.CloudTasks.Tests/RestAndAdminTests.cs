@@ -54,18 +54,31 @@ public sealed class RestAndAdminTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await _http.DeleteAsync("/v2beta3/projects/rest/locations/l/queues/q1")).StatusCode);
     }
 
-    [Fact]
-    public async Task Errors_over_rest_carry_the_status_and_the_field_violation()
+    [Theory]
+    [InlineData("POST", "/v2beta3/projects/rest/locations/l/queues", "{\"name\":\"projects/rest/locations/l/queues/bad\",\"rateLimits\":{\"maxDispatchesPerSecond\":1000}}", 400, "INVALID_ARGUMENT")]
+    [InlineData("GET", "/v2beta3/projects/rest/locations/l/queues/none", null, 404, "NOT_FOUND")]
+    [InlineData("POST", "/v2beta3/projects/rest/locations/l/queues", "{\"name\":\"projects/rest/locations/l/queues/dup\"}", 409, "ALREADY_EXISTS")]
+    public async Task Errors_over_rest_use_googles_error_envelope(string method, string path, string? body, int httpStatus, string status)
     {
-        var response = await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/bad", rateLimits = new { maxDispatchesPerSecond = 1000 } });
+        await _http.PostAsync("/v2beta3/projects/rest/locations/l/queues", new StringContent("{\"name\":\"projects/rest/locations/l/queues/dup\"}", System.Text.Encoding.UTF8, "application/json"));
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = body is null ? null : new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal(3, body.RootElement.GetProperty("code").GetInt32());
-        Assert.Contains("max_dispatches_per_second", body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var response = await _http.SendAsync(request);
 
-        var missing = await _http.GetAsync("/v2beta3/projects/rest/locations/l/queues/none");
-        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(httpStatus, (int)response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var error = json.RootElement.GetProperty("error");
+        Assert.Equal(httpStatus, error.GetProperty("code").GetInt32());
+        Assert.Equal(status, error.GetProperty("status").GetString());
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        Assert.Equal(JsonValueKind.Array, error.GetProperty("details").ValueKind);
+        Assert.Single(json.RootElement.EnumerateObject()); // nothing beside "error"
+        if (status == "INVALID_ARGUMENT")
+        {
+            var detail = Assert.Single(error.GetProperty("details").EnumerateArray());
+            Assert.Equal("type.googleapis.com/google.rpc.BadRequest", detail.GetProperty("@type").GetString());
+            Assert.Equal("queue.rate_limits.max_dispatches_per_second", detail.GetProperty("fieldViolations")[0].GetProperty("field").GetString());
+        }
     }
 
     [Fact]

@@ -258,6 +258,33 @@ await check('DeleteQueue deletes it (NOT_FOUND after)', async () => {
   await expectCode(client.getQueue({ name: held }), 5);
 });
 
+// The same client over its REST transport (fallback: 'rest'), as users without gRPC run it: errors must come back
+// with their gRPC codes, which the transport reads from Google's JSON error envelope.
+const { PassThroughClient } = require('google-auth-library');
+const httpUrl = new URL(emulatorHttp);
+const rest = new v2beta3.CloudTasksClient({ fallback: 'rest', apiEndpoint: httpUrl.hostname, port: Number(httpUrl.port), protocol: 'http', authClient: new PassThroughClient() });
+const restQueue = queuePath('rest');
+
+await check('REST transport: CreateQueue, CreateTask, GetTask', async () => {
+  const [q] = await rest.createQueue({ parent, queue: { name: restQueue } });
+  assert.equal(q.name, restQueue);
+  await rest.pauseQueue({ name: restQueue });
+  const [t] = await rest.createTask({ parent: restQueue, task: { name: `${restQueue}/tasks/once`, httpRequest: { url: targetUrl('/rest') } } });
+  assert.equal(t.name, `${restQueue}/tasks/once`);
+  const [got] = await rest.getTask({ name: t.name });
+  assert.equal(got.name, t.name);
+});
+
+await check('REST transport: a duplicate task is ALREADY_EXISTS (deduplication works over REST)', () =>
+  expectCode(rest.createTask({ parent: restQueue, task: { name: `${restQueue}/tasks/once`, httpRequest: { url: targetUrl('/rest') } } }), 6));
+
+await check('REST transport: a missing queue is NOT_FOUND, a bad one INVALID_ARGUMENT', async () => {
+  await expectCode(rest.getQueue({ name: queuePath('missing') }), 5);
+  await expectCode(rest.createQueue({ parent, queue: { name: queuePath('bad'), rateLimits: { maxDispatchesPerSecond: 1000 } } }), 3);
+});
+
+await rest.deleteQueue({ name: restQueue });
+await rest.close();
 await client.close();
 target.close();
 console.log(`${passed} passed, ${failed} failed`);
