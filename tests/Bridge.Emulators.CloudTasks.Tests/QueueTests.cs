@@ -81,9 +81,61 @@ public sealed class QueueTests : IAsyncLifetime
             new FieldMask { Paths = { "rate_limits.max_dispatches_per_second" } });
 
         Assert.Equal(7, updated.RateLimits.MaxDispatchesPerSecond);
-        Assert.Equal(before.RateLimits.MaxBurstSize, updated.RateLimits.MaxBurstSize);
+        Assert.Equal(7, updated.RateLimits.MaxBurstSize); // recomputed: the rate changed and no burst was given
+        Assert.Equal(before.RateLimits.MaxConcurrentDispatches, updated.RateLimits.MaxConcurrentDispatches);
         Assert.Equal(before.RetryConfig, updated.RetryConfig);
         Assert.Equal(updated, await Client.GetQueueAsync(name));
+    }
+
+    [Fact]
+    public async Task A_burst_given_with_the_rate_is_kept()
+    {
+        var name = await _host.CreateQueueAsync();
+
+        var updated = await Client.UpdateQueueAsync(
+            new Queue { Name = name.ToString(), RateLimits = new RateLimits { MaxDispatchesPerSecond = 7, MaxBurstSize = 3 } },
+            new FieldMask { Paths = { "rate_limits.max_dispatches_per_second", "rate_limits.max_burst_size" } });
+
+        Assert.Equal(3, updated.RateLimits.MaxBurstSize);
+    }
+
+    [Fact]
+    public async Task Sub_field_masks_of_http_target_change_only_those_parts()
+    {
+        var name = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget
+        {
+            UriOverride = new UriOverride { Host = "a.example.com" },
+            HeaderOverrides = { new HttpTarget.Types.HeaderOverride { Header = new HttpTarget.Types.Header { Key = "X-Env", Value = "dev" } } },
+        });
+
+        var updated = await Client.UpdateQueueAsync(
+            new Queue
+            {
+                Name = name.ToString(),
+                HttpTarget = new HttpTarget
+                {
+                    UriOverride = new UriOverride { Host = "b.example.com", Port = 8443 },
+                    OidcToken = new OidcToken { ServiceAccountEmail = "invoker@p.iam.gserviceaccount.com" },
+                },
+            },
+            new FieldMask { Paths = { "http_target.uri_override.host", "http_target.oidc_token.service_account_email" } });
+
+        Assert.Equal("b.example.com", updated.HttpTarget.UriOverride.Host);
+        Assert.False(updated.HttpTarget.UriOverride.HasPort); // not in the mask
+        Assert.Equal("invoker@p.iam.gserviceaccount.com", updated.HttpTarget.OidcToken.ServiceAccountEmail);
+        Assert.Equal("dev", Assert.Single(updated.HttpTarget.HeaderOverrides).Header.Value);
+    }
+
+    [Theory]
+    [InlineData("rate_limits.nope")]
+    [InlineData("http_target.uri_override.nope")]
+    [InlineData("type")]
+    public async Task Masks_naming_no_updatable_field_are_invalid(string path)
+    {
+        var name = await _host.CreateQueueAsync();
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.UpdateQueueAsync(new Queue { Name = name.ToString() }, new FieldMask { Paths = { path } }));
+        Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -82,6 +82,25 @@ public sealed class RestAndAdminTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Update_queue_over_rest_takes_camel_case_sub_field_masks_as_gcloud_sends_them()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/patched", retryConfig = new { maxAttempts = 9 } });
+
+        var patch = await _http.PatchAsync(
+            "/v2beta3/projects/rest/locations/l/queues/patched?updateMask=rateLimits.maxDispatchesPerSecond,retryConfig.maxDoublings",
+            JsonContent.Create(new { rateLimits = new { maxDispatchesPerSecond = 4, maxConcurrentDispatches = 3 }, retryConfig = new { maxDoublings = 2, maxAttempts = 1 } }));
+
+        Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+        using var queue = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/rest/locations/l/queues/patched"));
+        var rate = queue.RootElement.GetProperty("rateLimits");
+        Assert.Equal(4, rate.GetProperty("maxDispatchesPerSecond").GetDouble());
+        Assert.Equal(4, rate.GetProperty("maxBurstSize").GetInt32());
+        Assert.Equal(1000, rate.GetProperty("maxConcurrentDispatches").GetInt32());
+        Assert.Equal(2, queue.RootElement.GetProperty("retryConfig").GetProperty("maxDoublings").GetInt32());
+        Assert.Equal(9, queue.RootElement.GetProperty("retryConfig").GetProperty("maxAttempts").GetInt32());
+    }
+
+    [Fact]
     public async Task Health_reset_and_wait_idle_endpoints_work()
     {
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/health")).StatusCode);

@@ -82,13 +82,7 @@ internal sealed partial class EmulatorState
         }
 
         var name = QueueRules.ParseQueueName(request.Queue.Name, "queue.name").ToString();
-        foreach (var path in request.UpdateMask?.Paths ?? [])
-        {
-            if (!QueueRules.UpdatablePaths.Contains(path))
-            {
-                throw Errors.InvalidArgument("update_mask", $"'{path}' can't be updated; updatable fields: {string.Join(", ", QueueRules.UpdatablePaths.Order(StringComparer.Ordinal))}.");
-            }
-        }
+        var paths = (request.UpdateMask?.Paths ?? []).Select(QueueRules.NormalizeUpdatePath).Distinct(StringComparer.Ordinal).ToList();
 
         QueueRules.Validate(request.Queue, "queue.");
         lock (_gate)
@@ -101,9 +95,13 @@ internal sealed partial class EmulatorState
             }
 
             var updated = stored.Queue.Clone();
-            if (request.UpdateMask is { Paths.Count: > 0 } mask)
+            if (paths.Count > 0)
             {
-                mask.Merge(request.Queue, updated, new FieldMask.MergeOptions { ReplaceMessageFields = true, ReplaceRepeatedFields = true, ReplacePrimitiveFields = true });
+                new FieldMask { Paths = { paths } }.Merge(request.Queue, updated, new FieldMask.MergeOptions { ReplaceMessageFields = true, ReplaceRepeatedFields = true, ReplacePrimitiveFields = true });
+                if (QueueRules.BurstFollowsRate(paths, request.Queue) && updated.RateLimits is { } rate)
+                {
+                    rate.MaxBurstSize = 0; // picked again from the new rate below
+                }
             }
             else
             {
