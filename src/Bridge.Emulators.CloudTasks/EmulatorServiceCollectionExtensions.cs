@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -92,14 +91,7 @@ public static class EmulatorServiceCollectionExtensions
         foreach (var raw in EmulatorOptions.SplitQueues(names))
         {
             var queue = EmulatorOptions.ToQueueName(raw) ?? throw new OptionsValidationException(EmulatorOptions.SectionName, typeof(EmulatorOptions), [$"Emulator:Queues entry '{raw}' is not a queue name."]);
-            try
-            {
-                state.CreateQueue(new CreateQueueRequest { Parent = queue.Location.ToString(), Queue = new Queue { Name = queue.ToString() } });
-            }
-            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
-            {
-                // kept from an earlier run with the same data
-            }
+            state.EnsureQueue(queue);
         }
     }
 

@@ -57,6 +57,24 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_queue_named_by_queues_is_there_after_a_restart_even_when_it_was_deleted_before()
+    {
+        var queue = new QueueName("configured", "l", "q");
+        using (var first = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q"))
+        using (var client = new CloudTasksClientBuilder { EmulatorHost = first.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        {
+            Assert.Equal(Queue.Types.State.Running, (await client.GetQueueAsync(queue)).State);
+            await client.DeleteQueueAsync(queue); // reserves the name for 7 days
+            await first.KillAsync();
+        }
+
+        using var second = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q");
+        using var secondClient = new CloudTasksClientBuilder { EmulatorHost = second.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+
+        Assert.Equal(Queue.Types.State.Running, (await secondClient.GetQueueAsync(queue)).State);
+    }
+
+    [Fact]
     public async Task Every_acknowledged_task_survives_sigkill_during_a_stream_of_creates_and_is_dispatched_after_restart()
     {
         await using var target = await HttpTargetServer.StartAsync();

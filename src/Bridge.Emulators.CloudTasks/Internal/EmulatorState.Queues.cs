@@ -47,6 +47,25 @@ internal sealed partial class EmulatorState
         }
     }
 
+    /// <summary>
+    /// Creates a queue the host declares (<c>--queues</c>, <see cref="CloudTasksEmulator.EnsureQueue"/>) unless it
+    /// exists. The declaration wins over the name reservation of a recent deletion: a restart with the same
+    /// settings must start.
+    /// </summary>
+    public void EnsureQueue(Bridge.CloudTasks.QueueName name)
+    {
+        lock (_gate)
+        {
+            if (_queues.ContainsKey(name.ToString()))
+            {
+                return;
+            }
+
+            _queueTombstones.Remove(name.ToString());
+            CreateQueue(new CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Queue { Name = name.ToString() } });
+        }
+    }
+
     public Queue GetQueue(GetQueueRequest request)
     {
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
