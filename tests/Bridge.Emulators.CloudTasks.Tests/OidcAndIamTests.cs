@@ -71,6 +71,20 @@ public sealed class OidcAndIamTests : EmulatorWithTargetTests
         Assert.True(result.IsValid, result.Exception?.Message);
     }
 
+    [Theory]
+    [InlineData("")] // no path: no slash added
+    [InlineData("/a%20b/c%2Fd?q=%2F&x=1")] // escapes kept
+    public async Task The_default_audience_is_the_url_exactly_as_given(string pathAndQuery)
+    {
+        var queue = await Host.CreateQueueAsync();
+        var url = $"http://127.0.0.1:{Target.Address.Port}{pathAndQuery}";
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = url, OidcToken = new OidcToken { ServiceAccountEmail = Invoker } } });
+
+        var token = new JsonWebToken(Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization")!["Bearer ".Length..]);
+
+        Assert.Equal(url, Assert.Single(token.Audiences));
+    }
+
     [Fact]
     public async Task A_token_for_another_audience_or_with_a_changed_payload_does_not_verify()
     {

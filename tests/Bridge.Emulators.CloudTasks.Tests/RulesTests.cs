@@ -131,4 +131,23 @@ public sealed class RulesTests
     [Fact]
     public void Generated_task_ids_have_19_digits() =>
         Assert.All(Enumerable.Range(0, 50).Select(_ => TaskRules.NewTaskId()), id => Assert.Matches("^[1-9][0-9]{18}$", id));
+
+    public static TheoryData<string, UriOverride?, string> UriOverrideCases() => new()
+    {
+        { "http://h.example:8080/a%20b?x=%2F", null, "http://h.example:8080/a%20b?x=%2F" },
+        { "http://h.example", null, "http://h.example" },
+        { "http://h.example:8080/p", new UriOverride { Scheme = UriOverride.Types.Scheme.Https }, "https://h.example:8080/p" },
+        { "http://h.example/p", new UriOverride { Scheme = UriOverride.Types.Scheme.Https }, "https://h.example/p" },
+        { "http://h.example:8080/p", new UriOverride { Port = 0 }, "http://h.example/p" },
+        { "http://h.example/p?q=1", new UriOverride { Host = "o.example", Port = 9000, PathOverride = new PathOverride { Path = "/new" }, QueryOverride = new QueryOverride { QueryParams = "z=2" } }, "http://o.example:9000/new?z=2" },
+        { "http://h.example/p?q=1", new UriOverride { PathOverride = new PathOverride { Path = string.Empty }, QueryOverride = new QueryOverride { QueryParams = string.Empty } }, "http://h.example/" },
+        { "http://h.example/p", new UriOverride { UriOverrideEnforceMode = UriOverride.Types.UriOverrideEnforceMode.IfNotExists, Host = "o.example", Port = 9000, PathOverride = new PathOverride { Path = "/new" }, QueryOverride = new QueryOverride { QueryParams = "z=2" } }, "http://h.example:9000/p?z=2" },
+        { "http://h.example:81/", new UriOverride { UriOverrideEnforceMode = UriOverride.Types.UriOverrideEnforceMode.IfNotExists, Port = 9000, PathOverride = new PathOverride { Path = "/new" } }, "http://h.example:81/new" },
+        { string.Empty, new UriOverride { Host = "o.example", Scheme = UriOverride.Types.Scheme.Http }, "http://o.example/" },
+    };
+
+    [Theory]
+    [MemberData(nameof(UriOverrideCases))]
+    public void Uri_overrides_apply_part_by_part(string url, UriOverride? uriOverride, string expected) =>
+        Assert.Equal(expected, UriOverrides.Apply(url, uriOverride));
 }

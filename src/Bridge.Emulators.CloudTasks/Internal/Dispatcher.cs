@@ -183,8 +183,8 @@ internal sealed partial class Dispatcher : BackgroundService
         {
             var target = work.Queue.HttpTarget;
             var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
-            var url = ApplyUriOverride(http.Url, target?.UriOverride);
-            request = new HttpRequestMessage(ToHttpMethod(method), url);
+            var url = UriOverrides.Apply(http.Url, target?.UriOverride);
+            request = new HttpRequestMessage(ToHttpMethod(method), new Uri(url, UriKind.Absolute));
             var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
             foreach (var header in target?.HeaderOverrides ?? [])
             {
@@ -199,7 +199,7 @@ internal sealed partial class Dispatcher : BackgroundService
                 : (http.OidcToken, http.OauthToken);
             if (oidc is not null)
             {
-                var audience = string.IsNullOrEmpty(oidc.Audience) ? url.ToString() : oidc.Audience;
+                var audience = string.IsNullOrEmpty(oidc.Audience) ? url : oidc.Audience; // the URL as given, not as Uri renders it
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _issuer.CreateIdToken(oidc.ServiceAccountEmail, audience));
             }
             else if (oauth is not null)
@@ -258,50 +258,6 @@ internal sealed partial class Dispatcher : BackgroundService
     {
         var micros = (eta - DateTimeOffset.UnixEpoch).Ticks / 10;
         return string.Create(CultureInfo.InvariantCulture, $"{micros / 1_000_000}.{micros % 1_000_000:D6}");
-    }
-
-    private static Uri ApplyUriOverride(string url, UriOverride? uriOverride)
-    {
-        var builder = string.IsNullOrEmpty(url) ? new UriBuilder("https", "localhost") : new UriBuilder(url);
-        if (uriOverride is null)
-        {
-            return builder.Uri;
-        }
-
-        // IF_NOT_EXISTS only fills parts the task's URL lacks; ALWAYS (the default) replaces them.
-        var always = uriOverride.UriOverrideEnforceMode != UriOverride.Types.UriOverrideEnforceMode.IfNotExists || string.IsNullOrEmpty(url);
-        if (!always)
-        {
-            return builder.Uri;
-        }
-
-        if (uriOverride.HasScheme && uriOverride.Scheme != UriOverride.Types.Scheme.Unspecified)
-        {
-            builder.Scheme = uriOverride.Scheme == UriOverride.Types.Scheme.Http ? "http" : "https";
-            builder.Port = -1;
-        }
-
-        if (uriOverride.HasHost)
-        {
-            builder.Host = uriOverride.Host;
-        }
-
-        if (uriOverride.HasPort)
-        {
-            builder.Port = (int)uriOverride.Port;
-        }
-
-        if (uriOverride.PathOverride is { } path)
-        {
-            builder.Path = path.Path;
-        }
-
-        if (uriOverride.QueryOverride is { } query)
-        {
-            builder.Query = query.QueryParams;
-        }
-
-        return builder.Uri;
     }
 
     private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch

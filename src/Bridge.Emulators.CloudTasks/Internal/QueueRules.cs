@@ -174,9 +174,9 @@ internal static class QueueRules
                 throw Errors.InvalidArgument(prefix + "http_target.uri_override.host", $"'{uri.Host}' is not a valid host.");
             }
 
-            if (uri.HasPort && (uri.Port < 1 || uri.Port > 65535))
+            if (uri.HasPort && (uri.Port < 0 || uri.Port > 65535))
             {
-                throw Errors.InvalidArgument(prefix + "http_target.uri_override.port", $"port must be between 1 and 65535; got {uri.Port}.");
+                throw Errors.InvalidArgument(prefix + "http_target.uri_override.port", $"port must be between 1 and 65535, or 0 to clear the port; got {uri.Port}.");
             }
         }
 
