@@ -204,7 +204,32 @@ public sealed class QueueTests : IAsyncLifetime
         { "queue.tombstone_ttl", q => q.TombstoneTtl = Duration.FromTimeSpan(TimeSpan.FromDays(10)) },
         { "queue.task_ttl", q => q.TaskTtl = Duration.FromTimeSpan(TimeSpan.FromDays(32)) },
         { "queue.stackdriver_logging_config.sampling_ratio", q => q.StackdriverLoggingConfig = new StackdriverLoggingConfig { SamplingRatio = 1.5 } },
+        { "queue.retry_config.min_backoff", q => q.RetryConfig = new RetryConfig { MinBackoff = Duration.FromTimeSpan(TimeSpan.FromHours(2)) } }, // above the default max_backoff
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { new HttpTarget.Types.HeaderOverride() } } },
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { Override("X-Env", "a\r\nX-Injected: 1") } } },
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { Override("Bad Name", "v") } } },
+        { "queue.http_target.uri_override.port", q => q.HttpTarget = new HttpTarget { UriOverride = new UriOverride { Port = 70000 } } },
     };
+
+    private static HttpTarget.Types.HeaderOverride Override(string key, string value) => new() { Header = new HttpTarget.Types.Header { Key = key, Value = value } };
+
+    [Fact]
+    public async Task Update_refuses_a_header_override_without_a_header()
+    {
+        var name = await _host.CreateQueueAsync();
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.UpdateQueueAsync(
+            new Queue { Name = name.ToString(), HttpTarget = new HttpTarget { HeaderOverrides = { new HttpTarget.Types.HeaderOverride() } } },
+            new FieldMask { Paths = { "http_target.header_overrides" } }));
+        Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
+        Assert.Equal("queue.http_target.header_overrides", Assert.Single(error.FieldViolations).Field);
+    }
+
+    [Fact]
+    public async Task A_port_override_of_zero_is_accepted_and_clears_the_port()
+    {
+        var name = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget { UriOverride = new UriOverride { Port = 0 } });
+        Assert.True((await Client.GetQueueAsync(name)).HttpTarget.UriOverride.HasPort);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidQueues))]

@@ -40,6 +40,7 @@ internal sealed partial class EmulatorState
             queue.PurgeTime = null;
             queue.Stats = null;
             QueueRules.ApplyDefaults(queue);
+            QueueRules.Validate(queue, "queue."); // again with the defaults filled in: min_backoff 2h against the default max of 1h
             _store.SaveQueue(queue);
             _queues[queue.Name] = NewStoredQueue(queue, now);
             Signal();

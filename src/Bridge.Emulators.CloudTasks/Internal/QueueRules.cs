@@ -180,6 +180,16 @@ internal static class QueueRules
             }
         }
 
+        foreach (var headerOverride in queue.HttpTarget?.HeaderOverrides ?? [])
+        {
+            if (headerOverride.Header is not { } header)
+            {
+                throw Errors.InvalidArgument(prefix + "http_target.header_overrides", "Each header override needs a header (key and value).");
+            }
+
+            TaskRules.ValidateHeader(header.Key, header.Value, prefix + "http_target.header_overrides");
+        }
+
         if (queue.HttpTarget?.OidcToken is { } oidc && !TaskRules.IsEmail(oidc.ServiceAccountEmail))
         {
             throw Errors.InvalidArgument(prefix + "http_target.oidc_token.service_account_email", "service_account_email must be a service account's email address.");

@@ -178,12 +178,9 @@ internal static class TaskRules
             throw Errors.InvalidArgument("task.http_request.body", $"A body is only allowed with POST, PUT or PATCH; the method is {request.HttpMethod}.");
         }
 
-        foreach (var key in request.Headers.Keys)
+        foreach (var (key, value) in request.Headers)
         {
-            if (key.Length == 0 || key.Any(c => c <= ' ' || c >= 127 || c == ':'))
-            {
-                throw Errors.InvalidArgument("task.http_request.headers", $"'{Shorten(key)}' is not a valid header name.");
-            }
+            ValidateHeader(key, value, "task.http_request.headers");
         }
 
         switch (request.AuthorizationHeaderCase)
@@ -195,8 +192,30 @@ internal static class TaskRules
         }
     }
 
+    /// <summary>
+    /// A header the dispatch can send: a token name, and a value without CR, LF or NUL (which would split the
+    /// request or fail every attempt).
+    /// </summary>
+    public static void ValidateHeader(string key, string value, string field)
+    {
+        if (key.Length == 0 || key.Any(c => c <= ' ' || c >= 127 || c == ':'))
+        {
+            throw Errors.InvalidArgument(field, $"'{Shorten(key)}' is not a valid header name.");
+        }
+
+        if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        {
+            throw Errors.InvalidArgument(field, $"The value of header '{Shorten(key)}' contains CR, LF or NUL.");
+        }
+    }
+
     private static void ValidateAppEngineRequest(AppEngineHttpRequest request)
     {
+        foreach (var (key, value) in request.Headers)
+        {
+            ValidateHeader(key, value, "task.app_engine_http_request.headers");
+        }
+
         if (request.HttpMethod == HttpMethod.Unspecified)
         {
             request.HttpMethod = HttpMethod.Post;
