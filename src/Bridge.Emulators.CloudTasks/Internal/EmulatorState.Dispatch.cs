@@ -24,9 +24,9 @@ internal sealed partial class EmulatorState
             SweepIfDue(now);
             foreach (var queue in _queues.Values)
             {
-                if (queue.Queue.State != Queue.Types.State.Running)
+                if (queue.Queue.State != Queue.Types.State.Running || queue.Queue.Type == Queue.Types.Type.Pull)
                 {
-                    continue;
+                    continue; // nothing of a pull queue is dispatched (nor deleted as exhausted)
                 }
 
                 while (queue.Ready.Count > 0)

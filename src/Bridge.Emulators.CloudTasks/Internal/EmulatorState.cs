@@ -40,7 +40,11 @@ internal sealed partial class EmulatorState : IDisposable
             if (_queues.TryGetValue(task.QueueName, out var queue))
             {
                 queue.Tasks[task.Name] = task;
-                queue.Ready.Add((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
+                if (queue.Queue.Type != Queue.Types.Type.Pull)
+                {
+                    queue.Ready.Add((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
+                }
+
                 _sequence = Math.Max(_sequence, task.Sequence);
             }
         }
@@ -68,9 +72,11 @@ internal sealed partial class EmulatorState : IDisposable
     {
         lock (_gate)
         {
+            // Pull queues' tasks wait for a puller, not for dispatch: they never make a queue busy.
+            static bool Idle(StoredQueue q) => q.Queue.Type == Queue.Types.Type.Pull || (q.Tasks.Count == 0 && q.InFlight == 0);
             return queueName is null
-                ? _queues.Values.All(q => q.Tasks.Count == 0 && q.InFlight == 0)
-                : !_queues.TryGetValue(queueName, out var q) || (q.Tasks.Count == 0 && q.InFlight == 0);
+                ? _queues.Values.All(Idle)
+                : !_queues.TryGetValue(queueName, out var q) || Idle(q);
         }
     }
 
