@@ -170,6 +170,28 @@ public sealed class ScheduleTests : IDisposable
         }
     }
 
+    [Fact]
+    public void An_attempt_from_before_a_reset_does_not_settle_the_new_task_of_the_same_name()
+    {
+        var queue = CreateQueue("reused");
+        var name = queue + "/tasks/same";
+        _state.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { Name = name, HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+        var old = Assert.Single(_state.TakeDue(out _));
+
+        _state.Reset();
+        CreateQueue("reused", q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 1 });
+        _state.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { Name = name, HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+        var current = Assert.Single(_state.TakeDue(out _));
+
+        _state.CompleteAttempt(old, new DispatchResult(200, _clock.GetUtcNow(), null));
+
+        Assert.True(_state.IsInFlight(name), "the new task's own attempt is still under way");
+        Assert.Equal(1, _state.GetTask(new GetTaskRequest { Name = name }).DispatchCount);
+        Assert.False(_state.IsIdle(queue));
+        _state.CompleteAttempt(current, new DispatchResult(200, _clock.GetUtcNow(), null));
+        Assert.True(_state.IsIdle(queue));
+    }
+
     /// <summary>The in-memory store, except that a task save can be made to fail once (a full disk).</summary>
     private sealed class FailingStore : IEmulatorStore
     {

@@ -70,8 +70,12 @@ internal sealed partial class EmulatorState
                 return; // the queue was deleted meanwhile
             }
 
-            queue.InFlight = Math.Max(0, queue.InFlight - 1);
-            if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight)
+            if (!queue.InFlightAttempts.Remove(work.AttemptId))
+            {
+                return; // started for an earlier queue of this name (deleted or reset since)
+            }
+
+            if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight || task.AttemptId != work.AttemptId)
             {
                 Signal();
                 return; // deleted or purged while in flight
@@ -155,9 +159,11 @@ internal sealed partial class EmulatorState
     {
         var eta = task.Task.ScheduleTime.ToDateTimeOffset();
         queue.Ready.Remove((eta, task.Sequence, task.Name));
-        var work = new DispatchWork(task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now);
+        var attemptId = ++_attemptSequence;
+        var work = new DispatchWork(attemptId, task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now);
         task.InFlight = true;
-        queue.InFlight++;
+        task.AttemptId = attemptId;
+        queue.InFlightAttempts.Add(attemptId);
         task.FirstAttemptAt ??= now;
         task.Task.DispatchCount++;
         task.Task.LastAttempt = new Attempt { ScheduleTime = task.Task.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };

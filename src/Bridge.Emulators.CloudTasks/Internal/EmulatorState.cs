@@ -20,6 +20,7 @@ internal sealed partial class EmulatorState : IDisposable
     private readonly Dictionary<string, Policy> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CmekConfig> _cmek = new(StringComparer.Ordinal);
     private long _sequence;
+    private long _attemptSequence; // never reset, so attempts from before Reset() stay distinguishable
     private DateTimeOffset _nextSweep;
     private TaskCompletionSource _changed = NewSignal();
 
