@@ -57,6 +57,11 @@ catch (OptionsValidationException ex)
 {
     return InvalidSettings(ex.Failures);
 }
+catch (DataFolderInUseException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
 catch (IOException ex) when (ex.InnerException is AddressInUseException)
 {
     Console.Error.WriteLine(PortInUse(ex.Message, options));

@@ -64,6 +64,27 @@ public sealed class ExecutableTests
     }
 
     [Fact]
+    public async Task A_second_emulator_on_the_same_data_folder_stops_with_one_line()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-emulator-twice-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var first = await EmulatorProcess.StartAsync("--data", data);
+
+            var (exitCode, stdout, stderr) = await RunToExitAsync("--port", "0", "--http-port", "0", "--data", data);
+
+            Assert.Equal(2, exitCode);
+            var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("in use by another emulator", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", stdout + stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Listen_localhost_serves_on_loopback()
     {
         using var emulator = await EmulatorProcess.StartAsync("--listen", "localhost");

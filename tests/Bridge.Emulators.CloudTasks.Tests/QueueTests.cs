@@ -284,6 +284,19 @@ public sealed class QueueTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_read_mask_with_a_stats_sub_path_returns_that_statistic()
+    {
+        var name = await _host.CreateQueueAsync();
+        await Client.PauseQueueAsync(name);
+        await Client.CreateTaskAsync(name, new Bridge.CloudTasks.V2Beta3.Task { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } });
+
+        var queue = await Client.GetQueueAsync(new GetQueueRequest { Name = name.ToString(), ReadMask = new FieldMask { Paths = { "stats.tasks_count" } } });
+
+        Assert.Equal(1, queue.Stats.TasksCount);
+        Assert.Null(queue.Stats.OldestEstimatedArrivalTime); // not asked for
+    }
+
+    [Fact]
     public async Task Purge_deletes_the_tasks_created_before_it_and_records_the_purge_time()
     {
         var name = await _host.CreateQueueAsync();

@@ -158,20 +158,27 @@ internal sealed partial class EmulatorState
     private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)
     {
         var eta = task.Task.ScheduleTime.ToDateTimeOffset();
+        var started = task.Task.Clone();
+        started.DispatchCount++;
+        started.LastAttempt = new Attempt { ScheduleTime = started.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
+        if (started.DispatchCount == 1)
+        {
+            started.FirstAttempt = started.LastAttempt.Clone();
+        }
+
+        // Durable before the attempt leaves: after a crash mid-attempt the task shows the dispatch it had. Written
+        // before anything in memory changes, so a failed write leaves the task as it was.
+        var firstAttemptAt = task.FirstAttemptAt ?? now;
+        _store.SaveTask(new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt });
+
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
         var work = new DispatchWork(attemptId, task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now);
+        task.Task = started;
+        task.FirstAttemptAt = firstAttemptAt;
         task.InFlight = true;
         task.AttemptId = attemptId;
         queue.InFlightAttempts.Add(attemptId);
-        task.FirstAttemptAt ??= now;
-        task.Task.DispatchCount++;
-        task.Task.LastAttempt = new Attempt { ScheduleTime = task.Task.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
-        if (task.Task.DispatchCount == 1)
-        {
-            task.Task.FirstAttempt = task.Task.LastAttempt.Clone();
-        }
-
         queue.RecentDispatches.Enqueue(now);
         while (queue.RecentDispatches.Count > 0 && queue.RecentDispatches.Peek() < now - TimeSpan.FromMinutes(1))
         {

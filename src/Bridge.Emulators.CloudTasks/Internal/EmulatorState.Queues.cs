@@ -205,7 +205,7 @@ internal sealed partial class EmulatorState
                 }
             }
 
-            if (readMask.Paths.Contains("stats"))
+            if (readMask.Paths.Any(p => p == "stats" || p.StartsWith("stats.", StringComparison.Ordinal)))
             {
                 var now = _time.GetUtcNow();
                 queue.Stats = new QueueStats
