@@ -101,6 +101,21 @@ public sealed class RestAndAdminTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Locations_are_listed_and_described_over_rest()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/loc/locations/moon-base1/queues", new { name = "projects/loc/locations/moon-base1/queues/q" });
+
+        using var list = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/loc/locations"));
+        var ids = list.RootElement.GetProperty("locations").EnumerateArray().Select(l => l.GetProperty("locationId").GetString()).ToList();
+        using var one = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/loc/locations/europe-west1"));
+
+        Assert.Contains("us-central1", ids);
+        Assert.Contains("moon-base1", ids); // where the project's queues are
+        Assert.Equal("projects/loc/locations/europe-west1", one.RootElement.GetProperty("name").GetString());
+        Assert.Equal("europe-west1", one.RootElement.GetProperty("locationId").GetString());
+    }
+
+    [Fact]
     public async Task Health_reset_and_wait_idle_endpoints_work()
     {
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/health")).StatusCode);

@@ -258,6 +258,15 @@ await check('DeleteQueue deletes it (NOT_FOUND after)', async () => {
   await expectCode(client.getQueue({ name: held }), 5);
 });
 
+await check('Locations mixin over gRPC: GetLocation and ListLocations', async () => {
+  const [loc] = await client.getLocation({ name: parent });
+  assert.equal(loc.name, parent);
+  assert.equal(loc.locationId, location);
+  const ids = [];
+  for await (const l of client.listLocationsAsync({ name: `projects/${project}` })) ids.push(l.locationId);
+  assert.ok(ids.includes(location), `${location} in ${ids}`);
+});
+
 // The same client over its REST transport (fallback: 'rest'), as users without gRPC run it: errors must come back
 // with their gRPC codes, which the transport reads from Google's JSON error envelope.
 const { PassThroughClient } = require('google-auth-library');

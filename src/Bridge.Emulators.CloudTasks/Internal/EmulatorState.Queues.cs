@@ -67,6 +67,15 @@ internal sealed partial class EmulatorState
         }
     }
 
+    /// <summary>The location ids of a project's queues.</summary>
+    public IReadOnlyList<string> LocationsInUse(string project)
+    {
+        lock (_gate)
+        {
+            return _queues.Keys.Select(Bridge.CloudTasks.QueueName.Parse).Where(q => q.ProjectId == project).Select(q => q.LocationId).Distinct(StringComparer.Ordinal).ToList();
+        }
+    }
+
     public Queue GetQueue(GetQueueRequest request)
     {
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
