@@ -54,19 +54,11 @@ public sealed class CloudTasksEmulator
         }
     }
 
-    /// <summary>Creates the queue with the service's defaults unless it exists (hosts call it before they start).</summary>
-    public void EnsureQueue(string queueName)
-    {
-        var name = Bridge.CloudTasks.QueueName.Parse(queueName);
-        try
-        {
-            _state.CreateQueue(new Bridge.CloudTasks.V2Beta3.CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Bridge.CloudTasks.V2Beta3.Queue { Name = queueName } });
-        }
-        catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
-        {
-            // kept from an earlier run with the same data
-        }
-    }
+    /// <summary>
+    /// Creates the queue with the service's defaults unless it exists (hosts call it before they start); a name
+    /// reserved by a recent deletion is taken back.
+    /// </summary>
+    public void EnsureQueue(string queueName) => _state.EnsureQueue(Bridge.CloudTasks.QueueName.Parse(queueName));
 
     /// <summary>Deletes every queue, task, tombstone and policy.</summary>
     public void Reset() => _state.Reset();

@@ -35,4 +35,15 @@ public sealed class EmulatorOptions
     public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(1);
 
     public EmulatorOptions Clone() => (EmulatorOptions)MemberwiseClone();
+
+    internal static IEnumerable<string> SplitQueues(string? queues) =>
+        (queues ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>A <see cref="Queues"/> entry as a queue name; null when it is neither form.</summary>
+    internal static Bridge.CloudTasks.QueueName? ToQueueName(string entry)
+    {
+        var parts = entry.Split('/');
+        var name = parts.Length == 3 ? $"projects/{parts[0]}/locations/{parts[1]}/queues/{parts[2]}" : entry;
+        return Bridge.CloudTasks.QueueName.TryParse(name, out var parsed) ? parsed : null;
+    }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -11,11 +10,13 @@ public static class EmulatorServiceCollectionExtensions
     /// <summary>Adds the Cloud Tasks emulator's services: state, store, dispatcher, OIDC issuer, gRPC with JSON transcoding.</summary>
     public static IServiceCollection AddCloudTasksEmulator(this IServiceCollection services, Action<EmulatorOptions>? configure = null)
     {
-        var options = services.AddOptions<EmulatorOptions>();
+        var options = services.AddOptions<EmulatorOptions>().ValidateOnStart();
         if (configure is not null)
         {
             options.Configure(configure);
         }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EmulatorOptions>, EmulatorOptionsValidator>());
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IEmulatorStore>(sp =>
@@ -42,6 +43,7 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Dispatcher>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
+        services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
         services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
             Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
@@ -55,6 +57,7 @@ public static class EmulatorServiceCollectionExtensions
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGrpcService<CloudTasksService>();
+        endpoints.MapGrpcService<LocationsService>();
         var issuer = endpoints.ServiceProvider.GetRequiredService<OidcIssuer>();
         var emulator = endpoints.ServiceProvider.GetRequiredService<CloudTasksEmulator>();
         var json = new JsonSerializerOptions { WriteIndented = false };
@@ -85,20 +88,21 @@ public static class EmulatorServiceCollectionExtensions
     public static void CreateConfiguredQueues(this IServiceProvider services)
     {
         var state = services.GetRequiredService<EmulatorState>();
-        var names = services.GetRequiredService<IOptions<EmulatorOptions>>().Value.Queues ?? string.Empty;
-        foreach (var raw in names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        var names = services.GetRequiredService<IOptions<EmulatorOptions>>().Value.Queues;
+        foreach (var raw in EmulatorOptions.SplitQueues(names))
         {
-            var parts = raw.Split('/');
-            var name = parts.Length == 3 ? $"projects/{parts[0]}/locations/{parts[1]}/queues/{parts[2]}" : raw;
-            var queue = Bridge.CloudTasks.QueueName.Parse(name);
-            try
-            {
-                state.CreateQueue(new CreateQueueRequest { Parent = queue.Location.ToString(), Queue = new Queue { Name = queue.ToString() } });
-            }
-            catch (Grpc.Core.RpcException ex) when (ex.StatusCode == Grpc.Core.StatusCode.AlreadyExists)
-            {
-                // kept from an earlier run with the same data
-            }
+            var queue = EmulatorOptions.ToQueueName(raw) ?? throw new OptionsValidationException(EmulatorOptions.SectionName, typeof(EmulatorOptions), [$"Emulator:Queues entry '{raw}' is not a queue name."]);
+            state.EnsureQueue(queue);
         }
+    }
+
+    /// <summary>Puts the REST error envelope first in the pipeline of any app that hosts the emulator.</summary>
+    private sealed class ErrorEnvelopeStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<GoogleErrorEnvelopeMiddleware>();
+            next(app);
+        };
     }
 }

@@ -1,8 +1,10 @@
-using System.Net;
 using Bridge.Emulators.CloudTasks;
+using Bridge.Emulators.CloudTasks.Internal;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Trace;
 
 // dotnet run --project src/Bridge.Emulators.CloudTasks -- --port 8123 --http-port 8124 [--data <dir>] [--issuer <url>] [--queues p/l/q,...]
@@ -19,24 +21,54 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--app-engine-host"] = "Emulator:AppEngineHost",
 });
 
+// Start-up failures the user can fix (a bad setting, a port in use) get one line from us below, not the host's
+// stack trace; after start-up every log passes.
+var started = false;
+builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
+builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
+
 var options = builder.Configuration.GetSection(EmulatorOptions.SectionName).Get<EmulatorOptions>() ?? new EmulatorOptions();
+if (new EmulatorOptionsValidator().Validate(null, options) is { Failed: true } invalid)
+{
+    // Checked here too because Kestrel's listen addresses are read while the app is built, before ValidateOnStart.
+    return InvalidSettings(invalid.Failures!);
+}
+
 builder.Services.AddCloudTasksEmulator(o => builder.Configuration.GetSection(EmulatorOptions.SectionName).Bind(o));
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    var address = IPAddress.Parse(options.ListenAddress);
+    EmulatorOptionsValidator.TryParseListenAddress(options.ListenAddress, out var address);
     kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
     kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
 });
 if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
-    builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource("Bridge.Emulators.CloudTasks").AddOtlpExporter());
+    builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource(EmulatorDiagnostics.SourceName).AddOtlpExporter());
 }
 
 var app = builder.Build();
-app.MapCloudTasksEmulator();
-app.Services.CreateConfiguredQueues();
-await app.StartAsync();
+try
+{
+    app.MapCloudTasksEmulator();
+    await app.StartAsync();
+    app.Services.CreateConfiguredQueues();
+}
+catch (OptionsValidationException ex)
+{
+    return InvalidSettings(ex.Failures);
+}
+catch (DataFolderInUseException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+catch (IOException ex) when (ex.InnerException is AddressInUseException)
+{
+    Console.Error.WriteLine(PortInUse(ex.Message, options));
+    return 2;
+}
 
+started = true;
 var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
 var grpc = bound[0];
 var http = bound[1];
@@ -49,6 +81,26 @@ Console.WriteLine($"  OIDC:   issuer {emulator.Issuer}, discovery {emulator.Disc
 Console.WriteLine($"  health: http://{http.Host}:{http.Port}/health");
 Console.WriteLine($"  data:   {(string.IsNullOrWhiteSpace(options.Data) ? "in memory (use --data <dir> to keep state)" : Path.GetFullPath(options.Data))}");
 await app.WaitForShutdownAsync();
+return 0;
+
+static int InvalidSettings(IEnumerable<string> failures)
+{
+    foreach (var failure in failures)
+    {
+        Console.Error.WriteLine($"Invalid setting: {failure}");
+    }
+
+    return 2;
+}
+
+// One line naming the setting to change; Kestrel's message carries the address it failed to bind.
+static string PortInUse(string message, EmulatorOptions options)
+{
+    var (port, flag, variable) = message.Contains($":{options.HttpPort}:", StringComparison.Ordinal)
+        ? (options.HttpPort, "--http-port", "CLOUDTASKS_EMULATOR_HTTP_PORT")
+        : (options.Port, "--port", "CLOUDTASKS_EMULATOR_PORT");
+    return $"Port {port} on {options.ListenAddress} is already in use: choose another with {flag} <port> (or {variable}; 0 picks a free port).";
+}
 
 // CLOUDTASKS_EMULATOR_PORT, _HTTP_PORT, _DATA, _ISSUER, _QUEUES, _LISTEN, _APP_ENGINE_HOST
 static Dictionary<string, string?> FromEnvironment()

@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
@@ -60,20 +57,38 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_queue_named_by_queues_is_there_after_a_restart_even_when_it_was_deleted_before()
+    {
+        var queue = new QueueName("configured", "l", "q");
+        using (var first = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q"))
+        using (var client = new CloudTasksClientBuilder { EmulatorHost = first.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        {
+            Assert.Equal(Queue.Types.State.Running, (await client.GetQueueAsync(queue)).State);
+            await client.DeleteQueueAsync(queue); // reserves the name for 7 days
+            await first.KillAsync();
+        }
+
+        using var second = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q");
+        using var secondClient = new CloudTasksClientBuilder { EmulatorHost = second.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+
+        Assert.Equal(Queue.Types.State.Running, (await secondClient.GetQueueAsync(queue)).State);
+    }
+
+    [Fact]
     public async Task Every_acknowledged_task_survives_sigkill_during_a_stream_of_creates_and_is_dispatched_after_restart()
     {
         await using var target = await HttpTargetServer.StartAsync();
         var queue = new QueueName("durable", "l", "stream");
-        var (grpcPort, httpPort) = (FreePort(), FreePort());
         var acknowledged = new ConcurrentBag<string>();
         var killing = 0;
 
-        using (var emulator = await StartProcessAsync(grpcPort, httpPort))
-        using (var client = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{grpcPort}", EmulatorDetection = EmulatorDetection.None }.Build())
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
         {
             await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
             await client.PauseQueueAsync(queue);
             using var stop = new CancellationTokenSource();
+            using var enough = new SemaphoreSlim(0);
             var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
             {
                 for (var i = 0; !stop.IsCancellationRequested; i++)
@@ -83,6 +98,10 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                     {
                         await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
                         acknowledged.Add(name.TaskId);
+                        if (acknowledged.Count == 150)
+                        {
+                            enough.Release();
+                        }
                     }
                     catch (Exception) when (Volatile.Read(ref killing) == 1)
                     {
@@ -91,20 +110,16 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                 }
             })).ToList();
 
-            while (acknowledged.Count < 150)
-            {
-                await Task.Delay(10);
-            }
-
+            // The writers are still writing when the kill lands: mid-stream.
+            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(60)), $"only {acknowledged.Count} creates acknowledged in 60 s");
             Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
-            emulator.Kill(); // SIGKILL, mid-stream
-            await emulator.WaitForExitAsync();
+            await emulator.KillAsync();
             await stop.CancelAsync();
-            await Task.WhenAll(writers);
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
         }
 
-        using var restarted = await StartProcessAsync(grpcPort, httpPort);
-        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{grpcPort}", EmulatorDetection = EmulatorDetection.None }.Build();
+        using var restarted = await EmulatorProcess.StartAsync("--data", _data);
+        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = restarted.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
         var present = new HashSet<string>();
         await foreach (var task in restartedClient.ListTasks(queue))
         {
@@ -120,47 +135,5 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         var dispatched = target.Requests.Select(r => r.Header("X-CloudTasks-TaskName")).ToHashSet();
         var undispatched = acknowledged.Where(a => !dispatched.Contains(a)).ToList();
         Assert.True(undispatched.Count == 0, $"{undispatched.Count} acknowledged tasks never dispatched: {string.Join(", ", undispatched.Take(10))}");
-        restarted.Kill();
-    }
-
-    private async Task<Process> StartProcessAsync(int grpcPort, int httpPort)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            ArgumentList = { dll, "--port", grpcPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--http-port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", _data },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        using var http = new HttpClient();
-        var deadline = TimeProvider.System.GetUtcNow().AddSeconds(30);
-        while (true)
-        {
-            try
-            {
-                if ((await http.GetAsync($"http://127.0.0.1:{httpPort}/health")).StatusCode == HttpStatusCode.OK)
-                {
-                    return process;
-                }
-            }
-            catch (HttpRequestException) when (TimeProvider.System.GetUtcNow() < deadline && !process.HasExited)
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

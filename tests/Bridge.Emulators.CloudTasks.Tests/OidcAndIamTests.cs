@@ -71,6 +71,20 @@ public sealed class OidcAndIamTests : EmulatorWithTargetTests
         Assert.True(result.IsValid, result.Exception?.Message);
     }
 
+    [Theory]
+    [InlineData("")] // no path: no slash added
+    [InlineData("/a%20b/c%2Fd?q=%2F&x=1")] // escapes kept
+    public async Task The_default_audience_is_the_url_exactly_as_given(string pathAndQuery)
+    {
+        var queue = await Host.CreateQueueAsync();
+        var url = $"http://127.0.0.1:{Target.Address.Port}{pathAndQuery}";
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = url, OidcToken = new OidcToken { ServiceAccountEmail = Invoker } } });
+
+        var token = new JsonWebToken(Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization")!["Bearer ".Length..]);
+
+        Assert.Equal(url, Assert.Single(token.Audiences));
+    }
+
     [Fact]
     public async Task A_token_for_another_audience_or_with_a_changed_payload_does_not_verify()
     {
@@ -96,10 +110,33 @@ public sealed class OidcAndIamTests : EmulatorWithTargetTests
     }
 
     [Fact]
-    public async Task Tasks_without_a_token_send_no_authorization()
+    public async Task A_tasks_own_authorization_header_is_forwarded_when_it_has_no_token()
     {
         var queue = await Host.CreateQueueAsync();
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/open").ToString(), Headers = { ["Authorization"] = "Bearer smuggled" } } });
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/basic").ToString(), Headers = { ["Authorization"] = "Basic dXNlcjpwYXNz" } } });
+
+        Assert.Equal("Basic dXNlcjpwYXNz", Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization"));
+    }
+
+    [Fact]
+    public async Task A_token_replaces_the_tasks_own_authorization_header()
+    {
+        var queue = await Host.CreateQueueAsync();
+        await Client.CreateTaskAsync(queue, new TaskMessage
+        {
+            HttpRequest = new HttpRequest { Url = Target.Url("/both").ToString(), Headers = { ["Authorization"] = "Bearer static" }, OidcToken = new OidcToken { ServiceAccountEmail = Invoker, Audience = "aud" } },
+        });
+
+        var authorization = Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization")!;
+        Assert.StartsWith("Bearer ey", authorization, StringComparison.Ordinal);
+        Assert.True((await ValidateAsync(authorization["Bearer ".Length..], "aud")).IsValid);
+    }
+
+    [Fact]
+    public async Task Tasks_without_a_token_or_header_send_no_authorization()
+    {
+        var queue = await Host.CreateQueueAsync();
+        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/open").ToString() } });
 
         Assert.Null(Assert.Single(await Target.WaitForRequestsAsync(1)).Header("Authorization"));
     }

@@ -81,9 +81,61 @@ public sealed class QueueTests : IAsyncLifetime
             new FieldMask { Paths = { "rate_limits.max_dispatches_per_second" } });
 
         Assert.Equal(7, updated.RateLimits.MaxDispatchesPerSecond);
-        Assert.Equal(before.RateLimits.MaxBurstSize, updated.RateLimits.MaxBurstSize);
+        Assert.Equal(7, updated.RateLimits.MaxBurstSize); // recomputed: the rate changed and no burst was given
+        Assert.Equal(before.RateLimits.MaxConcurrentDispatches, updated.RateLimits.MaxConcurrentDispatches);
         Assert.Equal(before.RetryConfig, updated.RetryConfig);
         Assert.Equal(updated, await Client.GetQueueAsync(name));
+    }
+
+    [Fact]
+    public async Task A_burst_given_with_the_rate_is_kept()
+    {
+        var name = await _host.CreateQueueAsync();
+
+        var updated = await Client.UpdateQueueAsync(
+            new Queue { Name = name.ToString(), RateLimits = new RateLimits { MaxDispatchesPerSecond = 7, MaxBurstSize = 3 } },
+            new FieldMask { Paths = { "rate_limits.max_dispatches_per_second", "rate_limits.max_burst_size" } });
+
+        Assert.Equal(3, updated.RateLimits.MaxBurstSize);
+    }
+
+    [Fact]
+    public async Task Sub_field_masks_of_http_target_change_only_those_parts()
+    {
+        var name = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget
+        {
+            UriOverride = new UriOverride { Host = "a.example.com" },
+            HeaderOverrides = { new HttpTarget.Types.HeaderOverride { Header = new HttpTarget.Types.Header { Key = "X-Env", Value = "dev" } } },
+        });
+
+        var updated = await Client.UpdateQueueAsync(
+            new Queue
+            {
+                Name = name.ToString(),
+                HttpTarget = new HttpTarget
+                {
+                    UriOverride = new UriOverride { Host = "b.example.com", Port = 8443 },
+                    OidcToken = new OidcToken { ServiceAccountEmail = "invoker@p.iam.gserviceaccount.com" },
+                },
+            },
+            new FieldMask { Paths = { "http_target.uri_override.host", "http_target.oidc_token.service_account_email" } });
+
+        Assert.Equal("b.example.com", updated.HttpTarget.UriOverride.Host);
+        Assert.False(updated.HttpTarget.UriOverride.HasPort); // not in the mask
+        Assert.Equal("invoker@p.iam.gserviceaccount.com", updated.HttpTarget.OidcToken.ServiceAccountEmail);
+        Assert.Equal("dev", Assert.Single(updated.HttpTarget.HeaderOverrides).Header.Value);
+    }
+
+    [Theory]
+    [InlineData("rate_limits.nope")]
+    [InlineData("http_target.uri_override.nope")]
+    [InlineData("type")]
+    public async Task Masks_naming_no_updatable_field_are_invalid(string path)
+    {
+        var name = await _host.CreateQueueAsync();
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.UpdateQueueAsync(new Queue { Name = name.ToString() }, new FieldMask { Paths = { path } }));
+        Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -152,7 +204,32 @@ public sealed class QueueTests : IAsyncLifetime
         { "queue.tombstone_ttl", q => q.TombstoneTtl = Duration.FromTimeSpan(TimeSpan.FromDays(10)) },
         { "queue.task_ttl", q => q.TaskTtl = Duration.FromTimeSpan(TimeSpan.FromDays(32)) },
         { "queue.stackdriver_logging_config.sampling_ratio", q => q.StackdriverLoggingConfig = new StackdriverLoggingConfig { SamplingRatio = 1.5 } },
+        { "queue.retry_config.min_backoff", q => q.RetryConfig = new RetryConfig { MinBackoff = Duration.FromTimeSpan(TimeSpan.FromHours(2)) } }, // above the default max_backoff
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { new HttpTarget.Types.HeaderOverride() } } },
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { Override("X-Env", "a\r\nX-Injected: 1") } } },
+        { "queue.http_target.header_overrides", q => q.HttpTarget = new HttpTarget { HeaderOverrides = { Override("Bad Name", "v") } } },
+        { "queue.http_target.uri_override.port", q => q.HttpTarget = new HttpTarget { UriOverride = new UriOverride { Port = 70000 } } },
     };
+
+    private static HttpTarget.Types.HeaderOverride Override(string key, string value) => new() { Header = new HttpTarget.Types.Header { Key = key, Value = value } };
+
+    [Fact]
+    public async Task Update_refuses_a_header_override_without_a_header()
+    {
+        var name = await _host.CreateQueueAsync();
+        var error = await Assert.ThrowsAsync<CloudTasksException>(() => Client.UpdateQueueAsync(
+            new Queue { Name = name.ToString(), HttpTarget = new HttpTarget { HeaderOverrides = { new HttpTarget.Types.HeaderOverride() } } },
+            new FieldMask { Paths = { "http_target.header_overrides" } }));
+        Assert.Equal(CloudTasksFailureReason.InvalidArgument, error.Reason);
+        Assert.Equal("queue.http_target.header_overrides", Assert.Single(error.FieldViolations).Field);
+    }
+
+    [Fact]
+    public async Task A_port_override_of_zero_is_accepted_and_clears_the_port()
+    {
+        var name = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget { UriOverride = new UriOverride { Port = 0 } });
+        Assert.True((await Client.GetQueueAsync(name)).HttpTarget.UriOverride.HasPort);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidQueues))]
@@ -204,6 +281,19 @@ public sealed class QueueTests : IAsyncLifetime
         Assert.NotNull(withStats.Stats.OldestEstimatedArrivalTime);
         Assert.Null(withStats.RateLimits); // not in the mask
         Assert.Null(plain.Stats);
+    }
+
+    [Fact]
+    public async Task A_read_mask_with_a_stats_sub_path_returns_that_statistic()
+    {
+        var name = await _host.CreateQueueAsync();
+        await Client.PauseQueueAsync(name);
+        await Client.CreateTaskAsync(name, new Bridge.CloudTasks.V2Beta3.Task { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } });
+
+        var queue = await Client.GetQueueAsync(new GetQueueRequest { Name = name.ToString(), ReadMask = new FieldMask { Paths = { "stats.tasks_count" } } });
+
+        Assert.Equal(1, queue.Stats.TasksCount);
+        Assert.Null(queue.Stats.OldestEstimatedArrivalTime); // not asked for
     }
 
     [Fact]

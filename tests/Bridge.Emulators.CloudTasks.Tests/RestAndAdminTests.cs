@@ -54,18 +54,65 @@ public sealed class RestAndAdminTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await _http.DeleteAsync("/v2beta3/projects/rest/locations/l/queues/q1")).StatusCode);
     }
 
-    [Fact]
-    public async Task Errors_over_rest_carry_the_status_and_the_field_violation()
+    [Theory]
+    [InlineData("POST", "/v2beta3/projects/rest/locations/l/queues", "{\"name\":\"projects/rest/locations/l/queues/bad\",\"rateLimits\":{\"maxDispatchesPerSecond\":1000}}", 400, "INVALID_ARGUMENT")]
+    [InlineData("GET", "/v2beta3/projects/rest/locations/l/queues/none", null, 404, "NOT_FOUND")]
+    [InlineData("POST", "/v2beta3/projects/rest/locations/l/queues", "{\"name\":\"projects/rest/locations/l/queues/dup\"}", 409, "ALREADY_EXISTS")]
+    public async Task Errors_over_rest_use_googles_error_envelope(string method, string path, string? body, int httpStatus, string status)
     {
-        var response = await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/bad", rateLimits = new { maxDispatchesPerSecond = 1000 } });
+        await _http.PostAsync("/v2beta3/projects/rest/locations/l/queues", new StringContent("{\"name\":\"projects/rest/locations/l/queues/dup\"}", System.Text.Encoding.UTF8, "application/json"));
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = body is null ? null : new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
 
-        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal(3, body.RootElement.GetProperty("code").GetInt32());
-        Assert.Contains("max_dispatches_per_second", body.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var response = await _http.SendAsync(request);
 
-        var missing = await _http.GetAsync("/v2beta3/projects/rest/locations/l/queues/none");
-        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal(httpStatus, (int)response.StatusCode);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var error = json.RootElement.GetProperty("error");
+        Assert.Equal(httpStatus, error.GetProperty("code").GetInt32());
+        Assert.Equal(status, error.GetProperty("status").GetString());
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        Assert.Equal(JsonValueKind.Array, error.GetProperty("details").ValueKind);
+        Assert.Single(json.RootElement.EnumerateObject()); // nothing beside "error"
+        if (status == "INVALID_ARGUMENT")
+        {
+            var detail = Assert.Single(error.GetProperty("details").EnumerateArray());
+            Assert.Equal("type.googleapis.com/google.rpc.BadRequest", detail.GetProperty("@type").GetString());
+            Assert.Equal("queue.rate_limits.max_dispatches_per_second", detail.GetProperty("fieldViolations")[0].GetProperty("field").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Update_queue_over_rest_takes_camel_case_sub_field_masks_as_gcloud_sends_them()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/patched", retryConfig = new { maxAttempts = 9 } });
+
+        var patch = await _http.PatchAsync(
+            "/v2beta3/projects/rest/locations/l/queues/patched?updateMask=rateLimits.maxDispatchesPerSecond,retryConfig.maxDoublings",
+            JsonContent.Create(new { rateLimits = new { maxDispatchesPerSecond = 4, maxConcurrentDispatches = 3 }, retryConfig = new { maxDoublings = 2, maxAttempts = 1 } }));
+
+        Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+        using var queue = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/rest/locations/l/queues/patched"));
+        var rate = queue.RootElement.GetProperty("rateLimits");
+        Assert.Equal(4, rate.GetProperty("maxDispatchesPerSecond").GetDouble());
+        Assert.Equal(4, rate.GetProperty("maxBurstSize").GetInt32());
+        Assert.Equal(1000, rate.GetProperty("maxConcurrentDispatches").GetInt32());
+        Assert.Equal(2, queue.RootElement.GetProperty("retryConfig").GetProperty("maxDoublings").GetInt32());
+        Assert.Equal(9, queue.RootElement.GetProperty("retryConfig").GetProperty("maxAttempts").GetInt32());
+    }
+
+    [Fact]
+    public async Task Locations_are_listed_and_described_over_rest()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/loc/locations/moon-base1/queues", new { name = "projects/loc/locations/moon-base1/queues/q" });
+
+        using var list = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/loc/locations"));
+        var ids = list.RootElement.GetProperty("locations").EnumerateArray().Select(l => l.GetProperty("locationId").GetString()).ToList();
+        using var one = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/loc/locations/europe-west1"));
+
+        Assert.Contains("us-central1", ids);
+        Assert.Contains("moon-base1", ids); // where the project's queues are
+        Assert.Equal("projects/loc/locations/europe-west1", one.RootElement.GetProperty("name").GetString());
+        Assert.Equal("europe-west1", one.RootElement.GetProperty("locationId").GetString());
     }
 
     [Fact]

@@ -132,6 +132,8 @@ public sealed class TaskTests : IAsyncLifetime
         { "task", "Task size too large: 1048", _ => With(t => t.HttpRequest.Body = ByteString.CopyFrom(new byte[1_048_569])) },
         { "task.name", "is not in parent", q => With(t => t.Name = new QueueName(q.ProjectId, q.LocationId, "other").Task("x").ToString()) },
         { "task.name", "task id", q => With(t => t.Name = q + "/tasks/has.dot") },
+        { "task.http_request.headers", "contains CR, LF or NUL", _ => With(t => t.HttpRequest.Headers["X-Split"] = "a\r\nX-Injected: 1") },
+        { "task.app_engine_http_request.headers", "contains CR, LF or NUL", _ => new TaskMessage { AppEngineHttpRequest = new AppEngineHttpRequest { RelativeUri = "/x", Headers = { ["X-Split"] = "a\nb" } } } },
     };
 
     [Theory]

@@ -39,10 +39,16 @@ public sealed class EmulatorHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<EmulatorHost> StartAsync(Action<EmulatorOptions>? configure = null)
+    /// <summary>Starts an emulator on two ports bound as 0; <paramref name="time"/> (a FakeTimeProvider) drives its backoff, schedules and deadlines.</summary>
+    public static async Task<EmulatorHost> StartAsync(Action<EmulatorOptions>? configure = null, TimeProvider? time = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);

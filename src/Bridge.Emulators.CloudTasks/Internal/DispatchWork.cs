@@ -5,6 +5,7 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>One attempt to hand out: snapshots, so the dispatcher works without the state's lock.</summary>
 internal sealed record DispatchWork(
+    long AttemptId,
     Task Task,
     Queue Queue,
     int RetryCount,

@@ -20,6 +20,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<Dispatcher> _logger;
     private readonly HttpClient _http;
+    private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
     private readonly ConcurrentDictionary<DispatchWork, Task> _running = new();
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
@@ -80,10 +81,22 @@ internal sealed partial class Dispatcher : BackgroundService
                 nextWake = _time.GetUtcNow() + TimeSpan.FromSeconds(1);
             }
 
-            var wait = nextWake is { } at ? at - _time.GetUtcNow() : Timeout.InfiniteTimeSpan;
+            var planned = _time.GetUtcNow();
+            var wait = nextWake is { } at ? at - planned : Timeout.InfiniteTimeSpan;
             if (wait == Timeout.InfiniteTimeSpan || wait > TimeSpan.Zero)
             {
-                await Task.WhenAny(changed, Task.Delay(wait, _time, stoppingToken)).ConfigureAwait(false);
+                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                var delay = Task.Delay(wait, _time, sleep.Token);
+
+                // The timer counts from when it was armed: if the clock moved after it was read (a test's
+                // FakeTimeProvider.Advance), the timer would fire late, so plan again instead.
+                if (_time.GetUtcNow() - planned <= MaxClockDrift)
+                {
+                    await Task.WhenAny(changed, delay).ConfigureAwait(false);
+                }
+
+                await sleep.CancelAsync().ConfigureAwait(false);
+                await delay.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }
@@ -101,7 +114,15 @@ internal sealed partial class Dispatcher : BackgroundService
             result = new DispatchResult(null, _time.GetUtcNow(), null);
         }
 
-        _state.CompleteAttempt(work, result);
+        try
+        {
+            _state.CompleteAttempt(work, result);
+        }
+        catch (Exception ex)
+        {
+            // The state put the task back for a later attempt; this is worth an error in the log.
+            LogCompleteFailed(work.Task.Name, ex);
+        }
     }
 
     private async Task<DispatchResult> SendAsync(DispatchWork work)
@@ -162,8 +183,8 @@ internal sealed partial class Dispatcher : BackgroundService
         {
             var target = work.Queue.HttpTarget;
             var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
-            var url = ApplyUriOverride(http.Url, target?.UriOverride);
-            request = new HttpRequestMessage(ToHttpMethod(method), url);
+            var url = UriOverrides.Apply(http.Url, target?.UriOverride);
+            request = new HttpRequestMessage(ToHttpMethod(method), new Uri(url, UriKind.Absolute));
             var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
             foreach (var header in target?.HeaderOverrides ?? [])
             {
@@ -178,7 +199,7 @@ internal sealed partial class Dispatcher : BackgroundService
                 : (http.OidcToken, http.OauthToken);
             if (oidc is not null)
             {
-                var audience = string.IsNullOrEmpty(oidc.Audience) ? url.ToString() : oidc.Audience;
+                var audience = string.IsNullOrEmpty(oidc.Audience) ? url : oidc.Audience; // the URL as given, not as Uri renders it
                 request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _issuer.CreateIdToken(oidc.ServiceAccountEmail, audience));
             }
             else if (oauth is not null)
@@ -203,9 +224,9 @@ internal sealed partial class Dispatcher : BackgroundService
 
         foreach (var (name, value) in headers)
         {
-            if (TaskRules.IsReservedHeader(name))
+            if (TaskRules.IsReservedHeader(name) || (request.Headers.Authorization is not null && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
             {
-                continue;
+                continue; // a minted token replaces the task's own Authorization
             }
 
             if (!request.Headers.TryAddWithoutValidation(name, value))
@@ -239,50 +260,6 @@ internal sealed partial class Dispatcher : BackgroundService
         return string.Create(CultureInfo.InvariantCulture, $"{micros / 1_000_000}.{micros % 1_000_000:D6}");
     }
 
-    private static Uri ApplyUriOverride(string url, UriOverride? uriOverride)
-    {
-        var builder = string.IsNullOrEmpty(url) ? new UriBuilder("https", "localhost") : new UriBuilder(url);
-        if (uriOverride is null)
-        {
-            return builder.Uri;
-        }
-
-        // IF_NOT_EXISTS only fills parts the task's URL lacks; ALWAYS (the default) replaces them.
-        var always = uriOverride.UriOverrideEnforceMode != UriOverride.Types.UriOverrideEnforceMode.IfNotExists || string.IsNullOrEmpty(url);
-        if (!always)
-        {
-            return builder.Uri;
-        }
-
-        if (uriOverride.HasScheme && uriOverride.Scheme != UriOverride.Types.Scheme.Unspecified)
-        {
-            builder.Scheme = uriOverride.Scheme == UriOverride.Types.Scheme.Http ? "http" : "https";
-            builder.Port = -1;
-        }
-
-        if (uriOverride.HasHost)
-        {
-            builder.Host = uriOverride.Host;
-        }
-
-        if (uriOverride.HasPort)
-        {
-            builder.Port = (int)uriOverride.Port;
-        }
-
-        if (uriOverride.PathOverride is { } path)
-        {
-            builder.Path = path.Path;
-        }
-
-        if (uriOverride.QueryOverride is { } query)
-        {
-            builder.Query = query.QueryParams;
-        }
-
-        return builder.Uri;
-    }
-
     private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch
     {
         { Delta: { } delta } => delta,
@@ -306,4 +283,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
     private partial void LogDispatchFailed(string task, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
+    private partial void LogCompleteFailed(string task, Exception exception);
 }

@@ -20,15 +20,68 @@ internal static class QueueRules
     public static readonly TimeSpan MinTombstoneTtl = TimeSpan.FromHours(1);
     public static readonly TimeSpan MaxTombstoneTtl = TimeSpan.FromDays(9);
 
-    /// <summary>Paths UpdateQueue may name; output-only and immutable fields are refused.</summary>
-    public static readonly HashSet<string> UpdatablePaths = new(StringComparer.Ordinal)
+    /// <summary>Top-level fields UpdateQueue may change (and any field below them); output-only and immutable ones are refused.</summary>
+    public static readonly IReadOnlySet<string> UpdatableFields = new HashSet<string>(StringComparer.Ordinal)
     {
-        "rate_limits", "rate_limits.max_dispatches_per_second", "rate_limits.max_burst_size", "rate_limits.max_concurrent_dispatches",
-        "retry_config", "retry_config.max_attempts", "retry_config.max_retry_duration", "retry_config.min_backoff", "retry_config.max_backoff", "retry_config.max_doublings",
-        "stackdriver_logging_config", "stackdriver_logging_config.sampling_ratio",
-        "app_engine_http_queue", "app_engine_http_queue.app_engine_routing_override",
-        "http_target", "task_ttl", "tombstone_ttl",
+        "rate_limits", "retry_config", "stackdriver_logging_config", "app_engine_http_queue", "http_target", "task_ttl", "tombstone_ttl",
     };
+
+    /// <summary>
+    /// An update mask path in the proto form: the REST form (<c>rateLimits.maxDispatchesPerSecond</c>, as gcloud
+    /// sends it) becomes <c>rate_limits.max_dispatches_per_second</c>. Refused unless every part names a field and
+    /// the first an updatable one.
+    /// </summary>
+    public static string NormalizeUpdatePath(string path)
+    {
+        var normalized = ToSnakeCase(path);
+        var parts = normalized.Split('.');
+        var message = Queue.Descriptor;
+        for (var i = 0; i < parts.Length; i++)
+        {
+            var field = message?.FindFieldByName(parts[i]);
+            if (field is null || (i == 0 && !UpdatableFields.Contains(field.Name)))
+            {
+                throw Errors.InvalidArgument("update_mask", $"'{path}' can't be updated; updatable fields are {string.Join(", ", UpdatableFields.Order(StringComparer.Ordinal))} and the fields below them.");
+            }
+
+            message = field.FieldType == Google.Protobuf.Reflection.FieldType.Message && !field.IsRepeated ? field.MessageType : null;
+            if (message is null && i < parts.Length - 1)
+            {
+                throw Errors.InvalidArgument("update_mask", $"'{path}' goes below '{parts[i]}', which has no fields.");
+            }
+        }
+
+        return normalized;
+    }
+
+    /// <summary>
+    /// max_burst_size follows the rate when an update changes max_dispatches_per_second without giving a burst
+    /// (v2beta3's documented rule); it is then picked again from the new rate.
+    /// </summary>
+    public static bool BurstFollowsRate(IReadOnlyCollection<string> paths, Queue requested)
+    {
+        var setsRate = paths.Contains("rate_limits") || paths.Contains("rate_limits.max_dispatches_per_second");
+        var givesBurst = paths.Contains("rate_limits.max_burst_size") || (paths.Contains("rate_limits") && requested.RateLimits?.MaxBurstSize > 0);
+        return setsRate && !givesBurst;
+    }
+
+    private static string ToSnakeCase(string path)
+    {
+        var builder = new System.Text.StringBuilder(path.Length + 8);
+        foreach (var c in path)
+        {
+            if (char.IsAsciiLetterUpper(c))
+            {
+                builder.Append('_').Append(char.ToLowerInvariant(c));
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
+    }
 
     /// <summary>Fills what the caller left unset, as the service does ("picked by the service").</summary>
     public static void ApplyDefaults(Queue queue)
@@ -121,16 +174,51 @@ internal static class QueueRules
                 throw Errors.InvalidArgument(prefix + "http_target.uri_override.host", $"'{uri.Host}' is not a valid host.");
             }
 
-            if (uri.HasPort && (uri.Port < 1 || uri.Port > 65535))
+            if (uri.HasPort && (uri.Port < 0 || uri.Port > 65535))
             {
-                throw Errors.InvalidArgument(prefix + "http_target.uri_override.port", $"port must be between 1 and 65535; got {uri.Port}.");
+                throw Errors.InvalidArgument(prefix + "http_target.uri_override.port", $"port must be between 1 and 65535, or 0 to clear the port; got {uri.Port}.");
             }
+        }
+
+        foreach (var headerOverride in queue.HttpTarget?.HeaderOverrides ?? [])
+        {
+            if (headerOverride.Header is not { } header)
+            {
+                throw Errors.InvalidArgument(prefix + "http_target.header_overrides", "Each header override needs a header (key and value).");
+            }
+
+            TaskRules.ValidateHeader(header.Key, header.Value, prefix + "http_target.header_overrides");
         }
 
         if (queue.HttpTarget?.OidcToken is { } oidc && !TaskRules.IsEmail(oidc.ServiceAccountEmail))
         {
             throw Errors.InvalidArgument(prefix + "http_target.oidc_token.service_account_email", "service_account_email must be a service account's email address.");
         }
+    }
+
+    /// <summary>A task's retry config over its queue's: the fields the task leaves unset take the queue's values.</summary>
+    public static RetryConfig EffectiveRetry(RetryConfig? task, RetryConfig queue)
+    {
+        var effective = queue.Clone();
+        if (task is null)
+        {
+            return effective;
+        }
+
+        if (task.MaxAttempts != 0)
+        {
+            effective.MaxAttempts = task.MaxAttempts;
+        }
+
+        if (task.MaxDoublings != 0)
+        {
+            effective.MaxDoublings = task.MaxDoublings;
+        }
+
+        effective.MinBackoff = task.MinBackoff?.Clone() ?? effective.MinBackoff;
+        effective.MaxBackoff = task.MaxBackoff?.Clone() ?? effective.MaxBackoff;
+        effective.MaxRetryDuration = task.MaxRetryDuration?.Clone() ?? effective.MaxRetryDuration;
+        return effective;
     }
 
     public static void ValidateRetry(RetryConfig retry, string prefix)
@@ -157,6 +245,23 @@ internal static class QueueRules
         {
             throw Errors.InvalidArgument(prefix + "min_backoff", $"min_backoff ({retry.MinBackoff.ToTimeSpan()}) must not exceed max_backoff ({retry.MaxBackoff.ToTimeSpan()}).");
         }
+    }
+
+    /// <summary>ListQueues' filter: only <c>state: RUNNING|PAUSED|DISABLED</c> (or <c>=</c>) is supported; null for none.</summary>
+    public static Queue.Types.State? ParseStateFilter(string filter)
+    {
+        if (string.IsNullOrWhiteSpace(filter))
+        {
+            return null;
+        }
+
+        var parts = filter.Split([':', '='], 2, StringSplitOptions.TrimEntries);
+        if (parts.Length == 2 && parts[0] == "state" && System.Enum.TryParse<Queue.Types.State>(parts[1], ignoreCase: true, out var state) && state != Queue.Types.State.Unspecified)
+        {
+            return state;
+        }
+
+        throw Errors.InvalidArgument("filter", $"Unsupported filter '{filter}'; supported: 'state: RUNNING|PAUSED|DISABLED'.");
     }
 
     public static QueueName ParseQueueName(string name, string field) =>

@@ -14,9 +14,12 @@ internal sealed class SqliteStore : IEmulatorStore
     private readonly SqliteConnection _db;
     private SqliteTransaction? _tx;
 
+    private readonly FileStream _lock;
+
     public SqliteStore(string directory)
     {
         Directory.CreateDirectory(directory);
+        _lock = LockFolder(directory);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "cloudtasks-emulator.db"), Pooling = false }.ToString());
         _db.Open();
         Execute("""
@@ -64,6 +67,7 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             Execute("DELETE FROM queues WHERE name = $n", ("$n", name));
             Execute("DELETE FROM tasks WHERE queue = $n", ("$n", name));
+            Execute("DELETE FROM policies WHERE resource = $n", ("$n", name));
             Execute("INSERT OR REPLACE INTO queue_tombstones(name, until) VALUES ($n, $u)", ("$n", name), ("$u", reservedUntil.ToUnixTimeMilliseconds()));
         });
     }
@@ -129,7 +133,28 @@ internal sealed class SqliteStore : IEmulatorStore
         return key;
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _lock.Dispose();
+    }
+
+    /// <summary>
+    /// One process per folder: two writers would each keep their own view of the queues and overwrite each other's
+    /// rows. An exclusive lock on a file in the folder (released by the OS when the process dies, even by SIGKILL).
+    /// </summary>
+    private static FileStream LockFolder(string directory)
+    {
+        var path = Path.Combine(directory, "cloudtasks-emulator.lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new DataFolderInUseException($"The data folder {Path.GetFullPath(directory)} is in use by another emulator process; give each emulator its own --data folder.", ex);
+        }
+    }
 
     private void InTransaction(Action work)
     {
@@ -173,3 +198,6 @@ internal sealed class SqliteStore : IEmulatorStore
         return result;
     }
 }
+
+/// <summary>Another emulator process holds the data folder.</summary>
+internal sealed class DataFolderInUseException(string message, Exception inner) : IOException(message, inner);

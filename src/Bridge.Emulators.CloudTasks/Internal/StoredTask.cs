@@ -24,6 +24,9 @@ internal sealed class StoredTask
     /// <summary>Not persisted: a dispatch is under way.</summary>
     public bool InFlight { get; set; }
 
+    /// <summary>Not persisted: the id of the latest attempt, so only that attempt can settle the task.</summary>
+    public long AttemptId { get; set; }
+
     public string Name => Task.Name;
 }
 
@@ -45,7 +48,10 @@ internal sealed class StoredQueue
     /// <summary>Tasks waiting for dispatch, by due time then creation order.</summary>
     public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; } = new();
 
-    public int InFlight { get; set; }
+    /// <summary>Attempts under way, by id: one started for an earlier queue of the same name (before a reset) is not among them.</summary>
+    public HashSet<long> InFlightAttempts { get; } = [];
+
+    public int InFlight => InFlightAttempts.Count;
 
     /// <summary>Times of recent dispatches, for QueueStats.executed_last_minute_count.</summary>
     public Queue<DateTimeOffset> RecentDispatches { get; } = new();

@@ -18,18 +18,24 @@ internal static class TaskRules
     public static readonly TimeSpan MaxDispatchDeadline = TimeSpan.FromMinutes(30);
     public static readonly TimeSpan DefaultDispatchDeadline = TimeSpan.FromMinutes(10);
 
-    /// <summary>Headers the service computes or reserves; a task's own values for them are not sent.</summary>
+    /// <summary>
+    /// Headers the service computes or reserves; a task's own values for them are not sent. (Authorization is sent
+    /// unless the task has an OIDC or OAuth token, which replaces it.)
+    /// </summary>
     public static bool IsReservedHeader(string name) =>
         name.Equals("Host", StringComparison.OrdinalIgnoreCase)
         || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
         || name.Equals("User-Agent", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase)
         || name.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase);
 
     public static bool IsEmail(string? value) =>
         !string.IsNullOrWhiteSpace(value) && value.IndexOf('@', StringComparison.Ordinal) is > 0 && value.IndexOf('@', StringComparison.Ordinal) < value.Length - 1;
+
+    /// <summary>A 19-digit id, like the ones the service generates.</summary>
+    public static string NewTaskId() =>
+        ((BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) % 9_000_000_000_000_000_000UL) + 1_000_000_000_000_000_000UL).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Checks a CreateTask's task and returns it as stored (output fields reset, defaults filled).</summary>
     public static Task PrepareNewTask(Task input, Queue queue, DateTimeOffset now)
@@ -106,6 +112,9 @@ internal static class TaskRules
         if (task.RetryConfig is { } retry)
         {
             QueueRules.ValidateRetry(retry, "task.retry_config.");
+
+            // Checked with the queue's values filled in, so the config it will run with is valid, not just the given part.
+            QueueRules.ValidateRetry(QueueRules.EffectiveRetry(retry, queue.RetryConfig), "task.retry_config.");
         }
 
         return task;
@@ -169,12 +178,9 @@ internal static class TaskRules
             throw Errors.InvalidArgument("task.http_request.body", $"A body is only allowed with POST, PUT or PATCH; the method is {request.HttpMethod}.");
         }
 
-        foreach (var key in request.Headers.Keys)
+        foreach (var (key, value) in request.Headers)
         {
-            if (key.Length == 0 || key.Any(c => c <= ' ' || c >= 127 || c == ':'))
-            {
-                throw Errors.InvalidArgument("task.http_request.headers", $"'{Shorten(key)}' is not a valid header name.");
-            }
+            ValidateHeader(key, value, "task.http_request.headers");
         }
 
         switch (request.AuthorizationHeaderCase)
@@ -186,8 +192,30 @@ internal static class TaskRules
         }
     }
 
+    /// <summary>
+    /// A header the dispatch can send: a token name, and a value without CR, LF or NUL (which would split the
+    /// request or fail every attempt).
+    /// </summary>
+    public static void ValidateHeader(string key, string value, string field)
+    {
+        if (key.Length == 0 || key.Any(c => c <= ' ' || c >= 127 || c == ':'))
+        {
+            throw Errors.InvalidArgument(field, $"'{Shorten(key)}' is not a valid header name.");
+        }
+
+        if (value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        {
+            throw Errors.InvalidArgument(field, $"The value of header '{Shorten(key)}' contains CR, LF or NUL.");
+        }
+    }
+
     private static void ValidateAppEngineRequest(AppEngineHttpRequest request)
     {
+        foreach (var (key, value) in request.Headers)
+        {
+            ValidateHeader(key, value, "task.app_engine_http_request.headers");
+        }
+
         if (request.HttpMethod == HttpMethod.Unspecified)
         {
             request.HttpMethod = HttpMethod.Post;

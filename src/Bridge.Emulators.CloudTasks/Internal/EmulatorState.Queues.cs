@@ -1,0 +1,237 @@
+using Bridge.CloudTasks.V2Beta3;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>Queue RPCs.</summary>
+internal sealed partial class EmulatorState
+{
+    public Queue CreateQueue(CreateQueueRequest request)
+    {
+        var parent = QueueRules.ParseLocationName(request.Parent, "parent");
+        if (request.Queue is null)
+        {
+            throw Errors.InvalidArgument("queue", "queue is required.");
+        }
+
+        var name = QueueRules.ParseQueueName(request.Queue.Name, "queue.name");
+        if (name.Location != parent)
+        {
+            throw Errors.InvalidArgument("queue.name", $"queue.name '{request.Queue.Name}' is not in parent '{request.Parent}'.");
+        }
+
+        var queue = request.Queue.Clone();
+        QueueRules.Validate(queue, "queue.");
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            SweepIfDue(now);
+            if (_queues.ContainsKey(queue.Name))
+            {
+                throw Errors.AlreadyExists("Requested entity already exists");
+            }
+
+            if (_queueTombstones.TryGetValue(queue.Name, out var reserved) && reserved > now)
+            {
+                throw Errors.FailedPrecondition("The queue cannot be created because a queue with this name existed too recently.");
+            }
+
+            queue.State = Queue.Types.State.Running;
+            queue.PurgeTime = null;
+            queue.Stats = null;
+            QueueRules.ApplyDefaults(queue);
+            QueueRules.Validate(queue, "queue."); // again with the defaults filled in: min_backoff 2h against the default max of 1h
+            _store.SaveQueue(queue);
+            _queues[queue.Name] = NewStoredQueue(queue, now);
+            Signal();
+            return queue.Clone();
+        }
+    }
+
+    /// <summary>
+    /// Creates a queue the host declares (<c>--queues</c>, <see cref="CloudTasksEmulator.EnsureQueue"/>) unless it
+    /// exists. The declaration wins over the name reservation of a recent deletion: a restart with the same
+    /// settings must start.
+    /// </summary>
+    public void EnsureQueue(Bridge.CloudTasks.QueueName name)
+    {
+        lock (_gate)
+        {
+            if (_queues.ContainsKey(name.ToString()))
+            {
+                return;
+            }
+
+            _queueTombstones.Remove(name.ToString());
+            CreateQueue(new CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Queue { Name = name.ToString() } });
+        }
+    }
+
+    /// <summary>The location ids of a project's queues.</summary>
+    public IReadOnlyList<string> LocationsInUse(string project)
+    {
+        lock (_gate)
+        {
+            return _queues.Keys.Select(Bridge.CloudTasks.QueueName.Parse).Where(q => q.ProjectId == project).Select(q => q.LocationId).Distinct(StringComparer.Ordinal).ToList();
+        }
+    }
+
+    public Queue GetQueue(GetQueueRequest request)
+    {
+        var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
+        lock (_gate)
+        {
+            return Present(RequireQueue(name), request.ReadMask);
+        }
+    }
+
+    public (IReadOnlyList<Queue> Queues, string NextPageToken) ListQueues(ListQueuesRequest request)
+    {
+        var parent = QueueRules.ParseLocationName(request.Parent, "parent").ToString() + "/queues/";
+        var pageSize = Paging.PageSize(request.PageSize, Paging.MaxQueuePageSize);
+        var after = Paging.DecodeToken(request.PageToken);
+        var stateFilter = QueueRules.ParseStateFilter(request.Filter);
+        lock (_gate)
+        {
+            var matches = _queues.Values
+                .Where(q => q.Queue.Name.StartsWith(parent, StringComparison.Ordinal) && string.CompareOrdinal(q.Queue.Name, after) > 0)
+                .Where(q => stateFilter is null || q.Queue.State == stateFilter)
+                .Take(pageSize + 1)
+                .ToList();
+            var page = matches.Take(pageSize).Select(q => Present(q, request.ReadMask)).ToList();
+            return (page, matches.Count > pageSize ? Paging.EncodeToken(page[^1].Name) : string.Empty);
+        }
+    }
+
+    public Queue UpdateQueue(UpdateQueueRequest request)
+    {
+        if (request.Queue is null)
+        {
+            throw Errors.InvalidArgument("queue", "queue is required.");
+        }
+
+        var name = QueueRules.ParseQueueName(request.Queue.Name, "queue.name").ToString();
+        var paths = (request.UpdateMask?.Paths ?? []).Select(QueueRules.NormalizeUpdatePath).Distinct(StringComparer.Ordinal).ToList();
+
+        QueueRules.Validate(request.Queue, "queue.");
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            if (!_queues.TryGetValue(name, out var stored))
+            {
+                // UpdateQueue creates a missing queue, like the service.
+                return CreateQueue(new CreateQueueRequest { Parent = Bridge.CloudTasks.QueueName.Parse(name).Location.ToString(), Queue = request.Queue });
+            }
+
+            var updated = stored.Queue.Clone();
+            if (paths.Count > 0)
+            {
+                new FieldMask { Paths = { paths } }.Merge(request.Queue, updated, new FieldMask.MergeOptions { ReplaceMessageFields = true, ReplaceRepeatedFields = true, ReplacePrimitiveFields = true });
+                if (QueueRules.BurstFollowsRate(paths, request.Queue) && updated.RateLimits is { } rate)
+                {
+                    rate.MaxBurstSize = 0; // picked again from the new rate below
+                }
+            }
+            else
+            {
+                updated.RateLimits = request.Queue.RateLimits?.Clone();
+                updated.RetryConfig = request.Queue.RetryConfig?.Clone();
+                updated.StackdriverLoggingConfig = request.Queue.StackdriverLoggingConfig?.Clone();
+                updated.AppEngineHttpQueue = request.Queue.AppEngineHttpQueue?.Clone();
+                updated.HttpTarget = request.Queue.HttpTarget?.Clone();
+                updated.TaskTtl = request.Queue.TaskTtl?.Clone();
+                updated.TombstoneTtl = request.Queue.TombstoneTtl?.Clone();
+            }
+
+            QueueRules.ApplyDefaults(updated);
+            QueueRules.Validate(updated, "queue.");
+            _store.SaveQueue(updated);
+            stored.Queue = updated;
+            stored.Bucket.Reconfigure(updated.RateLimits!.MaxDispatchesPerSecond, updated.RateLimits.MaxBurstSize, now);
+            Signal();
+            return updated.Clone();
+        }
+    }
+
+    public void DeleteQueue(DeleteQueueRequest request)
+    {
+        var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
+        lock (_gate)
+        {
+            RequireQueue(name);
+            var reservedUntil = _time.GetUtcNow() + _options.QueueNameReuseDelay;
+            _store.DeleteQueue(name, reservedUntil);
+            _queues.Remove(name);
+            _queueTombstones[name] = reservedUntil;
+            _policies.Remove(name);
+            Signal();
+        }
+    }
+
+    public Queue PurgeQueue(PurgeQueueRequest request)
+    {
+        var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
+        lock (_gate)
+        {
+            var queue = RequireQueue(name);
+            var now = _time.GetUtcNow();
+            var purged = queue.Tasks.Values.Where(t => t.Task.CreateTime.ToDateTimeOffset() <= now).ToList();
+            RemoveTasks(queue, purged, now);
+            var updated = queue.Queue.Clone();
+            updated.PurgeTime = Timestamp.FromDateTimeOffset(now);
+            _store.SaveQueue(updated);
+            queue.Queue = updated;
+            Signal();
+            return Present(queue, null);
+        }
+    }
+
+    public Queue SetQueueState(string requestName, Queue.Types.State state)
+    {
+        var name = QueueRules.ParseQueueName(requestName, "name").ToString();
+        lock (_gate)
+        {
+            var queue = RequireQueue(name);
+            var updated = queue.Queue.Clone();
+            updated.State = state;
+            _store.SaveQueue(updated);
+            queue.Queue = updated;
+            Signal();
+            return Present(queue, null);
+        }
+    }
+
+    private Queue Present(StoredQueue stored, FieldMask? readMask)
+    {
+        var queue = stored.Queue.Clone();
+        if (readMask is { Paths.Count: > 0 })
+        {
+            foreach (var path in readMask.Paths)
+            {
+                if (Queue.Descriptor.FindFieldByName(path.Split('.')[0]) is null)
+                {
+                    throw Errors.InvalidArgument("read_mask", $"'{path}' is not a field of Queue.");
+                }
+            }
+
+            if (readMask.Paths.Any(p => p == "stats" || p.StartsWith("stats.", StringComparison.Ordinal)))
+            {
+                var now = _time.GetUtcNow();
+                queue.Stats = new QueueStats
+                {
+                    TasksCount = stored.Tasks.Count,
+                    OldestEstimatedArrivalTime = stored.Ready.Count > 0 ? Timestamp.FromDateTimeOffset(stored.Ready.Min.Due) : null,
+                    ExecutedLastMinuteCount = stored.RecentDispatches.Count(t => t >= now - TimeSpan.FromMinutes(1)),
+                    ConcurrentDispatchesCount = stored.InFlight,
+                    EffectiveExecutionRate = stored.Queue.RateLimits.MaxDispatchesPerSecond,
+                };
+            }
+
+            var masked = new Queue { Name = queue.Name };
+            readMask.Merge(queue, masked);
+            return masked;
+        }
+
+        return queue;
+    }
+}

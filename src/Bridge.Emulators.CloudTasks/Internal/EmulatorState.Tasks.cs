@@ -1,0 +1,110 @@
+using Bridge.CloudTasks.V2Beta3;
+using Task = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Internal;
+
+/// <summary>Task RPCs.</summary>
+internal sealed partial class EmulatorState
+{
+    public Task CreateTask(CreateTaskRequest request)
+    {
+        var parent = QueueRules.ParseQueueName(request.Parent, "parent").ToString();
+        if (request.Task is null)
+        {
+            throw Errors.InvalidArgument("task", "task is required.");
+        }
+
+        if (!string.IsNullOrEmpty(request.Task.Name))
+        {
+            var taskName = QueueRules.ParseTaskName(request.Task.Name, "task.name");
+            if (taskName.Queue.ToString() != parent)
+            {
+                throw Errors.InvalidArgument("task.name", $"task.name '{request.Task.Name}' is not in parent '{request.Parent}'.");
+            }
+        }
+
+        lock (_gate)
+        {
+            var queue = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.");
+            var now = _time.GetUtcNow();
+            SweepIfDue(now);
+            var task = TaskRules.PrepareNewTask(request.Task, queue.Queue, now);
+            if (string.IsNullOrEmpty(task.Name))
+            {
+                task.Name = $"{parent}/tasks/{TaskRules.NewTaskId()}";
+            }
+            else if (queue.Tasks.ContainsKey(task.Name) || (_taskTombstones.TryGetValue(task.Name, out var reserved) && reserved > now))
+            {
+                throw Errors.AlreadyExists("Requested entity already exists");
+            }
+
+            var stored = new StoredTask { Task = task, QueueName = parent, Sequence = ++_sequence };
+            _store.SaveTask(stored);
+            queue.Tasks[task.Name] = stored;
+            if (queue.Queue.Type != Queue.Types.Type.Pull)
+            {
+                queue.Ready.Add((task.ScheduleTime.ToDateTimeOffset(), stored.Sequence, task.Name));
+            }
+
+            Signal();
+            return TaskRules.View(task, request.ResponseView);
+        }
+    }
+
+    public Task GetTask(GetTaskRequest request)
+    {
+        var name = QueueRules.ParseTaskName(request.Name, "name");
+        lock (_gate)
+        {
+            return TaskRules.View(RequireTask(name).Task, request.ResponseView);
+        }
+    }
+
+    public (IReadOnlyList<Task> Tasks, string NextPageToken) ListTasks(ListTasksRequest request)
+    {
+        var parent = QueueRules.ParseQueueName(request.Parent, "parent").ToString();
+        var pageSize = Paging.PageSize(request.PageSize, Paging.MaxTaskPageSize);
+        var after = Paging.DecodeToken(request.PageToken);
+        lock (_gate)
+        {
+            var queue = RequireQueue(parent);
+            var matches = queue.Tasks.Keys.Where(n => string.CompareOrdinal(n, after) > 0).Order(StringComparer.Ordinal).Take(pageSize + 1).ToList();
+            var page = matches.Take(pageSize).Select(n => TaskRules.View(queue.Tasks[n].Task, request.ResponseView)).ToList();
+            return (page, matches.Count > pageSize ? Paging.EncodeToken(page[^1].Name) : string.Empty);
+        }
+    }
+
+    public void DeleteTask(DeleteTaskRequest request)
+    {
+        var name = QueueRules.ParseTaskName(request.Name, "name");
+        lock (_gate)
+        {
+            var task = RequireTask(name);
+            RemoveTasks(_queues[task.QueueName], [task], _time.GetUtcNow());
+            Signal();
+        }
+    }
+
+    /// <summary>RunTask: hands the task out at once, ignoring pause and rate limits.</summary>
+    public (Task Task, DispatchWork Work) RunTask(RunTaskRequest request)
+    {
+        var name = QueueRules.ParseTaskName(request.Name, "name");
+        lock (_gate)
+        {
+            var task = RequireTask(name);
+            var queue = _queues[task.QueueName];
+            if (task.InFlight)
+            {
+                throw Errors.FailedPrecondition("The task is being dispatched right now.");
+            }
+
+            if (queue.Queue.Type == Queue.Types.Type.Pull)
+            {
+                throw Errors.FailedPrecondition("Tasks in a pull queue can't be run.");
+            }
+
+            var work = StartAttempt(queue, task, _time.GetUtcNow());
+            return (TaskRules.View(task.Task, request.ResponseView), work);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using Bridge.Testing;
+using Xunit.Abstractions;
+using Task = System.Threading.Tasks.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>
+/// gcloud (when installed) pointed at the emulator with the one variable the README shows: the v2beta3 track
+/// (<c>gcloud beta tasks</c>) for queues, tasks and locations. gcloud reads the error envelope, sends REST
+/// camelCase update masks and an access token the emulator does not check.
+/// </summary>
+public sealed class GcloudTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _config = Path.Combine(Path.GetTempPath(), "bridge-gcloud-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_config))
+        {
+            Directory.Delete(_config, recursive: true);
+        }
+    }
+
+    private static string? GcloudPath() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator)
+            .Select(dir => Path.Combine(dir, "gcloud"))
+            .FirstOrDefault(File.Exists);
+
+    private async Task<(int ExitCode, string Output)> GcloudAsync(string gcloud, EmulatorHost host, params string[] args)
+    {
+        var start = new ProcessStartInfo(gcloud) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDTASKS"] = host.HttpAddress.ToString();
+        start.Environment["CLOUDSDK_AUTH_ACCESS_TOKEN"] = "emulator";
+        start.Environment["CLOUDSDK_CORE_PROJECT"] = "gcloud-project";
+        start.Environment["CLOUDSDK_CORE_DISABLE_PROMPTS"] = "1";
+        start.Environment["CLOUDSDK_CONFIG"] = _config;
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+
+        var text = await stdout + await stderr;
+        output.WriteLine($"$ gcloud {string.Join(' ', args)}\n{text}");
+        return (process.ExitCode, text);
+    }
+
+    [Fact]
+    public async Task Gcloud_beta_tasks_manages_queues_tasks_and_locations()
+    {
+        if (GcloudPath() is not { } gcloud)
+        {
+            output.WriteLine("gcloud is not installed here; nothing to check.");
+            return;
+        }
+
+        await using var host = await EmulatorHost.StartAsync();
+        var location = "--location=us-central1";
+        async Task<string> Ok(params string[] args)
+        {
+            var (exitCode, text) = await GcloudAsync(gcloud, host, args);
+            Assert.True(exitCode == 0, $"gcloud {string.Join(' ', args)} failed: {text}");
+            return text;
+        }
+
+        await Ok("beta", "tasks", "queues", "create", "gq", location);
+        await Ok("beta", "tasks", "queues", "update", "gq", location, "--max-dispatches-per-second=7", "--max-attempts=5", "--min-backoff=1s", "--http-header-override=X-Env:dev", "--http-uri-override=host:example.com,port:8443");
+        var described = await Ok("beta", "tasks", "queues", "describe", "gq", location);
+        Assert.Contains("maxDispatchesPerSecond: 7.0", described, StringComparison.Ordinal);
+        Assert.Contains("maxBurstSize: 7", described, StringComparison.Ordinal);
+        Assert.Contains("maxAttempts: 5", described, StringComparison.Ordinal);
+        Assert.Contains("key: X-Env", described, StringComparison.Ordinal); // gcloud sends http_target only with a URI override
+        Assert.Contains("host: example.com", described, StringComparison.Ordinal);
+        Assert.Contains("gq", await Ok("beta", "tasks", "queues", "list", location), StringComparison.Ordinal);
+        await Ok("beta", "tasks", "queues", "pause", "gq", location);
+        await Ok("beta", "tasks", "queues", "resume", "gq", location);
+        await Ok("beta", "tasks", "queues", "pause", "gq", location);
+
+        await Ok("beta", "tasks", "create-http-task", "t1", "--queue=gq", location, "--url=http://127.0.0.1:9/x");
+        var duplicate = await GcloudAsync(gcloud, host, "beta", "tasks", "create-http-task", "t1", "--queue=gq", location, "--url=http://127.0.0.1:9/x");
+        Assert.NotEqual(0, duplicate.ExitCode);
+        Assert.Contains("ALREADY_EXISTS", duplicate.Output, StringComparison.Ordinal);
+        Assert.Contains("t1", await Ok("beta", "tasks", "list", "--queue=gq", location), StringComparison.Ordinal);
+        Assert.Contains("tasks/t1", await Ok("beta", "tasks", "describe", "t1", "--queue=gq", location), StringComparison.Ordinal);
+        Assert.Contains("dispatchTime", await Ok("beta", "tasks", "run", "t1", "--queue=gq", location), StringComparison.Ordinal);
+        await Ok("beta", "tasks", "create-http-task", "t2", "--queue=gq", location, "--url=http://127.0.0.1:9/x");
+        await Ok("beta", "tasks", "delete", "t2", "--queue=gq", location);
+        var missing = await GcloudAsync(gcloud, host, "beta", "tasks", "describe", "t2", "--queue=gq", location);
+        Assert.Contains("NOT_FOUND", missing.Output, StringComparison.Ordinal);
+        await Ok("beta", "tasks", "queues", "purge", "gq", location);
+
+        Assert.Contains("etag", await Ok("beta", "tasks", "queues", "get-iam-policy", "gq", location), StringComparison.Ordinal);
+        Assert.Contains("us-central1", await Ok("beta", "tasks", "locations", "list"), StringComparison.Ordinal);
+        Assert.Contains("locationId: us-central1", await Ok("beta", "tasks", "locations", "describe", "us-central1"), StringComparison.Ordinal);
+
+        await Ok("beta", "tasks", "queues", "delete", "gq", location);
+        Assert.Contains("NOT_FOUND", (await GcloudAsync(gcloud, host, "beta", "tasks", "queues", "describe", "gq", location)).Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,72 @@
+using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulators.CloudTasks.Internal;
+using Microsoft.Extensions.Time.Testing;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>What the SQLite store keeps across a restart (a new state over the same folder stands for the restarted process).</summary>
+public sealed class StoreTests : IDisposable
+{
+    private const string Location = "projects/p/locations/l";
+    private const string QueueName = Location + "/queues/q";
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-store-" + Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+
+    private EmulatorState Open() => new(new SqliteStore(_data), new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero }, _clock);
+
+    [Fact]
+    public void Dispatch_count_and_first_attempt_are_kept_from_the_moment_an_attempt_starts()
+    {
+        using (var before = Open())
+        {
+            before.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+            before.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/t", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+            Assert.Single(before.TakeDue(out _)); // the process dies during this attempt: no outcome is recorded
+        }
+
+        using var after = Open();
+        var task = after.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/t" });
+
+        Assert.Equal(1, task.DispatchCount);
+        Assert.Equal(_clock.GetUtcNow(), task.FirstAttempt.DispatchTime.ToDateTimeOffset());
+        Assert.Single(after.TakeDue(out _)); // and it is tried again
+    }
+
+    [Fact]
+    public void A_deleted_queues_policy_is_gone_also_after_a_restart()
+    {
+        using (var before = Open())
+        {
+            before.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+            before.SetIamPolicy(new SetIamPolicyRequest { Resource = QueueName, Policy = new Policy { Bindings = { new Binding { Role = "roles/cloudtasks.viewer", Members = { "user:a@example.com" } } } } });
+            before.DeleteQueue(new DeleteQueueRequest { Name = QueueName });
+        }
+
+        using var after = Open();
+        after.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+
+        Assert.Empty(after.GetIamPolicy(new GetIamPolicyRequest { Resource = QueueName }).Bindings);
+    }
+
+    [Fact]
+    public void A_second_store_cannot_open_a_data_folder_in_use()
+    {
+        using var first = new SqliteStore(_data);
+
+        var error = Assert.Throws<DataFolderInUseException>(() => new SqliteStore(_data));
+
+        Assert.Contains("in use by another emulator", error.Message, StringComparison.Ordinal);
+        Assert.Contains(_data, error.Message, StringComparison.Ordinal);
+    }
+}
