@@ -1,14 +1,10 @@
 using System.Net;
-using Azure.Monitor.OpenTelemetry.Exporter;
 using Bridge.Core;
 using Bridge.Core.Callback;
-using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
 using Bridge.Core.Routing;
-using Bridge.Core.Telemetry;
 using Bridge.Emulators.CloudTasks;
+using Bridge.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 
@@ -18,6 +14,9 @@ namespace Bridge.Server;
 public static class BridgeServerApp
 {
     public const string DemoServiceAccount = "bridge-demo@local-project.iam.gserviceaccount.com";
+
+    // TODO(issue 11): the emulator's own public constant, once its project exposes one.
+    private const string EmulatorSourceName = "Bridge.Emulators.CloudTasks";
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
@@ -60,24 +59,15 @@ public static class BridgeServerApp
             builder.Services.AddHostedService<ServiceBusIntakeService>();
         }
 
-        var telemetry = builder.Services.AddOpenTelemetry().WithTracing(t =>
+        builder.Services.AddOpenTelemetry().AddBridgeTelemetry(builder.Configuration).WithTracing(t =>
         {
-            t.AddSource("Bridge.Core", "Bridge.CloudTasks", "Bridge.Emulators.CloudTasks").AddAspNetCoreInstrumentation();
+            // The runner also hosts the HTTP server (and, embedded, the emulator): their spans belong to the same traces.
+            t.AddSource(EmulatorSourceName).AddAspNetCoreInstrumentation();
             if (builder.Environment.IsDevelopment())
             {
                 t.AddConsoleExporter();
             }
-        }).WithMetrics(m => m.AddMeter("Bridge.Core"));
-        if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            telemetry.UseOtlpExporter();
-        }
-
-        if (!string.IsNullOrEmpty(builder.Configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"]))
-        {
-            var credential = AzureMonitorCredential.FromAuthenticationString(builder.Configuration[AzureMonitorCredential.SettingName]);
-            telemetry.UseAzureMonitorExporter(o => o.Credential = credential);
-        }
+        });
 
         var app = builder.Build();
         if (embedded)
@@ -141,64 +131,13 @@ public static class BridgeServerApp
 
     private static void MapApi(WebApplication app, ServerOptions server)
     {
-        var api = app.MapGroup("/api");
-        api.MapPost("/events/{route}", async (string route, HttpContext context, HttpIntake intake, IEventForwarder forwarder, IOptions<BridgeOptions> options) =>
-        {
-            var body = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes);
-            try
-            {
-                if (body is null)
-                {
-                    throw new ForwardingException(ForwardingFailureReason.PayloadTooLarge, $"The body is larger than the limit of {options.Value.MaxBodyBytes} bytes.");
-                }
-
-                var result = await forwarder.ForwardAsync(intake.Map(route, Headers(context.Request), body, context.Request.ContentType), context.RequestAborted);
-                return Results.Json(new { taskName = result.TaskName, route = result.Route, scheduleTime = result.ScheduleTime, deduplicated = result.Outcome == ForwardOutcome.Deduplicated }, statusCode: 202);
-            }
-            catch (ForwardingException ex)
-            {
-                if (ForwardingProblems.RetryAfterSeconds(ex) is { } seconds)
-                {
-                    context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-
-                return Results.Problem(ex.Message, statusCode: ForwardingProblems.StatusFor(ex.Reason), title: ex.ReasonCode, type: ForwardingProblems.TypeFor(ex.Reason),
-                    extensions: new Dictionary<string, object?> { ["reason"] = ex.ReasonCode, ["transient"] = ex.IsTransient });
-            }
-        });
-
-        api.MapPost("/tasks/callback", async (HttpContext context, CallbackReceiver receiver, IOptions<CallbackOptions> options) =>
-        {
-            var body = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes);
-            var response = body is null
-                ? new CallbackResponse(413, "PayloadTooLarge", null)
-                : await receiver.HandleAsync(new CallbackRequest(Headers(context.Request), body, context.Request.ContentType), context.RequestAborted);
-            if (response.Status == 401)
-            {
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-            }
-
-            if (response.RetryAfter is { } delay)
-            {
-                context.Response.Headers.RetryAfter = ((int)Math.Ceiling(delay.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            return response.Reason is null
-                ? Results.Json(new { outcomeId = response.OutcomeId }, statusCode: response.Status)
-                : Results.Problem(statusCode: response.Status, title: response.Reason, type: "urn:bridge:callback:" + response.Reason, extensions: new Dictionary<string, object?> { ["reason"] = response.Reason });
-        });
-
-        api.MapGet("/health", (RouteTable routes) => Results.Json(new { status = "ok", routes = routes.All.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray() }));
-
+        var api = app.MapGroup("/" + BridgeEndpoints.RoutePrefix);
+        api.MapPost(BridgeEndpoints.EventsRoute, BridgeEndpoints.ForwardEventAsync);
+        api.MapPost(BridgeEndpoints.CallbackRoute, BridgeEndpoints.ReceiveCallbackAsync);
+        api.MapGet(BridgeEndpoints.HealthRoute, BridgeEndpoints.Health);
         if (server.ExposeOutcomes)
         {
             api.MapGet("/outcomes", (LocalOutcomeSink outcomes) => Results.Json(outcomes.Recent.Reverse()));
         }
     }
-
-    private static Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit) =>
-        BoundedBody.ReadAsync(request.Body, request.ContentLength, limit, request.HttpContext.RequestAborted);
-
-    private static Dictionary<string, string> Headers(HttpRequest request) =>
-        request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
 }

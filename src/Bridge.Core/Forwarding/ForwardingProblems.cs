@@ -13,6 +13,10 @@ public static class ForwardingProblems
         _ => 503,
     };
 
+    /// <summary>The refusal of a body over the limit, before any call: the same text in both hosts.</summary>
+    public static ForwardingException BodyTooLarge(int limit) =>
+        new(ForwardingFailureReason.PayloadTooLarge, $"The body is larger than the limit of {limit} bytes.");
+
     public static string TypeFor(ForwardingFailureReason reason) => "urn:bridge:forwarding:" + reason;
 
     /// <summary>Seconds to wait before retrying a transient failure; null for permanent ones.</summary>

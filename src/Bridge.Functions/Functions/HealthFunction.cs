@@ -1,6 +1,6 @@
 using Bridge.Core.Routing;
+using Bridge.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 
 namespace Bridge.Functions.Functions;
@@ -9,6 +9,6 @@ namespace Bridge.Functions.Functions;
 public sealed class HealthFunction(RouteTable routes)
 {
     [Function("Health")]
-    public IActionResult Run([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "health")] HttpRequest request) =>
-        new OkObjectResult(new { status = "ok", routes = routes.All.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray() });
+    public IResult Run([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = BridgeEndpoints.HealthRoute)] HttpRequest request) =>
+        BridgeEndpoints.Health(routes);
 }
