@@ -2,6 +2,7 @@ using Bridge.CloudTasks.DependencyInjection;
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Core.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,7 +30,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<ServiceBusIntake>();
-        services.TryAddSingleton<ServiceBusMessageHandler>();
+        services.TryAddSingleton(sp => new ServiceBusMessageHandler(sp.GetRequiredService<ServiceBusIntake>(), sp.GetRequiredService<IEventForwarder>()));
         return services;
     }
 

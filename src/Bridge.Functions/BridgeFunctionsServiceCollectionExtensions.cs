@@ -1,4 +1,4 @@
-using Bridge.Core;
+using Bridge.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -6,7 +6,7 @@ namespace Bridge.Functions;
 
 public static class BridgeFunctionsServiceCollectionExtensions
 {
-    /// <summary>The function app's services: the forwarding pipeline and the callback receiver, validated at start-up.</summary>
+    /// <summary>The function app's services: what every host serves (<c>AddBridgeHosting</c>), validated at start-up.</summary>
     public static IServiceCollection AddBridgeFunctions(this IServiceCollection services, IConfiguration configuration) =>
-        services.AddBridgeCore(configuration).AddBridgeCallback(configuration);
+        services.AddBridgeHosting(configuration);
 }

@@ -1,6 +1,6 @@
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Core.Routing;
 using Bridge.Hosting.Internal;
 using Microsoft.AspNetCore.Http;
@@ -12,7 +12,7 @@ namespace Bridge.Hosting;
 /// Bridge's HTTP surface, once for both hosts: the runner maps these handlers with minimal APIs, the function app's
 /// functions call them and return their <see cref="IResult"/>. Paths are relative to the <c>api/</c> prefix.
 /// </summary>
-public static class BridgeEndpoints
+public sealed class BridgeEndpoints
 {
     public const string RoutePrefix = "api";
 
@@ -25,22 +25,35 @@ public static class BridgeEndpoints
     /// <summary><c>GET api/health</c>.</summary>
     public const string HealthRoute = "health";
 
+    private readonly HttpIntake _intake;
+    private readonly IEventForwarder _forwarder;
+    private readonly RouteTable _routes;
+    private readonly CallbackReceiver _receiver;
+    private readonly int _maxEventBytes;
+    private readonly int _maxCallbackBytes;
+
+    internal BridgeEndpoints(HttpIntake intake, IEventForwarder forwarder, RouteTable routes, CallbackReceiver receiver, IOptions<BridgeOptions> options, IOptions<CallbackOptions> callbackOptions)
+    {
+        _intake = intake;
+        _forwarder = forwarder;
+        _routes = routes;
+        _receiver = receiver;
+        _maxEventBytes = options.Value.MaxBodyBytes;
+        _maxCallbackBytes = callbackOptions.Value.MaxBodyBytes;
+    }
+
     /// <summary>
     /// Maps the request to an event and forwards it: 202 with the task; problem details with the reason for bad
     /// events; 503 with Retry-After when Cloud Tasks is unavailable.
     /// </summary>
-    public static async Task<IResult> ForwardEventAsync(HttpRequest request, string route, HttpIntake intake, IEventForwarder forwarder, IOptions<BridgeOptions> options)
+    public async Task<IResult> ForwardEventAsync(HttpRequest request, string route)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(intake);
-        ArgumentNullException.ThrowIfNull(forwarder);
-        ArgumentNullException.ThrowIfNull(options);
-        var limit = options.Value.MaxBodyBytes;
         try
         {
-            var body = await HttpRequests.ReadBodyAsync(request, limit).ConfigureAwait(false)
-                ?? throw ForwardingProblems.BodyTooLarge(limit);
-            var result = await forwarder.ForwardAsync(intake.Map(route, HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+            var body = await HttpRequests.ReadBodyAsync(request, _maxEventBytes).ConfigureAwait(false)
+                ?? throw ForwardingProblems.BodyTooLarge(_maxEventBytes);
+            var result = await _forwarder.ForwardAsync(_intake.Map(route, HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
             return Answers.Accepted(result);
         }
         catch (ForwardingException ex)
@@ -50,22 +63,16 @@ public static class BridgeEndpoints
     }
 
     /// <summary>Verifies and settles a callback: 200 with the outcome id, or the refusal's status and reason.</summary>
-    public static async Task<IResult> ReceiveCallbackAsync(HttpRequest request, CallbackReceiver receiver, IOptions<CallbackOptions> options)
+    public async Task<IResult> ReceiveCallbackAsync(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(receiver);
-        ArgumentNullException.ThrowIfNull(options);
-        var body = await HttpRequests.ReadBodyAsync(request, options.Value.MaxBodyBytes).ConfigureAwait(false);
+        var body = await HttpRequests.ReadBodyAsync(request, _maxCallbackBytes).ConfigureAwait(false);
         var response = body is null
             ? new CallbackResponse(StatusCodes.Status413PayloadTooLarge, "PayloadTooLarge", null)
-            : await receiver.HandleAsync(new CallbackRequest(HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+            : await _receiver.HandleAsync(new CallbackRequest(HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
         return Answers.Callback(response);
     }
 
     /// <summary>The app is up and its configuration validated (it would not have started otherwise).</summary>
-    public static IResult Health(RouteTable routes)
-    {
-        ArgumentNullException.ThrowIfNull(routes);
-        return Answers.Health(routes);
-    }
+    public IResult Health() => Answers.Health(_routes);
 }

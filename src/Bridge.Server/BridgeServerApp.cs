@@ -1,5 +1,4 @@
 using System.Net;
-using Bridge.Core;
 using Bridge.Core.Callback;
 using Bridge.Core.Routing;
 using Bridge.Emulators.CloudTasks;
@@ -51,7 +50,7 @@ public static class BridgeServerApp
             kestrel.Limits.MaxRequestBodySize = 2 * 1024 * 1024;
         });
 
-        builder.Services.AddBridgeCore(builder.Configuration).AddBridgeCallback(builder.Configuration);
+        builder.Services.AddBridgeHosting(builder.Configuration);
         var local = new LocalOutcomeSink(string.IsNullOrEmpty(server.OutcomesFile) ? null : server.OutcomesFile);
         builder.Services.AddSingleton(local).AddKeyedSingleton<IOutcomeSink>(LocalOutcomeSink.Name, local);
         if (ServiceBusIntakeService.IsConfigured(builder.Configuration))
@@ -132,9 +131,9 @@ public static class BridgeServerApp
     private static void MapApi(WebApplication app, ServerOptions server)
     {
         var api = app.MapGroup("/" + BridgeEndpoints.RoutePrefix);
-        api.MapPost(BridgeEndpoints.EventsRoute, BridgeEndpoints.ForwardEventAsync);
-        api.MapPost(BridgeEndpoints.CallbackRoute, BridgeEndpoints.ReceiveCallbackAsync);
-        api.MapGet(BridgeEndpoints.HealthRoute, BridgeEndpoints.Health);
+        api.MapPost(BridgeEndpoints.EventsRoute, (HttpRequest request, string route, BridgeEndpoints endpoints) => endpoints.ForwardEventAsync(request, route));
+        api.MapPost(BridgeEndpoints.CallbackRoute, (HttpRequest request, BridgeEndpoints endpoints) => endpoints.ReceiveCallbackAsync(request));
+        api.MapGet(BridgeEndpoints.HealthRoute, (BridgeEndpoints endpoints) => endpoints.Health());
         if (server.ExposeOutcomes)
         {
             api.MapGet("/outcomes", (LocalOutcomeSink outcomes) => Results.Json(outcomes.Recent.Reverse()));

@@ -1,6 +1,6 @@
 using System.Text;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 
 namespace Bridge.Core.Tests;

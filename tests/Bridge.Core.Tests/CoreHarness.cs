@@ -1,5 +1,5 @@
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Bridge.CloudTasks;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 using OpenTelemetry;
 using OpenTelemetry.Trace;

@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Bridge.Core.Callback;
+using Bridge.Core.Internal;
 using Bridge.Functions.Functions;
-using Microsoft.AspNetCore.Http;
 using Bridge.Hosting.Internal;
 using Bridge.Testing;
+using Microsoft.AspNetCore.Http;
 
 namespace Bridge.Functions.Tests;
 

@@ -1,6 +1,6 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Functions.Functions;
 using Bridge.Testing;
 

@@ -1,5 +1,6 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Forwarding;
+using Bridge.Core.Internal;
 
 namespace Bridge.Core.Intake;
 
@@ -42,8 +43,17 @@ public interface IServiceBusSettler
 /// The one decision both hosts (the function app and the self-hosted runner's ServiceBusProcessor) make per message,
 /// so they can't drift apart: forward, then complete, dead-letter or abandon.
 /// </summary>
-public sealed class ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder)
+public sealed class ServiceBusMessageHandler
 {
+    private readonly ServiceBusIntake _intake;
+    private readonly IEventForwarder _forwarder;
+
+    internal ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder)
+    {
+        _intake = intake;
+        _forwarder = forwarder;
+    }
+
     /// <summary>Forwards the message and settles it through <paramref name="settler"/>; returns what was done.</summary>
     public async Task<Settlement> HandleAsync(ServiceBusReceivedMessage message, string entity, IServiceBusSettler settler, CancellationToken cancellationToken)
     {
@@ -66,11 +76,11 @@ public sealed class ServiceBusMessageHandler(ServiceBusIntake intake, IEventForw
     }
 
     /// <summary>Forwards the message and says how to settle it, without settling.</summary>
-    public async Task<Settlement> DecideAsync(ServiceBusMessageData message, string entity, CancellationToken cancellationToken)
+    internal async Task<Settlement> DecideAsync(ServiceBusMessageData message, string entity, CancellationToken cancellationToken)
     {
         try
         {
-            var result = await forwarder.ForwardAsync(intake.Map(message, entity), cancellationToken).ConfigureAwait(false);
+            var result = await _forwarder.ForwardAsync(_intake.Map(message, entity), cancellationToken).ConfigureAwait(false);
             return new Settlement(SettlementAction.Complete, result);
         }
         catch (ForwardingException ex)

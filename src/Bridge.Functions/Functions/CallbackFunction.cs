@@ -1,8 +1,6 @@
-using Bridge.Core.Callback;
 using Bridge.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
-using Microsoft.Extensions.Options;
 
 namespace Bridge.Functions.Functions;
 
@@ -10,9 +8,9 @@ namespace Bridge.Functions.Functions;
 /// <c>POST /api/tasks/callback</c>: Cloud Tasks dispatches and outcome reports. Anonymous at the function level:
 /// the caller's Google-signed OIDC token is verified by the receiver before anything else.
 /// </summary>
-public sealed class CallbackFunction(CallbackReceiver receiver, IOptions<CallbackOptions> options)
+public sealed class CallbackFunction(BridgeEndpoints endpoints)
 {
     [Function("TaskCallback")]
     public Task<IResult> RunAsync([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = BridgeEndpoints.CallbackRoute)] HttpRequest request) =>
-        BridgeEndpoints.ReceiveCallbackAsync(request, receiver, options);
+        endpoints.ReceiveCallbackAsync(request);
 }

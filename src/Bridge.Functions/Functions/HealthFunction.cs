@@ -1,4 +1,3 @@
-using Bridge.Core.Routing;
 using Bridge.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Azure.Functions.Worker;
@@ -6,9 +5,9 @@ using Microsoft.Azure.Functions.Worker;
 namespace Bridge.Functions.Functions;
 
 /// <summary><c>GET /api/health</c>: the worker is up and its configuration validated (it would not start otherwise).</summary>
-public sealed class HealthFunction(RouteTable routes)
+public sealed class HealthFunction(BridgeEndpoints endpoints)
 {
     [Function("Health")]
     public IResult Run([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = BridgeEndpoints.HealthRoute)] HttpRequest request) =>
-        BridgeEndpoints.Health(routes);
+        endpoints.Health();
 }

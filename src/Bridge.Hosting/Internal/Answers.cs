@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
+using Bridge.Core.Internal;
 using Bridge.Core.Routing;
 using Microsoft.AspNetCore.Http;
 

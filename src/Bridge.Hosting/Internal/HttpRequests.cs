@@ -1,4 +1,4 @@
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Microsoft.AspNetCore.Http;
 
 namespace Bridge.Hosting.Internal;

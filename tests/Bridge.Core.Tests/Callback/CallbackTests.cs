@@ -7,7 +7,7 @@ using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 using CloudNative.CloudEvents;
 using Google.Protobuf.WellKnownTypes;
@@ -174,7 +174,8 @@ public sealed class CallbackTests : IAsyncLifetime
             var forward = spans.Single(s => s.DisplayName == "forward loopback");
             var callback = spans.Single(s => s.DisplayName == "callback dispatch");
             Assert.Equal(forward.TraceId, callback.TraceId); // one trace from the event to its callback
-            Assert.Equal("0", callback.GetTagItem("cloudtasks.taskretrycount"));
+            Assert.Equal("0", callback.GetTagItem("cloudtasks.task.retry_count"));
+            Assert.Equal(forward.GetTagItem("cloudtasks.task.name"), callback.GetTagItem("cloudtasks.task.name")); // one name per concept
         }
     }
 

@@ -1,7 +1,9 @@
-namespace Bridge.Core.Forwarding;
+using Bridge.Core.Forwarding;
+
+namespace Bridge.Core.Internal;
 
 /// <summary>How HTTP intake answers a failure, in both hosts: status, problem type, Retry-After.</summary>
-public static class ForwardingProblems
+internal static class ForwardingProblems
 {
     public static int StatusFor(ForwardingFailureReason reason) => reason switch
     {

@@ -1,7 +1,8 @@
+using Bridge.Core.Callback;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>Start-up check of the sinks: each one known (Core's or a keyed sink the host adds), each one complete.</summary>
 internal sealed class OutcomeOptionsValidator(IServiceProvider services) : IValidateOptions<OutcomeOptions>
