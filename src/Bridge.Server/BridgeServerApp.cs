@@ -4,6 +4,7 @@ using Bridge.Core.Routing;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 
@@ -21,8 +22,24 @@ public static class BridgeServerApp
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
-        var server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
+
+        // Bound here, before anything depends on the port: a port in use is one clear error, and port 0 is known at once.
+        var api = ListenerSocket.Bind(IPAddress.Parse(server.ListenAddress), server.Port, ServerOptions.SectionName + ":Port");
+        ListenerSocket? grpc;
+        try
+        {
+            grpc = embedded ? ListenerSocket.Bind(IPAddress.Loopback, server.EmulatorGrpcPort, ServerOptions.SectionName + ":EmulatorGrpcPort") : null;
+        }
+        catch (PortInUseException)
+        {
+            api.Dispose();
+            throw;
+        }
+
+        server.Port = api.Port;
+        server.EmulatorGrpcPort = grpc?.Port ?? server.EmulatorGrpcPort;
         if (embedded)
         {
             // Lowest precedence: anything the user sets still wins.
@@ -35,16 +52,21 @@ public static class BridgeServerApp
                 o.Issuer = $"http://localhost:{server.Port}";
                 o.Data = server.EmulatorData;
             });
-            server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? server;
+            var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
+            server = ReadServerOptions(builder.Configuration);
+            (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
         }
 
+        // The options as running: the bound ports, not the configured 0.
+        builder.Services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
+            .Configure(o => (o.Port, o.EmulatorGrpcPort) = (server.Port, server.EmulatorGrpcPort)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            var address = IPAddress.Parse(server.ListenAddress);
-            kestrel.Listen(address, server.Port, l => l.Protocols = HttpProtocols.Http1);
-            if (embedded)
+            api.ListenOn(kestrel, HttpProtocols.Http1);
+            if (grpc is not null)
             {
-                kestrel.Listen(IPAddress.Loopback, server.EmulatorGrpcPort, l => l.Protocols = HttpProtocols.Http2);
+                grpc.ListenOn(kestrel, HttpProtocols.Http2);
             }
 
             kestrel.Limits.MaxRequestBodySize = 2 * 1024 * 1024;
@@ -69,6 +91,11 @@ public static class BridgeServerApp
         });
 
         var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            api.Dispose();
+            grpc?.Dispose();
+        });
         if (embedded)
         {
             app.MapCloudTasksEmulator();
@@ -96,6 +123,14 @@ public static class BridgeServerApp
         }
 
         return app;
+    }
+
+    /// <summary>The runner's settings, validated now: they decide what is bound before the host is built.</summary>
+    private static ServerOptions ReadServerOptions(IConfiguration configuration)
+    {
+        var server = configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        var result = new ServerOptionsValidator().Validate(null, server);
+        return result.Failed ? throw new OptionsValidationException(ServerOptions.SectionName, typeof(ServerOptions), result.Failures) : server;
     }
 
     /// <summary>Google Cloud or another emulator configured, or routes of the user's own: no embedded emulator.</summary>
