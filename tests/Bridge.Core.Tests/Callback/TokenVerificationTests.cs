@@ -5,6 +5,7 @@ using Bridge.Core.Callback;
 using Bridge.Core.Internal;
 using Bridge.Testing;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Bridge.Core.Tests.Callback;
 
@@ -25,14 +26,14 @@ public sealed class TokenVerificationTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _issuer.DisposeAsync();
 
-    private static OidcTokenVerifier Verifier(TestTokenIssuer issuer, TimeSpan? refresh = null) => new(Options.Create(new CallbackOptions
+    private static OidcTokenVerifier Verifier(TestTokenIssuer issuer, TimeSpan? refresh = null, TimeProvider? time = null) => new(Options.Create(new CallbackOptions
     {
         Issuers = [new TrustedIssuer { Issuer = issuer.Issuer, DiscoveryUrl = issuer.DiscoveryUrl }],
         Audiences = [Audience],
         AllowedServiceAccounts = [Allowed],
         ClockSkew = TimeSpan.FromSeconds(30),
         KeyRefreshInterval = refresh ?? TimeSpan.FromSeconds(1),
-    }), TimeProvider.System);
+    }), time ?? TimeProvider.System);
 
     private Dictionary<string, object> Claims() => TestTokenIssuer.Claims(_issuer.Issuer, Audience, Allowed);
 
@@ -187,17 +188,21 @@ public sealed class TokenVerificationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_rotated_key_is_accepted_without_restart()
+    public async Task A_rotated_key_is_accepted_without_restart_once_the_refresh_interval_passed()
     {
-        Assert.True((await _verifier.VerifyAsync(Bearer(_issuer.Mint(Claims())))).IsValid);
+        var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
+        var verifier = Verifier(_issuer, refresh: TimeSpan.FromSeconds(30), time: time);
+        Assert.True((await verifier.VerifyAsync(Bearer(_issuer.Mint(Claims())))).IsValid);
         var old = _issuer.CurrentKid;
         _issuer.Rotate();
         _issuer.Unpublish(old);
-        await Task.Delay(1100); // past the refresh interval
+        var fetches = _issuer.JwksFetches;
 
-        var result = await _verifier.VerifyAsync(Bearer(_issuer.Mint(Claims())));
+        time.Advance(TimeSpan.FromSeconds(31)); // past the refresh interval
+        var result = await verifier.VerifyAsync(Bearer(_issuer.Mint(Claims())));
 
         Assert.True(result.IsValid, result.Rejection?.ToString());
+        Assert.Equal(fetches + 1, _issuer.JwksFetches); // the unknown kid refreshed the keys, once
     }
 
     [Fact]
