@@ -5,7 +5,7 @@ using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 using Google.Protobuf;
 using Microsoft.Extensions.Configuration;

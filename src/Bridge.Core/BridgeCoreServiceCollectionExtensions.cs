@@ -1,10 +1,13 @@
 using Bridge.CloudTasks.DependencyInjection;
+using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Core.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bridge.Core;
@@ -27,7 +30,60 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<ServiceBusIntake>();
-        services.TryAddSingleton<ServiceBusMessageHandler>();
+        services.TryAddSingleton(sp => new ServiceBusMessageHandler(sp.GetRequiredService<ServiceBusIntake>(), sp.GetRequiredService<IEventForwarder>()));
         return services;
+    }
+
+    /// <summary>Registers the callback receiver, its token verifier and the outcome sinks, validated at start-up.</summary>
+    public static IServiceCollection AddBridgeCallback(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<CallbackOptions>().Bind(configuration.GetSection(CallbackOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CallbackOptions>, CallbackOptionsValidator>());
+        services.AddOptions<OutcomeOptions>().Bind(configuration.GetSection(OutcomeOptions.SectionName)).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OutcomeOptions>, OutcomeOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new OidcTokenVerifier(sp.GetRequiredService<IOptions<CallbackOptions>>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<IOutcomeSink>(sp => new CompositeOutcomeSink(CreateSinks(sp)));
+        services.TryAddSingleton(sp => new CallbackReceiver(
+            sp.GetRequiredService<OidcTokenVerifier>(),
+            sp.GetRequiredService<IOutcomeSink>(),
+            sp.GetRequiredService<IOptions<CallbackOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<CallbackReceiver>>(),
+            sp.GetService<Routing.RouteTable>(),
+            sp.GetService<CloudTasks.CloudTasksClient>()));
+        return services;
+    }
+
+    private static IEnumerable<IOutcomeSink> CreateSinks(IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<IOptions<OutcomeOptions>>().Value;
+        var names = options.Sinks.Count == 0 ? [OutcomeOptions.LogSink] : options.Sinks;
+        foreach (var name in names.Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (name.Equals(OutcomeOptions.LogSink, StringComparison.OrdinalIgnoreCase))
+            {
+                yield return new LogOutcomeSink(sp.GetRequiredService<ILogger<LogOutcomeSink>>());
+            }
+            else if (name.Equals(OutcomeOptions.ServiceBusSink, StringComparison.OrdinalIgnoreCase))
+            {
+                var client = new ServiceBusConnection
+                {
+                    FullyQualifiedNamespace = options.ServiceBusNamespace,
+                    ConnectionString = options.ServiceBusConnectionString,
+                    ManagedIdentityClientId = options.ManagedIdentityClientId,
+                }.CreateClient();
+                yield return new ServiceBusOutcomeSink(client.CreateSender(options.ServiceBusEntity));
+            }
+            else if (sp.GetKeyedService<IOutcomeSink>(name) is { } hosted)
+            {
+                yield return hosted; // a sink the host adds (the self-hosted runner's Local sink)
+            }
+            else
+            {
+                throw new InvalidOperationException(OutcomeOptionsValidator.UnknownSink(name)); // the validator refuses it at start-up first
+            }
+        }
     }
 }

@@ -1,12 +1,8 @@
 using System.Net;
-using Azure.Monitor.OpenTelemetry.Exporter;
-using Bridge.Core;
 using Bridge.Core.Callback;
-using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
 using Bridge.Core.Routing;
-using Bridge.Core.Telemetry;
 using Bridge.Emulators.CloudTasks;
+using Bridge.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
@@ -19,12 +15,31 @@ public static class BridgeServerApp
 {
     public const string DemoServiceAccount = "bridge-demo@local-project.iam.gserviceaccount.com";
 
+    // TODO(issue 11): the emulator's own public constant, once its project exposes one.
+    private const string EmulatorSourceName = "Bridge.Emulators.CloudTasks";
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         configure?.Invoke(builder);
-        var server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
+
+        // Bound here, before anything depends on the port: a port in use is one clear error, and port 0 is known at once.
+        var api = ListenerSocket.Bind(IPAddress.Parse(server.ListenAddress), server.Port, ServerOptions.SectionName + ":Port");
+        ListenerSocket? grpc;
+        try
+        {
+            grpc = embedded ? ListenerSocket.Bind(IPAddress.Loopback, server.EmulatorGrpcPort, ServerOptions.SectionName + ":EmulatorGrpcPort") : null;
+        }
+        catch (PortInUseException)
+        {
+            api.Dispose();
+            throw;
+        }
+
+        server.Port = api.Port;
+        server.EmulatorGrpcPort = grpc?.Port ?? server.EmulatorGrpcPort;
         if (embedded)
         {
             // Lowest precedence: anything the user sets still wins.
@@ -37,22 +52,27 @@ public static class BridgeServerApp
                 o.Issuer = $"http://localhost:{server.Port}";
                 o.Data = server.EmulatorData;
             });
-            server = builder.Configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? server;
+            var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
+            server = ReadServerOptions(builder.Configuration);
+            (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
         }
 
+        // The options as running: the bound ports, not the configured 0.
+        builder.Services.AddOptions<ServerOptions>().Bind(builder.Configuration.GetSection(ServerOptions.SectionName))
+            .Configure(o => (o.Port, o.EmulatorGrpcPort) = (server.Port, server.EmulatorGrpcPort)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ServerOptions>, ServerOptionsValidator>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            var address = IPAddress.Parse(server.ListenAddress);
-            kestrel.Listen(address, server.Port, l => l.Protocols = HttpProtocols.Http1);
-            if (embedded)
+            api.ListenOn(kestrel, HttpProtocols.Http1);
+            if (grpc is not null)
             {
-                kestrel.Listen(IPAddress.Loopback, server.EmulatorGrpcPort, l => l.Protocols = HttpProtocols.Http2);
+                grpc.ListenOn(kestrel, HttpProtocols.Http2);
             }
 
             kestrel.Limits.MaxRequestBodySize = 2 * 1024 * 1024;
         });
 
-        builder.Services.AddBridgeCore(builder.Configuration).AddBridgeCallback(builder.Configuration);
+        builder.Services.AddBridgeHosting(builder.Configuration);
         var local = new LocalOutcomeSink(string.IsNullOrEmpty(server.OutcomesFile) ? null : server.OutcomesFile);
         builder.Services.AddSingleton(local).AddKeyedSingleton<IOutcomeSink>(LocalOutcomeSink.Name, local);
         if (ServiceBusIntakeService.IsConfigured(builder.Configuration))
@@ -60,26 +80,22 @@ public static class BridgeServerApp
             builder.Services.AddHostedService<ServiceBusIntakeService>();
         }
 
-        var telemetry = builder.Services.AddOpenTelemetry().WithTracing(t =>
+        builder.Services.AddOpenTelemetry().AddBridgeTelemetry(builder.Configuration).WithTracing(t =>
         {
-            t.AddSource("Bridge.Core", "Bridge.CloudTasks", "Bridge.Emulators.CloudTasks").AddAspNetCoreInstrumentation();
+            // The runner also hosts the HTTP server (and, embedded, the emulator): their spans belong to the same traces.
+            t.AddSource(EmulatorSourceName).AddAspNetCoreInstrumentation();
             if (builder.Environment.IsDevelopment())
             {
                 t.AddConsoleExporter();
             }
-        }).WithMetrics(m => m.AddMeter("Bridge.Core"));
-        if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
-        {
-            telemetry.UseOtlpExporter();
-        }
-
-        if (!string.IsNullOrEmpty(builder.Configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"]))
-        {
-            var credential = AzureMonitorCredential.FromAuthenticationString(builder.Configuration[AzureMonitorCredential.SettingName]);
-            telemetry.UseAzureMonitorExporter(o => o.Credential = credential);
-        }
+        });
 
         var app = builder.Build();
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            api.Dispose();
+            grpc?.Dispose();
+        });
         if (embedded)
         {
             app.MapCloudTasksEmulator();
@@ -107,6 +123,14 @@ public static class BridgeServerApp
         }
 
         return app;
+    }
+
+    /// <summary>The runner's settings, validated now: they decide what is bound before the host is built.</summary>
+    private static ServerOptions ReadServerOptions(IConfiguration configuration)
+    {
+        var server = configuration.GetSection(ServerOptions.SectionName).Get<ServerOptions>() ?? new ServerOptions();
+        var result = new ServerOptionsValidator().Validate(null, server);
+        return result.Failed ? throw new OptionsValidationException(ServerOptions.SectionName, typeof(ServerOptions), result.Failures) : server;
     }
 
     /// <summary>Google Cloud or another emulator configured, or routes of the user's own: no embedded emulator.</summary>
@@ -141,64 +165,13 @@ public static class BridgeServerApp
 
     private static void MapApi(WebApplication app, ServerOptions server)
     {
-        var api = app.MapGroup("/api");
-        api.MapPost("/events/{route}", async (string route, HttpContext context, HttpIntake intake, IEventForwarder forwarder, IOptions<BridgeOptions> options) =>
-        {
-            var body = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes);
-            try
-            {
-                if (body is null)
-                {
-                    throw new ForwardingException(ForwardingFailureReason.PayloadTooLarge, $"The body is larger than the limit of {options.Value.MaxBodyBytes} bytes.");
-                }
-
-                var result = await forwarder.ForwardAsync(intake.Map(route, Headers(context.Request), body, context.Request.ContentType), context.RequestAborted);
-                return Results.Json(new { taskName = result.TaskName, route = result.Route, scheduleTime = result.ScheduleTime, deduplicated = result.Outcome == ForwardOutcome.Deduplicated }, statusCode: 202);
-            }
-            catch (ForwardingException ex)
-            {
-                if (ForwardingProblems.RetryAfterSeconds(ex) is { } seconds)
-                {
-                    context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                }
-
-                return Results.Problem(ex.Message, statusCode: ForwardingProblems.StatusFor(ex.Reason), title: ex.ReasonCode, type: ForwardingProblems.TypeFor(ex.Reason),
-                    extensions: new Dictionary<string, object?> { ["reason"] = ex.ReasonCode, ["transient"] = ex.IsTransient });
-            }
-        });
-
-        api.MapPost("/tasks/callback", async (HttpContext context, CallbackReceiver receiver, IOptions<CallbackOptions> options) =>
-        {
-            var body = await ReadBodyAsync(context.Request, options.Value.MaxBodyBytes);
-            var response = body is null
-                ? new CallbackResponse(413, "PayloadTooLarge", null)
-                : await receiver.HandleAsync(new CallbackRequest(Headers(context.Request), body, context.Request.ContentType), context.RequestAborted);
-            if (response.Status == 401)
-            {
-                context.Response.Headers.WWWAuthenticate = "Bearer";
-            }
-
-            if (response.RetryAfter is { } delay)
-            {
-                context.Response.Headers.RetryAfter = ((int)Math.Ceiling(delay.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            }
-
-            return response.Reason is null
-                ? Results.Json(new { outcomeId = response.OutcomeId }, statusCode: response.Status)
-                : Results.Problem(statusCode: response.Status, title: response.Reason, type: "urn:bridge:callback:" + response.Reason, extensions: new Dictionary<string, object?> { ["reason"] = response.Reason });
-        });
-
-        api.MapGet("/health", (RouteTable routes) => Results.Json(new { status = "ok", routes = routes.All.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray() }));
-
+        var api = app.MapGroup("/" + BridgeEndpoints.RoutePrefix);
+        api.MapPost(BridgeEndpoints.EventsRoute, (HttpRequest request, string route, BridgeEndpoints endpoints) => endpoints.ForwardEventAsync(request, route));
+        api.MapPost(BridgeEndpoints.CallbackRoute, (HttpRequest request, BridgeEndpoints endpoints) => endpoints.ReceiveCallbackAsync(request));
+        api.MapGet(BridgeEndpoints.HealthRoute, (BridgeEndpoints endpoints) => endpoints.Health());
         if (server.ExposeOutcomes)
         {
             api.MapGet("/outcomes", (LocalOutcomeSink outcomes) => Results.Json(outcomes.Recent.Reverse()));
         }
     }
-
-    private static Task<byte[]?> ReadBodyAsync(HttpRequest request, int limit) =>
-        BoundedBody.ReadAsync(request.Body, request.ContentLength, limit, request.HttpContext.RequestAborted);
-
-    private static Dictionary<string, string> Headers(HttpRequest request) =>
-        request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
 }

@@ -3,5 +3,16 @@ using Bridge.Server;
 // dotnet run --project src/Bridge.Server: with no Google Cloud settings, an embedded emulator and a demo route whose
 // target is this server's own callback; POST an event to http://localhost:8080/api/events/demo and read
 // http://localhost:8080/api/outcomes.
-var app = BridgeServerApp.Build(args);
+WebApplication app;
+try
+{
+    app = BridgeServerApp.Build(args);
+}
+catch (PortInUseException ex)
+{
+    await Console.Error.WriteLineAsync(ex.Message); // one line naming the setting, not a stack trace
+    return 1;
+}
+
 await app.RunAsync();
+return 0;

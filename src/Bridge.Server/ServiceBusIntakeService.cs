@@ -1,5 +1,5 @@
-using Azure.Identity;
 using Azure.Messaging.ServiceBus;
+using Bridge.Core;
 using Bridge.Core.Intake;
 
 namespace Bridge.Server;
@@ -11,26 +11,21 @@ namespace Bridge.Server;
 /// </summary>
 public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler handler, IConfiguration configuration, ILogger<ServiceBusIntakeService> logger) : IHostedService, IAsyncDisposable
 {
+    private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
     private ServiceBusClient? _client;
     private ServiceBusProcessor? _processor;
-    private string _entity = string.Empty;
 
     /// <summary>True when a connection and a queue are configured.</summary>
     public static bool IsConfigured(IConfiguration configuration) =>
-        !string.IsNullOrEmpty(configuration["BridgeServiceBusQueue"])
-        && (!string.IsNullOrEmpty(configuration["BridgeServiceBus:fullyQualifiedNamespace"]) || !string.IsNullOrEmpty(configuration["BridgeServiceBus"]));
+        !string.IsNullOrEmpty(configuration[ServiceBusConnection.QueueSetting]) && ServiceBusConnection.FromConfiguration(configuration).IsConfigured;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _entity = configuration["BridgeServiceBusQueue"]!;
-        var ns = configuration["BridgeServiceBus:fullyQualifiedNamespace"];
-        _client = !string.IsNullOrEmpty(ns)
-            ? new ServiceBusClient(ns, string.IsNullOrEmpty(configuration["BridgeServiceBus:clientId"]) ? new DefaultAzureCredential() : new ManagedIdentityCredential(ManagedIdentityId.FromUserAssignedClientId(configuration["BridgeServiceBus:clientId"])))
-            : new ServiceBusClient(configuration["BridgeServiceBus"]);
+        _client = ServiceBusConnection.FromConfiguration(configuration).CreateClient();
         _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
         {
             AutoCompleteMessages = false,
-            MaxConcurrentCalls = configuration.GetValue("Bridge:ServiceBus:MaxConcurrentCalls", 8),
+            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, 8),
             ReceiveMode = ServiceBusReceiveMode.PeekLock,
         });
         _processor.ProcessMessageAsync += ProcessAsync;
@@ -53,22 +48,10 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     }
 
     /// <summary>Settles one message; public so tests drive it with messages from ServiceBusModelFactory.</summary>
-    public async Task ProcessAsync(ProcessMessageEventArgs args)
+    public Task ProcessAsync(ProcessMessageEventArgs args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var settlement = await handler.HandleAsync(ServiceBusMessages.ToMessageData(args.Message), _entity.Length > 0 ? _entity : configuration["BridgeServiceBusQueue"] ?? string.Empty, args.CancellationToken);
-        switch (settlement.Action)
-        {
-            case SettlementAction.Complete:
-                await args.CompleteMessageAsync(args.Message, args.CancellationToken);
-                break;
-            case SettlementAction.DeadLetter:
-                await args.DeadLetterMessageAsync(args.Message, settlement.DeadLetterReason, settlement.DeadLetterDescription, args.CancellationToken);
-                break;
-            default:
-                await args.AbandonMessageAsync(args.Message, cancellationToken: args.CancellationToken);
-                break;
-        }
+        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), args.CancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -89,4 +72,15 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error ({Source})")]
     private partial void LogReceiveError(string source, Exception exception);
+
+    /// <summary>Settlement through the processor's event arguments (the message's receiver link).</summary>
+    private sealed class ProcessorSettler(ProcessMessageEventArgs args) : IServiceBusSettler
+    {
+        public Task CompleteAsync(CancellationToken cancellationToken) => args.CompleteMessageAsync(args.Message, cancellationToken);
+
+        public Task DeadLetterAsync(string reason, string description, CancellationToken cancellationToken) =>
+            args.DeadLetterMessageAsync(args.Message, reason, description, cancellationToken);
+
+        public Task AbandonAsync(CancellationToken cancellationToken) => args.AbandonMessageAsync(args.Message, cancellationToken: cancellationToken);
+    }
 }

@@ -1,29 +1,30 @@
 using System.Text;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
+using Bridge.Testing;
 
 namespace Bridge.Core.Tests;
 
 /// <summary>Malformed events each fail with their own reason and a message naming the problem; nothing crashes and nothing reaches Cloud Tasks.</summary>
 public sealed class BadInputTests : IAsyncLifetime
 {
-    private CoreHarness _h = null!;
+    private PipelineHarness _h = null!;
 
     public async Task InitializeAsync() => _h = await CoreHarness.StartAsync();
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
 
-    public sealed record BadEvent(string Name, Func<CoreHarness, InboundEvent> Map, ForwardingFailureReason Reason, string Message)
+    public sealed record BadEvent(string Name, Func<PipelineHarness, InboundEvent> Map, ForwardingFailureReason Reason, string Message)
     {
         public override string ToString() => Name;
     }
 
     private static Dictionary<string, string> H(params (string, string)[] pairs) => pairs.ToDictionary(p => p.Item1, p => p.Item2, StringComparer.OrdinalIgnoreCase);
 
-    private static InboundEvent Http(CoreHarness h, string body, string? contentType, params (string, string)[] headers) =>
+    private static InboundEvent Http(PipelineHarness h, string body, string? contentType, params (string, string)[] headers) =>
         h.Http.Map("orders", H(headers), Encoding.UTF8.GetBytes(body), contentType);
 
-    private static InboundEvent Bus(CoreHarness h, Dictionary<string, object?> properties, string entity = "orders-in", string? subject = null) =>
+    private static InboundEvent Bus(PipelineHarness h, Dictionary<string, object?> properties, string entity = "orders-in", string? subject = null) =>
         h.ServiceBus.Map(new ServiceBusMessageData { MessageId = "m", Body = "x"u8.ToArray(), ApplicationProperties = properties, Subject = subject }, entity);
 
     public static TheoryData<BadEvent> Cases() =>

@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using Bridge.CloudTasks;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
+using Bridge.Testing;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
 
@@ -11,7 +12,7 @@ namespace Bridge.Core.Tests;
 /// <summary>Events through intake and forwarder into the emulator on real ports.</summary>
 public sealed class ForwardingTests : IAsyncLifetime
 {
-    private CoreHarness _h = null!;
+    private PipelineHarness _h = null!;
 
     public async Task InitializeAsync() => _h = await CoreHarness.StartAsync();
 

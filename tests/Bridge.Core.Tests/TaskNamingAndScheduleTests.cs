@@ -1,5 +1,6 @@
 using Bridge.CloudTasks;
 using Bridge.Core.Forwarding;
+using Bridge.Core.Internal;
 using Bridge.Core.Routing;
 
 namespace Bridge.Core.Tests;

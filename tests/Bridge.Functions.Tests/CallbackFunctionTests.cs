@@ -1,25 +1,25 @@
 using System.Text.Json;
-using Bridge.Core.Callback;
+using Bridge.Core.Internal;
 using Bridge.Functions.Functions;
+using Bridge.Hosting.Internal;
+using Bridge.Testing;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Mvc;
-using Microsoft.AspNetCore.Routing;
 
 namespace Bridge.Functions.Tests;
 
 public sealed class CallbackFunctionTests : IAsyncLifetime
 {
-    private FunctionHarness _h = null!;
+    private PipelineHarness _h = null!;
 
     public async Task InitializeAsync() => _h = await FunctionHarness.StartAsync();
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
 
-    private async Task<(int Status, IHeaderDictionary Headers, string Body)> ExecuteAsync(IActionResult result)
+    private async Task<(int Status, IHeaderDictionary Headers, string Body)> ExecuteAsync(IResult result)
     {
         var context = new DefaultHttpContext { RequestServices = _h.Services };
         context.Response.Body = new MemoryStream();
-        await result.ExecuteResultAsync(new ActionContext(context, new RouteData(), new Microsoft.AspNetCore.Mvc.Abstractions.ActionDescriptor()));
+        await result.ExecuteAsync(context);
         context.Response.Body.Position = 0;
         return (context.Response.StatusCode, context.Response.Headers, await new StreamReader(context.Response.Body).ReadToEndAsync());
     }
@@ -41,15 +41,15 @@ public sealed class CallbackFunctionTests : IAsyncLifetime
     [Fact]
     public async Task Answers_carry_the_outcome_id_or_the_reason_and_retry_after_for_503()
     {
-        var ok = await ExecuteAsync(CallbackFunction.Answer(new CallbackResponse(200, null, "abc")));
+        var ok = await ExecuteAsync(Answers.Callback(new CallbackResponse(200, null, "abc")));
         Assert.Equal(200, ok.Status);
         Assert.Equal("abc", JsonDocument.Parse(ok.Body).RootElement.GetProperty("outcomeId").GetString());
 
-        var busy = await ExecuteAsync(CallbackFunction.Answer(new CallbackResponse(503, "SinkUnavailable", null, TimeSpan.FromSeconds(10))));
+        var busy = await ExecuteAsync(Answers.Callback(new CallbackResponse(503, "SinkUnavailable", null, TimeSpan.FromSeconds(10))));
         Assert.Equal(503, busy.Status);
         Assert.Equal("10", busy.Headers.RetryAfter.ToString());
 
-        var forbidden = await ExecuteAsync(CallbackFunction.Answer(new CallbackResponse(403, "AccountNotAllowed", null)));
+        var forbidden = await ExecuteAsync(Answers.Callback(new CallbackResponse(403, "AccountNotAllowed", null)));
         Assert.Equal(403, forbidden.Status);
         Assert.Equal("AccountNotAllowed", JsonDocument.Parse(forbidden.Body).RootElement.GetProperty("reason").GetString());
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bridge.Functions.Functions;
+using Bridge.Testing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 
@@ -8,7 +9,7 @@ namespace Bridge.Functions.Tests;
 /// <summary>The smoke test's queue check: GetQueue per route through the app's own client, against the emulator.</summary>
 public sealed class QueueCheckFunctionTests : IAsyncLifetime
 {
-    private FunctionHarness _h = null!;
+    private PipelineHarness _h = null!;
 
     public async Task InitializeAsync() => _h = await FunctionHarness.StartAsync();
 
@@ -22,16 +23,17 @@ public sealed class QueueCheckFunctionTests : IAsyncLifetime
         var ok = Assert.IsType<OkObjectResult>(result);
         using var body = JsonDocument.Parse(JsonSerializer.Serialize(ok.Value));
         Assert.True(body.RootElement.GetProperty("ok").GetBoolean());
-        var queue = Assert.Single(body.RootElement.GetProperty("queues").EnumerateArray());
-        Assert.Equal("orders", queue.GetProperty("Route").GetString());
-        Assert.Equal(_h.Queue.ToString(), queue.GetProperty("Queue").GetString());
+        var queues = body.RootElement.GetProperty("queues").EnumerateArray().ToList();
+        Assert.Equal(["delayed", "orders"], queues.Select(q => q.GetProperty("Route").GetString()));
+        var queue = queues[1];
+        Assert.Equal(_h.Orders.ToString(), queue.GetProperty("Queue").GetString());
         Assert.Equal("Paused", queue.GetProperty("State").GetString()); // the harness pauses it
     }
 
     [Fact]
     public async Task A_queue_the_app_cannot_get_fails_the_check_naming_the_route_and_reason()
     {
-        await _h.Emulator.Client.DeleteQueueAsync(_h.Queue);
+        await _h.Emulator.Client.DeleteQueueAsync(_h.Orders);
 
         var result = await _h.Create<QueueCheckFunction>().RunAsync(new DefaultHttpContext().Request, CancellationToken.None);
 
@@ -39,8 +41,9 @@ public sealed class QueueCheckFunctionTests : IAsyncLifetime
         Assert.Equal(503, failed.StatusCode);
         using var body = JsonDocument.Parse(JsonSerializer.Serialize(failed.Value));
         Assert.False(body.RootElement.GetProperty("ok").GetBoolean());
-        var queue = Assert.Single(body.RootElement.GetProperty("queues").EnumerateArray());
-        Assert.Equal("orders", queue.GetProperty("Route").GetString());
+        var queues = body.RootElement.GetProperty("queues").EnumerateArray().ToList();
+        Assert.Null(queues.Single(q => q.GetProperty("Route").GetString() == "delayed").GetProperty("Error").GetString());
+        var queue = queues.Single(q => q.GetProperty("Route").GetString() == "orders");
         Assert.StartsWith("NotFound", queue.GetProperty("Error").GetString(), StringComparison.Ordinal);
     }
 }

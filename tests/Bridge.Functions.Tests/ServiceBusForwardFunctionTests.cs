@@ -1,13 +1,15 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Forwarding;
+using Bridge.Core.Internal;
 using Bridge.Functions.Functions;
+using Bridge.Testing;
 
 namespace Bridge.Functions.Tests;
 
 /// <summary>The Service Bus function invoked as the host would, with the message it would bind.</summary>
 public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
 {
-    private FunctionHarness _h = null!;
+    private PipelineHarness _h = null!;
 
     public async Task InitializeAsync() => _h = await FunctionHarness.StartAsync();
 
@@ -77,7 +79,7 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
             body: BinaryData.FromString("b"), messageId: "id", contentType: "text/plain", correlationId: "c", subject: "s",
             deliveryCount: 3, enqueuedTime: new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), properties: new Dictionary<string, object> { ["k"] = 5 });
 
-        var data = ServiceBusForwardFunction.ToMessageData(message);
+        var data = ServiceBusMessages.ToMessageData(message);
 
         Assert.Equal(("id", "text/plain", "c", "s", 3), (data.MessageId, data.ContentType, data.CorrelationId, data.Subject, data.DeliveryCount));
         Assert.Equal("b", System.Text.Encoding.UTF8.GetString(data.Body.Span));

@@ -1,33 +1,55 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
+using Bridge.Testing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Bridge.Server.Tests;
 
-/// <summary>The runner as `dotnet run` starts it (embedded emulator, demo route), on free loopback ports.</summary>
+/// <summary>
+/// The runner as `dotnet run` starts it (embedded emulator, demo route), on ports bound as 0 and read back. Errors it
+/// logs fail the test when it stops, unless <see cref="Errors"/> expects them.
+/// </summary>
 public sealed class RunningServer : IAsyncDisposable
 {
+    public const string DemoQueue = "projects/local-project/locations/local/queues/demo";
+
     private readonly WebApplication _app;
 
-    private RunningServer(WebApplication app, int port)
+    private RunningServer(WebApplication app, ErrorLogGuard errors)
     {
         _app = app;
-        Http = new HttpClient { BaseAddress = new Uri($"http://localhost:{port}") };
+        Errors = errors;
+        var options = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        Port = options.Port;
+        EmulatorGrpcPort = options.EmulatorGrpcPort;
+        Http = new HttpClient { BaseAddress = new Uri($"http://localhost:{Port}") };
     }
 
     public HttpClient Http { get; }
 
+    public int Port { get; }
+
+    public int EmulatorGrpcPort { get; }
+
+    public ErrorLogGuard Errors { get; }
+
     public IServiceProvider Services => _app.Services;
 
-    public static Task<RunningServer> StartAsync(params string[] settings) => StartOnAsync(FreePort(), FreePort(), settings);
+    public static Task<RunningServer> StartAsync(params string[] settings) => StartAsync(configure: null, settings);
 
-    public static async Task<RunningServer> StartOnAsync(int port, int grpc, params string[] settings)
+    public static async Task<RunningServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
-        var args = new[] { $"--Bridge:Server:Port={port}", $"--Bridge:Server:EmulatorGrpcPort={grpc}", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
-        var app = BridgeServerApp.Build(args);
+        var errors = new ErrorLogGuard();
+        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
+        var app = BridgeServerApp.Build(args, builder =>
+        {
+            builder.Logging.AddProvider(errors);
+            configure?.Invoke(builder);
+        });
         await app.StartAsync();
-        return new RunningServer(app, port);
+        return new RunningServer(app, errors);
     }
 
     public async Task<HttpResponseMessage> PostEventAsync(string body, string? idempotencyKey, string route = "demo", params (string, string)[] headers)
@@ -49,35 +71,23 @@ public sealed class RunningServer : IAsyncDisposable
     public async Task<List<JsonElement>> OutcomesAsync() =>
         JsonDocument.Parse(await Http.GetStringAsync("/api/outcomes")).RootElement.EnumerateArray().Select(e => e.Clone()).ToList();
 
-    /// <summary>Polls the outcomes until <paramref name="count"/> distinct tasks have one.</summary>
+    /// <summary>Waits, within a bound, until <paramref name="count"/> distinct tasks have an outcome.</summary>
     public async Task<List<JsonElement>> WaitForOutcomesAsync(int count, TimeSpan? timeout = null)
     {
-        var until = TimeProvider.System.GetUtcNow() + (timeout ?? TimeSpan.FromSeconds(30));
-        List<JsonElement> outcomes;
-        while ((outcomes = await OutcomesAsync()).Select(o => o.GetProperty("subject").GetString()).Distinct().Count() < count)
-        {
-            if (TimeProvider.System.GetUtcNow() > until)
-            {
-                throw new TimeoutException($"{outcomes.Count} outcomes, expected {count}.");
-            }
-
-            await Task.Delay(50);
-        }
-
+        var outcomes = new List<JsonElement>();
+        await Eventually.HoldsAsync(async () => (outcomes = await OutcomesAsync()).Select(o => o.GetProperty("subject").GetString()).Distinct().Count() >= count, timeout, () => $"{outcomes.Count} outcomes, expected {count}.");
         return outcomes;
     }
+
+    /// <summary>Waits until the embedded emulator has no task left on the demo queue and no dispatch under way.</summary>
+    public Task WaitForIdleAsync() =>
+        Services.GetRequiredService<Bridge.Emulators.CloudTasks.CloudTasksEmulator>().WaitForIdleAsync(DemoQueue, TimeSpan.FromSeconds(30));
 
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        Errors.ThrowIfUnexpected();
     }
 }

@@ -6,7 +6,7 @@ namespace Bridge.CloudTasks.Internal;
 /// <summary>The client's one ActivitySource and the names it uses (OpenTelemetry RPC semantic conventions).</summary>
 internal static class CloudTasksDiagnostics
 {
-    public const string SourceName = "Bridge.CloudTasks";
+    public const string SourceName = CloudTasksTelemetry.SourceName;
 
     public static readonly ActivitySource ActivitySource = new(
         SourceName,

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Serialization;
+using Bridge.Core.Internal;
 using CloudNative.CloudEvents;
 
 namespace Bridge.Core.Callback;
@@ -97,21 +97,3 @@ public sealed record TaskOutcome
 
     private static readonly Uri SourceUri = new(Source, UriKind.Relative);
 }
-
-/// <summary>The data of an outcome CloudEvent, as JSON: camelCase fields; the payload base64.</summary>
-public sealed record OutcomeData(
-    [property: JsonPropertyName("status")] string Status,
-    [property: JsonPropertyName("taskName")] string TaskName,
-    [property: JsonPropertyName("queue")] string? Queue,
-    [property: JsonPropertyName("route")] string? Route,
-    [property: JsonPropertyName("identityKind")] string? IdentityKind,
-    [property: JsonPropertyName("correlationId")] string? CorrelationId,
-    [property: JsonPropertyName("retryCount")] int? RetryCount,
-    [property: JsonPropertyName("executionCount")] int? ExecutionCount,
-    [property: JsonPropertyName("eta")] DateTimeOffset? Eta,
-    [property: JsonPropertyName("previousResponse")] int? PreviousResponse,
-    [property: JsonPropertyName("detail")] string? Detail,
-    [property: JsonPropertyName("reportedBy")] string ReportedBy,
-    [property: JsonPropertyName("receivedAt")] DateTimeOffset ReceivedAt,
-    [property: JsonPropertyName("payload")] byte[]? Payload,
-    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType);

@@ -4,16 +4,16 @@ using System.Reflection;
 
 namespace Bridge.Core.Telemetry;
 
-/// <summary>Bridge's ActivitySource and Meter, with the names of its spans, tags and instruments.</summary>
+/// <summary>Bridge's ActivitySource and Meter (both named <see cref="SourceName"/>, for hosts to listen to), and its tag names.</summary>
 public static class BridgeDiagnostics
 {
     public const string SourceName = "Bridge.Core";
 
     private static readonly string Version = typeof(BridgeDiagnostics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
-    public static readonly ActivitySource ActivitySource = new(SourceName, Version);
+    internal static readonly ActivitySource ActivitySource = new(SourceName, Version);
 
-    public static readonly Meter Meter = new(SourceName, Version);
+    internal static readonly Meter Meter = new(SourceName, Version);
 
     internal static readonly Counter<long> Forwarded = Meter.CreateCounter<long>("bridge.events.forwarded", "{event}", "Events forwarded to Cloud Tasks, by route and outcome (created, deduplicated).");
 
@@ -31,7 +31,7 @@ public static class BridgeDiagnostics
         public const string MessagingOperation = "messaging.operation.type";
         public const string MessagingDestination = "messaging.destination.name";
         public const string MessagingMessageId = "messaging.message.id";
-        public const string TaskName = "cloudtasks.task.name";
+        public const string TaskName = Bridge.CloudTasks.CloudTasksTelemetry.Tags.TaskName;
         public const string ErrorType = "error.type";
     }
 }

@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Bridge.Core;
 using Bridge.Core.Intake;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Configuration;
@@ -12,10 +13,8 @@ namespace Bridge.Functions.Functions;
 /// </summary>
 public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, IConfiguration configuration)
 {
-    // A flat name: the scale controller resolves %…% binding expressions against app settings, and has not always
-    // mapped the colon form onto Bridge__ServiceBus__Queue, which can leave a scaled-to-zero app asleep.
-    public const string QueueSetting = "BridgeServiceBusQueue";
-    public const string ConnectionSetting = "BridgeServiceBus";
+    public const string QueueSetting = ServiceBusConnection.QueueSetting;
+    public const string ConnectionSetting = ServiceBusConnection.DefaultName;
 
     [Function("ForwardServiceBusMessage")]
     public async Task RunAsync(
@@ -25,20 +24,21 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(messageActions);
-        var settlement = await handler.HandleAsync(ToMessageData(message), configuration[QueueSetting] ?? string.Empty, cancellationToken);
-        switch (settlement.Action)
+        var settlement = await handler.HandleAsync(message, configuration[QueueSetting] ?? string.Empty, new FunctionSettler(messageActions, message), cancellationToken);
+        if (settlement.Action == SettlementAction.Abandon)
         {
-            case SettlementAction.Complete:
-                await messageActions.CompleteMessageAsync(message, cancellationToken);
-                break;
-            case SettlementAction.DeadLetter:
-                await messageActions.DeadLetterMessageAsync(message, propertiesToModify: null, settlement.DeadLetterReason, settlement.DeadLetterDescription, cancellationToken);
-                break;
-            default:
-                await messageActions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
-                throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
+            throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
         }
     }
 
-    internal static ServiceBusMessageData ToMessageData(ServiceBusReceivedMessage message) => ServiceBusMessages.ToMessageData(message);
+    /// <summary>Settlement through the Functions host's message actions.</summary>
+    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message) : IServiceBusSettler
+    {
+        public Task CompleteAsync(CancellationToken cancellationToken) => actions.CompleteMessageAsync(message, cancellationToken);
+
+        public Task DeadLetterAsync(string reason, string description, CancellationToken cancellationToken) =>
+            actions.DeadLetterMessageAsync(message, propertiesToModify: null, reason, description, cancellationToken);
+
+        public Task AbandonAsync(CancellationToken cancellationToken) => actions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bridge.Core.Callback;
+using Bridge.Core.Internal;
 using CloudNative.CloudEvents;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -7,7 +7,7 @@ using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
-using Bridge.Core.Intake;
+using Bridge.Core.Internal;
 using Bridge.Testing;
 using CloudNative.CloudEvents;
 using Google.Protobuf.WellKnownTypes;
@@ -61,6 +61,8 @@ public sealed class CallbackTests : IAsyncLifetime
     private WebApplication _app = null!;
     private Uri _callback = null!;
     private readonly RecordingSink _sink = new();
+    private readonly ErrorLogGuard _errors = new();
+    private readonly System.Net.Sockets.Socket _listener = new(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
 
     private IServiceProvider Services => _app.Services;
 
@@ -69,11 +71,14 @@ public sealed class CallbackTests : IAsyncLifetime
         _emulator = await EmulatorHost.StartAsync();
         _google = await TestTokenIssuer.StartAsync();
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        var port = FreePort(); // the callback URL must be known before the host starts: it is the route's target
+        builder.Logging.ClearProviders().AddProvider(_errors);
 
-        _callback = new Uri($"http://127.0.0.1:{port}/api/tasks/callback");
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port));
+        // The callback URL is the route's target, so its port must be known before the host starts: bind port 0 here
+        // and hand the socket to Kestrel (no pre-picked port another test could take).
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(64);
+        _callback = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndPoint!).Port}/api/tasks/callback");
+        builder.WebHost.ConfigureKestrel(k => k.ListenHandle((ulong)_listener.Handle));
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Bridge:CloudTasks:EmulatorHost"] = _emulator.GrpcHostPort,
@@ -121,8 +126,10 @@ public sealed class CallbackTests : IAsyncLifetime
             await _app.DisposeAsync();
         }
 
+        _listener.Dispose(); // Kestrel does not close a socket it was handed
         await _google.DisposeAsync();
         await _emulator.DisposeAsync();
+        _errors.ThrowIfUnexpected();
     }
 
     private Task<ForwardResult> ForwardAsync(string id, string body = "{\"order\":7}") =>
@@ -131,11 +138,7 @@ public sealed class CallbackTests : IAsyncLifetime
 
     private async Task<List<CloudEvent>> WaitForOutcomesAsync(int count)
     {
-        for (var i = 0; i < 300 && _sink.Published.Count < count; i++)
-        {
-            await Task.Delay(50);
-        }
-
+        await Eventually.HoldsAsync(() => Task.FromResult(_sink.Published.Count >= count), describe: () => $"{_sink.Published.Count} outcomes, expected {count}.");
         return _sink.Published.ToList();
     }
 
@@ -174,7 +177,8 @@ public sealed class CallbackTests : IAsyncLifetime
             var forward = spans.Single(s => s.DisplayName == "forward loopback");
             var callback = spans.Single(s => s.DisplayName == "callback dispatch");
             Assert.Equal(forward.TraceId, callback.TraceId); // one trace from the event to its callback
-            Assert.Equal("0", callback.GetTagItem("cloudtasks.taskretrycount"));
+            Assert.Equal("0", callback.GetTagItem("cloudtasks.task.retry_count"));
+            Assert.Equal(forward.GetTagItem("cloudtasks.task.name"), callback.GetTagItem("cloudtasks.task.name")); // one name per concept
         }
     }
 
@@ -184,6 +188,7 @@ public sealed class CallbackTests : IAsyncLifetime
         var queue = await StartAsync();
         var calls = 0;
         _sink.Fail = _ => Interlocked.Increment(ref calls) == 1;
+        _errors.Expect("Bridge.Core.Internal.CallbackReceiver", eventId: 302); // the sink failure is an error, as it should be
 
         await ForwardAsync("flaky-sink");
         await _emulator.Emulator.WaitForIdleAsync(queue.ToString());
@@ -199,6 +204,7 @@ public sealed class CallbackTests : IAsyncLifetime
     {
         var queue = await StartAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(50)) });
         _sink.Fail = outcome => outcome.Type == "dev.bridge.task.delivered";
+        _errors.Expect("Bridge.Core.Internal.CallbackReceiver", eventId: 302);
 
         await ForwardAsync("never-delivered");
         await _emulator.Emulator.WaitForIdleAsync(queue.ToString());
@@ -291,12 +297,5 @@ public sealed class CallbackTests : IAsyncLifetime
         Assert.Contains("WrongAlgorithm", text, StringComparison.Ordinal);
         Assert.DoesNotContain(forged, text, StringComparison.Ordinal);
         Assert.Empty(_sink.Published);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

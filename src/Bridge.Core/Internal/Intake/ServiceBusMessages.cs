@@ -1,9 +1,9 @@
 using Azure.Messaging.ServiceBus;
 
-namespace Bridge.Core.Intake;
+namespace Bridge.Core.Internal;
 
 /// <summary>The SDK's received message as the host-neutral record both hosts hand to Core.</summary>
-public static class ServiceBusMessages
+internal static class ServiceBusMessages
 {
     public static ServiceBusMessageData ToMessageData(ServiceBusReceivedMessage message)
     {

@@ -1,7 +1,7 @@
-namespace Bridge.Core.Intake;
+namespace Bridge.Core.Internal;
 
 /// <summary>Reads a request body up to a limit, and no further, for both hosts.</summary>
-public static class BoundedBody
+internal static class BoundedBody
 {
     /// <summary>The body, or null when it is (or declares itself) larger than <paramref name="limit"/>.</summary>
     public static async Task<byte[]?> ReadAsync(Stream body, long? contentLength, int limit, CancellationToken cancellationToken)

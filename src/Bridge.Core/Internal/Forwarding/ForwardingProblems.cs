@@ -1,7 +1,9 @@
-namespace Bridge.Core.Forwarding;
+using Bridge.Core.Forwarding;
+
+namespace Bridge.Core.Internal;
 
 /// <summary>How HTTP intake answers a failure, in both hosts: status, problem type, Retry-After.</summary>
-public static class ForwardingProblems
+internal static class ForwardingProblems
 {
     public static int StatusFor(ForwardingFailureReason reason) => reason switch
     {
@@ -12,6 +14,10 @@ public static class ForwardingProblems
         ForwardingFailureReason.QueueNotFound => 502,
         _ => 503,
     };
+
+    /// <summary>The refusal of a body over the limit, before any call: the same text in both hosts.</summary>
+    public static ForwardingException BodyTooLarge(int limit) =>
+        new(ForwardingFailureReason.PayloadTooLarge, $"The body is larger than the limit of {limit} bytes.");
 
     public static string TypeFor(ForwardingFailureReason reason) => "urn:bridge:forwarding:" + reason;
 

@@ -1,21 +1,13 @@
 using Azure.Messaging.ServiceBus;
+using Bridge.Core.Callback;
 using CloudNative.CloudEvents;
 using CloudNative.CloudEvents.SystemTextJson;
 using Microsoft.Extensions.Logging;
 
-namespace Bridge.Core.Callback;
-
-/// <summary>
-/// Where outcomes go. Returns only once the outcome is durably handed over; throws otherwise. Each sink renders the
-/// outcome as it needs (<see cref="TaskOutcome.ToCloudEvent"/> for the CloudEvent sinks).
-/// </summary>
-public interface IOutcomeSink
-{
-    Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken);
-}
+namespace Bridge.Core.Internal;
 
 /// <summary>Writes each outcome as a structured log entry.</summary>
-public sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOutcomeSink
+internal sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOutcomeSink
 {
     public Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
@@ -32,7 +24,7 @@ public sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOu
 /// Sends each outcome to a Service Bus queue or topic as a structured CloudEvent; the outcome id is the MessageId,
 /// so an entity with duplicate detection drops repeats.
 /// </summary>
-public sealed class ServiceBusOutcomeSink(ServiceBusSender sender) : IOutcomeSink
+internal sealed class ServiceBusOutcomeSink(ServiceBusSender sender) : IOutcomeSink
 {
     private static readonly JsonEventFormatter Formatter = new();
 
@@ -58,7 +50,7 @@ public sealed class ServiceBusOutcomeSink(ServiceBusSender sender) : IOutcomeSin
 }
 
 /// <summary>Hands each outcome to every configured sink; it is delivered once all of them have it.</summary>
-public sealed class CompositeOutcomeSink(IEnumerable<IOutcomeSink> sinks) : IOutcomeSink
+internal sealed class CompositeOutcomeSink(IEnumerable<IOutcomeSink> sinks) : IOutcomeSink
 {
     private readonly IOutcomeSink[] _sinks = sinks.ToArray();
 

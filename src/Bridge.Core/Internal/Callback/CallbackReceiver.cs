@@ -4,30 +4,41 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
 using Bridge.CloudTasks;
-using Bridge.Core.Forwarding;
+using Bridge.Core.Callback;
 using Bridge.Core.Routing;
 using Bridge.Core.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>A callback as the host hands it over.</summary>
-public sealed record CallbackRequest(IReadOnlyDictionary<string, string> Headers, ReadOnlyMemory<byte> Body, string? ContentType);
+internal sealed record CallbackRequest(IReadOnlyDictionary<string, string> Headers, ReadOnlyMemory<byte> Body, string? ContentType);
 
 /// <summary>What to answer: status, the machine-readable reason of a refusal, and the outcome's id when accepted.</summary>
-public sealed record CallbackResponse(int Status, string? Reason, string? OutcomeId, TimeSpan? RetryAfter = null);
+internal sealed record CallbackResponse(int Status, string? Reason, string? OutcomeId, TimeSpan? RetryAfter = null);
 
 /// <summary>
 /// The return path. Verifies the caller's OIDC token before anything else, turns the call into a task outcome
 /// (a Cloud Tasks dispatch to the bridge, or a target's report), hands it to the sinks, and answers 2xx only once
 /// they have it; 503 otherwise, so Cloud Tasks retries.
 /// </summary>
-public sealed partial class CallbackReceiver
+internal sealed partial class CallbackReceiver
 {
     private static readonly Counter<long> Accepted = BridgeDiagnostics.Meter.CreateCounter<long>("bridge.callbacks.accepted", "{call}", "Callbacks verified and handed to the outcome sinks, by kind.");
     private static readonly Counter<long> Rejected = BridgeDiagnostics.Meter.CreateCounter<long>("bridge.callbacks.rejected", "{call}", "Callbacks refused, by reason.");
     private static readonly Histogram<double> Duration = BridgeDiagnostics.Meter.CreateHistogram<double>("bridge.callback.duration", "s", "Time to verify and settle one callback.");
+
+    // The dispatch's X-CloudTasks-* headers as span attributes, under the names every Bridge span uses; the task's
+    // name and queue are tagged once resolved to full names (the headers carry short ids).
+    private static readonly (string Header, string Tag)[] HeaderTags =
+    [
+        ("X-CloudTasks-TaskRetryCount", CloudTasksTelemetry.Tags.RetryCount),
+        ("X-CloudTasks-TaskExecutionCount", CloudTasksTelemetry.Tags.ExecutionCount),
+        ("X-CloudTasks-TaskETA", CloudTasksTelemetry.Tags.Eta),
+        ("X-CloudTasks-TaskPreviousResponse", CloudTasksTelemetry.Tags.PreviousResponse),
+        ("X-CloudTasks-TaskRetryReason", CloudTasksTelemetry.Tags.RetryReason),
+    ];
 
     private readonly OidcTokenVerifier _verifier;
     private readonly IOutcomeSink _sink;
@@ -62,9 +73,12 @@ public sealed partial class CallbackReceiver
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity("callback " + kind, ActivityKind.Internal, parent);
         if (activity is { IsAllDataRequested: true })
         {
-            foreach (var (name, value) in headers.Where(h => h.Key.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase)))
+            foreach (var (header, tag) in HeaderTags)
             {
-                activity.SetTag("cloudtasks." + name["X-CloudTasks-".Length..].ToLowerInvariant(), value);
+                if (headers.TryGetValue(header, out var value))
+                {
+                    activity.SetTag(tag, value);
+                }
             }
         }
 
@@ -103,6 +117,8 @@ public sealed partial class CallbackReceiver
             }
 
             Accepted.Add(1, new KeyValuePair<string, object?>("bridge.callback.kind", kind));
+            activity?.SetTag(CloudTasksTelemetry.Tags.TaskName, outcome.TaskName);
+            activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, outcome.Queue);
             activity?.SetTag("bridge.outcome.id", outcome.Id);
             activity?.SetTag("bridge.outcome.status", outcome.Type);
             return new CallbackResponse(200, null, outcome.Id);

@@ -2,15 +2,16 @@ using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Bridge.Core.Callback;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>Why a token was not accepted; the name is what is logged and returned (never the token).</summary>
-public enum TokenRejection
+internal enum TokenRejection
 {
     Missing,
     TooLarge,
@@ -30,7 +31,7 @@ public enum TokenRejection
 }
 
 /// <summary>The verdict on a token: accepted (with the caller's account), or rejected with a status and a reason.</summary>
-public sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email)
+internal sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email)
 {
     public bool IsValid => Rejection is null;
 }
@@ -48,7 +49,7 @@ public sealed record TokenVerification(int Status, TokenRejection? Rejection, st
 /// exactly like Google). The JWS check itself is this small, allow-list-only code rather than a general JOSE handler:
 /// it accepts exactly one algorithm and one token shape, and costs little beyond the RSA verification itself.
 /// </remarks>
-public sealed class OidcTokenVerifier
+internal sealed class OidcTokenVerifier
 {
     public const int MaxTokenLength = 8192;
     private const string Algorithm = "RS256";

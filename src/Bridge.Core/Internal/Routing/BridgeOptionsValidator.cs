@@ -1,7 +1,7 @@
-using Bridge.Core.Forwarding;
+using Bridge.Core.Routing;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.Core.Routing;
+namespace Bridge.Core.Internal;
 
 /// <summary>Start-up validation of routes; every message names the key that is wrong.</summary>
 internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>

@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Xml;
+using Bridge.Core.Forwarding;
 using Bridge.Core.Routing;
 
-namespace Bridge.Core.Forwarding;
+namespace Bridge.Core.Internal;
 
 /// <summary>Turns an event's schedule hint (absolute time or delay) or its route's default into a schedule time.</summary>
-public static class ScheduleRules
+internal static class ScheduleRules
 {
     /// <summary>Cloud Tasks accepts schedule times at most 720 hours ahead.</summary>
     public static readonly TimeSpan MaxAhead = TimeSpan.FromDays(30);
@@ -115,10 +116,4 @@ public static class ScheduleRules
     }
 
     private static string Shorten(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 61), "...");
-}
-
-/// <summary>An event's schedule hint as it arrived, with where it came from (for error messages).</summary>
-public sealed record ScheduleHint(string? At, string AtSource, string? Delay, string DelaySource)
-{
-    public static ScheduleHint None { get; } = new(null, string.Empty, null, string.Empty);
 }

@@ -1,6 +1,7 @@
+using Bridge.Core.Callback;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>An empty trusted list is a start-up error, never "accept any".</summary>
 internal sealed class CallbackOptionsValidator : IValidateOptions<CallbackOptions>

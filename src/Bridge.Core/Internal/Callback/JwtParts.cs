@@ -1,7 +1,7 @@
 using System.Buffers.Text;
 using System.Text.Json;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>The header fields the verifier reads.</summary>
 internal readonly record struct JwtHeader(string? Alg, string? Kid, bool HasCrit);

@@ -5,14 +5,14 @@ using Bridge.Core.Routing;
 using CloudNative.CloudEvents;
 using CloudNative.CloudEvents.SystemTextJson;
 
-namespace Bridge.Core.Intake;
+namespace Bridge.Core.Internal;
 
 /// <summary>
 /// Maps an HTTP request to an inbound event: raw bodies, JSON, and CloudEvents in structured
 /// (<c>application/cloudevents+json</c>) or binary (<c>ce-*</c> headers) mode. A CloudEvent is forwarded in binary
 /// mode, so the target receives a valid CloudEvent too.
 /// </summary>
-public sealed class HttpIntake(RouteTable routes)
+internal sealed class HttpIntake(RouteTable routes)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
     public const string ScheduleTimeHeader = "X-Bridge-Schedule-Time";

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
+using Bridge.Core.Forwarding;
 using Bridge.Core.Routing;
 using Bridge.Core.Telemetry;
 using Google.Protobuf;
@@ -10,21 +11,14 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using HttpMethod = Bridge.CloudTasks.V2Beta3.HttpMethod;
 
-namespace Bridge.Core.Forwarding;
-
-/// <summary>Turns one inbound event into one CreateTask call.</summary>
-public interface IEventForwarder
-{
-    /// <exception cref="ForwardingException">The event was not forwarded; <see cref="ForwardingException.IsTransient"/> says whether to retry.</exception>
-    Task<ForwardResult> ForwardAsync(InboundEvent inbound, CancellationToken cancellationToken = default);
-}
+namespace Bridge.Core.Internal;
 
 /// <summary>
 /// The forwarding pipeline: route, task name from identity, schedule, payload limits, headers (trace context
 /// always), then CreateTask. ALREADY_EXISTS is a deduplicated success; transient failures are retried here with
 /// backoff (safe: named tasks are idempotent) and then surface as transient.
 /// </summary>
-public sealed partial class EventForwarder : IEventForwarder
+internal sealed partial class EventForwarder : IEventForwarder
 {
     public const string CorrelationHeader = "X-Bridge-Correlation-Id";
     public const string RouteHeader = "X-Bridge-Route";

@@ -1,7 +1,7 @@
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 
-namespace Bridge.Core.Callback;
+namespace Bridge.Core.Internal;
 
 /// <summary>
 /// One issuer's discovery document and signing keys: cached for <c>cacheDuration</c>; a forced refresh (unknown

@@ -3,10 +3,10 @@ using Bridge.Core.Forwarding;
 using Bridge.Core.Routing;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.Core.Intake;
+namespace Bridge.Core.Internal;
 
 /// <summary>A Service Bus message as the hosts hand it over (Functions binding data, or ServiceBusReceivedMessage).</summary>
-public sealed record ServiceBusMessageData
+internal sealed record ServiceBusMessageData
 {
     public string? MessageId { get; init; }
 
@@ -26,7 +26,7 @@ public sealed record ServiceBusMessageData
 }
 
 /// <summary>Maps a Service Bus message on an entity to an inbound event: route, identity, schedule, carried properties.</summary>
-public sealed class ServiceBusIntake(RouteTable routes, IOptions<BridgeOptions> options)
+internal sealed class ServiceBusIntake(RouteTable routes, IOptions<BridgeOptions> options)
 {
     public const string PropertyHeaderPrefix = "X-Bridge-Property-";
 

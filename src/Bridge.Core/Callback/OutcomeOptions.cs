@@ -1,0 +1,23 @@
+namespace Bridge.Core.Callback;
+
+/// <summary>Outcome sinks, bound from <c>Bridge:Outcomes</c>.</summary>
+public sealed class OutcomeOptions
+{
+    public const string SectionName = "Bridge:Outcomes";
+    public const string LogSink = "Log";
+    public const string ServiceBusSink = "ServiceBus";
+
+    /// <summary><c>Log</c> (default) and/or <c>ServiceBus</c>.</summary>
+    public List<string> Sinks { get; set; } = [];
+
+    /// <summary>Keyless: the namespace, with the app's managed identity (or DefaultAzureCredential locally).</summary>
+    public string? ServiceBusNamespace { get; set; }
+
+    /// <summary>Alternative to <see cref="ServiceBusNamespace"/>, for local development.</summary>
+    public string? ServiceBusConnectionString { get; set; }
+
+    /// <summary>The queue or topic outcomes go to.</summary>
+    public string? ServiceBusEntity { get; set; }
+
+    public string? ManagedIdentityClientId { get; set; }
+}

@@ -1,0 +1,78 @@
+using Bridge.Core.Callback;
+using Bridge.Core.Forwarding;
+using Bridge.Core.Internal;
+using Bridge.Core.Routing;
+using Bridge.Hosting.Internal;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Hosting;
+
+/// <summary>
+/// Bridge's HTTP surface, once for both hosts: the runner maps these handlers with minimal APIs, the function app's
+/// functions call them and return their <see cref="IResult"/>. Paths are relative to the <c>api/</c> prefix.
+/// </summary>
+public sealed class BridgeEndpoints
+{
+    public const string RoutePrefix = "api";
+
+    /// <summary><c>POST api/events/{route}</c>: HTTP and CloudEvents intake.</summary>
+    public const string EventsRoute = "events/{route}";
+
+    /// <summary><c>POST api/tasks/callback</c>: Cloud Tasks dispatches and outcome reports.</summary>
+    public const string CallbackRoute = "tasks/callback";
+
+    /// <summary><c>GET api/health</c>.</summary>
+    public const string HealthRoute = "health";
+
+    private readonly HttpIntake _intake;
+    private readonly IEventForwarder _forwarder;
+    private readonly RouteTable _routes;
+    private readonly CallbackReceiver _receiver;
+    private readonly int _maxEventBytes;
+    private readonly int _maxCallbackBytes;
+
+    internal BridgeEndpoints(HttpIntake intake, IEventForwarder forwarder, RouteTable routes, CallbackReceiver receiver, IOptions<BridgeOptions> options, IOptions<CallbackOptions> callbackOptions)
+    {
+        _intake = intake;
+        _forwarder = forwarder;
+        _routes = routes;
+        _receiver = receiver;
+        _maxEventBytes = options.Value.MaxBodyBytes;
+        _maxCallbackBytes = callbackOptions.Value.MaxBodyBytes;
+    }
+
+    /// <summary>
+    /// Maps the request to an event and forwards it: 202 with the task; problem details with the reason for bad
+    /// events; 503 with Retry-After when Cloud Tasks is unavailable.
+    /// </summary>
+    public async Task<IResult> ForwardEventAsync(HttpRequest request, string route)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            var body = await HttpRequests.ReadBodyAsync(request, _maxEventBytes).ConfigureAwait(false)
+                ?? throw ForwardingProblems.BodyTooLarge(_maxEventBytes);
+            var result = await _forwarder.ForwardAsync(_intake.Map(route, HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return Answers.Accepted(result);
+        }
+        catch (ForwardingException ex)
+        {
+            return Answers.Problem(ex);
+        }
+    }
+
+    /// <summary>Verifies and settles a callback: 200 with the outcome id, or the refusal's status and reason.</summary>
+    public async Task<IResult> ReceiveCallbackAsync(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = await HttpRequests.ReadBodyAsync(request, _maxCallbackBytes).ConfigureAwait(false);
+        var response = body is null
+            ? new CallbackResponse(StatusCodes.Status413PayloadTooLarge, "PayloadTooLarge", null)
+            : await _receiver.HandleAsync(new CallbackRequest(HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+        return Answers.Callback(response);
+    }
+
+    /// <summary>The app is up and its configuration validated (it would not have started otherwise).</summary>
+    public IResult Health() => Answers.Health(_routes);
+}

@@ -1,0 +1,33 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Server.Tests;
+
+/// <summary>What the runner says when it can't start: one line naming the setting to change.</summary>
+public sealed class StartupTests
+{
+    [Theory]
+    [InlineData("Bridge:Server:Port")]
+    [InlineData("Bridge:Server:EmulatorGrpcPort")]
+    public void A_port_in_use_is_one_line_naming_the_setting(string setting)
+    {
+        using var holder = new TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var taken = ((IPEndPoint)holder.LocalEndpoint).Port;
+        var other = setting == "Bridge:Server:Port" ? "Bridge:Server:EmulatorGrpcPort" : "Bridge:Server:Port";
+
+        var error = Assert.Throws<PortInUseException>(() => BridgeServerApp.Build([$"--{setting}={taken}", $"--{other}=0", "--environment=Testing"]));
+
+        Assert.Equal($"Port {taken} on 127.0.0.1 is already in use: set {setting} (environment {setting.Replace(":", "__", StringComparison.Ordinal)}) to a free port, or 0 for any.", error.Message);
+    }
+
+    [Fact]
+    public void Bad_server_settings_stop_the_start_naming_key_and_value()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(["--Bridge:Server:Port=70000", "--Bridge:Server:ListenAddress=localhost", "--environment=Testing"]));
+
+        Assert.Contains("Bridge:Server:Port 70000 must be between 0 (any free port) and 65535.", error.Failures);
+        Assert.Contains("Bridge:Server:ListenAddress 'localhost' is not an IP address (127.0.0.1, 0.0.0.0, ::).", error.Failures);
+    }
+}
