@@ -1,4 +1,4 @@
-// Bridge on Azure: a function app that forwards Service Bus and HTTP events to Google Cloud Tasks and takes
+// Bridge on Azure: a function app (or the self-hosted runner on Container Apps) that forwards Service Bus and HTTP events to Google Cloud Tasks and takes
 // Cloud Tasks' calls back, with no secret anywhere: Service Bus, storage and Application Insights by managed
 // identity, Google Cloud by workload identity federation of that same identity (see infra/gcp).
 //
@@ -78,9 +78,44 @@ param appName string = 'bridge'
 @description('Region of every resource (default: the resource group\'s).')
 param location string = resourceGroup().location
 
-@description('Hosting: FlexConsumption (serverless, scales to zero) or ElasticPremium (always warm, VNet).')
-@allowed(['FlexConsumption', 'ElasticPremium'])
+@description('Hosting: FlexConsumption (serverless, scales to zero) or ElasticPremium (always warm, VNet): the function app; ContainerApps: the self-hosted runner (src/Bridge.Server) on Azure Container Apps, scaled by KEDA on the intake queue.')
+@allowed(['FlexConsumption', 'ElasticPremium', 'ContainerApps'])
 param hostingPlan string = 'FlexConsumption'
+
+@description('ContainerApps: the runner\'s image, <registry login server>/bridge-server:<tag>. Empty: registry and environment only (the workflow\'s first pass, before it pushes an image).')
+param containerImage string = ''
+
+@description('ContainerApps: fewest replicas. 0 scales to zero when the queue is empty and no HTTP call comes (cheapest; the first callback or event after idle waits for a cold start, and Cloud Tasks retries if it times out); 1 keeps one warm replica (no cold start, always billed).')
+@minValue(0)
+@maxValue(300)
+param minReplicas int = 0
+
+@description('ContainerApps: most replicas KEDA scales out to.')
+@minValue(1)
+@maxValue(300)
+param maxReplicas int = 10
+
+@description('ContainerApps: active intake messages per replica (KEDA azure-servicebus messageCount). Lower: more replicas sooner (faster drain, more cost); higher: fewer, busier replicas.')
+@minValue(1)
+param messagesPerReplica int = 50
+
+@description('ContainerApps: concurrent HTTP requests (callbacks, events) per replica before another is added.')
+@minValue(1)
+param concurrentRequestsPerReplica int = 50
+
+@description('ContainerApps: seconds a stopping replica lets in-flight Service Bus messages finish (the host\'s shutdownTimeoutSeconds; the platform waits 15 s longer before killing it). At least the intake lock duration covers a forward with its retries.')
+@minValue(10)
+@maxValue(585)
+param drainSeconds int = 75
+
+@description('ContainerApps: vCPU per replica (memory is twice as many GiB).')
+@allowed(['0.25', '0.5', '1', '2'])
+param containerCpu string = '0.5'
+
+import { ingressChoice } from 'modules/ingress.bicep'
+
+@description('ContainerApps: Internal (default; no public endpoint, so Cloud Tasks cannot reach the callback) or External with Entra ID authentication of everything but the callback and health, since the runner\'s HTTP intake has none of its own yet.')
+param runnerIngress ingressChoice = { kind: 'Internal' }
 
 @description('Most instances the app scales out to (Flex Consumption: 40 to 1000; Premium: the plan\'s elastic limit).')
 @minValue(1)
@@ -153,12 +188,14 @@ param extraAppSettings object = {}
 @description('Tags on every resource.')
 param tags object = {}
 
+var isContainerApps = hostingPlan == 'ContainerApps'
 var suffix = uniqueString(resourceGroup().id, appName)
 var names = {
   functionApp: '${appName}-${suffix}'
   identity: '${appName}-identity'
   serviceBus: '${appName}-${suffix}'
   storage: take('${replace(toLower(appName), '-', '')}${suffix}', 24)
+  registry: take('${replace(toLower(appName), '-', '')}${suffix}', 50)
 }
 var allTags = union({ application: 'bridge' }, tags)
 
@@ -197,6 +234,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     lockDuration: lockDuration
     duplicateDetectionWindow: duplicateDetectionWindow
     appPrincipalId: identity.properties.principalId
+    intakeRole: isContainerApps ? 'Owner' : 'Receiver'
   }
 }
 
@@ -292,13 +330,16 @@ var routeSettings = reduce(
   (all, one) => union(all, one)
 )
 
-module functionApp 'modules/functionapp.bicep' = {
+var bridgeSettings = union(cloudTasksSettings, serviceBusSettings, callbackSettings, outcomeSettings, routeSettings, extraAppSettings)
+var callbackRoutes = map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
+
+module functionApp 'modules/functionapp.bicep' = if (!isContainerApps) {
   name: 'functionapp'
   params: {
     appName: names.functionApp
     location: location
     tags: allTags
-    hostingPlan: hostingPlan
+    hostingPlan: hostingPlan == 'ElasticPremium' ? 'ElasticPremium' : 'FlexConsumption'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     premiumSku: premiumSku
@@ -307,20 +348,57 @@ module functionApp 'modules/functionapp.bicep' = {
     identityClientId: identity.properties.clientId
     identityPrincipalId: identity.properties.principalId
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    bridgeSettings: union(cloudTasksSettings, serviceBusSettings, callbackSettings, outcomeSettings, routeSettings, extraAppSettings)
-    callbackRoutes: map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
+    bridgeSettings: bridgeSettings
+    callbackRoutes: callbackRoutes
   }
 }
 
-var baseUrl = 'https://${functionApp.outputs.defaultHostName}'
+// The same identity, Service Bus, monitoring and settings; no host storage (the runner keeps no state in Azure).
+module containerApp 'modules/containerapp.bicep' = if (isContainerApps) {
+  name: 'containerapp'
+  params: {
+    appName: names.functionApp
+    location: location
+    tags: allTags
+    registryName: names.registry
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    identityPrincipalId: identity.properties.principalId
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    workspaceId: monitoring.outputs.workspaceId
+    image: containerImage
+    bridgeSettings: bridgeSettings
+    callbackRoutes: callbackRoutes
+    serviceBusNamespaceName: names.serviceBus
+    intakeQueueName: intakeQueueName
+    minReplicas: minReplicas
+    maxReplicas: maxReplicas
+    messagesPerReplica: messagesPerReplica
+    concurrentRequestsPerReplica: concurrentRequestsPerReplica
+    drainSeconds: drainSeconds
+    cpu: containerCpu
+    ingress: runnerIngress
+  }
+}
 
-@description('The function app.')
-output functionAppName string = functionApp.outputs.name
+var baseUrl = 'https://${isContainerApps ? containerApp!.outputs.hostName : functionApp!.outputs.defaultHostName}'
+
+@description('FlexConsumption, ElasticPremium or ContainerApps: which of the two apps the workflow deploys.')
+output hostingPlan string = hostingPlan
+
+@description('The function app (empty with ContainerApps).')
+output functionAppName string = isContainerApps ? '' : functionApp!.outputs.name
+
+@description('ContainerApps: the container app (empty otherwise).')
+output containerAppName string = isContainerApps ? containerApp!.outputs.name : ''
+
+@description('ContainerApps: the registry the workflow pushes the runner\'s image to and the identity pulls from (empty otherwise).')
+output containerRegistry string = isContainerApps ? containerApp!.outputs.registryLoginServer : ''
 
 @description('Cloud Tasks calls this; it is the audience of the tasks\' OIDC tokens and what routes without targetUrl target.')
 output callbackUrl string = '${baseUrl}/api/tasks/callback'
 
-@description('HTTP intake: POST here with the route name appended (function key required).')
+@description('HTTP intake: POST here with the route name appended (function key required; on Container Apps an Entra ID token of the intake application, or internal only).')
 output eventsUrl string = '${baseUrl}/api/events/'
 
 @description('For infra/gcp: the Entra ID tenant whose tokens Google trusts (azure_tenant_id).')
@@ -336,7 +414,7 @@ output managedIdentityPrincipalId string = identity.properties.principalId
 output managedIdentityClientId string = identity.properties.clientId
 
 @description('Routes whose tasks call the bridge\'s own callback: the smoke test sends each an event and waits for its verified callback.')
-output callbackRoutes string[] = map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
+output callbackRoutes string[] = callbackRoutes
 
 @description('Service Bus namespace host name.')
 output serviceBusNamespace string = serviceBusNamespace

@@ -13,6 +13,7 @@ internal sealed partial class BicepSnapshot
     public const string ClientIdStandIn = "4c6e7d2a-1b2c-4d5e-8f90-123456789abc";
     public const string HostNameStandIn = "bridge-test.azurewebsites.net";
     public const string SubscriptionId = "00000000-0000-0000-0000-000000000001";
+    public const string EnvironmentDomainStandIn = "purplesea-1a2b3c4d.westeurope.azurecontainerapps.io";
 
     private BicepSnapshot(JsonObject root) => Root = root;
 
@@ -24,6 +25,7 @@ internal sealed partial class BicepSnapshot
     // since JsonNode trees are not safe to read from parallel tests.
     private static readonly Lazy<string> Default = new(() => Snapshot(parameters: null, "main"));
     private static readonly Lazy<string> DeployerDefault = new(() => Snapshot(parameters: null, "deployer"));
+    private static readonly Lazy<string> ContainerAppsDefault = new(() => Snapshot(parameters: null, "containerapps"));
 
     /// <summary>Snapshots infra/azure with its main.bicepparam, or with <paramref name="parameters"/> in its place.</summary>
     public static BicepSnapshot Take(string? parameters = null) =>
@@ -32,18 +34,23 @@ internal sealed partial class BicepSnapshot
     /// <summary>Snapshots infra/azure/deployer (the GitHub deployer and planner identities) with its main.bicepparam.</summary>
     public static BicepSnapshot TakeDeployer() => new(JsonNode.Parse(DeployerDefault.Value)!.AsObject());
 
+    /// <summary>Snapshots the Container Apps variant with its containerapps.bicepparam, or with <paramref name="parameters"/> in its place.</summary>
+    public static BicepSnapshot TakeContainerApps(string? parameters = null) =>
+        new(JsonNode.Parse(parameters is null ? ContainerAppsDefault.Value : Snapshot(parameters, "containerapps"))!.AsObject());
+
     private static string Snapshot(string? parameters, string which)
     {
         using var copy = new TempCopy(Path.Combine("infra", "azure"));
         var folder = which == "deployer" ? copy.File("deployer") : copy.Path;
+        var file = which == "containerapps" ? "containerapps" : "main";
         if (parameters is not null)
         {
-            File.WriteAllText(Path.Combine(folder, "main.bicepparam"), parameters);
+            File.WriteAllText(Path.Combine(folder, file + ".bicepparam"), parameters);
         }
 
         var result = Tools.Run("bash", [copy.File("snapshot.sh"), "overwrite", which], environment: new Dictionary<string, string> { ["BICEP"] = Tools.Bicep });
         Assert.True(result.ExitCode == 0, $"bicep snapshot failed: {result}");
-        return File.ReadAllText(Path.Combine(folder, "main.snapshot.json"));
+        return File.ReadAllText(Path.Combine(folder, file + ".snapshot.json"));
     }
 
     public JsonObject Single(string type) => Assert.Single(Resources, r => (string?)r["type"] == type);
@@ -55,6 +62,11 @@ internal sealed partial class BicepSnapshot
     public Dictionary<string, string> AppSettings() =>
         Single("Microsoft.Web/sites/config").AsObject()["properties"]!.AsObject()
             .ToDictionary(p => p.Key, p => Resolve(p.Key, (string)p.Value!));
+
+    /// <summary>The container app's environment variables, deployment-time expressions replaced by stand-ins (unknown ones fail).</summary>
+    public Dictionary<string, string> ContainerSettings() =>
+        Assert.Single(Single("Microsoft.App/containerApps")["properties"]!["template"]!["containers"]!.AsArray())!["env"]!.AsArray()
+            .ToDictionary(e => (string)e!["name"]!, e => Resolve((string)e!["name"]!, (string)e!["value"]!));
 
     /// <summary>Role assignments as (scope resource id, role definition guid).</summary>
     public List<(string Scope, string Role)> RoleAssignments() =>
@@ -74,6 +86,11 @@ internal sealed partial class BicepSnapshot
         if (HostNameFormat().Match(value) is { Success: true } host)
         {
             return host.Groups[1].Value + HostNameStandIn + host.Groups[2].Value;
+        }
+
+        if (EnvironmentDomainFormat().Match(value) is { Success: true } domain)
+        {
+            return $"{domain.Groups[1].Value}{domain.Groups[4].Value}.{domain.Groups[3].Value}{EnvironmentDomainStandIn}{domain.Groups[2].Value}";
         }
 
         if (ClientIdFormat().Match(value) is { Success: true } client)
@@ -111,6 +128,9 @@ internal sealed partial class BicepSnapshot
 
     [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', reference\('[^']+', '[^']+'\)\.defaultHostName\)\]$")]
     private static partial Regex HostNameFormat();
+
+    [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', format\('\{0\}\.(internal\.)?\{1\}', '([^']+)', reference\('[^']+managedEnvironments[^']+', '[^']+'\)\.defaultDomain\)\)\]$")]
+    private static partial Regex EnvironmentDomainFormat();
 
     [GeneratedRegex(@"^\[format\('([^']*)\{0\}([^']*)', reference\('[^']+userAssignedIdentities[^']+', '[^']+'\)\.clientId\)\]$")]
     private static partial Regex ClientIdFormat();

@@ -187,7 +187,9 @@ public sealed partial class BicepTests
         Assert.DoesNotContain(grants, g => g.Role is "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" or "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"); // Owner, User Access Administrator
         var rbacAdmin = Assert.Single(grants, g => g.Role == "f58310d9-a9f6-439a-9e8d-f62e7b41a168");
         var allowed = GuidList().Matches(rbacAdmin.Condition!).Select(m => m.Groups[1].Value.Split(", ").Order().ToList()).ToList();
-        var appRoles = BicepSnapshot.Take().RoleAssignments().Select(a => a.Role).Distinct().Order().ToList();
+        // Both variants' roles: the function app's six, and the Container Apps variant's Data Owner (intake queue) and AcrPull.
+        var appRoles = BicepSnapshot.Take().RoleAssignments().Concat(BicepSnapshot.TakeContainerApps().RoleAssignments()).Select(a => a.Role).Distinct().Order().ToList();
+        Assert.Equal(8, appRoles.Count);
         Assert.Equal(2, allowed.Count); // create and delete
         Assert.All(allowed, roles => Assert.Equal(appRoles, roles));
         Assert.Contains("@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}", rbacAdmin.Condition, StringComparison.Ordinal);

@@ -211,6 +211,49 @@ public sealed partial class WorkflowTests
         Assert.Contains("output callbackRoutes string[]", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "infra", "azure", "main.bicep")), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Either variant: the Bicep's hostingPlan output picks the function app's steps or the runner's. The runner's
+    /// image is built by the SDK's container publishing (no Docker), pushed with a masked short-lived token, and
+    /// deployed as a revision by a second Bicep pass that carries it; each variant's smoke test runs only for it.
+    /// </summary>
+    [Fact]
+    public void The_workflow_deploys_either_the_function_app_or_the_runner_on_container_apps()
+    {
+        var deploy = Steps().Where(s => (string?)s["job"] == "deploy").ToList();
+        string Condition(string name) => (string?)deploy.Single(s => (string?)s["name"] == name)["if"] ?? string.Empty;
+
+        Assert.Contains("echo \"hosting_plan=$(jq -r .hostingPlan.value azure-outputs.json)\"", Runs("deploy"), StringComparison.Ordinal);
+        foreach (var name in new[] { "Check the app's Google settings against Terraform", "Deploy the function app", "Smoke test" })
+        {
+            Assert.Equal("steps.azure.outputs.hosting_plan != 'ContainerApps'", Condition(name));
+        }
+
+        foreach (var name in new[] { "Build and push the runner's image (Container Apps)", "Deploy the runner's revision (Container Apps)", "Smoke test (Container Apps)" })
+        {
+            Assert.Equal("steps.azure.outputs.hosting_plan == 'ContainerApps'", Condition(name));
+        }
+
+        var image = (string)deploy.Single(s => (string?)s["name"] == "Build and push the runner's image (Container Apps)")["run"]!;
+        var publish = Assert.Single(PublishCommand().Matches(image));
+        Assert.True(File.Exists(Path.Combine(RepositoryPaths.Root, publish.Groups[1].Value, "Bridge.Server.csproj")));
+        Assert.Contains("-t:PublishContainer", image, StringComparison.Ordinal);
+        Assert.Contains("echo \"::add-mask::${token}\"", image, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"\bdocker\b", image);
+        Assert.Contains("<ContainerRepository>bridge-server</ContainerRepository>", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "Bridge.Server", "Bridge.Server.csproj")), StringComparison.Ordinal);
+        Assert.Contains("echo \"image=${REGISTRY}/bridge-server:${GITHUB_SHA}\"", image, StringComparison.Ordinal);
+
+        // First pass without an image, second with the one just pushed; the revision must become ready.
+        Assert.Contains("--parameters containerImage=''", (string)deploy.Single(s => (string?)s["id"] == "azure")["run"]!, StringComparison.Ordinal);
+        var revision = (string)deploy.Single(s => (string?)s["name"] == "Deploy the runner's revision (Container Apps)")["run"]!;
+        Assert.Contains("--parameters containerImage=\"$IMAGE\"", revision, StringComparison.Ordinal);
+        Assert.Contains("latestReadyRevisionName", revision, StringComparison.Ordinal);
+        Assert.Contains("Bridge__CloudTasks__", revision, StringComparison.Ordinal);
+        Assert.Contains("param containerImage string = ''", File.ReadAllText(Path.Combine(RepositoryPaths.Root, "infra", "azure", "main.bicep")), StringComparison.Ordinal);
+
+        var smoke = (string)deploy.Single(s => (string?)s["name"] == "Smoke test (Container Apps)")["run"]!;
+        Assert.Contains("intake answered $status to a call without a token; expected 401", smoke, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"dotnet publish (src/[\w./]+)[^\n]*")]
     private static partial Regex PublishCommand();
 

@@ -66,6 +66,8 @@ for (const file of process.argv.slice(2)) {
         file,
         job: jobId,
         name: step.name ?? null,
+        id: step.id ?? null,
+        if: step.if ?? null,
         uses: step.uses ?? null,
         run: step.run ?? null,
         workingDirectory: step['working-directory'] ?? null,

@@ -72,6 +72,9 @@ module grants 'grants.bicep' = {
       builtInRoles.storageQueueDataContributor
       builtInRoles.storageTableDataContributor
       builtInRoles.monitoringMetricsPublisher
+      // hostingPlan ContainerApps: the identity owns the intake queue (KEDA's scaler) and pulls from the registry.
+      builtInRoles.serviceBusDataOwner
+      builtInRoles.acrPull
     ]
   }
 }

@@ -43,3 +43,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output connectionString string = insights.properties.ConnectionString
+
+@description('The Log Analytics workspace (the Container Apps environment sends its logs there by diagnostic setting).')
+output workspaceId string = workspace.id

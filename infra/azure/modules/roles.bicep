@@ -3,6 +3,10 @@
 var builtInRoles = {
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  // Container Apps only, on the intake queue alone: KEDA's Service Bus scaler reads its length (Manage claim).
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
+  // Container Apps only: the revision pulls its image from the registry with the app's identity.
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'

@@ -18,6 +18,9 @@ param maxDeliveryCount int
 param lockDuration string
 param duplicateDetectionWindow string
 param appPrincipalId string
+@description('The role on the intake queue: Receiver for the function app; Owner where KEDA\'s Service Bus scaler reads the queue\'s length with this identity (it needs the Manage claim).')
+@allowed(['Receiver', 'Owner'])
+param intakeRole string = 'Receiver'
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: namespaceName
@@ -82,12 +85,15 @@ resource outcomeTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = if (
   }
 }
 
-// Least privilege: receive on the intake queue only, send on the outcome entity only.
+// Least privilege: receive on the intake queue only (Owner of that one queue where KEDA scales on it), send on the
+// outcome entity only.
+var intakeRoleId = intakeRole == 'Owner' ? builtInRoles.serviceBusDataOwner : builtInRoles.serviceBusDataReceiver
+
 resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(intakeQueue.id, appPrincipalId, builtInRoles.serviceBusDataReceiver)
+  name: guid(intakeQueue.id, appPrincipalId, intakeRoleId)
   scope: intakeQueue
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataReceiver)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', intakeRoleId)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
