@@ -31,7 +31,7 @@ public sealed class ProgramHostTests
         using var host = BridgeFunctionsApp.Build(Settings(emulator));
 
         host.Services.GetRequiredService<IStartupValidator>().Validate(); // what ValidateOnStart runs when the host starts
-        Assert.Equal(4, FunctionClasses.Length);
+        Assert.Equal(5, FunctionClasses.Length); // intake (HTTP, Service Bus), callback, health, queue check
         foreach (var type in FunctionClasses)
         {
             Assert.NotNull(ActivatorUtilities.CreateInstance(host.Services, type));
