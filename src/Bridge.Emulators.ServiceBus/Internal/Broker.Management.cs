@@ -147,6 +147,7 @@ internal sealed partial class Broker
 
                 message.LockedUntil = now + entity.Properties.LockDuration;
                 result.Add(message.LockedUntil.UtcDateTime);
+                Log.LockRenewed(logger, entity.Path, message.SequenceNumber);
             }
 
             return result;

@@ -751,5 +751,9 @@ internal sealed partial class Broker : IDisposable
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Lock on message {SequenceNumber} of {Entity} expired")]
         public static partial void LockExpired(ILogger logger, string entity, long sequenceNumber);
+
+        // Lets tests (and users at Debug) see a processor's auto-renewal happen, rather than waiting out a lock.
+        [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Lock on message {SequenceNumber} of {Entity} renewed")]
+        public static partial void LockRenewed(ILogger logger, string entity, long sequenceNumber);
     }
 }

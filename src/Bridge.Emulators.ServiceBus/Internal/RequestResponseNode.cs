@@ -42,10 +42,9 @@ internal sealed partial class RequestResponseNode(Func<AmqpLink, AmqpMessage, Am
         try
         {
             var replyTo = request.Properties?.ReplyTo?.ToString();
-            if (!request.Settled)
-            {
-                link.AcceptMessage(request, false);
-            }
+            // Settles the request (if the client did not) and hands its credit back: without it a link stopped at its
+            // 51st request (a peek, a lock renewal) and the client timed out.
+            link.DisposeMessage(request, AmqpConstants.AcceptedOutcome, true, false);
 
             if (replyTo is null || !replyLinks.TryGetValue(Key(link, replyTo), out var replies))
             {
