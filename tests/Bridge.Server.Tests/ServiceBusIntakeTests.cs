@@ -229,8 +229,6 @@ public sealed class ServiceBusIntakeTests
             var log = new BrokerLog();
             var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(log));
             var emulator = ServiceBusEmulator.Start(options, TimeProvider.System, loggers);
-            var grpc = RunningServer.FreePort();
-            relay?.RelayTo(grpc);
             string[] runner =
             [
                 $"--BridgeServiceBus={emulator.ConnectionString}",
@@ -239,7 +237,8 @@ public sealed class ServiceBusIntakeTests
                 .. relay is null ? Array.Empty<string>() : [$"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{relay.Port}"],
                 .. settings ?? [],
             ];
-            var server = await RunningServer.StartOnAsync(RunningServer.FreePort(), grpc, runner);
+            var server = await RunningServer.StartAsync(runner);
+            relay?.RelayTo(server.EmulatorGrpcPort); // calls wait in the relay's backlog until then
             var client = new ServiceBusClient(emulator.ConnectionString);
             return new Harness(emulator, loggers, log, client, server);
         }
