@@ -57,6 +57,7 @@ public static class EmulatorServiceCollectionExtensions
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGrpcService<CloudTasksService>();
+        endpoints.MapGrpcService<CloudTasksV2Service>();
         endpoints.MapGrpcService<LocationsService>();
         var issuer = endpoints.ServiceProvider.GetRequiredService<OidcIssuer>();
         var emulator = endpoints.ServiceProvider.GetRequiredService<CloudTasksEmulator>();
