@@ -111,6 +111,25 @@ public sealed class RestAndAdminTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pull_queue_and_its_tasks_are_seen_through_v2_without_what_v2_cannot_express()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/pull", type = "PULL" });
+        var created = await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues/pull/tasks", new { task = new { name = "projects/rest/locations/l/queues/pull/tasks/p", pullMessage = new { payload = "aGk=", tag = "t" } } });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+
+        using var queue = JsonDocument.Parse(await _http.GetStringAsync("/v2/projects/rest/locations/l/queues/pull"));
+        Assert.False(queue.RootElement.TryGetProperty("type", out _));
+        using var task = JsonDocument.Parse(await _http.GetStringAsync("/v2/projects/rest/locations/l/queues/pull/tasks/p?responseView=FULL"));
+        Assert.Equal("projects/rest/locations/l/queues/pull/tasks/p", task.RootElement.GetProperty("name").GetString());
+        Assert.False(task.RootElement.TryGetProperty("pullMessage", out _));
+        Assert.False(task.RootElement.TryGetProperty("httpRequest", out _));
+
+        // v2 can only make push tasks: one put into a pull queue is refused, naming the problem.
+        var push = await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues/pull/tasks", new { task = new { httpRequest = new { url = "http://127.0.0.1:9/x" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, push.StatusCode);
+    }
+
+    [Fact]
     public async Task Set_iam_policy_over_rest_takes_the_etag_in_the_url_safe_alphabet_as_gcloud_sends_it()
     {
         await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/iam" });
