@@ -57,6 +57,7 @@ public static class EmulatorServiceCollectionExtensions
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGrpcService<CloudTasksService>();
+        endpoints.MapGrpcService<CloudTasksV2Service>();
         endpoints.MapGrpcService<LocationsService>();
         var issuer = endpoints.ServiceProvider.GetRequiredService<OidcIssuer>();
         var emulator = endpoints.ServiceProvider.GetRequiredService<CloudTasksEmulator>();
@@ -96,12 +97,13 @@ public static class EmulatorServiceCollectionExtensions
         }
     }
 
-    /// <summary>Puts the REST error envelope first in the pipeline of any app that hosts the emulator.</summary>
+    /// <summary>Puts the REST error envelope (and the base64 alphabet fix of REST bodies) first in the pipeline of any app that hosts the emulator.</summary>
     private sealed class ErrorEnvelopeStartupFilter : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
             app.UseMiddleware<GoogleErrorEnvelopeMiddleware>();
+            app.UseMiddleware<UrlSafeBase64Middleware>();
             next(app);
         };
     }

@@ -7,7 +7,7 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 
 /// <summary>
 /// gcloud (when installed) pointed at the emulator with the one variable the README shows: the v2beta3 track
-/// (<c>gcloud beta tasks</c>) for queues, tasks and locations. gcloud reads the error envelope, sends REST
+/// (<c>gcloud beta tasks</c>) and the v2 track (<c>gcloud tasks</c>) for queues, tasks, IAM and locations. gcloud reads the error envelope, sends REST
 /// camelCase update masks and an access token the emulator does not check.
 /// </summary>
 public sealed class GcloudTests(ITestOutputHelper output) : IDisposable
@@ -110,5 +110,71 @@ public sealed class GcloudTests(ITestOutputHelper output) : IDisposable
 
         await Ok("beta", "tasks", "queues", "delete", "gq", location);
         Assert.Contains("NOT_FOUND", (await GcloudAsync(gcloud, host, "beta", "tasks", "queues", "describe", "gq", location)).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Gcloud_tasks_v2_manages_queues_tasks_iam_and_locations()
+    {
+        if (GcloudPath() is not { } gcloud)
+        {
+            output.WriteLine("gcloud is not installed here; nothing to check.");
+            return;
+        }
+
+        await using var host = await EmulatorHost.StartAsync();
+        var location = "--location=us-central1";
+        async Task<string> Ok(params string[] args)
+        {
+            var (exitCode, text) = await GcloudAsync(gcloud, host, args);
+            Assert.True(exitCode == 0, $"gcloud {string.Join(' ', args)} failed: {text}");
+            return text;
+        }
+
+        await Ok("tasks", "queues", "create", "gq", location);
+        await Ok("tasks", "queues", "update", "gq", location, "--max-dispatches-per-second=7", "--max-attempts=5", "--min-backoff=1s", "--max-concurrent-dispatches=3", "--routing-override=service:worker");
+        var described = await Ok("tasks", "queues", "describe", "gq", location);
+        Assert.Contains("maxDispatchesPerSecond: 7.0", described, StringComparison.Ordinal);
+        Assert.Contains("maxBurstSize: 7", described, StringComparison.Ordinal);
+        Assert.Contains("maxConcurrentDispatches: 3", described, StringComparison.Ordinal);
+        Assert.Contains("maxAttempts: 5", described, StringComparison.Ordinal);
+        Assert.Contains("service: worker", described, StringComparison.Ordinal);
+        Assert.DoesNotContain("tombstoneTtl", described, StringComparison.Ordinal); // a v2 queue has none
+        Assert.Contains("tombstoneTtl", await Ok("beta", "tasks", "queues", "describe", "gq", location), StringComparison.Ordinal); // same queue, v2beta3
+        Assert.Contains("gq", await Ok("tasks", "queues", "list", location), StringComparison.Ordinal);
+        await Ok("tasks", "queues", "pause", "gq", location);
+        await Ok("tasks", "queues", "resume", "gq", location);
+        await Ok("tasks", "queues", "pause", "gq", location);
+
+        // apitools sends bytes in the URL-safe alphabet; ">>>???" is where the two alphabets differ.
+        await Ok("tasks", "create-http-task", "t1", "--queue=gq", location, "--url=http://127.0.0.1:9/x", "--body-content=>>>???");
+        var task = await host.Client.GetTaskAsync(new Bridge.CloudTasks.V2Beta3.GetTaskRequest
+        {
+            Name = "projects/gcloud-project/locations/us-central1/queues/gq/tasks/t1",
+            ResponseView = Bridge.CloudTasks.V2Beta3.Task.Types.View.Full,
+        });
+        Assert.Equal(">>>???", task.HttpRequest.Body.ToStringUtf8());
+        var duplicate = await GcloudAsync(gcloud, host, "tasks", "create-http-task", "t1", "--queue=gq", location, "--url=http://127.0.0.1:9/x");
+        Assert.NotEqual(0, duplicate.ExitCode);
+        Assert.Contains("ALREADY_EXISTS", duplicate.Output, StringComparison.Ordinal);
+        Assert.Contains("t1", await Ok("tasks", "list", "--queue=gq", location), StringComparison.Ordinal);
+        Assert.Contains("tasks/t1", await Ok("tasks", "describe", "t1", "--queue=gq", location), StringComparison.Ordinal);
+        Assert.Contains("dispatchTime", await Ok("tasks", "run", "t1", "--queue=gq", location), StringComparison.Ordinal);
+        await Ok("tasks", "create-http-task", "t2", "--queue=gq", location, "--url=http://127.0.0.1:9/x");
+        await Ok("tasks", "delete", "t2", "--queue=gq", location);
+        Assert.Contains("NOT_FOUND", (await GcloudAsync(gcloud, host, "tasks", "describe", "t2", "--queue=gq", location)).Output, StringComparison.Ordinal);
+        await Ok("tasks", "queues", "purge", "gq", location);
+
+        Assert.Contains("etag", await Ok("tasks", "queues", "get-iam-policy", "gq", location), StringComparison.Ordinal);
+        await Ok("tasks", "queues", "add-iam-policy-binding", "gq", location, "--member=serviceAccount:a@p.iam.gserviceaccount.com", "--role=roles/cloudtasks.enqueuer");
+        await Ok("beta", "tasks", "queues", "add-iam-policy-binding", "gq", location, "--member=serviceAccount:b@p.iam.gserviceaccount.com", "--role=roles/cloudtasks.enqueuer");
+        var policy = await Ok("tasks", "queues", "get-iam-policy", "gq", location);
+        Assert.Contains("serviceAccount:a@p.iam.gserviceaccount.com", policy, StringComparison.Ordinal);
+        Assert.Contains("serviceAccount:b@p.iam.gserviceaccount.com", policy, StringComparison.Ordinal);
+
+        Assert.Contains("us-central1", await Ok("tasks", "locations", "list"), StringComparison.Ordinal);
+        Assert.Contains("locationId: us-central1", await Ok("tasks", "locations", "describe", "us-central1"), StringComparison.Ordinal);
+
+        await Ok("tasks", "queues", "delete", "gq", location);
+        Assert.Contains("NOT_FOUND", (await GcloudAsync(gcloud, host, "tasks", "queues", "describe", "gq", location)).Output, StringComparison.Ordinal);
     }
 }

@@ -82,6 +82,93 @@ public sealed class RestAndAdminTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task V2_over_rest_serves_the_queues_and_tasks_of_v2beta3_without_the_fields_v2_lacks()
+    {
+        var created = await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/both", appEngineRoutingOverride = new { service = "worker" } });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        await _http.PostAsync("/v2/projects/rest/locations/l/queues/both:pause", JsonContent.Create(new { }));
+
+        using var v2 = JsonDocument.Parse(await _http.GetStringAsync("/v2/projects/rest/locations/l/queues/both"));
+        Assert.Equal("PAUSED", v2.RootElement.GetProperty("state").GetString());
+        Assert.Equal("worker", v2.RootElement.GetProperty("appEngineRoutingOverride").GetProperty("service").GetString());
+        Assert.False(v2.RootElement.TryGetProperty("tombstoneTtl", out _));
+        Assert.False(v2.RootElement.TryGetProperty("type", out _));
+        using var beta = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/rest/locations/l/queues/both"));
+        Assert.Equal("PAUSED", beta.RootElement.GetProperty("state").GetString());
+        Assert.Equal("worker", beta.RootElement.GetProperty("appEngineHttpQueue").GetProperty("appEngineRoutingOverride").GetProperty("service").GetString());
+        Assert.Equal("3600s", beta.RootElement.GetProperty("tombstoneTtl").GetString());
+
+        // gcloud (apitools) writes bytes in the URL-safe alphabet: ">>>???" is Pj4-Pz8_ there and Pj4+Pz8/ in the standard one.
+        var task = await _http.PostAsync("/v2/projects/rest/locations/l/queues/both/tasks", new StringContent(
+            "{\"task\":{\"name\":\"projects/rest/locations/l/queues/both/tasks/t\",\"appEngineHttpRequest\":{\"relativeUri\":\"/w\",\"body\":\"Pj4-Pz8_\"}}}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, task.StatusCode);
+        using var seen = JsonDocument.Parse(await _http.GetStringAsync("/v2beta3/projects/rest/locations/l/queues/both/tasks/t?responseView=FULL"));
+        Assert.Equal("Pj4+Pz8/", seen.RootElement.GetProperty("appEngineHttpRequest").GetProperty("body").GetString());
+
+        var betaOnly = await _http.PatchAsync("/v2/projects/rest/locations/l/queues/both?updateMask=tombstoneTtl", JsonContent.Create(new { }));
+        Assert.Equal(HttpStatusCode.BadRequest, betaOnly.StatusCode);
+        Assert.Contains("tombstoneTtl", await betaOnly.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_pull_queue_and_its_tasks_are_seen_through_v2_without_what_v2_cannot_express()
+    {
+        await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/pull", type = "PULL" });
+        var created = await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues/pull/tasks", new { task = new { name = "projects/rest/locations/l/queues/pull/tasks/p", pullMessage = new { payload = "aGk=", tag = "t" } } });
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+
+        using var queue = JsonDocument.Parse(await _http.GetStringAsync("/v2/projects/rest/locations/l/queues/pull"));
+        Assert.False(queue.RootElement.TryGetProperty("type", out _));
+        using var task = JsonDocument.Parse(await _http.GetStringAsync("/v2/projects/rest/locations/l/queues/pull/tasks/p?responseView=FULL"));
+        Assert.Equal("projects/rest/locations/l/queues/pull/tasks/p", task.RootElement.GetProperty("name").GetString());
+        Assert.False(task.RootElement.TryGetProperty("pullMessage", out _));
+        Assert.False(task.RootElement.TryGetProperty("httpRequest", out _));
+
+        // v2 can only make push tasks: one put into a pull queue is refused, naming the problem.
+        var push = await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues/pull/tasks", new { task = new { httpRequest = new { url = "http://127.0.0.1:9/x" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, push.StatusCode);
+    }
+
+    [Fact]
+    public async Task Set_iam_policy_over_rest_takes_the_etag_in_the_url_safe_alphabet_as_gcloud_sends_it()
+    {
+        await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/iam" });
+        using var policy = JsonDocument.Parse(await (await _http.PostAsync("/v2/projects/rest/locations/l/queues/iam:getIamPolicy", JsonContent.Create(new { }))).Content.ReadAsStringAsync());
+        var etag = policy.RootElement.GetProperty("etag").GetString()!;
+        var urlSafe = etag.Replace('+', '-').Replace('/', '_').TrimEnd('=');
+
+        var set = await _http.PostAsJsonAsync("/v2/projects/rest/locations/l/queues/iam:setIamPolicy", new
+        {
+            policy = new { etag = urlSafe, bindings = new[] { new { role = "roles/cloudtasks.enqueuer", members = new[] { "serviceAccount:a@p.iam.gserviceaccount.com" } } } },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, set.StatusCode);
+        Assert.Contains("roles/cloudtasks.enqueuer", await set.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{\"policy\":{\"etag\":\"-42n61sbOZ4=\"}}", "{\"policy\":{\"etag\":\"+42n61sbOZ4=\"}}")]
+    [InlineData("{\"task\":{\"httpRequest\":{\"body\":\"Pj4-Pz8_\",\"headers\":{\"body\":\"a-b\"}}}}", "{\"task\":{\"httpRequest\":{\"body\":\"Pj4+Pz8/\",\"headers\":{\"body\":\"a-b\"}}}}")]
+    [InlineData("{\"task\":{\"pull_message\":{\"payload\":\"aGk\"}}}", "{\"task\":{\"pull_message\":{\"payload\":\"aGk=\"}}}")]
+    [InlineData("{\"policy\":{\"etag\":\"+42n61sbOZ4=\"}}", null)]
+    [InlineData("{\"policy\":{\"etag\":\"not base64!\"}}", null)]
+    [InlineData("not json", null)]
+    public void Rest_bytes_fields_are_rewritten_to_the_standard_base64_alphabet_and_nothing_else(string body, string? expected)
+    {
+        var rewritten = Internal.UrlSafeBase64Middleware.Rewrite(System.Text.Encoding.UTF8.GetBytes(body));
+
+        if (expected is null)
+        {
+            Assert.Null(rewritten);
+        }
+        else
+        {
+            Assert.NotNull(rewritten);
+            Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(System.Text.Json.Nodes.JsonNode.Parse(expected), System.Text.Json.Nodes.JsonNode.Parse(rewritten)), System.Text.Encoding.UTF8.GetString(rewritten));
+        }
+    }
+
+    [Fact]
     public async Task Update_queue_over_rest_takes_camel_case_sub_field_masks_as_gcloud_sends_them()
     {
         await _http.PostAsJsonAsync("/v2beta3/projects/rest/locations/l/queues", new { name = "projects/rest/locations/l/queues/patched", retryConfig = new { maxAttempts = 9 } });

@@ -1,6 +1,8 @@
-// Drives the Bridge Cloud Tasks emulator with the official Node.js client (@google-cloud/tasks, v2beta3) over
-// insecure gRPC: every RPC, and the dispatch rules seen by a real HTTP target that this script runs itself.
-// Usage: EMULATOR_HOST=127.0.0.1:8123 EMULATOR_HTTP=http://127.0.0.1:8124 node emulator-conformance.mjs
+// Drives the Bridge Cloud Tasks emulator with the official Node.js client (@google-cloud/tasks; CLOUD_TASKS_API=v2beta3,
+// the default, or v2) over insecure gRPC: every RPC, and the dispatch rules seen by a real HTTP target that this
+// script runs itself. With v2, the v2beta3-only checks (CMEK, tombstone_ttl) are left out and checks that one engine
+// serves both versions are added.
+// Usage: EMULATOR_HOST=127.0.0.1:8123 EMULATOR_HTTP=http://127.0.0.1:8124 [CLOUD_TASKS_API=v2] node emulator-conformance.mjs
 // Prints "ok - <check>" / "not ok - <check>: <why>" and ends with "N passed, N failed"; exits 1 on any failure.
 import { createRequire } from 'node:module';
 import http from 'node:http';
@@ -8,12 +10,15 @@ import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 
 const require = createRequire(import.meta.url);
-const { v2beta3 } = require('@google-cloud/tasks');
+const tasks = require('@google-cloud/tasks');
 const grpc = require('@grpc/grpc-js');
 
 const [host, port] = (process.env.EMULATOR_HOST ?? '127.0.0.1:8123').split(':');
 const emulatorHttp = process.env.EMULATOR_HTTP ?? 'http://127.0.0.1:8124';
-const client = new v2beta3.CloudTasksClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure() });
+const api = process.env.CLOUD_TASKS_API ?? 'v2beta3';
+if (!['v2', 'v2beta3'].includes(api)) throw new Error(`CLOUD_TASKS_API must be v2 or v2beta3, not ${api}`);
+const isV2 = api === 'v2';
+const client = new tasks[api].CloudTasksClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure() });
 
 const project = 'node-conformance';
 const location = 'us-central1';
@@ -89,7 +94,8 @@ await check('CreateQueue with a rate over 500/s is INVALID_ARGUMENT', () =>
 await check('GetQueue returns the same queue', async () => {
   const [q] = await client.getQueue({ name: main });
   assert.equal(q.name, main);
-  assert.equal(q.tombstoneTtl.seconds, '3600');
+  if (isV2) assert.equal(q.tombstoneTtl, undefined);
+  else assert.equal(q.tombstoneTtl.seconds, '3600');
 });
 
 await check('GetQueue of a missing queue is NOT_FOUND', () => expectCode(client.getQueue({ name: queuePath('missing') }), 5));
@@ -140,7 +146,7 @@ await check('IAM: GetIamPolicy, SetIamPolicy with etag, stale etag ABORTED, Test
   assert.deepEqual(perms.permissions, ['cloudtasks.tasks.create']);
 });
 
-await check('CMEK: UpdateCmekConfig and GetCmekConfig', async () => {
+if (!isV2) await check('CMEK: UpdateCmekConfig and GetCmekConfig', async () => {
   const name = `${parent}/cmekConfig`;
   const kmsKey = `${parent}/keyRings/r/cryptoKeys/k`;
   await client.updateCmekConfig({ cmekConfig: { name, kmsKey } });
@@ -271,7 +277,7 @@ await check('Locations mixin over gRPC: GetLocation and ListLocations', async ()
 // with their gRPC codes, which the transport reads from Google's JSON error envelope.
 const { PassThroughClient } = require('google-auth-library');
 const httpUrl = new URL(emulatorHttp);
-const rest = new v2beta3.CloudTasksClient({ fallback: 'rest', apiEndpoint: httpUrl.hostname, port: Number(httpUrl.port), protocol: 'http', authClient: new PassThroughClient() });
+const rest = new tasks[api].CloudTasksClient({ fallback: 'rest', apiEndpoint: httpUrl.hostname, port: Number(httpUrl.port), protocol: 'http', authClient: new PassThroughClient() });
 const restQueue = queuePath('rest');
 
 await check('REST transport: CreateQueue, CreateTask, GetTask', async () => {
@@ -291,6 +297,44 @@ await check('REST transport: a missing queue is NOT_FOUND, a bad one INVALID_ARG
   await expectCode(rest.getQueue({ name: queuePath('missing') }), 5);
   await expectCode(rest.createQueue({ parent, queue: { name: queuePath('bad'), rateLimits: { maxDispatchesPerSecond: 1000 } } }), 3);
 });
+
+if (isV2) {
+  // One engine behind both versions: what v2 made, v2beta3 sees (with its own fields), and the other way round.
+  const beta = new tasks.v2beta3.CloudTasksClient({ servicePath: host, port: Number(port), sslCreds: grpc.credentials.createInsecure() });
+
+  await check('v2 and v2beta3 share queues and tasks', async () => {
+    const [seen] = await beta.getQueue({ name: main });
+    assert.equal(seen.name, main);
+    assert.equal(seen.tombstoneTtl.seconds, '3600');
+    const [t] = await beta.createTask({ parent: restQueue, task: { name: `${restQueue}/tasks/from-beta`, httpRequest: { url: targetUrl('/beta'), body: Buffer.from('b') } } });
+    const [got] = await client.getTask({ name: t.name, responseView: 'FULL' });
+    assert.equal(got.httpRequest.url, targetUrl('/beta'));
+    assert.equal(Buffer.from(got.httpRequest.body).toString(), 'b');
+    await client.deleteTask({ name: t.name });
+  });
+
+  await check('v2 App Engine routing override is v2beta3\'s app_engine_http_queue', async () => {
+    const name = queuePath('gae');
+    await client.createQueue({ parent, queue: { name, appEngineRoutingOverride: { service: 'worker' } } });
+    const [seen] = await beta.getQueue({ name });
+    assert.equal(seen.appEngineHttpQueue.appEngineRoutingOverride.service, 'worker');
+    const [q] = await client.updateQueue({ queue: { name, appEngineRoutingOverride: { service: 'other' } }, updateMask: { paths: ['app_engine_routing_override'] } });
+    assert.equal(q.appEngineRoutingOverride.service, 'other');
+    await client.deleteQueue({ name });
+  });
+
+  await check('v2 UpdateQueue without a mask keeps what only v2beta3 sets; a v2beta3-only mask path is INVALID_ARGUMENT', async () => {
+    const name = queuePath('ttl');
+    await beta.createQueue({ parent, queue: { name, tombstoneTtl: { seconds: 7200 } } });
+    const [q] = await client.updateQueue({ queue: { name, rateLimits: { maxDispatchesPerSecond: 3 } } });
+    assert.equal(q.rateLimits.maxDispatchesPerSecond, 3);
+    const [seen] = await beta.getQueue({ name });
+    assert.equal(seen.tombstoneTtl.seconds, '7200');
+    await expectCode(client.updateQueue({ queue: { name }, updateMask: { paths: ['tombstone_ttl'] } }), 3);
+    await client.deleteQueue({ name });
+  });
+  await beta.close();
+}
 
 await rest.deleteQueue({ name: restQueue });
 await rest.close();

@@ -130,7 +130,7 @@ internal sealed class GoogleErrorEnvelopeMiddleware(RequestDelegate next)
         }
     }
 
-    private static bool IsRestRoute(PathString path) =>
+    internal static bool IsRestRoute(PathString path) =>
         path.StartsWithSegments("/v2beta3", StringComparison.Ordinal) || path.StartsWithSegments("/v2", StringComparison.Ordinal);
 
     /// <summary>Passes writes through unless the status is an error when the first write comes; then keeps them.</summary>

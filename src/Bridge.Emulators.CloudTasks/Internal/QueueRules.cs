@@ -65,7 +65,7 @@ internal static class QueueRules
         return setsRate && !givesBurst;
     }
 
-    private static string ToSnakeCase(string path)
+    public static string ToSnakeCase(string path)
     {
         var builder = new System.Text.StringBuilder(path.Length + 8);
         foreach (var c in path)
