@@ -12,6 +12,10 @@ namespace Bridge.Server;
 public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler handler, IConfiguration configuration, ILogger<ServiceBusIntakeService> logger) : IHostedService, IAsyncDisposable
 {
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
+
+    // Cancels the forwards under way only when the host's shutdown timeout runs out. The processor's own token is
+    // signalled as soon as stopping begins, which would cut off the very forwards stopping waits for.
+    private readonly CancellationTokenSource _shutdownExpired = new();
     private ServiceBusClient? _client;
     private ServiceBusProcessor? _processor;
 
@@ -42,7 +46,10 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     {
         if (_processor is not null)
         {
-            // Stops receiving and waits for the handlers under way, so no message is left half-done.
+            // Stops receiving and waits for the handlers under way, so no message is left half-done; if the host's
+            // shutdown timeout runs out first, the forwards still running are cancelled and their messages come back when
+            // their locks expire (a named task deduplicates the redelivery).
+            await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
             await _processor.StopProcessingAsync(cancellationToken);
         }
     }
@@ -51,11 +58,12 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     public Task ProcessAsync(ProcessMessageEventArgs args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), args.CancellationToken);
+        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), _shutdownExpired.Token);
     }
 
     public async ValueTask DisposeAsync()
     {
+        _shutdownExpired.Dispose();
         if (_processor is not null)
         {
             await _processor.DisposeAsync();

@@ -137,9 +137,10 @@ public sealed class ServiceBusIntakeTests
         Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
     }
 
-    [Fact(Skip = "Runner bug: ServiceBusIntakeService passes ProcessMessageEventArgs.CancellationToken, which StopProcessingAsync signals, to the forward; "
-        + "stopping cancels in-flight CreateTask calls instead of draining them, the OperationCanceledException escapes the handler, and the SDK "
-        + "either abandons the message or (receiver already closing) leaves it locked until the lock expires.")]
+    [Fact(Skip = "Open (issue 12): stopping no longer cancels the forwards under way (the intake uses its own token, cancelled only "
+        + "when the host's shutdown timeout runs out), yet the three in-flight messages still end available and uncompleted: "
+        + "abandoned or released, not drained. Suspects: the embedded Cloud Tasks emulator or its gRPC listener stopping before "
+        + "the intake service, or the receiver link closing before the settle. Un-skip when found.")]
     public async Task Stopping_the_runner_with_messages_in_flight_leaves_none_locked_and_unsettled()
     {
         await using var relay = GatedRelay.Start();

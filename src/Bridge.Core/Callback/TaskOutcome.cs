@@ -59,9 +59,22 @@ public sealed record TaskOutcome
     /// Stable for the same task and status, so a call delivered twice gives the same id and the sink's duplicate
     /// detection (Service Bus MessageId) drops the repeat.
     /// </summary>
-    public string Id => _id ??= ComputeId();
+    public string Id
+    {
+        get
+        {
+            // The cache remembers what it was computed from: `with` copies it, and a copy with another status (the
+            // final failure made from a delivery) must not keep the delivery's id.
+            if (_id is not { } cached || cached.Status != Status || !ReferenceEquals(cached.TaskName, TaskName) || !ReferenceEquals(cached.Queue, Queue))
+            {
+                _id = cached = (Status, TaskName, Queue, ComputeId());
+            }
 
-    private string? _id;
+            return cached.Id;
+        }
+    }
+
+    private (OutcomeStatus Status, string TaskName, string? Queue, string Id)? _id;
 
     private string ComputeId()
     {
