@@ -51,7 +51,7 @@ internal sealed class CloudTasksService(EmulatorState state, Dispatcher dispatch
 
     public override Task<TaskMessage> GetTask(GetTaskRequest request, ServerCallContext context) => Task.FromResult(state.GetTask(request));
 
-    public override Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) => Task.FromResult(state.CreateTask(request));
+    public override Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) => state.CreateTaskAsync(request);
 
     public override Task<Empty> DeleteTask(DeleteTaskRequest request, ServerCallContext context)
     {

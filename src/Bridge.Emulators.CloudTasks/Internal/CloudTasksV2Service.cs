@@ -64,13 +64,13 @@ internal sealed class CloudTasksV2Service(EmulatorState state, Dispatcher dispat
     public override Task<TaskMessage> GetTask(GetTaskRequest request, ServerCallContext context) =>
         Task.FromResult(V2Mapping.FromBeta(state.GetTask(V2Mapping.Convert(request, Beta.GetTaskRequest.Parser))));
 
-    public override Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) =>
-        Task.FromResult(V2Mapping.FromBeta(state.CreateTask(new Beta.CreateTaskRequest
+    public override async Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) =>
+        V2Mapping.FromBeta(await state.CreateTaskAsync(new Beta.CreateTaskRequest
         {
             Parent = request.Parent,
             Task = V2Mapping.ToBeta(request.Task),
             ResponseView = (Beta.Task.Types.View)(int)request.ResponseView,
-        })));
+        }).ConfigureAwait(false));
 
     public override Task<Empty> DeleteTask(DeleteTaskRequest request, ServerCallContext context)
     {

@@ -12,7 +12,11 @@ internal sealed record DispatchWork(
     int ExecutionCount,
     int PreviousResponse,
     DateTimeOffset Eta,
-    DateTimeOffset DispatchTime);
+    DateTimeOffset DispatchTime)
+{
+    /// <summary>Completes once the attempt's start is durable; the request leaves only after that.</summary>
+    public System.Threading.Tasks.Task Recorded { get; init; } = System.Threading.Tasks.Task.CompletedTask;
+}
 
 /// <summary>What came of an attempt: the HTTP status, or null when no response came within the deadline.</summary>
 internal sealed record DispatchResult(int? StatusCode, DateTimeOffset ResponseTime, TimeSpan? RetryAfter);

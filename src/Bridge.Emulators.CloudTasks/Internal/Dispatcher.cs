@@ -21,7 +21,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly ILogger<Dispatcher> _logger;
     private readonly HttpClient _http;
     private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
-    private readonly ConcurrentDictionary<DispatchWork, Task> _running = new();
+    private readonly ConcurrentDictionary<long, Task> _running = new(); // by attempt id: hashing the work would hash the whole task
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
     {
@@ -49,8 +49,8 @@ internal sealed partial class Dispatcher : BackgroundService
     public void Start(DispatchWork work)
     {
         var run = RunAsync(work);
-        _running[work] = run;
-        _ = run.ContinueWith(_ => _running.TryRemove(work, out Task? _), TaskScheduler.Default);
+        _running[work.AttemptId] = run;
+        _ = run.ContinueWith(_ => _running.TryRemove(work.AttemptId, out Task? _), TaskScheduler.Default);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -103,6 +103,17 @@ internal sealed partial class Dispatcher : BackgroundService
 
     private async Task RunAsync(DispatchWork work)
     {
+        try
+        {
+            await work.Recorded.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogStartNotRecorded(work.Task.Name, ex);
+            _state.AbandonAttempt(work);
+            return;
+        }
+
         DispatchResult result;
         try
         {
@@ -283,6 +294,9 @@ internal sealed partial class Dispatcher : BackgroundService
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
     private partial void LogDispatchFailed(string task, Exception exception);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Recording the start of an attempt of {Task} failed; it was not sent and will be tried again")]
+    private partial void LogStartNotRecorded(string task, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
     private partial void LogCompleteFailed(string task, Exception exception);

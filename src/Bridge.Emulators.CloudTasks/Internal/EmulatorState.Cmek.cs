@@ -24,11 +24,11 @@ internal sealed partial class EmulatorState
         var location = CmekRules.ParseConfigName(request.CmekConfig.Name, "cmek_config.name");
         CmekRules.ValidateKey(location, request.CmekConfig.KmsKey, "cmek_config.kms_key");
         var config = new CmekConfig { Name = location + CmekRules.Suffix, KmsKey = request.CmekConfig.KmsKey };
-        lock (_gate)
+        return Durably(() =>
         {
             _store.SaveCmekConfig(config);
             _cmek[config.Name] = config;
             return config.Clone();
-        }
+        });
     }
 }

@@ -98,6 +98,24 @@ internal sealed partial class EmulatorState
         }
     }
 
+    /// <summary>The attempt's start could not be made durable, so it never left: the task is tried again shortly.</summary>
+    public void AbandonAttempt(DispatchWork work)
+    {
+        lock (_gate)
+        {
+            if (_queues.TryGetValue(work.Queue.Name, out var queue)
+                && queue.InFlightAttempts.Remove(work.AttemptId)
+                && queue.Tasks.TryGetValue(work.Task.Name, out var task)
+                && task.InFlight
+                && task.AttemptId == work.AttemptId)
+            {
+                RecoverAfterFailedSettle(queue, task, _time.GetUtcNow());
+            }
+
+            Signal();
+        }
+    }
+
     private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
     {
         var attempt = task.Task.LastAttempt;
@@ -173,7 +191,10 @@ internal sealed partial class EmulatorState
 
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
-        var work = new DispatchWork(attemptId, task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now);
+        var work = new DispatchWork(attemptId, task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now)
+        {
+            Recorded = _store.WhenDurable(),
+        };
         task.Task = started;
         task.FirstAttemptAt = firstAttemptAt;
         task.InFlight = true;

@@ -24,7 +24,7 @@ internal sealed partial class EmulatorState
         }
 
         IamRules.Validate(request.Policy);
-        lock (_gate)
+        return Durably(() =>
         {
             RequireQueue(name);
             var current = CurrentPolicy(name);
@@ -37,7 +37,7 @@ internal sealed partial class EmulatorState
             _store.SavePolicy(name, policy);
             _policies[name] = policy;
             return policy.Clone();
-        }
+        });
     }
 
     public TestIamPermissionsResponse TestIamPermissions(TestIamPermissionsRequest request)

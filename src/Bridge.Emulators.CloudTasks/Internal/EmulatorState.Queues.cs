@@ -22,7 +22,7 @@ internal sealed partial class EmulatorState
 
         var queue = request.Queue.Clone();
         QueueRules.Validate(queue, "queue.");
-        lock (_gate)
+        return Durably(() =>
         {
             var now = _time.GetUtcNow();
             SweepIfDue(now);
@@ -45,7 +45,7 @@ internal sealed partial class EmulatorState
             _queues[queue.Name] = NewStoredQueue(queue, now);
             Signal();
             return queue.Clone();
-        }
+        });
     }
 
     /// <summary>
@@ -114,7 +114,7 @@ internal sealed partial class EmulatorState
         var paths = (request.UpdateMask?.Paths ?? []).Select(QueueRules.NormalizeUpdatePath).Distinct(StringComparer.Ordinal).ToList();
 
         QueueRules.Validate(request.Queue, "queue.");
-        lock (_gate)
+        return Durably(() =>
         {
             var now = _time.GetUtcNow();
             if (!_queues.TryGetValue(name, out var stored))
@@ -150,13 +150,13 @@ internal sealed partial class EmulatorState
             stored.Bucket.Reconfigure(updated.RateLimits!.MaxDispatchesPerSecond, updated.RateLimits.MaxBurstSize, now);
             Signal();
             return updated.Clone();
-        }
+        });
     }
 
     public void DeleteQueue(DeleteQueueRequest request)
     {
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
-        lock (_gate)
+        Durably(() =>
         {
             RequireQueue(name);
             var reservedUntil = _time.GetUtcNow() + _options.QueueNameReuseDelay;
@@ -165,31 +165,72 @@ internal sealed partial class EmulatorState
             _queueTombstones[name] = reservedUntil;
             _policies.Remove(name);
             Signal();
-        }
+        });
     }
 
+    /// <summary>
+    /// Purges every task of the queue. The queue's task set is swapped for an empty one under the lock (constant
+    /// time); the purged names become tombstones a slice at a time, each slice under the lock for a moment only,
+    /// and the rows go in one set-wise statement on the store's writer, so other calls are not held up.
+    /// </summary>
     public Queue PurgeQueue(PurgeQueueRequest request)
     {
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
+        Dictionary<string, StoredTask> purged;
+        StoredQueue queue;
+        DateTimeOffset reservedUntil;
+        System.Threading.Tasks.Task durable;
+        Queue result;
         lock (_gate)
         {
-            var queue = RequireQueue(name);
+            queue = RequireQueue(name);
             var now = _time.GetUtcNow();
-            var purged = queue.Tasks.Values.Where(t => t.Task.CreateTime.ToDateTimeOffset() <= now).ToList();
-            RemoveTasks(queue, purged, now);
+            reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
+            purged = queue.Tasks;
+            queue.Tasks = new Dictionary<string, StoredTask>(StringComparer.Ordinal);
+            queue.Ready = [];
+            queue.OldestCreateTime = null;
+            queue.Purging.Add(purged);
+            _store.PurgeTasks(name, purged.Keys, reservedUntil);
             var updated = queue.Queue.Clone();
             updated.PurgeTime = Timestamp.FromDateTimeOffset(now);
             _store.SaveQueue(updated);
             queue.Queue = updated;
+            durable = _store.WhenDurable();
             Signal();
-            return Present(queue, null);
+            result = Present(queue, null);
         }
+
+        try
+        {
+            const int Slice = 4096;
+            foreach (var chunk in purged.Keys.Chunk(Slice))
+            {
+                lock (_gate)
+                {
+                    foreach (var taskName in chunk)
+                    {
+                        AddTombstone(taskName, reservedUntil);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                queue.Purging.Remove(purged);
+            }
+        }
+
+        durable.GetAwaiter().GetResult();
+        return result;
     }
 
     public Queue SetQueueState(string requestName, Queue.Types.State state)
     {
         var name = QueueRules.ParseQueueName(requestName, "name").ToString();
-        lock (_gate)
+        return Durably(() =>
         {
             var queue = RequireQueue(name);
             var updated = queue.Queue.Clone();
@@ -198,7 +239,7 @@ internal sealed partial class EmulatorState
             queue.Queue = updated;
             Signal();
             return Present(queue, null);
-        }
+        });
     }
 
     private Queue Present(StoredQueue stored, FieldMask? readMask)

@@ -6,7 +6,16 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// <summary>Task RPCs.</summary>
 internal sealed partial class EmulatorState
 {
-    public Task CreateTask(CreateTaskRequest request)
+    /// <summary>
+    /// CreateTask, waiting (blocking) until the task is durable; RPCs use <see cref="CreateTaskAsync"/>.
+    /// </summary>
+    public Task CreateTask(CreateTaskRequest request) => CreateTaskAsync(request).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Validates and prepares the task outside the lock, adds it under the lock, and completes once the store has
+    /// it durably (many concurrent creates share one commit). If that commit fails, the task is taken back out.
+    /// </summary>
+    public async System.Threading.Tasks.Task<Task> CreateTaskAsync(CreateTaskRequest request)
     {
         var parent = QueueRules.ParseQueueName(request.Parent, "parent").ToString();
         if (request.Task is null)
@@ -23,6 +32,9 @@ internal sealed partial class EmulatorState
             }
         }
 
+        StoredTask stored;
+        Task view;
+        System.Threading.Tasks.Task durable;
         lock (_gate)
         {
             var queue = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.");
@@ -33,21 +45,49 @@ internal sealed partial class EmulatorState
             {
                 task.Name = $"{parent}/tasks/{TaskRules.NewTaskId()}";
             }
-            else if (queue.Tasks.ContainsKey(task.Name) || (_taskTombstones.TryGetValue(task.Name, out var reserved) && reserved > now))
+            else if (queue.Tasks.ContainsKey(task.Name) || queue.Purging.Exists(p => p.ContainsKey(task.Name)) || (_taskTombstones.TryGetValue(task.Name, out var reserved) && reserved > now))
             {
                 throw Errors.AlreadyExists("Requested entity already exists");
             }
 
-            var stored = new StoredTask { Task = task, QueueName = parent, Sequence = ++_sequence };
+            stored = new StoredTask { Task = task, QueueName = queue.Queue.Name, Sequence = ++_sequence };
             _store.SaveTask(stored);
+            durable = _store.WhenDurable();
             queue.Tasks[task.Name] = stored;
+            queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
             if (queue.Queue.Type != Queue.Types.Type.Pull)
             {
                 queue.Ready.Add((task.ScheduleTime.ToDateTimeOffset(), stored.Sequence, task.Name));
             }
 
+            view = TaskRules.View(task, request.ResponseView);
             Signal();
-            return TaskRules.View(task, request.ResponseView);
+        }
+
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            ForgetUncommitted(stored);
+            throw;
+        }
+
+        return view;
+    }
+
+    /// <summary>Takes out a task whose creation never became durable (unless an attempt of it already started).</summary>
+    private void ForgetUncommitted(StoredTask stored)
+    {
+        lock (_gate)
+        {
+            if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
+            {
+                queue.Tasks.Remove(stored.Name);
+                queue.Ready.Remove((stored.Task.ScheduleTime.ToDateTimeOffset(), stored.Sequence, stored.Name));
+                Signal();
+            }
         }
     }
 
@@ -77,12 +117,12 @@ internal sealed partial class EmulatorState
     public void DeleteTask(DeleteTaskRequest request)
     {
         var name = QueueRules.ParseTaskName(request.Name, "name");
-        lock (_gate)
+        Durably(() =>
         {
             var task = RequireTask(name);
             RemoveTasks(_queues[task.QueueName], [task], _time.GetUtcNow());
             Signal();
-        }
+        });
     }
 
     /// <summary>RunTask: hands the task out at once, ignoring pause and rate limits.</summary>

@@ -16,6 +16,7 @@ internal sealed partial class EmulatorState : IDisposable
     private readonly EmulatorOptions _options;
     private readonly SortedDictionary<string, StoredQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _taskTombstones = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<string, DateTimeOffset> _taskTombstoneExpiry = new(); // so the sweep visits only expired ones
     private readonly Dictionary<string, DateTimeOffset> _queueTombstones = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Policy> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CmekConfig> _cmek = new(StringComparer.Ordinal);
@@ -41,6 +42,7 @@ internal sealed partial class EmulatorState : IDisposable
             if (_queues.TryGetValue(task.QueueName, out var queue))
             {
                 queue.Tasks[task.Name] = task;
+                queue.OldestCreateTime = Earliest(queue.OldestCreateTime, task.Task.CreateTime.ToDateTimeOffset());
                 if (queue.Queue.Type != Queue.Types.Type.Pull)
                 {
                     queue.Ready.Add((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
@@ -50,7 +52,10 @@ internal sealed partial class EmulatorState : IDisposable
             }
         }
 
-        Copy(loaded.TaskTombstones, _taskTombstones);
+        foreach (var (name, until) in loaded.TaskTombstones)
+        {
+            AddTombstone(name, until);
+        }
         Copy(loaded.QueueTombstones, _queueTombstones);
         Copy(loaded.Policies, _policies);
         Copy(loaded.CmekConfigs, _cmek);
@@ -96,16 +101,17 @@ internal sealed partial class EmulatorState : IDisposable
     /// <summary>Forgets everything (tests): queues, tasks, tombstones, policies.</summary>
     public void Reset()
     {
-        lock (_gate)
+        Durably(() =>
         {
             _store.Clear();
             _queues.Clear();
             _taskTombstones.Clear();
+            _taskTombstoneExpiry.Clear();
             _queueTombstones.Clear();
             _policies.Clear();
             _cmek.Clear();
             Signal();
-        }
+        });
     }
 
     public void Dispose() => _store.Dispose();
@@ -123,11 +129,21 @@ internal sealed partial class EmulatorState : IDisposable
         {
             queue.Tasks.Remove(task.Name);
             queue.Ready.Remove((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
-            _taskTombstones[task.Name] = reservedUntil;
+            AddTombstone(task.Name, reservedUntil);
         }
     }
 
-    /// <summary>Drops expired tombstones and tasks older than their queue's task_ttl, about once a minute.</summary>
+    private void AddTombstone(string taskName, DateTimeOffset until)
+    {
+        _taskTombstones[taskName] = until;
+        _taskTombstoneExpiry.Enqueue(taskName, until);
+    }
+
+    /// <summary>
+    /// Drops expired tombstones and tasks older than their queue's task_ttl, about once a minute. Tombstones come
+    /// out of an expiry-ordered index, a slice at a time (the next slice on the next call); a queue's tasks are
+    /// looked at only when its oldest task may have expired.
+    /// </summary>
     private void SweepIfDue(DateTimeOffset now)
     {
         if (now < _nextSweep)
@@ -136,9 +152,19 @@ internal sealed partial class EmulatorState : IDisposable
         }
 
         _nextSweep = now + TimeSpan.FromMinutes(1);
-        foreach (var expired in _taskTombstones.Where(t => t.Value <= now).Select(t => t.Key).ToList())
+        const int Slice = 10_000;
+        for (var i = 0; i < Slice && _taskTombstoneExpiry.TryPeek(out var name, out var until) && until <= now; i++)
         {
-            _taskTombstones.Remove(expired);
+            _taskTombstoneExpiry.Dequeue();
+            if (_taskTombstones.TryGetValue(name, out var current) && current <= now)
+            {
+                _taskTombstones.Remove(name); // unless reserved again later, with its own entry in the index
+            }
+        }
+
+        if (_taskTombstoneExpiry.TryPeek(out _, out var next) && next <= now)
+        {
+            _nextSweep = now; // more to drop: the next call takes the next slice
         }
 
         foreach (var expired in _queueTombstones.Where(t => t.Value <= now).Select(t => t.Key).ToList())
@@ -150,10 +176,37 @@ internal sealed partial class EmulatorState : IDisposable
         foreach (var queue in _queues.Values)
         {
             var ttl = queue.Queue.TaskTtl.ToTimeSpan();
+            if (queue.OldestCreateTime is not { } oldest || oldest + ttl > now)
+            {
+                continue;
+            }
+
             var expired = queue.Tasks.Values.Where(t => !t.InFlight && t.Task.CreateTime.ToDateTimeOffset() + ttl <= now).ToList();
             RemoveTasks(queue, expired, now);
+            queue.OldestCreateTime = queue.Tasks.Count == 0 ? null : queue.Tasks.Values.Min(t => t.Task.CreateTime.ToDateTimeOffset());
         }
     }
+
+    /// <summary>Makes a change under the lock, then waits (outside it) until the store has it durably.</summary>
+    private T Durably<T>(Func<T> change)
+    {
+        T result;
+        System.Threading.Tasks.Task durable;
+        lock (_gate)
+        {
+            result = change();
+            durable = _store.WhenDurable();
+        }
+
+        durable.GetAwaiter().GetResult();
+        return result;
+    }
+
+    private void Durably(Action change) => Durably(() =>
+    {
+        change();
+        return true;
+    });
 
     private StoredQueue RequireQueue(string name, string? message = null) =>
         _queues.TryGetValue(name, out var queue) ? queue : throw Errors.NotFound(message ?? $"Queue {name} does not exist.");

@@ -13,12 +13,17 @@ internal sealed record StoredState(
     IReadOnlyDictionary<string, CmekConfig> CmekConfigs);
 
 /// <summary>
-/// Where state survives restarts. Every write returns only once it is durable, so an acknowledged RPC is never
-/// lost. Called under the state's lock, in the order the changes happen.
+/// Where state survives restarts. Writes are called under the state's lock, in the order the changes happen; a
+/// store may queue them (taking a snapshot of what it writes) and commit later. <see cref="WhenDurable"/> completes
+/// once every write made so far is durable: the state waits for it, outside its lock, before acknowledging a call,
+/// so an acknowledged RPC is never lost.
 /// </summary>
 internal interface IEmulatorStore : IDisposable
 {
     StoredState Load();
+
+    /// <summary>Completes when every write made before this call is durable; faults when committing them failed.</summary>
+    System.Threading.Tasks.Task WhenDurable() => System.Threading.Tasks.Task.CompletedTask;
 
     void SaveQueue(Queue queue);
 
@@ -29,6 +34,9 @@ internal interface IEmulatorStore : IDisposable
     void SaveTasks(IReadOnlyCollection<StoredTask> tasks);
 
     void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil);
+
+    /// <summary>Deletes every task of the queue written so far, leaving tombstones (<paramref name="names"/> are those tasks).</summary>
+    void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => DeleteTasks(names, reservedUntil);
 
     void SavePolicy(string resource, Policy policy);
 

@@ -7,14 +7,27 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>
 /// SQLite in WAL mode with synchronous=FULL: a committed write survives the process being killed at any moment.
-/// One connection, used under the state's lock.
+/// Writes are queued in the order the state makes them (under its lock) and committed by one writer thread, which
+/// puts everything queued meanwhile into one transaction (group commit): many calls share one fsync, and
+/// <see cref="WhenDurable"/> tells each caller when its own writes are on disk.
 /// </summary>
 internal sealed class SqliteStore : IEmulatorStore
 {
-    private readonly SqliteConnection _db;
-    private SqliteTransaction? _tx;
+    /// <summary>Writes per transaction at most, so one huge batch does not delay everyone queued behind it.</summary>
+    private const int MaxBatch = 4096;
 
+    private readonly SqliteConnection _db;
     private readonly FileStream _lock;
+    private readonly Thread _writer;
+    private readonly object _queueGate = new(); // a monitor: the writer waits on it for work
+    private List<Action> _pending = [];
+    private TaskCompletionSource _pendingCommit = NewCommit();
+    private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
+    private bool _stopping;
+    private SqliteTransaction? _tx;
+    private SqliteCommand? _upsertTask;
+    private SqliteCommand? _deleteTask;
+    private SqliteCommand? _upsertTombstone;
 
     public SqliteStore(string directory)
     {
@@ -35,9 +48,11 @@ internal sealed class SqliteStore : IEmulatorStore
             CREATE TABLE IF NOT EXISTS cmek (name TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """);
+        _writer = new Thread(WriteLoop) { IsBackground = true, Name = "cloudtasks-emulator-store" };
+        _writer.Start();
     }
 
-    public StoredState Load()
+    public StoredState Load() => OnWriter(() =>
     {
         var queues = ReadAll("SELECT data FROM queues", r => Queue.Parser.ParseFrom((byte[])r[0]));
         var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data FROM tasks", r => new StoredTask
@@ -56,71 +71,101 @@ internal sealed class SqliteStore : IEmulatorStore
             ReadAll("SELECT name, until FROM queue_tombstones", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(t => t.Item1, t => t.Item2),
             ReadAll("SELECT resource, data FROM policies", r => (r.GetString(0), Policy.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2),
             ReadAll("SELECT name, data FROM cmek", r => (r.GetString(0), CmekConfig.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2));
-    }
+    });
 
-    public void SaveQueue(Queue queue) =>
-        Execute("INSERT OR REPLACE INTO queues(name, data) VALUES ($n, $d)", ("$n", queue.Name), ("$d", queue.ToByteArray()));
+    public void SaveQueue(Queue queue)
+    {
+        var (name, data) = (queue.Name, queue.ToByteArray());
+        Enqueue(() => Execute("INSERT OR REPLACE INTO queues(name, data) VALUES ($n, $d)", ("$n", name), ("$d", data)));
+    }
 
     public void DeleteQueue(string name, DateTimeOffset reservedUntil)
     {
-        InTransaction(() =>
+        var until = reservedUntil.ToUnixTimeMilliseconds();
+        Enqueue(() =>
         {
             Execute("DELETE FROM queues WHERE name = $n", ("$n", name));
             Execute("DELETE FROM tasks WHERE queue = $n", ("$n", name));
             Execute("DELETE FROM policies WHERE resource = $n", ("$n", name));
-            Execute("INSERT OR REPLACE INTO queue_tombstones(name, until) VALUES ($n, $u)", ("$n", name), ("$u", reservedUntil.ToUnixTimeMilliseconds()));
+            Execute("INSERT OR REPLACE INTO queue_tombstones(name, until) VALUES ($n, $u)", ("$n", name), ("$u", until));
         });
     }
 
-    public void SaveTask(StoredTask task) => SaveTasks([task]);
+    public void SaveTask(StoredTask task)
+    {
+        // A snapshot taken now: the task object changes after this returns, the row must not.
+        var row = new TaskRow(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Task.ToByteArray());
+        Enqueue(() => UpsertTask(row));
+    }
 
     public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
-        InTransaction(() =>
+        foreach (var task in tasks)
         {
-            foreach (var t in tasks)
-            {
-                Execute(
-                "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES ($n, $q, $s, $e, $p, $f, $d)",
-                ("$n", t.Name),
-                ("$q", t.QueueName),
-                ("$s", t.Sequence),
-                ("$e", t.ExecutionCount),
-                ("$p", t.PreviousResponse),
-                ("$f", t.FirstAttemptAt?.ToUnixTimeMilliseconds()),
-                ("$d", t.Task.ToByteArray()));
-            }
-        });
+            SaveTask(task);
+        }
     }
 
     public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
     {
-        InTransaction(() =>
+        var until = reservedUntil.ToUnixTimeMilliseconds();
+        Enqueue(() =>
         {
+            _deleteTask ??= Prepare("DELETE FROM tasks WHERE name = $n", "$n");
+            _upsertTombstone ??= Prepare("INSERT OR REPLACE INTO task_tombstones(name, until) VALUES ($n, $u)", "$n", "$u");
+            _deleteTask.Transaction = _tx;
+            _upsertTombstone.Transaction = _tx;
             foreach (var name in names)
             {
-                Execute("DELETE FROM tasks WHERE name = $n", ("$n", name));
-                Execute("INSERT OR REPLACE INTO task_tombstones(name, until) VALUES ($n, $u)", ("$n", name), ("$u", reservedUntil.ToUnixTimeMilliseconds()));
+                _deleteTask.Parameters[0].Value = name;
+                _deleteTask.ExecuteNonQuery();
+                _upsertTombstone.Parameters[0].Value = name;
+                _upsertTombstone.Parameters[1].Value = until;
+                _upsertTombstone.ExecuteNonQuery();
             }
         });
     }
 
-    public void SavePolicy(string resource, Policy policy) =>
-        Execute("INSERT OR REPLACE INTO policies(resource, data) VALUES ($r, $d)", ("$r", resource), ("$d", policy.ToByteArray()));
+    public void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
+    {
+        var until = reservedUntil.ToUnixTimeMilliseconds();
+        Enqueue(() => Execute(
+            "INSERT OR REPLACE INTO task_tombstones(name, until) SELECT name, $u FROM tasks WHERE queue = $q; DELETE FROM tasks WHERE queue = $q",
+            ("$q", queueName),
+            ("$u", until)));
+    }
 
-    public void SaveCmekConfig(CmekConfig config) =>
-        Execute("INSERT OR REPLACE INTO cmek(name, data) VALUES ($n, $d)", ("$n", config.Name), ("$d", config.ToByteArray()));
+    public void SavePolicy(string resource, Policy policy)
+    {
+        var data = policy.ToByteArray();
+        Enqueue(() => Execute("INSERT OR REPLACE INTO policies(resource, data) VALUES ($r, $d)", ("$r", resource), ("$d", data)));
+    }
+
+    public void SaveCmekConfig(CmekConfig config)
+    {
+        var (name, data) = (config.Name, config.ToByteArray());
+        Enqueue(() => Execute("INSERT OR REPLACE INTO cmek(name, data) VALUES ($n, $d)", ("$n", name), ("$d", data)));
+    }
 
     public void DeleteExpiredTombstones(DateTimeOffset now)
     {
         var ms = now.ToUnixTimeMilliseconds();
-        Execute("DELETE FROM task_tombstones WHERE until < $t; DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms));
+        Enqueue(() => Execute("DELETE FROM task_tombstones WHERE until < $t; DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
     }
 
     public void Clear() =>
-        Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek;");
+        Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek;"));
 
-    public string GetOrCreateSigningKey(Func<string> create)
+    public System.Threading.Tasks.Task WhenDurable()
+    {
+        lock (_queueGate)
+        {
+            // Anything this caller queued is either still waiting (the next commit) or in the commit under way.
+            return _pending.Count > 0 ? _pendingCommit.Task : _committing;
+        }
+    }
+
+    public string GetOrCreateSigningKey(Func<string> create) => OnWriter(() =>
     {
         var existing = ReadAll("SELECT value FROM meta WHERE key = 'signing_key'", r => r.GetString(0)).FirstOrDefault();
         if (existing is not null)
@@ -131,13 +176,143 @@ internal sealed class SqliteStore : IEmulatorStore
         var key = create();
         Execute("INSERT INTO meta(key, value) VALUES ('signing_key', $v)", ("$v", key));
         return key;
-    }
+    });
 
     public void Dispose()
     {
+        lock (_queueGate)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_queueGate);
+        }
+
+        _writer.Join(); // everything queued is committed first
+        _upsertTask?.Dispose();
+        _deleteTask?.Dispose();
+        _upsertTombstone?.Dispose();
         _db.Dispose();
         _lock.Dispose();
     }
+
+    private void Enqueue(Action write)
+    {
+        lock (_queueGate)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            _pending.Add(write);
+            if (_pending.Count == 1)
+            {
+                Monitor.Pulse(_queueGate);
+            }
+        }
+    }
+
+    /// <summary>Runs a read (or a read-then-write) on the writer thread, after everything queued before it.</summary>
+    private T OnWriter<T>(Func<T> work)
+    {
+        T result = default!;
+        Enqueue(() => result = work());
+        WhenDurable().GetAwaiter().GetResult();
+        return result;
+    }
+
+    private void WriteLoop()
+    {
+        while (true)
+        {
+            List<Action> batch;
+            TaskCompletionSource commit;
+            lock (_queueGate)
+            {
+                while (_pending.Count == 0 && !_stopping)
+                {
+                    Monitor.Wait(_queueGate);
+                }
+
+                if (_pending.Count == 0)
+                {
+                    return; // stopping, and everything is written
+                }
+
+                if (_pending.Count <= MaxBatch)
+                {
+                    batch = _pending;
+                    _pending = [];
+                    commit = _pendingCommit;
+                    _pendingCommit = NewCommit();
+                }
+                else
+                {
+                    // Only part goes now; callers wait for the commit of the rest (which includes theirs).
+                    batch = _pending[..MaxBatch];
+                    _pending.RemoveRange(0, MaxBatch);
+                    commit = NewCommit();
+                }
+
+                _committing = commit.Task;
+            }
+
+            try
+            {
+                _tx = _db.BeginTransaction();
+                foreach (var write in batch)
+                {
+                    write();
+                }
+
+                _tx.Commit();
+                commit.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                commit.TrySetException(ex);
+            }
+            finally
+            {
+                _tx?.Dispose();
+                _tx = null;
+            }
+        }
+    }
+
+    private void UpsertTask(TaskRow row)
+    {
+        _upsertTask ??= Prepare(
+            "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES ($n, $q, $s, $e, $p, $f, $d)",
+            "$n",
+            "$q",
+            "$s",
+            "$e",
+            "$p",
+            "$f",
+            "$d");
+        _upsertTask.Transaction = _tx;
+        var p = _upsertTask.Parameters;
+        p[0].Value = row.Name;
+        p[1].Value = row.Queue;
+        p[2].Value = row.Sequence;
+        p[3].Value = row.Executions;
+        p[4].Value = row.PreviousResponse;
+        p[5].Value = (object?)row.FirstAttemptAt ?? DBNull.Value;
+        p[6].Value = row.Data;
+        _upsertTask.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Prepare(string sql, params string[] parameters)
+    {
+        var command = _db.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        return command;
+    }
+
+    private static TaskCompletionSource NewCommit() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed record TaskRow(string Name, string Queue, long Sequence, int Executions, int PreviousResponse, long? FirstAttemptAt, byte[] Data);
 
     /// <summary>
     /// One process per folder: two writers would each keep their own view of the queues and overwrite each other's
@@ -153,21 +328,6 @@ internal sealed class SqliteStore : IEmulatorStore
         catch (IOException ex)
         {
             throw new DataFolderInUseException($"The data folder {Path.GetFullPath(directory)} is in use by another emulator process; give each emulator its own --data folder.", ex);
-        }
-    }
-
-    private void InTransaction(Action work)
-    {
-        _tx = _db.BeginTransaction();
-        try
-        {
-            work();
-            _tx.Commit();
-        }
-        finally
-        {
-            _tx.Dispose();
-            _tx = null;
         }
     }
 
@@ -187,6 +347,7 @@ internal sealed class SqliteStore : IEmulatorStore
     private List<T> ReadAll<T>(string sql, Func<SqliteDataReader, T> map)
     {
         using var command = _db.CreateCommand();
+        command.Transaction = _tx;
         command.CommandText = sql;
         using var reader = command.ExecuteReader();
         var result = new List<T>();

@@ -43,10 +43,16 @@ internal sealed class StoredQueue
 
     public TokenBucket Bucket { get; }
 
-    public Dictionary<string, StoredTask> Tasks { get; } = new(StringComparer.Ordinal);
+    public Dictionary<string, StoredTask> Tasks { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>No task of the queue was created before this (it may be earlier than the oldest): the sweep skips the queue until then plus task_ttl.</summary>
+    public DateTimeOffset? OldestCreateTime { get; set; }
+
+    /// <summary>Tasks taken out by a purge whose tombstones are still being written: their names are not free yet.</summary>
+    public List<Dictionary<string, StoredTask>> Purging { get; } = [];
 
     /// <summary>Tasks waiting for dispatch, by due time then creation order.</summary>
-    public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; } = new();
+    public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; set; } = new();
 
     /// <summary>Attempts under way, by id: one started for an earlier queue of the same name (before a reset) is not among them.</summary>
     public HashSet<long> InFlightAttempts { get; } = [];
