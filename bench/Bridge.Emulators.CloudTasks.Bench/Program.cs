@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Bridge.CloudTasks;
+using Bridge.Emulators.CloudTasks.Bench;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Testing;
 using Google.Protobuf;
@@ -10,8 +11,12 @@ using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 // Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
-// machine, so results compare across machines. Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count]
-var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3000;
+// machine, so results compare across machines.
+// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long]
+// --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it.
+var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
+var scaleOnly = args.Contains("--scale-only");
+var longMode = args.Contains("--long");
 const int Concurrency = 16;
 var report = new List<string>();
 void Report(string line)
@@ -22,6 +27,19 @@ void Report(string line)
 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
+
+// 0. The emulator at scale, each emulator its own process with telemetry on (OTLP to a sink of the bench's).
+await using (var otlp = await HttpTargetServer.StartAsync())
+{
+    await ScaleBench.RunAsync(otlp.Address, Math.Max(count, 2000), longMode, Report);
+}
+
+if (scaleOnly)
+{
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
 
 // 1. CreateTask throughput: the project's C# client, and the official Node.js client as the baseline.
 double csharpRate, nodeRate, durableRate;

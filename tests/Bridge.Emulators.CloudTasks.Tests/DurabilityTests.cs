@@ -74,13 +74,17 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(Queue.Types.State.Running, (await secondClient.GetQueueAsync(queue)).State);
     }
 
-    [Fact]
-    public async Task Every_acknowledged_task_survives_sigkill_during_a_stream_of_creates_and_is_dispatched_after_restart()
+    /// <summary>64 writers: many creates share each commit (group commit), and still none acknowledged is lost.</summary>
+    [Theory]
+    [InlineData(4, 150)]
+    [InlineData(64, 1000)]
+    public async Task Every_acknowledged_task_survives_sigkill_during_a_stream_of_creates_and_is_dispatched_after_restart(int writerCount, int acknowledgedBeforeKill)
     {
         await using var target = await HttpTargetServer.StartAsync();
         var queue = new QueueName("durable", "l", "stream");
         var acknowledged = new ConcurrentBag<string>();
         var killing = 0;
+        var acknowledgedCount = 0;
 
         using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
         using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
@@ -89,7 +93,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             await client.PauseQueueAsync(queue);
             using var stop = new CancellationTokenSource();
             using var enough = new SemaphoreSlim(0);
-            var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+            var writers = Enumerable.Range(0, writerCount).Select(w => Task.Run(async () =>
             {
                 for (var i = 0; !stop.IsCancellationRequested; i++)
                 {
@@ -98,7 +102,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                     {
                         await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
                         acknowledged.Add(name.TaskId);
-                        if (acknowledged.Count == 150)
+                        if (Interlocked.Increment(ref acknowledgedCount) == acknowledgedBeforeKill)
                         {
                             enough.Release();
                         }
@@ -111,7 +115,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             })).ToList();
 
             // The writers are still writing when the kill lands: mid-stream.
-            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(60)), $"only {acknowledged.Count} creates acknowledged in 60 s");
+            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(120)), $"only {acknowledged.Count} creates acknowledged in 120 s");
             Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
             await emulator.KillAsync();
             await stop.CancelAsync();
@@ -131,7 +135,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
 
         output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}; lost: {lost.Count}");
         await restartedClient.ResumeQueueAsync(queue);
-        await target.WaitForRequestsAsync(present.Count, TimeSpan.FromSeconds(60));
+        await target.WaitForRequestsAsync(present.Count, TimeSpan.FromSeconds(120));
         var dispatched = target.Requests.Select(r => r.Header("X-CloudTasks-TaskName")).ToHashSet();
         var undispatched = acknowledged.Where(a => !dispatched.Contains(a)).ToList();
         Assert.True(undispatched.Count == 0, $"{undispatched.Count} acknowledged tasks never dispatched: {string.Join(", ", undispatched.Take(10))}");

@@ -24,10 +24,14 @@ internal sealed class SqliteStore : IEmulatorStore
     private TaskCompletionSource _pendingCommit = NewCommit();
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
+    private long _commits;
     private SqliteTransaction? _tx;
     private SqliteCommand? _upsertTask;
     private SqliteCommand? _deleteTask;
     private SqliteCommand? _upsertTombstone;
+
+    /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
+    public long Commits => Interlocked.Read(ref _commits);
 
     public SqliteStore(string directory)
     {
@@ -261,6 +265,7 @@ internal sealed class SqliteStore : IEmulatorStore
                 }
 
                 _tx.Commit();
+                Interlocked.Increment(ref _commits);
                 commit.TrySetResult();
             }
             catch (Exception ex)

@@ -1,0 +1,199 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Testing;
+using Google.Protobuf;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Bench;
+
+/// <summary>
+/// The emulator at scale (issue 15): every emulator a process of its own with telemetry on; each comparison runs
+/// both sides in the same run, rounds alternating, and prints the ratio.
+/// </summary>
+internal static class ScaleBench
+{
+    private const int InFlight = 64;
+    private const int BodyBytes = 512;
+    private static readonly LocationName Location = new("bench", "l");
+
+    public static async System.Threading.Tasks.Task RunAsync(Uri otlp, int perRound, bool longMode, Action<string> report)
+    {
+        await DurableAgainstInMemoryAsync(otlp, perRound, report);
+        await ManyQueuesAsync(otlp, perRound, report);
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: true, report);
+        if (longMode)
+        {
+            await MemoryAndPurgeAsync(otlp, 1_000_000, durable: false, report);
+        }
+    }
+
+    /// <summary>Durable (SQLite, synchronous=FULL) against in-memory CreateTask, same client load, rounds alternating.</summary>
+    private static async System.Threading.Tasks.Task DurableAgainstInMemoryAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var memory = await EmulatorChild.StartAsync(otlp);
+            using var durable = await EmulatorChild.StartAsync(otlp, "--data", data);
+            var memoryQueue = await PausedQueueAsync(memory.Client, "memory");
+            var durableQueue = await PausedQueueAsync(durable.Client, "durable");
+            var node = (Memory: new List<double>(), Durable: new List<double>());
+            var csharp = (Memory: new List<double>(), Durable: new List<double>());
+            for (var round = 0; round < 3; round++)
+            {
+                node.Memory.Add(await NodeCreateTasksAsync(memory.GrpcHostPort, memoryQueue, perRound));
+                node.Durable.Add(await NodeCreateTasksAsync(durable.GrpcHostPort, durableQueue, perRound));
+                csharp.Memory.Add(await CreateTasksAsync(memory.Client, memoryQueue, perRound));
+                csharp.Durable.Add(await CreateTasksAsync(durable.Client, durableQueue, perRound));
+            }
+
+            report($"CreateTask, official Node.js client, {InFlight} in flight, {BodyBytes}-byte body, 3 alternating rounds of {perRound}: in memory {Median(node.Memory):F0}/s, durable {Median(node.Durable):F0}/s; ratio durable/in-memory {Median(node.Durable) / Median(node.Memory):F2}");
+            report($"CreateTask, C# client, same load: in memory {Median(csharp.Memory):F0}/s, durable {Median(csharp.Durable):F0}/s; ratio durable/in-memory {Median(csharp.Durable) / Median(csharp.Memory):F2}");
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>CreateTask with 5,000 other (running, empty) queues present, against an emulator with one queue.</summary>
+    private static async System.Threading.Tasks.Task ManyQueuesAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        using var one = await EmulatorChild.StartAsync(otlp);
+        using var many = await EmulatorChild.StartAsync(otlp);
+        var oneQueue = await PausedQueueAsync(one.Client, "target");
+        await Parallel.ForEachAsync(Enumerable.Range(0, 5000), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (i, ct) =>
+            await many.Client.CreateQueueAsync(Location, new Queue { Name = Location.Queue($"other-{i}").ToString() }, ct));
+        var manyQueue = await PausedQueueAsync(many.Client, "target");
+        var rates = (One: new List<double>(), Many: new List<double>());
+        for (var round = 0; round < 3; round++)
+        {
+            rates.One.Add(await CreateTasksAsync(one.Client, oneQueue, perRound));
+            rates.Many.Add(await CreateTasksAsync(many.Client, manyQueue, perRound));
+        }
+
+        report($"CreateTask, C# client, {InFlight} in flight, with 5,000 other queues: {Median(rates.Many):F0}/s; one queue: {Median(rates.One):F0}/s; ratio {Median(rates.Many) / Median(rates.One):F2}");
+    }
+
+    /// <summary>
+    /// RSS per stored task (above the process with its queue and a warm-up, before the tasks), then how long a
+    /// purge of all of them holds up GetQueue calls on another queue, against GetQueue latency with no purge.
+    /// </summary>
+    private static async System.Threading.Tasks.Task MemoryAndPurgeAsync(Uri otlp, int tasks, bool durable, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+            var queue = await PausedQueueAsync(emulator.Client, "big");
+            var other = await PausedQueueAsync(emulator.Client, "other");
+            await CreateTasksAsync(emulator.Client, other, 2000); // warm-up: channels, pools, JIT
+            await emulator.Client.PurgeQueueAsync(other);
+            var empty = await SettledRssAsync(emulator);
+            var clock = Stopwatch.StartNew();
+            await CreateTasksAsync(emulator.Client, queue, tasks);
+            var fillRate = tasks / clock.Elapsed.TotalSeconds;
+            var full = await SettledRssAsync(emulator);
+            var perTask = (full - empty) / (double)tasks;
+            var kind = durable ? "durable" : "in memory";
+            report($"Memory, {kind}: {tasks:N0} tasks with a {BodyBytes}-byte body: RSS {empty / 1048576.0:F0} MB empty, {full / 1048576.0:F0} MB full; {perTask:F0} bytes per stored task (filled at {fillRate:F0}/s)");
+
+            var quiet = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromSeconds(2), null);
+            var purge = emulator.Client.PurgeQueueAsync(queue);
+            var purgeClock = Stopwatch.StartNew();
+            var during = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromSeconds(30), purge);
+            await purge;
+            var purgeSeconds = purgeClock.Elapsed.TotalSeconds;
+            report($"Purge of {tasks:N0} tasks, {kind}: took {purgeSeconds:F2} s; concurrent GetQueue max {during.Max():F1} ms (p50 {Percentile(during, 0.5):F1} ms, {during.Count} calls) against max {quiet.Max():F1} ms (p50 {Percentile(quiet, 0.5):F1} ms) with no purge; delay added {Math.Max(0, during.Max() - Percentile(quiet, 0.5)):F1} ms");
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>GetQueue latencies, one call after another, until <paramref name="until"/> completes (or for the duration).</summary>
+    private static async System.Threading.Tasks.Task<List<double>> GetQueueLatenciesAsync(CloudTasksClient client, QueueName queue, TimeSpan max, System.Threading.Tasks.Task? until)
+    {
+        var latencies = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed < max && until?.IsCompleted != true)
+        {
+            var call = Stopwatch.StartNew();
+            await client.GetQueueAsync(queue);
+            latencies.Add(call.Elapsed.TotalMilliseconds);
+        }
+
+        latencies.Sort();
+        return latencies;
+    }
+
+    /// <summary>RSS once it stops falling (the runtime gives memory back lazily), bounded.</summary>
+    private static async System.Threading.Tasks.Task<long> SettledRssAsync(EmulatorChild emulator)
+    {
+        var last = emulator.ResidentBytes();
+        for (var i = 0; i < 10; i++)
+        {
+            await System.Threading.Tasks.Task.Delay(500);
+            var now = emulator.ResidentBytes();
+            if (now >= last)
+            {
+                return now;
+            }
+
+            last = now;
+        }
+
+        return last;
+    }
+
+    private static async System.Threading.Tasks.Task<QueueName> PausedQueueAsync(CloudTasksClient client, string id)
+    {
+        var queue = Location.Queue(id);
+        await client.CreateQueueAsync(Location, new Queue { Name = queue.ToString() });
+        await client.PauseQueueAsync(queue);
+        return queue;
+    }
+
+    private static async System.Threading.Tasks.Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n)
+    {
+        var task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFrom(new byte[BodyBytes]) } };
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (_, ct) => await client.CreateTaskAsync(queue, task, ct));
+        return n / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async System.Threading.Tasks.Task<double> NodeCreateTasksAsync(string emulatorHost, QueueName queue, int n)
+    {
+        var script = Path.Combine(RepositoryPaths.Root, "bench", "node", "create-tasks.mjs");
+        var start = new ProcessStartInfo("node") { ArgumentList = { script }, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["EMULATOR_HOST"] = emulatorHost;
+        start.Environment["QUEUE"] = queue.ToString();
+        start.Environment["COUNT"] = n.ToString(CultureInfo.InvariantCulture);
+        start.Environment["CONCURRENCY"] = InFlight.ToString(CultureInfo.InvariantCulture);
+        start.Environment["BODY_BYTES"] = BodyBytes.ToString(CultureInfo.InvariantCulture);
+        start.Environment["METADATA_SERVER_DETECTION"] = "none";
+        using var node = Process.Start(start)!;
+        var output = node.StandardOutput.ReadToEndAsync();
+        var errors = node.StandardError.ReadToEndAsync();
+        await node.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(10));
+        if (node.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"The Node.js benchmark failed ({node.ExitCode}): {await errors}");
+        }
+
+        using var result = JsonDocument.Parse((await output).Trim().Split('\n')[^1]);
+        return result.RootElement.GetProperty("count").GetInt32() / result.RootElement.GetProperty("seconds").GetDouble();
+    }
+
+    private static double Median(List<double> values) => Percentile([.. values.Order()], 0.5);
+
+    private static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+}

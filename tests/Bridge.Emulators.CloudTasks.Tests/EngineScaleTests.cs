@@ -1,0 +1,162 @@
+using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulators.CloudTasks.Internal;
+using Grpc.Core;
+using Microsoft.Extensions.Time.Testing;
+using Task = System.Threading.Tasks.Task;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>The engine at scale: group commit, a failed commit, purge in slices, the indexed sweep.</summary>
+public sealed class EngineScaleTests : IDisposable
+{
+    private const string Location = "projects/p/locations/l";
+    private const string QueueName = Location + "/queues/q";
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-scale-" + Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_creates_share_commits_and_every_acknowledged_one_is_there_after_a_reopen()
+    {
+        const int Count = 200;
+        var store = new SqliteStore(_data);
+        using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
+        {
+            CreatePausedQueue(state);
+            var before = store.Commits;
+
+            // Started together: they queue up behind the first commit and go to disk together.
+            await Task.WhenAll(Enumerable.Range(0, Count).Select(i => state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask($"t{i}") })));
+
+            var commits = store.Commits - before;
+            Assert.True(commits < Count / 2, $"{Count} creates took {commits} commits");
+        }
+
+        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        var (tasks, _) = reopened.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 1000 });
+        Assert.Equal(Count, tasks.Count);
+    }
+
+    [Fact]
+    public async Task A_create_whose_commit_fails_is_an_error_and_the_task_is_taken_back()
+    {
+        var store = new CommitFailingStore();
+        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        CreatePausedQueue(state);
+
+        store.FailNextCommit = true;
+        await Assert.ThrowsAsync<IOException>(() => state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("lost") }));
+
+        Assert.Equal(StatusCode.NotFound, Assert.Throws<RpcException>(() => state.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/lost" })).StatusCode);
+        Assert.True(state.IsIdle(QueueName));
+        await state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("lost") }); // the name was never taken
+    }
+
+    [Fact]
+    public void Purged_names_stay_reserved_for_the_tombstone_ttl_and_are_free_after_it()
+    {
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        CreatePausedQueue(state);
+        for (var i = 0; i < 10_000; i++)
+        {
+            state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask($"t{i}") });
+        }
+
+        var purged = state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
+
+        Assert.Equal(_clock.GetUtcNow(), purged.PurgeTime.ToDateTimeOffset());
+        Assert.Empty(state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks);
+        Assert.True(state.IsIdle(QueueName));
+        Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t9999") })).StatusCode);
+
+        _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // the default tombstone_ttl, and the next sweep
+
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t0") });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t9999") });
+        Assert.Equal(2, state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Count);
+    }
+
+    [Fact]
+    public void Tasks_older_than_the_task_ttl_are_swept_and_younger_ones_stay()
+    {
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        CreatePausedQueue(state, q => q.TaskTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromDays(1)));
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("old") });
+        _clock.Advance(TimeSpan.FromHours(12));
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("young") });
+
+        _clock.Advance(TimeSpan.FromHours(12) + TimeSpan.FromMinutes(1));
+        state.TakeDue(out _); // sweeps
+
+        var names = state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Select(t => t.Name).ToList();
+        Assert.Equal([QueueName + "/tasks/young"], names);
+
+        _clock.Advance(TimeSpan.FromHours(12));
+        state.TakeDue(out _);
+        Assert.Empty(state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks);
+    }
+
+    private static void CreatePausedQueue(EmulatorState state, Action<Queue>? configure = null)
+    {
+        var queue = new Queue { Name = QueueName };
+        configure?.Invoke(queue);
+        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = queue });
+        state.SetQueueState(QueueName, Queue.Types.State.Paused);
+    }
+
+    private static TaskMessage HttpTask(string id) =>
+        new() { Name = $"{QueueName}/tasks/{id}", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x", Body = Google.Protobuf.ByteString.CopyFrom(new byte[512]) } };
+
+    /// <summary>The in-memory store, except that the next commit can be made to fail (a full disk).</summary>
+    private sealed class CommitFailingStore : IEmulatorStore
+    {
+        private readonly InMemoryStore _inner = new();
+
+        public bool FailNextCommit { get; set; }
+
+        public Task WhenDurable()
+        {
+            if (!FailNextCommit)
+            {
+                return Task.CompletedTask;
+            }
+
+            FailNextCommit = false;
+            return Task.FromException(new IOException("disk full"));
+        }
+
+        public StoredState Load() => _inner.Load();
+
+        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
+
+        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
+
+        public void SaveTask(StoredTask task) => _inner.SaveTask(task);
+
+        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks) => _inner.SaveTasks(tasks);
+
+        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _inner.DeleteTasks(names, reservedUntil);
+
+        public void SavePolicy(string resource, Policy policy) => _inner.SavePolicy(resource, policy);
+
+        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
+
+        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
+
+        public void Clear() => _inner.Clear();
+
+        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
+
+        public void Dispose() => _inner.Dispose();
+    }
+}
