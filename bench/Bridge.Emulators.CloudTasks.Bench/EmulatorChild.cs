@@ -32,7 +32,8 @@ internal sealed partial class EmulatorChild : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll"));
+        // BENCH_EMULATOR_DLL: another build of the emulator (say, of an earlier commit) to measure against.
+        start.ArgumentList.Add(Environment.GetEnvironmentVariable("BENCH_EMULATOR_DLL") ?? Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll"));
         foreach (var arg in (string[])["--port", "0", "--http-port", "0", .. args])
         {
             start.ArgumentList.Add(arg);

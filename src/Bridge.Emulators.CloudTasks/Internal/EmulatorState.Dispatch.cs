@@ -17,46 +17,73 @@ internal sealed partial class EmulatorState
     public List<DispatchWork> TakeDue(out DateTimeOffset? nextWake)
     {
         var work = new List<DispatchWork>();
-        nextWake = null;
         lock (_gate)
         {
             var now = _time.GetUtcNow();
             SweepIfDue(now);
-            foreach (var queue in _queues.Values)
+
+            // Only queues that changed, or whose next eligible time has come, are looked at: not every queue.
+            while (_wakes.TryPeek(out var woken, out var at) && at <= now)
             {
-                if (queue.Queue.State != Queue.Types.State.Running || queue.Queue.Type == Queue.Types.Type.Pull)
+                _wakes.Dequeue();
+                if (woken.ScheduledWake == at)
                 {
-                    continue; // nothing of a pull queue is dispatched (nor deleted as exhausted)
-                }
-
-                while (queue.Ready.Count > 0)
-                {
-                    var next = queue.Ready.Min;
-                    if (next.Due > now)
-                    {
-                        nextWake = Earliest(nextWake, next.Due);
-                        break;
-                    }
-
-                    if (queue.InFlight >= queue.Queue.RateLimits.MaxConcurrentDispatches)
-                    {
-                        break; // a completion signals
-                    }
-
-                    if (!queue.Bucket.TryTake(now))
-                    {
-                        nextWake = Earliest(nextWake, queue.Bucket.NextTokenAt(now));
-                        break;
-                    }
-
-                    work.Add(StartAttempt(queue, queue.Tasks[next.Name], now));
+                    woken.ScheduledWake = null;
+                    _dirty.Add(woken);
                 }
             }
 
-            nextWake = Earliest(nextWake, _nextSweep);
+            foreach (var queue in _dirty)
+            {
+                if (!_queues.TryGetValue(queue.Queue.Name, out var current) || !ReferenceEquals(current, queue))
+                {
+                    continue; // deleted (or reset) since
+                }
+
+                if (TakeDue(queue, now, work) is { } wake && (queue.ScheduledWake is not { } scheduled || wake < scheduled))
+                {
+                    queue.ScheduledWake = wake;
+                    _wakes.Enqueue(queue, wake);
+                }
+            }
+
+            _dirty.Clear();
+            nextWake = _wakes.TryPeek(out _, out var first) ? Earliest(first, _nextSweep) : _nextSweep;
         }
 
         return work;
+    }
+
+    /// <summary>Hands out what is due in one queue; returns when it will next have something (null: only a change can make work).</summary>
+    private DateTimeOffset? TakeDue(StoredQueue queue, DateTimeOffset now, List<DispatchWork> work)
+    {
+        if (queue.Queue.State != Queue.Types.State.Running || queue.Queue.Type == Queue.Types.Type.Pull)
+        {
+            return null; // nothing of a pull queue is dispatched (nor deleted as exhausted); resuming touches the queue
+        }
+
+        while (queue.Ready.Count > 0)
+        {
+            var next = queue.Ready.Min;
+            if (next.Due > now)
+            {
+                return next.Due;
+            }
+
+            if (queue.InFlight >= queue.Queue.RateLimits.MaxConcurrentDispatches)
+            {
+                return null; // a completion touches the queue
+            }
+
+            if (!queue.Bucket.TryTake(now))
+            {
+                return queue.Bucket.NextTokenAt(now);
+            }
+
+            work.Add(StartAttempt(queue, queue.Tasks[next.Name], now));
+        }
+
+        return null;
     }
 
     /// <summary>Records an attempt's outcome: success deletes the task; failure schedules a retry or gives up.</summary>
@@ -74,6 +101,8 @@ internal sealed partial class EmulatorState
             {
                 return; // started for an earlier queue of this name (deleted or reset since)
             }
+
+            _dirty.Add(queue); // a slot is free, and the task may be back in the ready list
 
             if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight || task.AttemptId != work.AttemptId)
             {
@@ -110,6 +139,7 @@ internal sealed partial class EmulatorState
                 && task.AttemptId == work.AttemptId)
             {
                 RecoverAfterFailedSettle(queue, task, _time.GetUtcNow());
+                _dirty.Add(queue);
             }
 
             Signal();
@@ -118,12 +148,13 @@ internal sealed partial class EmulatorState
 
     private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
     {
-        var attempt = task.Task.LastAttempt;
+        var settled = task.Task; // a copy: written back below
+        var attempt = settled.LastAttempt;
         if (result.StatusCode is { } status)
         {
             attempt.ResponseTime = Timestamp.FromDateTimeOffset(result.ResponseTime);
             attempt.ResponseStatus = AttemptRules.StatusFor(status);
-            task.Task.ResponseCount++;
+            settled.ResponseCount++;
         }
         else
         {
@@ -135,9 +166,9 @@ internal sealed partial class EmulatorState
             task.ExecutionCount++;
         }
 
-        if (task.Task.DispatchCount == 1)
+        if (settled.DispatchCount == 1)
         {
-            task.Task.FirstAttempt = attempt.Clone();
+            settled.FirstAttempt = attempt.Clone();
         }
 
         task.PreviousResponse = result.StatusCode ?? 504;
@@ -148,17 +179,18 @@ internal sealed partial class EmulatorState
             return;
         }
 
-        var retry = QueueRules.EffectiveRetry(task.Task.RetryConfig, queue.Queue.RetryConfig);
+        var retry = QueueRules.EffectiveRetry(settled.RetryConfig, queue.Queue.RetryConfig);
         var sinceFirst = now - (task.FirstAttemptAt ?? now);
-        if (Backoff.IsExhausted(retry, task.Task.DispatchCount, sinceFirst))
+        if (Backoff.IsExhausted(retry, settled.DispatchCount, sinceFirst))
         {
             RemoveTasks(queue, [task], now);
             Signal();
             return;
         }
 
-        var due = now + AttemptRules.NextDelay(retry, task.Task.DispatchCount, result.StatusCode, result.RetryAfter);
-        task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        var due = now + AttemptRules.NextDelay(retry, settled.DispatchCount, result.StatusCode, result.RetryAfter);
+        settled.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        task.Task = settled;
         _store.SaveTask(task);
         queue.Ready.Add((due, task.Sequence, task.Name));
         Signal();
@@ -169,14 +201,17 @@ internal sealed partial class EmulatorState
         task.InFlight = false;
         queue.Ready.RemoveWhere(r => r.Name == task.Name);
         var due = now + RecoveryDelay;
-        task.Task.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        var recovered = task.Task;
+        recovered.ScheduleTime = Timestamp.FromDateTimeOffset(due);
+        task.Task = recovered;
         queue.Ready.Add((due, task.Sequence, task.Name));
     }
 
     private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)
     {
-        var eta = task.Task.ScheduleTime.ToDateTimeOffset();
-        var started = task.Task.Clone();
+        var eta = task.ScheduleTime;
+        var current = task.Task;
+        var started = current.Clone();
         started.DispatchCount++;
         started.LastAttempt = new Attempt { ScheduleTime = started.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
         if (started.DispatchCount == 1)
@@ -191,7 +226,7 @@ internal sealed partial class EmulatorState
 
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
-        var work = new DispatchWork(attemptId, task.Task.Clone(), queue.Queue.Clone(), task.Task.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now)
+        var work = new DispatchWork(attemptId, current, queue.Queue.Clone(), current.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now)
         {
             Recorded = _store.WhenDurable(),
         };

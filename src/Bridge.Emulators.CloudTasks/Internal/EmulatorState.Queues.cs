@@ -148,6 +148,7 @@ internal sealed partial class EmulatorState
             _store.SaveQueue(updated);
             stored.Queue = updated;
             stored.Bucket.Reconfigure(updated.RateLimits!.MaxDispatchesPerSecond, updated.RateLimits.MaxBurstSize, now);
+            _dirty.Add(stored);
             Signal();
             return updated.Clone();
         });
@@ -237,6 +238,7 @@ internal sealed partial class EmulatorState
             updated.State = state;
             _store.SaveQueue(updated);
             queue.Queue = updated;
+            _dirty.Add(queue);
             Signal();
             return Present(queue, null);
         });

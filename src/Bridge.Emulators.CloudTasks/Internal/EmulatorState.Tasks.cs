@@ -61,6 +61,7 @@ internal sealed partial class EmulatorState
             }
 
             view = TaskRules.View(task, request.ResponseView);
+            _dirty.Add(queue);
             Signal();
         }
 
@@ -85,7 +86,7 @@ internal sealed partial class EmulatorState
             if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
             {
                 queue.Tasks.Remove(stored.Name);
-                queue.Ready.Remove((stored.Task.ScheduleTime.ToDateTimeOffset(), stored.Sequence, stored.Name));
+                queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
                 Signal();
             }
         }

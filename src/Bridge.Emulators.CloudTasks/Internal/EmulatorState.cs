@@ -23,6 +23,8 @@ internal sealed partial class EmulatorState : IDisposable
     private long _sequence;
     private long _attemptSequence; // never reset, so attempts from before Reset() stay distinguishable
     private DateTimeOffset _nextSweep;
+    private readonly HashSet<StoredQueue> _dirty = []; // queues changed since the dispatcher last looked
+    private readonly PriorityQueue<StoredQueue, DateTimeOffset> _wakes = new(); // queues by next eligible time (stale entries skipped)
     private TaskCompletionSource _changed = NewSignal();
 
     public EmulatorState(IEmulatorStore store, EmulatorOptions options, TimeProvider time)
@@ -42,16 +44,17 @@ internal sealed partial class EmulatorState : IDisposable
             if (_queues.TryGetValue(task.QueueName, out var queue))
             {
                 queue.Tasks[task.Name] = task;
-                queue.OldestCreateTime = Earliest(queue.OldestCreateTime, task.Task.CreateTime.ToDateTimeOffset());
+                queue.OldestCreateTime = Earliest(queue.OldestCreateTime, task.CreateTime);
                 if (queue.Queue.Type != Queue.Types.Type.Pull)
                 {
-                    queue.Ready.Add((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
+                    queue.Ready.Add((task.ScheduleTime, task.Sequence, task.Name));
                 }
 
                 _sequence = Math.Max(_sequence, task.Sequence);
             }
         }
 
+        _dirty.UnionWith(_queues.Values);
         foreach (var (name, until) in loaded.TaskTombstones)
         {
             AddTombstone(name, until);
@@ -107,6 +110,8 @@ internal sealed partial class EmulatorState : IDisposable
             _queues.Clear();
             _taskTombstones.Clear();
             _taskTombstoneExpiry.Clear();
+            _dirty.Clear();
+            _wakes.Clear();
             _queueTombstones.Clear();
             _policies.Clear();
             _cmek.Clear();
@@ -128,7 +133,7 @@ internal sealed partial class EmulatorState : IDisposable
         foreach (var task in tasks)
         {
             queue.Tasks.Remove(task.Name);
-            queue.Ready.Remove((task.Task.ScheduleTime.ToDateTimeOffset(), task.Sequence, task.Name));
+            queue.Ready.Remove((task.ScheduleTime, task.Sequence, task.Name));
             AddTombstone(task.Name, reservedUntil);
         }
     }
@@ -181,9 +186,9 @@ internal sealed partial class EmulatorState : IDisposable
                 continue;
             }
 
-            var expired = queue.Tasks.Values.Where(t => !t.InFlight && t.Task.CreateTime.ToDateTimeOffset() + ttl <= now).ToList();
+            var expired = queue.Tasks.Values.Where(t => !t.InFlight && t.CreateTime + ttl <= now).ToList();
             RemoveTasks(queue, expired, now);
-            queue.OldestCreateTime = queue.Tasks.Count == 0 ? null : queue.Tasks.Values.Min(t => t.Task.CreateTime.ToDateTimeOffset());
+            queue.OldestCreateTime = queue.Tasks.Count == 0 ? null : queue.Tasks.Values.Min(t => t.CreateTime);
         }
     }
 

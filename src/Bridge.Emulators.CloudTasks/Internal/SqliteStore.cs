@@ -59,9 +59,10 @@ internal sealed class SqliteStore : IEmulatorStore
     public StoredState Load() => OnWriter(() =>
     {
         var queues = ReadAll("SELECT data FROM queues", r => Queue.Parser.ParseFrom((byte[])r[0]));
+        var queueNames = queues.ToDictionary(q => q.Name, q => q.Name, StringComparer.Ordinal); // one string per queue, shared by its tasks
         var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data FROM tasks", r => new StoredTask
         {
-            QueueName = r.GetString(0),
+            QueueName = queueNames.GetValueOrDefault(r.GetString(0)) ?? r.GetString(0),
             Sequence = r.GetInt64(1),
             ExecutionCount = r.GetInt32(2),
             PreviousResponse = r.GetInt32(3),
@@ -98,7 +99,7 @@ internal sealed class SqliteStore : IEmulatorStore
     public void SaveTask(StoredTask task)
     {
         // A snapshot taken now: the task object changes after this returns, the row must not.
-        var row = new TaskRow(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Task.ToByteArray());
+        var row = new TaskRow(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Serialized);
         Enqueue(() => UpsertTask(row));
     }
 

@@ -1,13 +1,47 @@
 using Bridge.CloudTasks.V2Beta3;
+using Google.Protobuf;
 using Task = Bridge.CloudTasks.V2Beta3.Task;
 
 namespace Bridge.Emulators.CloudTasks.Internal;
 
-/// <summary>A task with what the emulator needs beyond the API's fields.</summary>
+/// <summary>
+/// A task with what the emulator needs beyond the API's fields. Kept compact: the task in its serialized form
+/// (about its wire size; no object graph, no empty header maps) plus the few fields the indexes need.
+/// </summary>
 internal sealed class StoredTask
 {
-    public required Task Task { get; set; }
+    private byte[] _data = [];
 
+    /// <summary>
+    /// The task as the API shows it: a fresh copy parsed from the serialized form on each read, so changing it
+    /// changes nothing here; assign it to change the stored task.
+    /// </summary>
+    public required Task Task
+    {
+        get => Task.Parser.ParseFrom(_data);
+        set
+        {
+            _data = value.ToByteArray();
+            if (!string.Equals(Name, value.Name, StringComparison.Ordinal))
+            {
+                Name = value.Name; // else keep the string the indexes already hold
+            }
+
+            ScheduleTime = value.ScheduleTime?.ToDateTimeOffset() ?? default;
+            CreateTime = value.CreateTime?.ToDateTimeOffset() ?? default;
+        }
+    }
+
+    /// <summary>The serialized task; replaced, never changed in place, so a reference to it is a snapshot.</summary>
+    public byte[] Serialized => _data;
+
+    public string Name { get; private set; } = string.Empty;
+
+    public DateTimeOffset ScheduleTime { get; private set; }
+
+    public DateTimeOffset CreateTime { get; private set; }
+
+    /// <summary>The queue's name (the queue's own string, shared by its tasks).</summary>
     public required string QueueName { get; init; }
 
     /// <summary>Creation order, to break ties between equal schedule times.</summary>
@@ -26,8 +60,6 @@ internal sealed class StoredTask
 
     /// <summary>Not persisted: the id of the latest attempt, so only that attempt can settle the task.</summary>
     public long AttemptId { get; set; }
-
-    public string Name => Task.Name;
 }
 
 /// <summary>A queue with its tasks and dispatch state.</summary>
@@ -58,6 +90,9 @@ internal sealed class StoredQueue
     public HashSet<long> InFlightAttempts { get; } = [];
 
     public int InFlight => InFlightAttempts.Count;
+
+    /// <summary>When the dispatcher's wake-up index will next look at this queue (its earliest live entry there).</summary>
+    public DateTimeOffset? ScheduledWake { get; set; }
 
     /// <summary>Times of recent dispatches, for QueueStats.executed_last_minute_count.</summary>
     public Queue<DateTimeOffset> RecentDispatches { get; } = new();
