@@ -56,7 +56,10 @@ internal static class ScaleBench
         }
         finally
         {
-            Directory.Delete(data, recursive: true);
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
         }
     }
 
