@@ -106,6 +106,33 @@ public sealed class EngineScaleTests : IDisposable
         Assert.Empty(state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks);
     }
 
+    [Fact]
+    public void Tasks_list_in_creation_order_page_by_page_and_a_token_stays_good_across_deletions()
+    {
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        CreatePausedQueue(state);
+        var created = Enumerable.Range(0, 25).Select(i => $"{QueueName}/tasks/t{24 - i:D2}").ToList(); // names sort the other way round
+        foreach (var name in created)
+        {
+            state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(name[(name.LastIndexOf('/') + 1)..]) });
+        }
+
+        var (first, token) = state.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 10 });
+        state.DeleteTask(new DeleteTaskRequest { Name = created[3] });  // already listed
+        state.DeleteTask(new DeleteTaskRequest { Name = created[10] }); // the first of the next page
+        var listed = first.Select(t => t.Name).ToList();
+        while (token.Length > 0)
+        {
+            var (page, next) = state.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 10, PageToken = token });
+            Assert.True(page.Count is > 0 and <= 10);
+            listed.AddRange(page.Select(t => t.Name));
+            token = next;
+        }
+
+        Assert.Equal(created.Where((_, i) => i != 10), listed);
+        Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => state.ListTasks(new ListTasksRequest { Parent = QueueName, PageToken = "bm90LWEtdG9rZW4=" })).StatusCode);
+    }
+
     private static void CreatePausedQueue(EmulatorState state, Action<Queue>? configure = null)
     {
         var queue = new Queue { Name = QueueName };

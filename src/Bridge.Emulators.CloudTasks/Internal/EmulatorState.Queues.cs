@@ -189,6 +189,7 @@ internal sealed partial class EmulatorState
             reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
             purged = queue.Tasks;
             queue.Tasks = new Dictionary<string, StoredTask>(StringComparer.Ordinal);
+            queue.Order = new CreationOrder();
             queue.Ready = [];
             queue.OldestCreateTime = null;
             queue.Purging.Add(purged);

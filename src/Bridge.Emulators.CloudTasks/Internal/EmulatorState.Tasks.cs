@@ -54,6 +54,7 @@ internal sealed partial class EmulatorState
             _store.SaveTask(stored);
             durable = _store.WhenDurable();
             queue.Tasks[task.Name] = stored;
+            queue.Order.Append(stored);
             queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
             if (queue.Queue.Type != Queue.Types.Type.Pull)
             {
@@ -86,6 +87,7 @@ internal sealed partial class EmulatorState
             if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
             {
                 queue.Tasks.Remove(stored.Name);
+                queue.Order.Remove(stored);
                 queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
                 Signal();
             }
@@ -105,13 +107,26 @@ internal sealed partial class EmulatorState
     {
         var parent = QueueRules.ParseQueueName(request.Parent, "parent").ToString();
         var pageSize = Paging.PageSize(request.PageSize, Paging.MaxTaskPageSize);
-        var after = Paging.DecodeToken(request.PageToken);
+        var after = Paging.DecodeSequenceToken(request.PageToken);
         lock (_gate)
         {
+            // Creation order (the service promises no order): the token is the last sequence handed out, so a
+            // page costs O(page), whatever the queue holds.
             var queue = RequireQueue(parent);
-            var matches = queue.Tasks.Keys.Where(n => string.CompareOrdinal(n, after) > 0).Order(StringComparer.Ordinal).Take(pageSize + 1).ToList();
-            var page = matches.Take(pageSize).Select(n => TaskRules.View(queue.Tasks[n].Task, request.ResponseView)).ToList();
-            return (page, matches.Count > pageSize ? Paging.EncodeToken(page[^1].Name) : string.Empty);
+            var page = new List<Task>(Math.Min(pageSize, queue.Tasks.Count));
+            long last = 0;
+            foreach (var task in queue.Order.After(after))
+            {
+                if (page.Count == pageSize)
+                {
+                    return (page, Paging.EncodeSequenceToken(last));
+                }
+
+                page.Add(TaskRules.View(task.Task, request.ResponseView));
+                last = task.Sequence;
+            }
+
+            return (page, string.Empty);
         }
     }
 

@@ -39,11 +39,12 @@ internal sealed partial class EmulatorState : IDisposable
             _queues[queue.Name] = NewStoredQueue(queue, now);
         }
 
-        foreach (var task in loaded.Tasks)
+        foreach (var task in loaded.Tasks.OrderBy(t => t.Sequence))
         {
             if (_queues.TryGetValue(task.QueueName, out var queue))
             {
                 queue.Tasks[task.Name] = task;
+                queue.Order.Append(task);
                 queue.OldestCreateTime = Earliest(queue.OldestCreateTime, task.CreateTime);
                 if (queue.Queue.Type != Queue.Types.Type.Pull)
                 {
@@ -133,6 +134,7 @@ internal sealed partial class EmulatorState : IDisposable
         foreach (var task in tasks)
         {
             queue.Tasks.Remove(task.Name);
+            queue.Order.Remove(task);
             queue.Ready.Remove((task.ScheduleTime, task.Sequence, task.Name));
             AddTombstone(task.Name, reservedUntil);
         }

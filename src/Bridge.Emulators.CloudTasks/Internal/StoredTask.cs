@@ -77,6 +77,9 @@ internal sealed class StoredQueue
 
     public Dictionary<string, StoredTask> Tasks { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>The same tasks in creation order, for ListTasks.</summary>
+    public CreationOrder Order { get; set; } = new();
+
     /// <summary>No task of the queue was created before this (it may be earlier than the oldest): the sweep skips the queue until then plus task_ttl.</summary>
     public DateTimeOffset? OldestCreateTime { get; set; }
 
