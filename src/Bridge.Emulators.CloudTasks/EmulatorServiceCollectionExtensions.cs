@@ -48,6 +48,8 @@ public static class EmulatorServiceCollectionExtensions
         services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
         // Batches' operations carry their metadata and response as Any: the JSON writer must know those types too.
+        // The Operations proto's own bindings (/v1/{name=operations/**}) become regex routes, which a slim host lacks.
+        services.Configure<RouteOptions>(o => o.SetParameterPolicy<Microsoft.AspNetCore.Routing.Constraints.RegexInlineRouteConstraint>("regex"));
         services.AddGrpc(o => o.MaxReceiveMessageSize = BatchOperations.MaxGrpcMessageBytes).AddJsonTranscoding(o => o.TypeRegistry = OperationsRest.Types);
         return services;
     }
