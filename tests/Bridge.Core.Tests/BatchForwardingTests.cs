@@ -50,7 +50,7 @@ public sealed class BatchForwardingTests : IAsyncLifetime
         Assert.Equal(232, results.Count(r => r.Status == BatchForwardStatus.Created));
         // Chunks run concurrently: either copy may be the one that created the task, the other finds it.
         var copies = new[] { results[events.FindIndex(e => e.Identity == events[^1].Identity)], results[^1] };
-        Assert.Equal([BatchForwardStatus.AlreadyExisted, BatchForwardStatus.Created], copies.Select(r => r.Status).Order());
+        Assert.Equal([BatchForwardStatus.Created, BatchForwardStatus.AlreadyExisted], copies.Select(r => r.Status).Order());
         Assert.Single(copies.Select(r => r.Forwarded!.TaskName).Distinct());
         Assert.Equal("delayed", results[5].Forwarded!.Route);
         Assert.Equal("delayed", results[150].Forwarded!.Route);
