@@ -21,7 +21,7 @@ using OpenTelemetry.Trace;
 var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4000;
 const int SingleConcurrency = 16;
 const int GroupSize = 100;
-const int GroupConcurrency = 4;
+const int GroupConcurrency = SingleConcurrency; // the same calls in flight on both sides
 const int Rounds = 5;
 
 var spans = 0L;
@@ -35,6 +35,9 @@ await using var emulator = await EmulatorHost.StartAsync();
 var body = Encoding.UTF8.GetBytes("{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}");
 var single = new List<double>();
 var batched = new List<double>();
+var singleCpu = new List<double>(); // events per CPU-second of this process: robust when other work shares the cores
+var batchedCpu = new List<double>();
+var process = Process.GetCurrentProcess();
 for (var round = 0; round < Rounds; round++)
 {
     // Fresh paused queues each round, so both sides insert into equally empty queues.
@@ -63,14 +66,17 @@ for (var round = 0; round < Rounds; round++)
 
     async Task<double> RunSingle()
     {
+        var cpu = Cpu();
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = SingleConcurrency }, async (i, ct) =>
             await forwarder.ForwardAsync(singleIntake.Map(Message($"r{round}-{i}"), "bench-in"), ct));
+        singleCpu.Add(count / (Cpu() - cpu).TotalSeconds);
         return count / clock.Elapsed.TotalSeconds;
     }
 
     async Task<double> RunBatched()
     {
+        var cpu = Cpu();
         var clock = Stopwatch.StartNew();
         var created = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, count).Chunk(GroupSize), new ParallelOptions { MaxDegreeOfParallelism = GroupConcurrency }, async (group, ct) =>
@@ -79,6 +85,7 @@ for (var round = 0; round < Rounds; round++)
             Interlocked.Add(ref created, results.Count(r => r.Status == BatchForwardStatus.Created));
         });
         var rate = count / clock.Elapsed.TotalSeconds;
+        batchedCpu.Add(count / (Cpu() - cpu).TotalSeconds);
         return created == count ? rate : throw new InvalidOperationException($"Round {round}: {created} of {count} batched messages were created.");
     }
 
@@ -99,8 +106,10 @@ var singleRate = single.Order().ElementAt(Rounds / 2);
 var batchRate = batched.Order().ElementAt(Rounds / 2);
 var ratio = single.Zip(batched, (s, b) => b / s).Order().ElementAt(Rounds / 2); // per round: both sides back to back
 Console.WriteLine($"One CreateTask per message ({SingleConcurrency} concurrent): {singleRate:F0}/s (rounds: {Rates(single)})");
-Console.WriteLine($"Batch forwarding (groups of {GroupSize}, {GroupConcurrency} groups concurrent): {batchRate:F0}/s (rounds: {Rates(batched)})");
+Console.WriteLine($"Batch forwarding (groups of {GroupSize}, {GroupConcurrency} concurrent): {batchRate:F0}/s (rounds: {Rates(batched)})");
+var cpuRatio = singleCpu.Zip(batchedCpu, (s, b) => b / s).Order().ElementAt(Rounds / 2);
 Console.WriteLine($"Ratio batch/single (median of {Rounds} per-round ratios): {ratio:F2}x (goal: at least 3x); {Interlocked.Read(ref spans)} spans recorded");
+Console.WriteLine($"Per CPU-second of this process (client and emulator): single {Rates(singleCpu)}; batch {Rates(batchedCpu)}; ratio {cpuRatio:F2}x");
 return;
 
 ServiceProvider Services(QueueName queue) => new ServiceCollection().AddLogging().AddBridgeCore(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -114,6 +123,12 @@ ServiceProvider Services(QueueName queue) => new ServiceCollection().AddLogging(
 }).Build()).BuildServiceProvider();
 
 ServiceBusMessageData Message(string id) => new() { MessageId = id, Body = body, ContentType = "application/json", CorrelationId = id };
+
+TimeSpan Cpu()
+{
+    process.Refresh();
+    return process.TotalProcessorTime;
+}
 
 static string Rates(IEnumerable<double> rates) => string.Join(", ", rates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)));
 
