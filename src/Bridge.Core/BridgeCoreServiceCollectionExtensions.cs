@@ -28,6 +28,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<BridgeOptions>>().Value));
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
+        services.TryAddSingleton<IBatchEventForwarder, BatchEventForwarder>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<ServiceBusIntake>();
         services.TryAddSingleton(sp => new ServiceBusMessageHandler(sp.GetRequiredService<ServiceBusIntake>(), sp.GetRequiredService<IEventForwarder>()));

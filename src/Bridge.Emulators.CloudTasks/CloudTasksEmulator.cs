@@ -10,12 +10,14 @@ public sealed class CloudTasksEmulator
 {
     private readonly EmulatorState _state;
     private readonly EmulatorOptions _options;
+    private readonly OperationStore? _operations;
     private Uri? _httpAddress;
 
-    internal CloudTasksEmulator(EmulatorState state, EmulatorOptions options)
+    internal CloudTasksEmulator(EmulatorState state, EmulatorOptions options, OperationStore? operations = null)
     {
         _state = state;
         _options = options;
+        _operations = operations;
     }
 
     /// <summary>The <c>iss</c> of minted tokens and the base of the discovery URL.</summary>
@@ -60,6 +62,10 @@ public sealed class CloudTasksEmulator
     /// </summary>
     public void EnsureQueue(string queueName) => _state.EnsureQueue(Bridge.CloudTasks.QueueName.Parse(queueName));
 
-    /// <summary>Deletes every queue, task, tombstone and policy.</summary>
-    public void Reset() => _state.Reset();
+    /// <summary>Deletes every queue, task, tombstone, policy and batch operation.</summary>
+    public void Reset()
+    {
+        _state.Reset();
+        _operations?.Clear();
+    }
 }

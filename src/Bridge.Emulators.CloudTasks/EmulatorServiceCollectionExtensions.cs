@@ -28,7 +28,9 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<IEmulatorStore>(),
             sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(),
             sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone()));
+        services.TryAddSingleton(sp => new OperationStore(sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Data));
+        services.TryAddSingleton(sp => new BatchOperations(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<OperationStore>(), sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(), sp.GetRequiredService<OperationStore>()));
         services.TryAddSingleton(sp =>
         {
             var emulator = sp.GetRequiredService<CloudTasksEmulator>();
@@ -45,13 +47,15 @@ public static class EmulatorServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
         services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
-        services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
-            Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
+        // Batches' operations carry their metadata and response as Any: the JSON writer must know those types too.
+        // The Operations proto's own bindings (/v1/{name=operations/**}) become regex routes, which a slim host lacks.
+        services.Configure<RouteOptions>(o => o.SetParameterPolicy<Microsoft.AspNetCore.Routing.Constraints.RegexInlineRouteConstraint>("regex"));
+        services.AddGrpc(o => o.MaxReceiveMessageSize = BatchOperations.MaxGrpcMessageBytes).AddJsonTranscoding(o => o.TypeRegistry = OperationsRest.Types);
         return services;
     }
 
     /// <summary>
-    /// Maps the CloudTasks gRPC service (and its REST routes), OIDC discovery and JWKS, <c>/health</c>, and the test
+    /// Maps the CloudTasks gRPC service (and its REST routes), the Operations service of its batches, OIDC discovery and JWKS, <c>/health</c>, and the test
     /// endpoints <c>POST /admin/reset</c> and <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c>.
     /// </summary>
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
@@ -59,6 +63,8 @@ public static class EmulatorServiceCollectionExtensions
         endpoints.MapGrpcService<CloudTasksService>();
         endpoints.MapGrpcService<CloudTasksV2Service>();
         endpoints.MapGrpcService<LocationsService>();
+        endpoints.MapGrpcService<OperationsService>();
+        OperationsRest.Map(endpoints);
         var issuer = endpoints.ServiceProvider.GetRequiredService<OidcIssuer>();
         var emulator = endpoints.ServiceProvider.GetRequiredService<CloudTasksEmulator>();
         var json = new JsonSerializerOptions { WriteIndented = false };

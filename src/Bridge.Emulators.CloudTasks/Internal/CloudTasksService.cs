@@ -8,7 +8,7 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>The CloudTasks gRPC service (and, through JSON transcoding, its REST surface) over the emulator's state.</summary>
-internal sealed class CloudTasksService(EmulatorState state, Dispatcher dispatcher) : Bridge.CloudTasks.V2Beta3.CloudTasks.CloudTasksBase
+internal sealed class CloudTasksService(EmulatorState state, Dispatcher dispatcher, BatchOperations batches) : Bridge.CloudTasks.V2Beta3.CloudTasks.CloudTasksBase
 {
     public override Task<ListQueuesResponse> ListQueues(ListQueuesRequest request, ServerCallContext context)
     {
@@ -52,6 +52,12 @@ internal sealed class CloudTasksService(EmulatorState state, Dispatcher dispatch
     public override Task<TaskMessage> GetTask(GetTaskRequest request, ServerCallContext context) => Task.FromResult(state.GetTask(request));
 
     public override Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) => state.CreateTaskAsync(request);
+
+    public override Task<Bridge.CloudTasks.LongRunning.Operation> BatchCreateTasks(BatchCreateTasksRequest request, ServerCallContext context) =>
+        Task.FromResult(batches.BatchCreateTasks(request));
+
+    public override Task<Bridge.CloudTasks.LongRunning.Operation> BatchDeleteTasks(BatchDeleteTasksRequest request, ServerCallContext context) =>
+        Task.FromResult(batches.BatchDeleteTasks(request));
 
     public override Task<Empty> DeleteTask(DeleteTaskRequest request, ServerCallContext context)
     {

@@ -83,7 +83,9 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
     }
 
-    private async Task<ForwardResult> ForwardCoreAsync(InboundEvent inbound, Activity? activity, CancellationToken cancellationToken)
+    /// <summary>Route, body limit, schedule and the task of one event, before any call (the batch forwarder's too).</summary>
+    /// <exception cref="ForwardingException">The event can't be forwarded as it is.</exception>
+    internal (Route Route, Bridge.CloudTasks.V2Beta3.Task Task, DateTimeOffset? ScheduleTime) Prepare(InboundEvent inbound, Activity? activity)
     {
         if (!_routes.TryFind(inbound.Route, out var route))
         {
@@ -97,7 +99,12 @@ internal sealed partial class EventForwarder : IEventForwarder
 
         var now = _time.GetUtcNow();
         var scheduleTime = ScheduleRules.Resolve(inbound.Schedule, route.Options, now);
-        var task = BuildTask(route, inbound, scheduleTime, activity);
+        return (route, BuildTask(route, inbound, scheduleTime, activity), scheduleTime);
+    }
+
+    private async Task<ForwardResult> ForwardCoreAsync(InboundEvent inbound, Activity? activity, CancellationToken cancellationToken)
+    {
+        var (route, task, scheduleTime) = Prepare(inbound, activity);
         activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, route.Queue.ToString());
         if (task.Name.Length > 0)
         {
@@ -201,7 +208,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         return task;
     }
 
-    private static ForwardingException Classify(CloudTasksException ex, Route route) => ex.Reason switch
+    internal static ForwardingException Classify(CloudTasksException ex, Route route) => ex.Reason switch
     {
         CloudTasksFailureReason.NotFound => new ForwardingException(ForwardingFailureReason.QueueNotFound, $"Queue {route.Queue} does not exist: {ex.Message}", ex),
         CloudTasksFailureReason.InvalidArgument or CloudTasksFailureReason.OutOfRange or CloudTasksFailureReason.FailedPrecondition =>
