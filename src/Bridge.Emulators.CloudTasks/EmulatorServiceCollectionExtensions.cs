@@ -28,7 +28,11 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<IEmulatorStore>(),
             sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(),
             sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone()));
+        services.TryAddSingleton(sp => new EmulatorFaults(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone())
+        {
+            Faults = sp.GetRequiredService<EmulatorFaults>(),
+        });
         services.TryAddSingleton(sp =>
         {
             var emulator = sp.GetRequiredService<CloudTasksEmulator>();
@@ -44,6 +48,9 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<ILogger<Dispatcher>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
         services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
+        services.AddTransient<IStartupFilter, FaultStartupFilter>();
+        services.TryAddSingleton<FaultInterceptor>();
+        services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<FaultInterceptor>());
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
         services.AddGrpc().AddJsonTranscoding(o => o.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
             Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor));
@@ -52,7 +59,8 @@ public static class EmulatorServiceCollectionExtensions
 
     /// <summary>
     /// Maps the CloudTasks gRPC service (and its REST routes), OIDC discovery and JWKS, <c>/health</c>, and the test
-    /// endpoints <c>POST /admin/reset</c> and <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c>.
+    /// endpoints <c>POST /admin/reset</c>, <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c> and fault injection
+    /// under <c>/admin/faults</c> (see <see cref="EmulatorFaults"/>).
     /// </summary>
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
     {
@@ -70,6 +78,7 @@ public static class EmulatorServiceCollectionExtensions
             emulator.Reset();
             return Results.NoContent();
         });
+        FaultAdminEndpoints.Map(endpoints, endpoints.ServiceProvider.GetRequiredService<EmulatorFaults>());
         endpoints.MapPost("/admin/wait-idle", async (string? queue, int? timeoutSeconds, CancellationToken ct) =>
         {
             try
@@ -95,6 +104,16 @@ public static class EmulatorServiceCollectionExtensions
             var queue = EmulatorOptions.ToQueueName(raw) ?? throw new OptionsValidationException(EmulatorOptions.SectionName, typeof(EmulatorOptions), [$"Emulator:Queues entry '{raw}' is not a queue name."]);
             state.EnsureQueue(queue);
         }
+    }
+
+    /// <summary>Puts the injected outage in front of everything, so an unreachable API does no work at all.</summary>
+    private sealed class FaultStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<UnreachableMiddleware>();
+            next(app);
+        };
     }
 
     /// <summary>Puts the REST error envelope (and the base64 alphabet fix of REST bodies) first in the pipeline of any app that hosts the emulator.</summary>
