@@ -32,6 +32,8 @@ public sealed record CallSettings
 /// Exponential backoff with jitter, like the official clients: the first retry waits up to
 /// <see cref="InitialBackoff"/>, each next one <see cref="BackoffMultiplier"/> times longer, capped at
 /// <see cref="MaxBackoff"/>; each wait is drawn at random from (0, backoff] so many clients don't retry in step.
+/// Retries stop at the call's deadline (<see cref="CallSettings.Timeout"/>) or after <see cref="MaxAttempts"/>,
+/// whichever comes first; the published policies have no attempt cap (<see cref="UnlimitedAttempts"/>).
 /// </summary>
 public sealed record RetrySettings
 {
@@ -48,7 +50,10 @@ public sealed record RetrySettings
         RetryableStatusCodes = retryableStatusCodes.ToHashSet();
     }
 
-    /// <summary>Attempts in all, the first included; 1 means no retry.</summary>
+    /// <summary>No attempt cap: retries go on until the call's deadline, as in Google's generated clients.</summary>
+    public const int UnlimitedAttempts = int.MaxValue;
+
+    /// <summary>Attempts in all, the first included; 1 means no retry, <see cref="UnlimitedAttempts"/> no cap.</summary>
     public int MaxAttempts { get; init; }
 
     public TimeSpan InitialBackoff { get; init; }
@@ -65,9 +70,12 @@ public sealed record RetrySettings
     /// <summary>One attempt only.</summary>
     public static RetrySettings None { get; } = new(1, TimeSpan.Zero, TimeSpan.Zero, 1.0);
 
-    /// <summary>The official clients' policy for idempotent Cloud Tasks RPCs.</summary>
+    /// <summary>
+    /// The published policy for idempotent Cloud Tasks RPCs (cloudtasks_grpc_service_config.json, v2beta3): 0.1 s
+    /// growing ×1.3 to 10 s, UNAVAILABLE and DEADLINE_EXCEEDED, no attempt cap: retried until the call's deadline.
+    /// </summary>
     public static RetrySettings IdempotentDefault { get; } = new(
-        maxAttempts: 5,
+        maxAttempts: UnlimitedAttempts,
         initialBackoff: TimeSpan.FromMilliseconds(100),
         maxBackoff: TimeSpan.FromSeconds(10),
         backoffMultiplier: 1.3,

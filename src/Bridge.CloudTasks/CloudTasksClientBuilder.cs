@@ -62,6 +62,7 @@ public sealed class CloudTasksClientBuilder
                 HttpHandler = HttpHandler ?? CreateHandler(),
                 DisposeHttpClient = HttpHandler is null,
                 Credentials = ChannelCredentials.Insecure,
+                MaxReceiveMessageSize = null,
             });
         }
         else
@@ -78,6 +79,9 @@ public sealed class CloudTasksClientBuilder
                 HttpHandler = HttpHandler ?? CreateHandler(),
                 DisposeHttpClient = HttpHandler is null,
                 Credentials = ChannelCredentials.Create(ChannelCredentials.SecureSsl, GoogleCallCredentials.Create(ResolveCredentialAsync)),
+
+                // As GAX: no receive limit (Grpc.Net's default is 4 MB), so a large ListTasks page with FULL views fits.
+                MaxReceiveMessageSize = null,
             });
         }
 

@@ -1,8 +1,11 @@
 namespace Bridge.CloudTasks;
 
 /// <summary>
-/// Per-method call settings. Reads and deletes are idempotent and retry UNAVAILABLE and DEADLINE_EXCEEDED;
-/// creates, updates, purge, pause, resume, SetIamPolicy and RunTask are not retried, since a repeat could act twice.
+/// Per-method call settings, as in the published service configuration (cloudtasks_grpc_service_config.json, v2beta3).
+/// Reads, deletes and the CMEK config calls are idempotent and retry UNAVAILABLE and DEADLINE_EXCEEDED until their
+/// deadline; creates, updates, purge, pause, resume, SetIamPolicy and RunTask are not retried, since a repeat could
+/// act twice. A CreateTask that names its task is the exception: a repeat can only answer ALREADY_EXISTS, so it is
+/// retried like the idempotent calls (<see cref="CreateNamedTaskSettings"/>).
 /// Every method has a 20 s default deadline, as in the published service configuration, except BatchCreateTasks and
 /// BatchDeleteTasks, which the published configuration leaves without a deadline or retry (give them a per-call
 /// timeout). The google.longrunning.Operations RPCs follow their own published configuration.
@@ -49,11 +52,14 @@ public sealed class CloudTasksSettings
 
     public CallSettings GetTaskSettings { get; set; } = Idempotent;
 
-    /// <summary>
-    /// Not retried by default: a named task is safe to repeat (ALREADY_EXISTS), an unnamed one is not. Callers that
-    /// name their tasks (the forwarder does) opt in with <see cref="RetrySettings.IdempotentDefault"/>.
-    /// </summary>
+    /// <summary>CreateTask of a task without a name: not retried, since a repeat would create a second task.</summary>
     public CallSettings CreateTaskSettings { get; set; } = NonIdempotent;
+
+    /// <summary>
+    /// CreateTask of a named task: idempotent by name (a repeat of an attempt that reached the service answers
+    /// ALREADY_EXISTS), so retried like the idempotent calls.
+    /// </summary>
+    public CallSettings CreateNamedTaskSettings { get; set; } = Idempotent;
 
     /// <summary>
     /// Not retried and without a deadline, as published. A retry with the same <c>request_id</c> names the same
@@ -70,7 +76,8 @@ public sealed class CloudTasksSettings
 
     public CallSettings GetCmekConfigSettings { get; set; } = Idempotent;
 
-    public CallSettings UpdateCmekConfigSettings { get; set; } = NonIdempotent;
+    /// <summary>Idempotent in the published configuration (a repeat sets the same key).</summary>
+    public CallSettings UpdateCmekConfigSettings { get; set; } = Idempotent;
 
     // google.longrunning.Operations (Cloud Tasks documents GetOperation; the others are the contract's)
 

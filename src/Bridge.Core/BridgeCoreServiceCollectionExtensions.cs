@@ -31,7 +31,14 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton<IBatchEventForwarder, BatchEventForwarder>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<ServiceBusIntake>();
-        services.TryAddSingleton(sp => new ServiceBusMessageHandler(sp.GetRequiredService<ServiceBusIntake>(), sp.GetRequiredService<IEventForwarder>()));
+        services.TryAddSingleton(_ => new ServiceBusSenders(ServiceBusConnection.FromConfiguration(configuration)));
+        services.TryAddSingleton(sp => new ServiceBusMessageHandler(
+            sp.GetRequiredService<ServiceBusIntake>(),
+            sp.GetRequiredService<IEventForwarder>(),
+            sp.GetRequiredService<RouteTable>(),
+            sp.GetRequiredService<IOptions<BridgeOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILogger<ServiceBusMessageHandler>>()));
         return services;
     }
 

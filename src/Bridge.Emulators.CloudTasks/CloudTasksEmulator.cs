@@ -20,6 +20,9 @@ public sealed class CloudTasksEmulator
         _operations = operations;
     }
 
+    /// <summary>Fault injection: RPCs that fail with a chosen status, and outages (also at <c>/admin/faults</c>).</summary>
+    public EmulatorFaults Faults { get; internal init; } = new(TimeProvider.System);
+
     /// <summary>The <c>iss</c> of minted tokens and the base of the discovery URL.</summary>
     public string Issuer => _options.Issuer is { Length: > 0 } issuer
         ? issuer.TrimEnd('/')

@@ -30,7 +30,11 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp => new OperationStore(sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Data));
         services.TryAddSingleton(sp => new BatchOperations(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<OperationStore>(), sp.GetRequiredService<TimeProvider>()));
-        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(), sp.GetRequiredService<OperationStore>()));
+        services.TryAddSingleton(sp => new EmulatorFaults(sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp => new CloudTasksEmulator(sp.GetRequiredService<EmulatorState>(), sp.GetRequiredService<IOptions<EmulatorOptions>>().Value.Clone(), sp.GetRequiredService<OperationStore>())
+        {
+            Faults = sp.GetRequiredService<EmulatorFaults>(),
+        });
         services.TryAddSingleton(sp =>
         {
             var emulator = sp.GetRequiredService<CloudTasksEmulator>();
@@ -46,6 +50,9 @@ public static class EmulatorServiceCollectionExtensions
             sp.GetRequiredService<ILogger<Dispatcher>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Dispatcher>());
         services.AddTransient<IStartupFilter, ErrorEnvelopeStartupFilter>();
+        services.AddTransient<IStartupFilter, FaultStartupFilter>();
+        services.TryAddSingleton<FaultInterceptor>();
+        services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<FaultInterceptor>());
         // REST errors carry google.rpc details (BadRequest); the JSON writer must know their types.
         // Batches' operations carry their metadata and response as Any: the JSON writer must know those types too.
         // The Operations proto's own bindings (/v1/{name=operations/**}) become regex routes, which a slim host lacks.
@@ -56,7 +63,8 @@ public static class EmulatorServiceCollectionExtensions
 
     /// <summary>
     /// Maps the CloudTasks gRPC service (and its REST routes), the Operations service of its batches, OIDC discovery and JWKS, <c>/health</c>, and the test
-    /// endpoints <c>POST /admin/reset</c> and <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c>.
+    /// endpoints <c>POST /admin/reset</c>, <c>POST /admin/wait-idle?queue=&amp;timeoutSeconds=</c> and fault injection
+    /// under <c>/admin/faults</c> (see <see cref="EmulatorFaults"/>).
     /// </summary>
     public static IEndpointRouteBuilder MapCloudTasksEmulator(this IEndpointRouteBuilder endpoints)
     {
@@ -76,6 +84,7 @@ public static class EmulatorServiceCollectionExtensions
             emulator.Reset();
             return Results.NoContent();
         });
+        FaultAdminEndpoints.Map(endpoints, endpoints.ServiceProvider.GetRequiredService<EmulatorFaults>());
         endpoints.MapPost("/admin/wait-idle", async (string? queue, int? timeoutSeconds, CancellationToken ct) =>
         {
             try
@@ -101,6 +110,16 @@ public static class EmulatorServiceCollectionExtensions
             var queue = EmulatorOptions.ToQueueName(raw) ?? throw new OptionsValidationException(EmulatorOptions.SectionName, typeof(EmulatorOptions), [$"Emulator:Queues entry '{raw}' is not a queue name."]);
             state.EnsureQueue(queue);
         }
+    }
+
+    /// <summary>Puts the injected outage in front of everything, so an unreachable API does no work at all.</summary>
+    private sealed class FaultStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<UnreachableMiddleware>();
+            next(app);
+        };
     }
 
     /// <summary>Puts the REST error envelope (and the base64 alphabet fix of REST bodies) first in the pipeline of any app that hosts the emulator.</summary>

@@ -6,7 +6,7 @@ namespace Bridge.Server;
 
 /// <summary>
 /// Service Bus → Cloud Tasks with <c>ServiceBusProcessor</c>: peek-lock, bounded concurrency, each message settled by
-/// the same decision as the function app (complete / dead-letter with reason / abandon); stopping lets in-flight
+/// the same decision as the function app (complete / dead-letter with reason / hand back for later); stopping lets in-flight
 /// messages finish.
 /// </summary>
 public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler handler, IConfiguration configuration, ILogger<ServiceBusIntakeService> logger) : IHostedService, IAsyncDisposable
@@ -18,6 +18,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     private readonly CancellationTokenSource _shutdownExpired = new();
     private ServiceBusClient? _client;
     private ServiceBusProcessor? _processor;
+    private ServiceBusSender? _handBackSender;
 
     /// <summary>True when a connection and a queue are configured.</summary>
     public static bool IsConfigured(IConfiguration configuration) =>
@@ -26,6 +27,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _client = ServiceBusConnection.FromConfiguration(configuration).CreateClient();
+        _handBackSender = _client.CreateSender(_entity);
         _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
         {
             AutoCompleteMessages = false,
@@ -58,7 +60,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     public Task ProcessAsync(ProcessMessageEventArgs args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), _shutdownExpired.Token);
+        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args, _handBackSender), _shutdownExpired.Token);
     }
 
     public async ValueTask DisposeAsync()
@@ -67,6 +69,11 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
         if (_processor is not null)
         {
             await _processor.DisposeAsync();
+        }
+
+        if (_handBackSender is not null)
+        {
+            await _handBackSender.DisposeAsync();
         }
 
         if (_client is not null)
@@ -82,7 +89,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     private partial void LogReceiveError(string source, Exception exception);
 
     /// <summary>Settlement through the processor's event arguments (the message's receiver link).</summary>
-    private sealed class ProcessorSettler(ProcessMessageEventArgs args) : IServiceBusSettler
+    private sealed class ProcessorSettler(ProcessMessageEventArgs args, ServiceBusSender? handBackSender) : IServiceBusSettler
     {
         public Task CompleteAsync(CancellationToken cancellationToken) => args.CompleteMessageAsync(args.Message, cancellationToken);
 
@@ -90,5 +97,8 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
             args.DeadLetterMessageAsync(args.Message, reason, description, cancellationToken);
 
         public Task AbandonAsync(CancellationToken cancellationToken) => args.AbandonMessageAsync(args.Message, cancellationToken: cancellationToken);
+
+        public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) =>
+            (handBackSender ?? throw new InvalidOperationException("The intake has not started.")).SendMessageAsync(copy, cancellationToken);
     }
 }

@@ -28,7 +28,8 @@ public sealed class CallSettingsTests
         var retry = RetrySettings.IdempotentDefault;
         Assert.True(retry.ShouldRetry(StatusCode.Unavailable, 1));
         Assert.True(retry.ShouldRetry(StatusCode.DeadlineExceeded, 4));
-        Assert.False(retry.ShouldRetry(StatusCode.Unavailable, 5));
+        Assert.True(retry.ShouldRetry(StatusCode.Unavailable, 500)); // no attempt cap: the deadline ends retries
+        Assert.False(new RetrySettings(5, TimeSpan.Zero, TimeSpan.Zero, 1.0, StatusCode.Unavailable).ShouldRetry(StatusCode.Unavailable, 5));
         Assert.False(retry.ShouldRetry(StatusCode.NotFound, 1));
         Assert.False(retry.ShouldRetry(StatusCode.Internal, 1));
         Assert.False(RetrySettings.None.ShouldRetry(StatusCode.Unavailable, 1));

@@ -1,6 +1,7 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Internal;
+using Bridge.Emulators.ServiceBus;
 using Bridge.Functions.Functions;
 using Bridge.Testing;
 
@@ -61,15 +62,30 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_transient_failure_abandons_the_message_for_redelivery_and_fails_the_invocation()
+    public async Task A_transient_failure_schedules_a_copy_for_later_and_completes_the_original()
     {
-        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: "127.0.0.1:1");
+        await using var bus = ServiceBusEmulator.Start(new ServiceBusEmulatorOptions { Port = 0, Queues = { new QueueDefinition { Name = "orders-in" } } });
+        await using var offline = await PipelineHarness.StartAsync((services, configuration) => services.AddBridgeFunctions(configuration), configure: settings =>
+        {
+            settings["Bridge:CloudTasks:EmulatorHost"] = "127.0.0.1:1"; // nothing listens: Cloud Tasks is unavailable
+            settings["Bridge:CloudTasks:Timeout"] = "00:00:01";
+            settings["BridgeServiceBus"] = bus.ConnectionString;
+            settings[ServiceBusForwardFunction.QueueSetting] = "orders-in";
+        });
         var actions = new RecordingMessageActions();
 
-        var error = await Assert.ThrowsAsync<ForwardingException>(() => offline.Create<ServiceBusForwardFunction>().RunAsync(Message("later"), actions, CancellationToken.None));
+        await offline.Create<ServiceBusForwardFunction>().RunAsync(Message("later"), actions, CancellationToken.None);
 
-        Assert.True(error.IsTransient);
-        Assert.Equal(["abandon:later"], actions.Calls);
+        Assert.Equal(["complete:later"], actions.Calls);
+        await using var client = new ServiceBusClient(bus.ConnectionString);
+        await using var receiver = client.CreateReceiver("orders-in");
+        var copy = Assert.Single(await receiver.PeekMessagesAsync(10, fromSequenceNumber: 0));
+        Assert.Equal("later:handback:1", copy.MessageId);
+        Assert.Equal("later", copy.ApplicationProperties["bridge-original-message-id"]);
+        Assert.Equal(1, copy.ApplicationProperties["bridge-handback-attempt"]);
+        Assert.Equal("CloudTasksUnavailable", copy.ApplicationProperties["bridge-last-error"]);
+        Assert.Equal("{\"order\":1}", copy.Body.ToString());
+        Assert.Equal("corr-later", copy.CorrelationId);
     }
 
     [Fact]

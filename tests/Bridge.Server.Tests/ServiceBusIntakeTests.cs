@@ -92,33 +92,6 @@ public sealed class ServiceBusIntakeTests
     }
 
     [Fact]
-    public async Task A_transient_Cloud_Tasks_failure_abandons_so_the_message_is_redelivered_until_MaxDeliveryCountExceeded()
-    {
-        // Cloud Tasks is unreachable (nothing listens on port 1): every forward fails transiently.
-        await using var h = await Harness.StartAsync(q => q.Properties.MaxDeliveryCount = 3, ownRoutes: true, settings:
-        [
-            "--Bridge:CloudTasks:EmulatorHost=127.0.0.1:1",
-            "--Bridge:Routes:orders:Queue=projects/p/locations/l/queues/q",
-            "--Bridge:Routes:orders:TargetUrl=https://worker.example.com/x",
-            "--Bridge:Routes:orders:ServiceBusEntity=" + Queue,
-            "--Bridge:Callback:PublicUrl=https://bridge.example.com/api/tasks/callback",
-            "--Bridge:Callback:AllowedServiceAccounts:0=a@p.iam.gserviceaccount.com",
-        ]);
-        await using var sender = h.Client.CreateSender(Queue);
-
-        await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "later" });
-
-        await h.WaitUntilCountAsync(Queue + "/$deadletterqueue", 1, TimeSpan.FromMinutes(2));
-        var dead = Assert.Single(await h.PeekAsync(Queue + "/$deadletterqueue"));
-        Assert.Equal("later", dead.MessageId);
-        Assert.Equal("MaxDeliveryCountExceeded", dead.DeadLetterReason);
-        Assert.Equal(3, dead.DeliveryCount); // delivered, abandoned and redelivered three times
-        // Abandoned each time: with the default one-minute lock, waiting out expiries would have taken minutes.
-        Assert.Equal(0, h.BrokerLog.Count(BrokerLog.LockExpired));
-        Assert.Empty(await h.PeekAsync(Queue));
-    }
-
-    [Fact]
     public async Task The_lock_is_renewed_while_a_slow_forward_runs_and_the_message_is_completed_once()
     {
         await using var relay = GatedRelay.Start();

@@ -26,7 +26,12 @@ public sealed class CloudTasksClientOptions
     /// <summary>An emulator as <c>host:port</c>: plaintext, no credentials.</summary>
     public string? EmulatorHost { get; set; }
 
-    public EmulatorDetection EmulatorDetection { get; set; } = EmulatorDetection.EmulatorOrProduction;
+    /// <summary>
+    /// Whether <c>CLOUD_TASKS_EMULATOR_HOST</c> is read. <see cref="EmulatorDetection.None"/> by default, as GAX
+    /// configures clients through DI: a stray environment variable must not turn a production app into a plaintext
+    /// client. Local setups set <see cref="EmulatorHost"/> (or this to <c>EmulatorOrProduction</c>).
+    /// </summary>
+    public EmulatorDetection EmulatorDetection { get; set; } = EmulatorDetection.None;
 
     public CloudTasksCredentialSource Credential { get; set; } = CloudTasksCredentialSource.ApplicationDefault;
 

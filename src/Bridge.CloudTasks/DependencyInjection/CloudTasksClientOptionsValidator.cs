@@ -28,6 +28,17 @@ internal sealed class CloudTasksClientOptionsValidator : IValidateOptions<CloudT
         }
 
         var usesEmulator = !string.IsNullOrEmpty(options.EmulatorHost);
+        if (Ambiguity(options, options.EmulatorHost, Prefix + "EmulatorHost") is { } ambiguity)
+        {
+            errors.Add(ambiguity);
+        }
+        else if (options.EmulatorDetection != EmulatorDetection.None
+            && Environment.GetEnvironmentVariable(CloudTasksClient.EmulatorHostEnvironmentVariable) is { Length: > 0 } fromEnvironment
+            && Ambiguity(options, fromEnvironment, CloudTasksClient.EmulatorHostEnvironmentVariable) is { } environmentAmbiguity)
+        {
+            errors.Add(environmentAmbiguity);
+        }
+
         if (!usesEmulator)
         {
             switch (options.Credential)
@@ -42,6 +53,33 @@ internal sealed class CloudTasksClientOptionsValidator : IValidateOptions<CloudT
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>
+    /// An emulator (plaintext, no credentials) together with a production credential or endpoint: which one is meant
+    /// is unclear, and guessing the emulator would silently drop the credential. Null when not ambiguous.
+    /// </summary>
+    internal static string? Ambiguity(CloudTasksClientOptions options, string? emulatorHost, string emulatorSource)
+    {
+        if (string.IsNullOrEmpty(emulatorHost))
+        {
+            return null;
+        }
+
+        var production = new List<string>();
+        if (options.Credential != CloudTasksCredentialSource.ApplicationDefault)
+        {
+            production.Add($"{Prefix}Credential '{options.Credential}'");
+        }
+
+        if (!string.IsNullOrEmpty(options.Endpoint))
+        {
+            production.Add($"{Prefix}Endpoint '{options.Endpoint}'");
+        }
+
+        return production.Count == 0
+            ? null
+            : $"{emulatorSource} '{emulatorHost}' selects the emulator (plaintext, no credentials), but {string.Join(" and ", production)} select production: it is unclear which is meant. Remove one of them.";
     }
 
     private static bool IsHostPort(string value)

@@ -52,8 +52,14 @@ public static class CloudTasksServiceCollectionExtensions
             builder.GetEnvironmentVariable = environment;
         }
 
-        var usesEmulator = builder.ResolveEmulatorHost() is not null;
-        if (!usesEmulator)
+        var emulatorHost = builder.ResolveEmulatorHost();
+        var fromEnvironment = string.IsNullOrEmpty(options.EmulatorHost);
+        if (CloudTasksClientOptionsValidator.Ambiguity(options, emulatorHost, fromEnvironment ? CloudTasksClient.EmulatorHostEnvironmentVariable : CloudTasksClientOptions.SectionName + ":EmulatorHost") is { } ambiguity)
+        {
+            throw new InvalidOperationException(ambiguity);
+        }
+
+        if (emulatorHost is null)
         {
             switch (options.Credential)
             {
@@ -91,6 +97,7 @@ public static class CloudTasksServiceCollectionExtensions
         s.ListTasksSettings = T(s.ListTasksSettings);
         s.GetTaskSettings = T(s.GetTaskSettings);
         s.CreateTaskSettings = T(s.CreateTaskSettings);
+        s.CreateNamedTaskSettings = T(s.CreateNamedTaskSettings);
         s.DeleteTaskSettings = T(s.DeleteTaskSettings);
         s.RunTaskSettings = T(s.RunTaskSettings);
         s.GetCmekConfigSettings = T(s.GetCmekConfigSettings);

@@ -5,8 +5,9 @@ using Grpc.Core;
 namespace Bridge.CloudTasks.Internal;
 
 /// <summary>
-/// Adds "authorization: Bearer …" to each call from a Google credential. The credential is resolved on first use,
-/// so building a client never blocks on reading or exchanging credentials.
+/// Adds "authorization: Bearer …" to each call from a Google credential, and the headers the credential asks for
+/// (<c>x-goog-user-project</c> from its quota project), as GAX does. The credential is resolved on first use, so
+/// building a client never blocks on reading or exchanging credentials.
 /// </summary>
 internal static class GoogleCallCredentials
 {
@@ -16,7 +17,7 @@ internal static class GoogleCallCredentials
         ITokenAccess? credential = null;
         return CallCredentials.FromInterceptor(async (context, metadata) =>
         {
-            string token;
+            AccessTokenWithHeaders token;
             try
             {
                 if (credential is null)
@@ -32,7 +33,9 @@ internal static class GoogleCallCredentials
                     }
                 }
 
-                token = await credential.GetAccessTokenForRequestAsync(context.ServiceUrl, context.CancellationToken).ConfigureAwait(false);
+                token = credential is ITokenAccessWithHeaders withHeaders
+                    ? await withHeaders.GetAccessTokenWithHeadersForRequestAsync(context.ServiceUrl, context.CancellationToken).ConfigureAwait(false)
+                    : new AccessTokenWithHeaders(await credential.GetAccessTokenForRequestAsync(context.ServiceUrl, context.CancellationToken).ConfigureAwait(false), EmptyHeaders);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !context.CancellationToken.IsCancellationRequested)
             {
@@ -41,9 +44,19 @@ internal static class GoogleCallCredentials
                 throw new RpcException(new Status(ToStatusCode(ex), $"Getting a Google access token failed: {Messages(ex)}", ex));
             }
 
-            metadata.Add("authorization", "Bearer " + token);
+            metadata.Add("authorization", "Bearer " + token.AccessToken);
+            foreach (var (name, values) in token.Headers)
+            {
+                foreach (var value in values)
+                {
+                    // gRPC metadata keys are lower case; the credential names them as HTTP headers.
+                    metadata.Add(name.ToLowerInvariant(), value);
+                }
+            }
         });
     }
+
+    private static readonly IReadOnlyDictionary<string, IReadOnlyList<string>> EmptyHeaders = new Dictionary<string, IReadOnlyList<string>>();
 
     // Google's auth library wraps the cause (a refused or mismatched Azure token, say) in a generic message; the
     // cause is what an operator needs to read.

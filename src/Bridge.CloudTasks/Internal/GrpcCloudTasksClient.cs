@@ -109,7 +109,8 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         InvokeAsync("GetTask", request, ("name", request.Name), (r, o) => _grpc.GetTaskAsync(r, o), _settings.GetTaskSettings, callSettings, cancellationToken);
 
     public override Task<V2Beta3.Task> CreateTaskAsync(CreateTaskRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
-        InvokeAsync("CreateTask", request, ("parent", request.Parent), (r, o) => _grpc.CreateTaskAsync(r, o), _settings.CreateTaskSettings, callSettings, cancellationToken);
+        InvokeAsync("CreateTask", request, ("parent", request.Parent), (r, o) => _grpc.CreateTaskAsync(r, o),
+            string.IsNullOrEmpty(request?.Task?.Name) ? _settings.CreateTaskSettings : _settings.CreateNamedTaskSettings, callSettings, cancellationToken);
 
     public override Task DeleteTaskAsync(DeleteTaskRequest request, CallSettings? callSettings = null, CancellationToken cancellationToken = default) =>
         InvokeAsync("DeleteTask", request, ("name", request.Name), (r, o) => _grpc.DeleteTaskAsync(r, o), _settings.DeleteTaskSettings, callSettings, cancellationToken);
@@ -161,6 +162,9 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
         InvokeAsync("WaitOperation", request, ("name", request.Name), (r, o) => _operations.WaitOperationAsync(r, o), _settings.WaitOperationSettings, callSettings, cancellationToken, OperationsServiceName);
 
     protected internal override TimeProvider Time => _time;
+
+    /// <summary>Where the channel points; for tests of how a client was configured.</summary>
+    internal Uri Endpoint => _endpoint;
 
     protected internal override PollSettings GetPollSettings(string method) => method switch
     {

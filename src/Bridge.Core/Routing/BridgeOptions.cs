@@ -41,6 +41,15 @@ public sealed class BridgeOptions
     /// <summary>Service Bus application property with a delay (seconds, <c>hh:mm:ss</c> or ISO 8601 <c>PT5M</c>).</summary>
     public string DelayProperty { get; set; } = "bridge-delay";
 
+    /// <summary>
+    /// How long the first hand-back of a Service Bus message waits (and what HTTP intake's first Retry-After says)
+    /// after Cloud Tasks failed transiently; each next one waits twice as long, up to <see cref="RetryMaxDelay"/>.
+    /// </summary>
+    public TimeSpan RetryInitialDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The longest wait between two hand-backs; well under the hour Cloud Tasks keeps a task name taken.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(10);
+
     public BridgeOptions Clone()
     {
         var copy = (BridgeOptions)MemberwiseClone();
@@ -93,6 +102,13 @@ public sealed class RouteOptions
 
     /// <summary>HTTP request headers copied to the task as they are.</summary>
     public List<string> CarryHeaders { get; set; } = [];
+
+    /// <summary>
+    /// How long a Service Bus message whose task can't be created yet (Cloud Tasks unavailable, permission or queue
+    /// not there yet) is handed back and tried again, counted from its first failure; then it is dead-lettered as
+    /// <c>RetriesExhausted</c> with the last error.
+    /// </summary>
+    public TimeSpan RetryBudget { get; set; } = TimeSpan.FromHours(24);
 
     public RouteOptions Clone()
     {

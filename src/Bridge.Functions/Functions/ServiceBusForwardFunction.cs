@@ -8,10 +8,10 @@ namespace Bridge.Functions.Functions;
 
 /// <summary>
 /// Service Bus → Cloud Tasks. Settles each message itself: complete once the task exists (created or
-/// deduplicated), dead-letter with a machine-readable reason on permanent errors, abandon on transient ones so
-/// Service Bus redelivers (and dead-letters after MaxDeliveryCount). Nothing is dropped.
+/// deduplicated), dead-letter with a machine-readable reason on permanent errors, hand transient ones back for later
+/// (a scheduled copy, then complete) until the route's retry budget is spent. Nothing is dropped.
 /// </summary>
-public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, IConfiguration configuration)
+public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, ServiceBusSenders senders, IConfiguration configuration)
 {
     public const string QueueSetting = ServiceBusConnection.QueueSetting;
     public const string ConnectionSetting = ServiceBusConnection.DefaultName;
@@ -24,7 +24,8 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(messageActions);
-        var settlement = await handler.HandleAsync(message, configuration[QueueSetting] ?? string.Empty, new FunctionSettler(messageActions, message), cancellationToken);
+        var entity = configuration[QueueSetting] ?? string.Empty;
+        var settlement = await handler.HandleAsync(message, entity, new FunctionSettler(messageActions, message, senders, entity), cancellationToken);
         if (settlement.Action == SettlementAction.Abandon)
         {
             throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
@@ -32,7 +33,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
     }
 
     /// <summary>Settlement through the Functions host's message actions.</summary>
-    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message) : IServiceBusSettler
+    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message, ServiceBusSenders senders, string entity) : IServiceBusSettler
     {
         public Task CompleteAsync(CancellationToken cancellationToken) => actions.CompleteMessageAsync(message, cancellationToken);
 
@@ -40,5 +41,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
             actions.DeadLetterMessageAsync(message, propertiesToModify: null, reason, description, cancellationToken);
 
         public Task AbandonAsync(CancellationToken cancellationToken) => actions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
+
+        public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) => senders.For(entity).SendMessageAsync(copy, cancellationToken);
     }
 }

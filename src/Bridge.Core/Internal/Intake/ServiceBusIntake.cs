@@ -58,10 +58,13 @@ internal sealed class ServiceBusIntake(RouteTable routes, IOptions<BridgeOptions
         {
             Route = route.Name,
             Source = "servicebus",
-            Identity = string.IsNullOrEmpty(message.MessageId) ? null : new EventIdentity(EventIdentity.ServiceBusMessageId, message.MessageId),
+            // A hand-back copy names the task by its original's MessageId, so the copies of one message are one task.
+            Identity = (Text(message.ApplicationProperties, ServiceBusHandBack.OriginalMessageIdProperty) ?? message.MessageId) is { Length: > 0 } messageId
+                ? new EventIdentity(EventIdentity.ServiceBusMessageId, messageId)
+                : null,
             Body = message.Body,
             ContentType = message.ContentType,
-            CorrelationId = message.CorrelationId ?? message.MessageId,
+            CorrelationId = message.CorrelationId ?? Text(message.ApplicationProperties, ServiceBusHandBack.OriginalMessageIdProperty) ?? message.MessageId,
             Headers = headers,
             TraceParent = traceParent is { Length: 55 } && traceParent.StartsWith("00-", StringComparison.Ordinal) ? traceParent : null,
             Schedule = new ScheduleHint(

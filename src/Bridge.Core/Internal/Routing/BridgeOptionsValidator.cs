@@ -27,6 +27,16 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
             errors.Add($"{root}:MaxBodyBytes {options.MaxBodyBytes} must be between 1 and 1048569 (the Cloud Tasks task limit).");
         }
 
+        if (options.RetryInitialDelay <= TimeSpan.Zero || options.RetryInitialDelay > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:RetryInitialDelay {options.RetryInitialDelay} must be above zero and at most 01:00:00.");
+        }
+
+        if (options.RetryMaxDelay < options.RetryInitialDelay || options.RetryMaxDelay > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{root}:RetryMaxDelay {options.RetryMaxDelay} must be at least {root}:RetryInitialDelay ({options.RetryInitialDelay}) and at most 01:00:00 (Cloud Tasks keeps a task name taken for about an hour, which is what deduplicates a hand-back).");
+        }
+
         foreach (var (routeName, route) in options.Routes)
         {
             var key = $"{root}:Routes:{routeName}";
@@ -69,6 +79,11 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
                 errors.Add($"{key}:DefaultDelay {delay} must be between 0 and 30 days.");
             }
 
+            if (route.RetryBudget <= TimeSpan.Zero || route.RetryBudget > MaxRetryBudget)
+            {
+                errors.Add($"{key}:RetryBudget {route.RetryBudget} must be above zero and at most {MaxRetryBudget} (Service Bus' longest message lifetime worth waiting for).");
+            }
+
             if (route.DispatchDeadline is { } deadline && (deadline < TimeSpan.FromSeconds(15) || deadline > TimeSpan.FromMinutes(30)))
             {
                 errors.Add($"{key}:DispatchDeadline {deadline} must be between 00:00:15 and 00:30:00.");
@@ -105,6 +120,8 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    internal static readonly TimeSpan MaxRetryBudget = TimeSpan.FromDays(14);
 
     /// <summary>Letters, digits and '_': usable in a URL path and, inside an app setting name, on Linux hosts.</summary>
     internal static bool IsRouteName(string name) => name.Length > 0 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
