@@ -19,8 +19,6 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     /// <summary>Logged when stopping begins and the messages under way are being finished.</summary>
     public const int DrainingEventId = 403;
 
-    private static readonly TimeSpan HandBackTimeout = TimeSpan.FromSeconds(5);
-
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
 
     // Cancels the forwards under way only when the host's shutdown timeout runs out. The processor's own token is
@@ -59,7 +57,8 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     /// <summary>
     /// Stops receiving and waits for the handlers under way, while everything they forward to still runs, so no
     /// message is left half-done. If the host's shutdown timeout runs out first, the forwards still running are
-    /// cancelled and their messages handed back (a named task deduplicates the redelivery).
+    /// cancelled and their messages handed back (the processor abandons a message whose handler failed; a named task
+    /// deduplicates the redelivery).
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
@@ -88,23 +87,7 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
     public Task ProcessAsync(ProcessMessageEventArgs args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return HandleAsync(args);
-    }
-
-    private async Task HandleAsync(ProcessMessageEventArgs args)
-    {
-        try
-        {
-            await handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), _shutdownExpired.Token);
-        }
-        catch (OperationCanceledException) when (_shutdownExpired.IsCancellationRequested)
-        {
-            // The shutdown timeout ran out mid-forward: hand the message back now, so it is redelivered at once rather
-            // than when its lock expires (the processor leaves a message whose handler was cancelled on stop as it is).
-            LogHandedBack(args.Message.MessageId);
-            using var bounded = new CancellationTokenSource(HandBackTimeout);
-            await args.AbandonMessageAsync(args.Message, cancellationToken: bounded.Token);
-        }
+        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args), _shutdownExpired.Token);
     }
 
     public async ValueTask DisposeAsync()
@@ -129,9 +112,6 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Stopped receiving from {Entity}; the messages under way are settled")]
     private partial void LogDrained(string entity);
-
-    [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Shutdown timeout ran out while forwarding message {MessageId}; abandoned for redelivery")]
-    private partial void LogHandedBack(string messageId);
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error ({Source})")]
     private partial void LogReceiveError(string source, Exception exception);
