@@ -1,6 +1,7 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core;
 using Bridge.Core.Intake;
+using Bridge.Emulators.ServiceBus;
 
 namespace Bridge.Server;
 
@@ -14,10 +15,21 @@ namespace Bridge.Server;
 /// the web server (and with it the embedded Cloud Tasks emulator's gRPC endpoint) stops in <c>StopAsync</c>, and a
 /// forward still under way then would fail and hand its message back instead of completing it.
 /// </remarks>
-public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler handler, IConfiguration configuration, ILogger<ServiceBusIntakeService> logger) : IHostedLifecycleService, IAsyncDisposable
+public sealed partial class ServiceBusIntakeService(
+    ServiceBusMessageHandler handler,
+    IConfiguration configuration,
+    ILogger<ServiceBusIntakeService> logger,
+    ServiceBusEmulatorHost? embeddedServiceBus = null) : IHostedLifecycleService, IAsyncDisposable
 {
     /// <summary>Logged when stopping begins and the messages under way are being finished.</summary>
     public const int DrainingEventId = 403;
+
+    /// <summary>Messages the processor fetches ahead of its handlers (0: one receive per free handler).</summary>
+    public const string PrefetchCountSetting = "Bridge:ServiceBus:PrefetchCount";
+
+    public const int DefaultMaxConcurrentCalls = 8;
+
+    public const int DefaultPrefetchCount = 0;
 
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
 
@@ -33,11 +45,16 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _client = ServiceBusConnection.FromConfiguration(configuration).CreateClient();
+        // The embedded endpoint is started by now (registered first); its port may have been 0 until it bound.
+        var connection = embeddedServiceBus?.Emulator is { } local
+            ? new ServiceBusConnection { ConnectionString = local.ConnectionString }
+            : ServiceBusConnection.FromConfiguration(configuration);
+        _client = connection.CreateClient();
         _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
         {
             AutoCompleteMessages = false,
-            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, 8),
+            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls),
+            PrefetchCount = configuration.GetValue(PrefetchCountSetting, DefaultPrefetchCount),
             ReceiveMode = ServiceBusReceiveMode.PeekLock,
         });
         _processor.ProcessMessageAsync += ProcessAsync;
