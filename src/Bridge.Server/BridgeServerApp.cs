@@ -1,7 +1,9 @@
 using System.Net;
+using Bridge.Core;
 using Bridge.Core.Callback;
 using Bridge.Core.Routing;
 using Bridge.Emulators.CloudTasks;
+using Bridge.Emulators.ServiceBus;
 using Bridge.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -24,17 +26,24 @@ public static class BridgeServerApp
         configure?.Invoke(builder);
         var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
+        var embeddedServiceBus = embedded && (server.EmbeddedServiceBus ?? !PointsAtServiceBus(builder.Configuration));
 
         // Bound here, before anything depends on the port: a port in use is one clear error, and port 0 is known at once.
         var api = ListenerSocket.Bind(IPAddress.Parse(server.ListenAddress), server.Port, ServerOptions.SectionName + ":Port");
-        ListenerSocket? grpc;
+        ListenerSocket? grpc = null;
         try
         {
             grpc = embedded ? ListenerSocket.Bind(IPAddress.Loopback, server.EmulatorGrpcPort, ServerOptions.SectionName + ":EmulatorGrpcPort") : null;
+            if (embeddedServiceBus && server.ServiceBusPort != 0)
+            {
+                // Only a check (a fixed port is released at once): the Service Bus emulator binds it when the host starts.
+                ListenerSocket.Bind(IPAddress.Loopback, server.ServiceBusPort, ServerOptions.SectionName + ":ServiceBusPort").Dispose();
+            }
         }
         catch (PortInUseException)
         {
             api.Dispose();
+            grpc?.Dispose();
             throw;
         }
 
@@ -44,6 +53,11 @@ public static class BridgeServerApp
         {
             // Lowest precedence: anything the user sets still wins.
             var defaults = EmbeddedDefaults(server);
+            if (embeddedServiceBus)
+            {
+                AddEmbeddedServiceBus(builder.Services, defaults, server.ServiceBusPort);
+            }
+
             builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
             builder.Services.AddCloudTasksEmulator(o =>
             {
@@ -112,14 +126,7 @@ public static class BridgeServerApp
                 emulator.EnsureQueue(route.Queue.ToString());
             }
 
-            app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine($$"""
-
-                Bridge is running with an embedded Cloud Tasks emulator (gRPC 127.0.0.1:{{server.EmulatorGrpcPort}}, OIDC issuer {{emulator.Issuer}}).
-                  send an event:  curl -X POST http://localhost:{{server.Port}}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{"order":1}'
-                  see outcomes:   curl http://localhost:{{server.Port}}/api/outcomes
-                  health:         curl http://localhost:{{server.Port}}/api/health
-
-                """));
+            app.Lifetime.ApplicationStarted.Register(() => Console.WriteLine(Banner(server, emulator.Issuer, app.Services.GetService<ServiceBusEmulatorHost>()?.Emulator)));
         }
 
         return app;
@@ -132,6 +139,31 @@ public static class BridgeServerApp
         var result = new ServerOptionsValidator().Validate(null, server);
         return result.Failed ? throw new OptionsValidationException(ServerOptions.SectionName, typeof(ServerOptions), result.Failures) : server;
     }
+
+    /// <summary>The embedded Service Bus endpoint's connection string: the official emulator's convention and key.</summary>
+    public static string EmbeddedServiceBusConnectionString(int port) =>
+        $"Endpoint=sb://localhost:{port};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={ServiceBusEmulatorOptions.DefaultSasKey};UseDevelopmentEmulator=true;";
+
+    /// <summary>
+    /// The Service Bus emulator as a hosted service registered before the intake, so it is listening when the intake
+    /// starts and still there while the intake drains on stop. With port 0 the intake reads the bound port from it.
+    /// </summary>
+    private static void AddEmbeddedServiceBus(IServiceCollection services, Dictionary<string, string?> defaults, int port)
+    {
+        services.AddServiceBusEmulator(o =>
+        {
+            o.Port = port;
+            o.ListenAddress = "127.0.0.1";
+            o.Queues.Add(new QueueDefinition { Name = ServerOptions.DemoServiceBusQueue });
+        });
+        defaults[ServiceBusConnection.DefaultName] = EmbeddedServiceBusConnectionString(port);
+        defaults[ServiceBusConnection.QueueSetting] = ServerOptions.DemoServiceBusQueue;
+        defaults["Bridge:Routes:demo:ServiceBusEntity"] = ServerOptions.DemoServiceBusQueue;
+    }
+
+    /// <summary>A Service Bus namespace or intake queue of the user's own: no embedded Service Bus emulator.</summary>
+    private static bool PointsAtServiceBus(IConfiguration configuration) =>
+        !string.IsNullOrEmpty(configuration[ServiceBusConnection.QueueSetting]) || ServiceBusConnection.FromConfiguration(configuration).IsConfigured;
 
     /// <summary>Google Cloud or another emulator configured, or routes of the user's own: no embedded emulator.</summary>
     private static bool PointsAtCloudTasks(IConfiguration configuration) =>
@@ -161,6 +193,27 @@ public static class BridgeServerApp
             ["Bridge:Outcomes:Sinks:1"] = LocalOutcomeSink.Name,
             ["Bridge:Server:ExposeOutcomes"] = "true",
         };
+    }
+
+    private static string Banner(ServerOptions server, string issuer, ServiceBusEmulator? serviceBus)
+    {
+        var sendMessage = serviceBus is null ? string.Empty : $$"""
+
+              send a Service Bus message (official .NET SDK) to {{ServerOptions.DemoServiceBusQueue}}:
+                              dotnet run --project src/Bridge.Server -- send{{(serviceBus.Port == ServerOptions.DefaultServiceBusPort ? string.Empty : $" --port {serviceBus.Port}")}} --message-id order-2 '{"order":2}'
+            """;
+        var serviceBusLine = serviceBus is null ? string.Empty : $$"""
+
+            and an embedded Service Bus emulator (AMQP 127.0.0.1:{{serviceBus.Port}}, queue {{ServerOptions.DemoServiceBusQueue}} → route demo; connection string {{serviceBus.ConnectionString}}).
+            """;
+        return $$"""
+
+            Bridge is running with an embedded Cloud Tasks emulator (gRPC 127.0.0.1:{{server.EmulatorGrpcPort}}, OIDC issuer {{issuer}}){{serviceBusLine}}
+              send an event:  curl -X POST http://localhost:{{server.Port}}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{"order":1}'{{sendMessage}}
+              see outcomes:   curl http://localhost:{{server.Port}}/api/outcomes
+              health:         curl http://localhost:{{server.Port}}/api/health
+
+            """;
     }
 
     private static void MapApi(WebApplication app, ServerOptions server)

@@ -3,6 +3,11 @@ using Bridge.Server;
 // dotnet run --project src/Bridge.Server: with no Google Cloud settings, an embedded emulator and a demo route whose
 // target is this server's own callback; POST an event to http://localhost:8080/api/events/demo and read
 // http://localhost:8080/api/outcomes.
+if (args is [ServiceBusSendCommand.Name, .. var sendArgs])
+{
+    return await ServiceBusSendCommand.RunAsync(sendArgs, Console.Out, Console.Error);
+}
+
 WebApplication app;
 try
 {

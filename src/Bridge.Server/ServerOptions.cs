@@ -5,6 +5,11 @@ public sealed class ServerOptions
 {
     public const string SectionName = "Bridge:Server";
 
+    /// <summary>The embedded Service Bus endpoint's queue, bound to the <c>demo</c> route.</summary>
+    public const string DemoServiceBusQueue = "demo-in";
+
+    public const int DefaultServiceBusPort = 5672;
+
     /// <summary>HTTP/1.1 port of the API (<c>/api/...</c>) and, when embedded, the emulator's REST, OIDC and JWKS.</summary>
     public int Port { get; set; } = 8080;
 
@@ -22,6 +27,15 @@ public sealed class ServerOptions
 
     /// <summary>Where the embedded emulator keeps its state; empty: in memory.</summary>
     public string? EmulatorData { get; set; }
+
+    /// <summary>
+    /// Host the Service Bus emulator in-process too, with the <c>demo-in</c> queue feeding the <c>demo</c> route. Default:
+    /// on with the embedded Cloud Tasks emulator, unless a Service Bus connection or intake queue is configured.
+    /// </summary>
+    public bool? EmbeddedServiceBus { get; set; }
+
+    /// <summary>AMQP port (loopback) of the embedded Service Bus emulator; 0 = any free port.</summary>
+    public int ServiceBusPort { get; set; } = DefaultServiceBusPort;
 
     /// <summary>Serve recent outcomes at <c>GET /api/outcomes</c> (the Local sink). Never on in production by default.</summary>
     public bool ExposeOutcomes { get; set; }

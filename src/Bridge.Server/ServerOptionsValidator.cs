@@ -24,6 +24,11 @@ internal sealed class ServerOptionsValidator : IValidateOptions<ServerOptions>
             errors.Add($"{key}:EmulatorGrpcPort {options.EmulatorGrpcPort} is also {key}:Port: the emulator's gRPC needs a port of its own.");
         }
 
+        if (options.ServiceBusPort is < 0 or > 65535)
+        {
+            errors.Add($"{key}:ServiceBusPort {options.ServiceBusPort} must be between 0 (any free port) and 65535.");
+        }
+
         if (!IPAddress.TryParse(options.ListenAddress, out _))
         {
             errors.Add($"{key}:ListenAddress '{options.ListenAddress}' is not an IP address (127.0.0.1, 0.0.0.0, ::).");

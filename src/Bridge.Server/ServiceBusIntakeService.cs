@@ -1,6 +1,7 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core;
 using Bridge.Core.Intake;
+using Bridge.Emulators.ServiceBus;
 
 namespace Bridge.Server;
 
@@ -9,8 +10,27 @@ namespace Bridge.Server;
 /// the same decision as the function app (complete / dead-letter with reason / hand back for later); stopping lets in-flight
 /// messages finish.
 /// </summary>
-public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler handler, IConfiguration configuration, ILogger<ServiceBusIntakeService> logger) : IHostedService, IAsyncDisposable
+/// <remarks>
+/// Drains in <see cref="StoppingAsync"/>, which the host calls on every lifecycle service before it stops any of them:
+/// the web server (and with it the embedded Cloud Tasks emulator's gRPC endpoint) stops in <c>StopAsync</c>, and a
+/// forward still under way then would fail and hand its message back instead of completing it.
+/// </remarks>
+public sealed partial class ServiceBusIntakeService(
+    ServiceBusMessageHandler handler,
+    IConfiguration configuration,
+    ILogger<ServiceBusIntakeService> logger,
+    ServiceBusEmulatorHost? embeddedServiceBus = null) : IHostedLifecycleService, IAsyncDisposable
 {
+    /// <summary>Logged when stopping begins and the messages under way are being finished.</summary>
+    public const int DrainingEventId = 403;
+
+    /// <summary>Messages the processor fetches ahead of its handlers (0: one receive per free handler).</summary>
+    public const string PrefetchCountSetting = "Bridge:ServiceBus:PrefetchCount";
+
+    public const int DefaultMaxConcurrentCalls = 8;
+
+    public const int DefaultPrefetchCount = 0;
+
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
 
     // Cancels the forwards under way only when the host's shutdown timeout runs out. The processor's own token is
@@ -26,12 +46,17 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _client = ServiceBusConnection.FromConfiguration(configuration).CreateClient();
+        // The embedded endpoint is started by now (registered first); its port may have been 0 until it bound.
+        var connection = embeddedServiceBus?.Emulator is { } local
+            ? new ServiceBusConnection { ConnectionString = local.ConnectionString }
+            : ServiceBusConnection.FromConfiguration(configuration);
+        _client = connection.CreateClient();
         _handBackSender = _client.CreateSender(_entity);
         _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
         {
             AutoCompleteMessages = false,
-            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, 8),
+            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls),
+            PrefetchCount = configuration.GetValue(PrefetchCountSetting, DefaultPrefetchCount),
             ReceiveMode = ServiceBusReceiveMode.PeekLock,
         });
         _processor.ProcessMessageAsync += ProcessAsync;
@@ -44,17 +69,38 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
         LogStarted(_entity);
     }
 
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Stops receiving and waits for the handlers under way, while everything they forward to still runs, so no
+    /// message is left half-done. If the host's shutdown timeout runs out first, the forwards still running are
+    /// cancelled and their messages handed back (the processor abandons a message whose handler failed; a named task
+    /// deduplicates the redelivery).
+    /// </summary>
+    public async Task StoppingAsync(CancellationToken cancellationToken)
+    {
+        if (_processor is not null)
+        {
+            LogDraining(_entity);
+            await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
+            await _processor.StopProcessingAsync(cancellationToken);
+            LogDrained(_entity);
+        }
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_processor is not null)
         {
-            // Stops receiving and waits for the handlers under way, so no message is left half-done; if the host's
-            // shutdown timeout runs out first, the forwards still running are cancelled and their messages come back when
-            // their locks expire (a named task deduplicates the redelivery).
-            await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
-            await _processor.StopProcessingAsync(cancellationToken);
+            // Detaches the receiver link now, while the broker is still reachable: a message delivered to the link
+            // but not yet handed to a handler is released at once rather than held until its lock expires.
+            await _processor.CloseAsync(cancellationToken);
         }
     }
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Settles one message; public so tests drive it with messages from ServiceBusModelFactory.</summary>
     public Task ProcessAsync(ProcessMessageEventArgs args)
@@ -84,6 +130,12 @@ public sealed partial class ServiceBusIntakeService(ServiceBusMessageHandler han
 
     [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Receiving Service Bus messages from {Entity}")]
     private partial void LogStarted(string entity);
+
+    [LoggerMessage(EventId = DrainingEventId, Level = LogLevel.Information, Message = "Stopping: no more messages from {Entity}; finishing the ones under way")]
+    private partial void LogDraining(string entity);
+
+    [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Stopped receiving from {Entity}; the messages under way are settled")]
+    private partial void LogDrained(string entity);
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error ({Source})")]
     private partial void LogReceiveError(string source, Exception exception);

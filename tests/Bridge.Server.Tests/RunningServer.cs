@@ -42,7 +42,7 @@ public sealed class RunningServer : IAsyncDisposable
     public static async Task<RunningServer> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         var errors = new ErrorLogGuard();
-        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
+        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
         var app = BridgeServerApp.Build(args, builder =>
         {
             builder.Logging.AddProvider(errors);

@@ -110,10 +110,7 @@ public sealed class ServiceBusIntakeTests
         Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
     }
 
-    [Fact(Skip = "Open (issue 12): stopping no longer cancels the forwards under way (the intake uses its own token, cancelled only "
-        + "when the host's shutdown timeout runs out), yet the three in-flight messages still end available and uncompleted: "
-        + "abandoned or released, not drained. Suspects: the embedded Cloud Tasks emulator or its gRPC listener stopping before "
-        + "the intake service, or the receiver link closing before the settle. Un-skip when found.")]
+    [Fact]
     public async Task Stopping_the_runner_with_messages_in_flight_leaves_none_locked_and_unsettled()
     {
         await using var relay = GatedRelay.Start();
@@ -126,10 +123,8 @@ public sealed class ServiceBusIntakeTests
 
         await relay.Held.WaitAsync(Wait);
         await WaitForAsync(async () => (await h.PeekAsync(Queue)).Count(m => m.DeliveryCount >= 1) == 3, "all three messages locked by the runner");
-        var stopping = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        h.Server.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(() => stopping.TrySetResult());
         var stop = h.StopServerAsync();
-        await stopping.Task.WaitAsync(Wait);
+        await h.Draining.Task.WaitAsync(Wait); // stopping has begun: no new messages, the three under way still held
         relay.Open(); // the forwards under way finish while the runner stops
         await stop.WaitAsync(Wait);
 
@@ -139,6 +134,27 @@ public sealed class ServiceBusIntakeTests
         var received = await ReceiveAsync(receiver, left.Count, TimeSpan.FromSeconds(20));
         Assert.Equal(left.Select(m => m.MessageId).Order(StringComparer.Ordinal), received.Select(m => m.MessageId).Order(StringComparer.Ordinal));
         Assert.Empty(left); // drained: the in-flight forwards finished and their messages were completed
+        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+    }
+
+    [Fact]
+    public async Task A_forward_still_running_when_the_shutdown_timeout_runs_out_hands_its_message_back_at_once()
+    {
+        await using var relay = GatedRelay.Start(); // never opened: the CreateTask never returns
+        await using var h = await Harness.StartAsync(q => q.Properties.LockDuration = TimeSpan.FromMinutes(5), relay,
+            configure: b => b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2)));
+        await using var sender = h.Client.CreateSender(Queue);
+        await sender.SendMessageAsync(new ServiceBusMessage("{\"order\":1}") { MessageId = "stuck" });
+        await relay.Held.WaitAsync(Wait);
+        await WaitForAsync(async () => (await h.PeekAsync(Queue)).Count(m => m.DeliveryCount >= 1) == 1, "the message locked by the runner");
+
+        await h.StopServerAsync().WaitAsync(Wait);
+
+        // Not lost, and not held for the rest of its five-minute lock either: handed back for the next receiver.
+        await using var receiver = h.Client.CreateReceiver(Queue);
+        var message = Assert.Single(await ReceiveAsync(receiver, 1, TimeSpan.FromSeconds(20)));
+        Assert.Equal("stuck", message.MessageId);
+        Assert.Equal(2, message.DeliveryCount);
         Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
     }
 
@@ -195,7 +211,11 @@ public sealed class ServiceBusIntakeTests
 
         public RunningServer Server { get; }
 
-        public static async Task<Harness> StartAsync(Action<QueueDefinition>? queue = null, GatedRelay? relay = null, bool ownRoutes = false, string[]? settings = null)
+        /// <summary>Completes when the runner's intake starts draining on stop.</summary>
+        public TaskCompletionSource Draining { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public static async Task<Harness> StartAsync(Action<QueueDefinition>? queue = null, GatedRelay? relay = null, bool ownRoutes = false, string[]? settings = null,
+            Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
         {
             var definition = new QueueDefinition { Name = Queue };
             queue?.Invoke(definition);
@@ -210,11 +230,19 @@ public sealed class ServiceBusIntakeTests
                 .. ownRoutes ? ["--Bridge:Server:EmbeddedEmulator=false"] : new[] { "--Bridge:Server:EmbeddedEmulator=true", $"--Bridge:Routes:demo:ServiceBusEntity={Queue}" },
                 .. relay is null ? Array.Empty<string>() : [$"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{relay.Port}"],
                 .. settings ?? [],
+                "--Logging:LogLevel:Bridge.Server.ServiceBusIntakeService=Information",
             ];
-            var server = await RunningServer.StartAsync(runner);
+            var draining = new DrainSignal();
+            var server = await RunningServer.StartAsync(b =>
+            {
+                b.Logging.AddProvider(draining);
+                configure?.Invoke(b);
+            }, runner);
             relay?.RelayTo(server.EmulatorGrpcPort); // calls wait in the relay's backlog until then
             var client = new ServiceBusClient(emulator.ConnectionString);
-            return new Harness(emulator, loggers, log, client, server);
+            var harness = new Harness(emulator, loggers, log, client, server);
+            draining.Signal = harness.Draining;
+            return harness;
         }
 
         public async Task StopServerAsync()
@@ -247,6 +275,30 @@ public sealed class ServiceBusIntakeTests
             await Client.DisposeAsync();
             await Emulator.DisposeAsync();
             Loggers.Dispose();
+        }
+    }
+
+    /// <summary>Signals when the runner's intake logs that it is draining.</summary>
+    private sealed class DrainSignal : ILoggerProvider, ILogger
+    {
+        public TaskCompletionSource? Signal { get; set; }
+
+        public ILogger CreateLogger(string categoryName) => categoryName == typeof(ServiceBusIntakeService).FullName ? this : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Id == ServiceBusIntakeService.DrainingEventId)
+            {
+                Signal?.TrySetResult();
+            }
+        }
+
+        public void Dispose()
+        {
         }
     }
 

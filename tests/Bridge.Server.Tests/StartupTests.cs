@@ -10,14 +10,15 @@ public sealed class StartupTests
     [Theory]
     [InlineData("Bridge:Server:Port")]
     [InlineData("Bridge:Server:EmulatorGrpcPort")]
+    [InlineData("Bridge:Server:ServiceBusPort")]
     public void A_port_in_use_is_one_line_naming_the_setting(string setting)
     {
         using var holder = new TcpListener(IPAddress.Loopback, 0);
         holder.Start();
         var taken = ((IPEndPoint)holder.LocalEndpoint).Port;
-        var other = setting == "Bridge:Server:Port" ? "Bridge:Server:EmulatorGrpcPort" : "Bridge:Server:Port";
+        string[] others = [.. new[] { "Bridge:Server:Port", "Bridge:Server:EmulatorGrpcPort", "Bridge:Server:ServiceBusPort" }.Where(s => s != setting).Select(s => $"--{s}=0")];
 
-        var error = Assert.Throws<PortInUseException>(() => BridgeServerApp.Build([$"--{setting}={taken}", $"--{other}=0", "--environment=Testing"]));
+        var error = Assert.Throws<PortInUseException>(() => BridgeServerApp.Build([$"--{setting}={taken}", .. others, "--environment=Testing"]));
 
         Assert.Equal($"Port {taken} on 127.0.0.1 is already in use: set {setting} (environment {setting.Replace(":", "__", StringComparison.Ordinal)}) to a free port, or 0 for any.", error.Message);
     }
@@ -25,9 +26,10 @@ public sealed class StartupTests
     [Fact]
     public void Bad_server_settings_stop_the_start_naming_key_and_value()
     {
-        var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(["--Bridge:Server:Port=70000", "--Bridge:Server:ListenAddress=localhost", "--environment=Testing"]));
+        var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(["--Bridge:Server:Port=70000", "--Bridge:Server:ListenAddress=localhost", "--Bridge:Server:ServiceBusPort=-1", "--environment=Testing"]));
 
         Assert.Contains("Bridge:Server:Port 70000 must be between 0 (any free port) and 65535.", error.Failures);
         Assert.Contains("Bridge:Server:ListenAddress 'localhost' is not an IP address (127.0.0.1, 0.0.0.0, ::).", error.Failures);
+        Assert.Contains("Bridge:Server:ServiceBusPort -1 must be between 0 (any free port) and 65535.", error.Failures);
     }
 }

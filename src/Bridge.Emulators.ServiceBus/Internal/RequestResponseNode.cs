@@ -24,7 +24,9 @@ internal sealed partial class RequestResponseNode(Func<AmqpLink, AmqpMessage, Am
         }
 
         var replies = (SendingAmqpLink)link;
-        var replyTo = (replies.Settings.Target as Target)?.Address?.ToString();
+        // The .NET SDK names the reply address as the link's target; the Node.js SDK (rhea) leaves the target out and
+        // uses the link's name as the request's reply-to, which Service Bus accepts too.
+        var replyTo = (replies.Settings.Target as Target)?.Address?.ToString() ?? replies.Settings.LinkName;
         var key = replyTo is null ? null : Key(replies, replyTo);
         if (key is null || !replyLinks.TryAdd(key, replies))
         {
