@@ -6,6 +6,7 @@ namespace Bridge.Core.Internal;
 internal sealed record OutcomeData(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("taskName")] string TaskName,
+    [property: JsonPropertyName("taskInstance")] string? TaskInstance,
     [property: JsonPropertyName("queue")] string? Queue,
     [property: JsonPropertyName("route")] string? Route,
     [property: JsonPropertyName("identityKind")] string? IdentityKind,

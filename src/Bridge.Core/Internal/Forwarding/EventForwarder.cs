@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core.Forwarding;
@@ -23,6 +24,9 @@ internal sealed partial class EventForwarder : IEventForwarder
     public const string CorrelationHeader = "X-Bridge-Correlation-Id";
     public const string RouteHeader = "X-Bridge-Route";
     public const string IdentityHeader = "X-Bridge-Event-Identity";
+
+    /// <summary>A random stamp per created task: outcome ids tell apart two tasks that reuse one name.</summary>
+    public const string TaskInstanceHeader = "X-Bridge-Task-Instance";
 
     private readonly CloudTasksClient _client;
     private readonly RouteTable _routes;
@@ -146,6 +150,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
 
         request.Headers[RouteHeader] = route.Name;
+        request.Headers[TaskInstanceHeader] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         if (!string.IsNullOrEmpty(inbound.CorrelationId))
         {
             request.Headers[CorrelationHeader] = inbound.CorrelationId;
