@@ -64,7 +64,7 @@ public static class BridgeCoreServiceCollectionExtensions
         {
             if (name.Equals(OutcomeOptions.LogSink, StringComparison.OrdinalIgnoreCase))
             {
-                yield return new LogOutcomeSink(sp.GetRequiredService<ILogger<LogOutcomeSink>>());
+                yield return new LogOutcomeSink(sp.GetRequiredService<ILogger<LogOutcomeSink>>(), options.LogPayloads);
             }
             else if (name.Equals(OutcomeOptions.ServiceBusSink, StringComparison.OrdinalIgnoreCase))
             {

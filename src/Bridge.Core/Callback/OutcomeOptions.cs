@@ -20,4 +20,7 @@ public sealed class OutcomeOptions
     public string? ServiceBusEntity { get; set; }
 
     public string? ManagedIdentityClientId { get; set; }
+
+    /// <summary>The Log sink also writes payloads (base64). Off by default: payloads are the senders' data.</summary>
+    public bool LogPayloads { get; set; }
 }

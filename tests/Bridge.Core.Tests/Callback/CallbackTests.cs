@@ -218,6 +218,33 @@ public sealed class CallbackTests : IAsyncLifetime
         Assert.Equal(1, Data(failed).GetProperty("retryCount").GetInt32());
     }
 
+    [Theory]
+    [InlineData(10, false)] // max_attempts reached, max_retry_duration not: Cloud Tasks still retries
+    [InlineData(90, true)]  // both reached: this was the last attempt
+    public async Task The_final_failure_waits_for_max_retry_duration_too(int minutesSinceDue, bool final)
+    {
+        var queue = await StartAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MaxRetryDuration = Duration.FromTimeSpan(TimeSpan.FromHours(1)) });
+        _sink.Fail = outcome => outcome.Type == "dev.bridge.task.delivered";
+        _errors.Expect("Bridge.Core.Internal.CallbackReceiver", eventId: 302);
+        var token = _google.Mint(TestTokenIssuer.Claims(_google.Issuer, _callback.ToString(), Invoker));
+        var due = TimeProvider.System.GetUtcNow().AddMinutes(-minutesSinceDue).ToUnixTimeSeconds();
+
+        var response = await Services.GetRequiredService<CallbackReceiver>().HandleAsync(new CallbackRequest(
+            new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+            {
+                ["Authorization"] = "Bearer " + token,
+                ["X-CloudTasks-QueueName"] = queue.QueueId,
+                ["X-CloudTasks-TaskName"] = "late",
+                ["X-CloudTasks-TaskRetryCount"] = "1",
+                ["X-Bridge-Task-Due"] = due.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+            "x"u8.ToArray(),
+            "text/plain"));
+
+        Assert.Equal(503, response.Status);
+        Assert.Equal(final ? ["dev.bridge.task.failed"] : [], _sink.Published.Select(p => p.Type).ToArray());
+    }
+
     [Fact]
     public async Task The_same_call_delivered_twice_produces_the_same_outcome_id()
     {

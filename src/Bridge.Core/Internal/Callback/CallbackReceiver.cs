@@ -62,7 +62,7 @@ internal sealed partial class CallbackReceiver
     private readonly TimeProvider _time;
     private readonly ILogger<CallbackReceiver> _logger;
     private readonly CallbackAuthorization _authorization;
-    private readonly ConcurrentDictionary<string, (int MaxAttempts, DateTimeOffset Until)> _maxAttempts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int MaxAttempts, TimeSpan MaxDuration, DateTimeOffset Until)> _retryConfigs = new(StringComparer.Ordinal);
 
     public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null)
     {
@@ -140,7 +140,7 @@ internal sealed partial class CallbackReceiver
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogSinkFailed(outcome.TaskName, ex);
-                if (taskName is not null && await IsLastAttemptAsync(outcome, cancellationToken).ConfigureAwait(false))
+                if (taskName is not null && await IsLastAttemptAsync(outcome, Due(headers), cancellationToken).ConfigureAwait(false))
                 {
                     await ReportFinalFailureAsync(outcome, ex, cancellationToken).ConfigureAwait(false);
                 }
@@ -190,6 +190,7 @@ internal sealed partial class CallbackReceiver
                 : $"Dispatches of queue '{Shorten(queueId)}' are accepted only from the account its route's tasks are signed as, not from {caller}.");
         }
 
+        _ = Due(headers); // a bad stamp is a 400 now, not a surprise on the last attempt
         return new TaskOutcome
         {
             Status = OutcomeStatus.Delivered,
@@ -202,7 +203,7 @@ internal sealed partial class CallbackReceiver
             RetryCount = Int(headers, "X-CloudTasks-TaskRetryCount"),
             ExecutionCount = Int(headers, "X-CloudTasks-TaskExecutionCount"),
             PreviousResponse = Int(headers, "X-CloudTasks-TaskPreviousResponse"),
-            Eta = Eta(headers.GetValueOrDefault("X-CloudTasks-TaskETA")),
+            Eta = headers.TryGetValue("X-CloudTasks-TaskETA", out var eta) ? UnixSeconds(eta, "X-CloudTasks-TaskETA", "InvalidTaskEta") : null,
             ReportedBy = caller,
             ReceivedAt = _time.GetUtcNow(),
             Payload = request.Body,
@@ -210,20 +211,15 @@ internal sealed partial class CallbackReceiver
         };
     }
 
-    /// <summary>X-CloudTasks-TaskETA: seconds since the epoch, with a fraction; anything else is a bad call, not a 500.</summary>
-    private static DateTimeOffset? Eta(string? text)
+    /// <summary>Seconds since the epoch, with a fraction (X-CloudTasks-TaskETA); anything else is a bad call, not a 500.</summary>
+    private static DateTimeOffset UnixSeconds(string text, string header, string reason)
     {
-        if (text is null)
-        {
-            return null;
-        }
-
         if (decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) && seconds <= MaxEtaSeconds)
         {
             return DateTimeOffset.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond));
         }
 
-        throw CallbackRefusedException.Invalid("InvalidTaskEta", $"X-CloudTasks-TaskETA '{Shorten(text)}' is not a time: seconds since 1970 up to {MaxEtaSeconds}.");
+        throw CallbackRefusedException.Invalid(reason, $"{header} '{Shorten(text)}' is not a time: seconds since 1970 up to {MaxEtaSeconds}.");
     }
 
     private static readonly decimal MaxEtaSeconds = (decimal)(DateTimeOffset.MaxValue - DateTimeOffset.UnixEpoch).Ticks / TimeSpan.TicksPerSecond - 1;
@@ -306,8 +302,12 @@ internal sealed partial class CallbackReceiver
 
     private static string Shorten(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 61), "...");
 
-    /// <summary>Whether Cloud Tasks will give up after this attempt, from the queue's retry config (cached).</summary>
-    private async Task<bool> IsLastAttemptAsync(TaskOutcome outcome, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether Cloud Tasks will give up after this attempt, from the queue's retry config (cached): it stops once both
+    /// max_attempts (-1: none) and max_retry_duration since the first attempt (zero: none) are reached. The first
+    /// attempt's time is the task's due time as the bridge stamped it; a task without the stamp is judged by attempts.
+    /// </summary>
+    private async Task<bool> IsLastAttemptAsync(TaskOutcome outcome, DateTimeOffset? due, CancellationToken cancellationToken)
     {
         if (outcome.RetryCount is not { } retryCount)
         {
@@ -315,12 +315,13 @@ internal sealed partial class CallbackReceiver
         }
 
         var maxAttempts = _options.DefaultMaxAttempts;
+        var maxDuration = TimeSpan.Zero;
+        var now = _time.GetUtcNow();
         if (_client is not null && outcome.Queue is not null && QueueName.TryParse(outcome.Queue, out var queue))
         {
-            var now = _time.GetUtcNow();
-            if (_maxAttempts.TryGetValue(outcome.Queue, out var cached) && cached.Until > now)
+            if (_retryConfigs.TryGetValue(outcome.Queue, out var cached) && cached.Until > now)
             {
-                maxAttempts = cached.MaxAttempts;
+                (maxAttempts, maxDuration) = (cached.MaxAttempts, cached.MaxDuration);
             }
             else
             {
@@ -328,7 +329,8 @@ internal sealed partial class CallbackReceiver
                 {
                     var config = await _client.GetQueueAsync(queue, cancellationToken).ConfigureAwait(false);
                     maxAttempts = config.RetryConfig?.MaxAttempts ?? maxAttempts;
-                    _maxAttempts[outcome.Queue] = (maxAttempts, now + TimeSpan.FromMinutes(5));
+                    maxDuration = config.RetryConfig?.MaxRetryDuration?.ToTimeSpan() ?? TimeSpan.Zero;
+                    _retryConfigs[outcome.Queue] = (maxAttempts, maxDuration, now + TimeSpan.FromMinutes(5));
                 }
                 catch (CloudTasksException)
                 {
@@ -337,8 +339,18 @@ internal sealed partial class CallbackReceiver
             }
         }
 
-        return maxAttempts != -1 && retryCount + 1 >= maxAttempts;
+        var durationReached = maxDuration <= TimeSpan.Zero || due is not { } first || now - first >= maxDuration;
+        if (maxAttempts == -1)
+        {
+            return maxDuration > TimeSpan.Zero && due is not null && durationReached;
+        }
+
+        return retryCount + 1 >= maxAttempts && durationReached;
     }
+
+    /// <summary>When the task was first due (the bridge's X-Bridge-Task-Due stamp), if stamped.</summary>
+    private static DateTimeOffset? Due(IReadOnlyDictionary<string, string> headers) =>
+        headers.TryGetValue(EventForwarder.TaskDueHeader, out var text) ? UnixSeconds(text, EventForwarder.TaskDueHeader, "InvalidTaskDue") : null;
 
     private async Task ReportFinalFailureAsync(TaskOutcome delivered, Exception cause, CancellationToken cancellationToken)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
@@ -27,6 +28,9 @@ internal sealed partial class EventForwarder : IEventForwarder
 
     /// <summary>A random stamp per created task: outcome ids tell apart two tasks that reuse one name.</summary>
     public const string TaskInstanceHeader = "X-Bridge-Task-Instance";
+
+    /// <summary>When the task is first due (seconds since the epoch): the callback's measure of max_retry_duration.</summary>
+    public const string TaskDueHeader = "X-Bridge-Task-Due";
 
     private readonly CloudTasksClient _client;
     private readonly RouteTable _routes;
@@ -101,7 +105,7 @@ internal sealed partial class EventForwarder : IEventForwarder
 
         var now = _time.GetUtcNow();
         var scheduleTime = ScheduleRules.Resolve(inbound.Schedule, route.Options, now);
-        var task = BuildTask(route, inbound, scheduleTime, activity);
+        var task = BuildTask(route, inbound, scheduleTime, scheduleTime ?? now, activity);
         activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, route.Queue.ToString());
         if (task.Name.Length > 0)
         {
@@ -126,7 +130,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
     }
 
-    private static Bridge.CloudTasks.V2Beta3.Task BuildTask(Route route, InboundEvent inbound, DateTimeOffset? scheduleTime, Activity? activity)
+    private static Bridge.CloudTasks.V2Beta3.Task BuildTask(Route route, InboundEvent inbound, DateTimeOffset? scheduleTime, DateTimeOffset due, Activity? activity)
     {
         var request = new HttpRequest
         {
@@ -151,6 +155,7 @@ internal sealed partial class EventForwarder : IEventForwarder
 
         request.Headers[RouteHeader] = route.Name;
         request.Headers[TaskInstanceHeader] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        request.Headers[TaskDueHeader] = due.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         if (!string.IsNullOrEmpty(inbound.CorrelationId))
         {
             request.Headers[CorrelationHeader] = inbound.CorrelationId;
