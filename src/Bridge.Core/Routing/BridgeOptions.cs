@@ -81,6 +81,12 @@ public sealed class RouteOptions
     /// </summary>
     public List<string> ReportingServiceAccounts { get; set; } = [];
 
+    /// <summary>
+    /// Accounts the route's tasks were signed as before <see cref="ServiceAccountEmail"/> was rotated: dispatches of
+    /// tasks queued before the rotation are still accepted from them. Remove once those tasks have drained.
+    /// </summary>
+    public List<string> PreviousServiceAccounts { get; set; } = [];
+
     /// <summary>Delay for events that carry no schedule.</summary>
     public TimeSpan? DefaultDelay { get; set; }
 
@@ -108,6 +114,7 @@ public sealed class RouteOptions
         copy.CarryProperties = [.. CarryProperties];
         copy.CarryHeaders = [.. CarryHeaders];
         copy.ReportingServiceAccounts = [.. ReportingServiceAccounts];
+        copy.PreviousServiceAccounts = [.. PreviousServiceAccounts];
         return copy;
     }
 }

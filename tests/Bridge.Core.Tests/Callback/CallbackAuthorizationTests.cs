@@ -23,6 +23,7 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
     private const string BillingWorker = "billing-worker@p.iam.gserviceaccount.com";
     private const string ExternalWorker = "external-worker@p.iam.gserviceaccount.com";
     private const string Stranger = "stranger@p.iam.gserviceaccount.com";
+    private const string RotatedOut = "orders-invoker-old@p.iam.gserviceaccount.com";
 
     private static readonly string[] Callers = [OrdersInvoker, BillingInvoker, OrdersWorker, BillingWorker, ExternalWorker, Stranger];
 
@@ -48,10 +49,10 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
         {
             Issuers = [new TrustedIssuer { Issuer = issuer.Issuer, DiscoveryUrl = issuer.DiscoveryUrl }],
             PublicUrl = Callback,
-            AllowedServiceAccounts = [.. Callers],
+            AllowedServiceAccounts = [.. Callers, RotatedOut],
         };
         var bridge = new BridgeOptions();
-        bridge.Routes["orders"] = new RouteOptions { Queue = "projects/p/locations/l/queues/orders", TargetUrl = Callback, ServiceAccountEmail = OrdersInvoker, ReportingServiceAccounts = [OrdersWorker] };
+        bridge.Routes["orders"] = new RouteOptions { Queue = "projects/p/locations/l/queues/orders", TargetUrl = Callback, ServiceAccountEmail = OrdersInvoker, ReportingServiceAccounts = [OrdersWorker], PreviousServiceAccounts = [RotatedOut] };
         bridge.Routes["billing"] = new RouteOptions { Queue = "projects/p/locations/l/queues/billing", TargetUrl = "https://billing.example.com/run", Audience = Callback, ServiceAccountEmail = BillingInvoker, ReportingServiceAccounts = [BillingWorker] };
         bridge.Routes["external"] = new RouteOptions { Queue = "projects/p/locations/l/queues/external", TargetUrl = "https://elsewhere.example.com/hook", ServiceAccountEmail = OrdersInvoker, ReportingServiceAccounts = [ExternalWorker] };
         var options = Options.Create(callback);
@@ -153,6 +154,14 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
 
         Assert.Equal(403, response.Status);
         Assert.Equal(nameof(CallbackRefusal.NotTheRouteServiceAccount), response.Reason);
+    }
+
+    [Fact]
+    public async Task After_a_rotation_the_previous_account_still_dispatches_its_routes_tasks_only()
+    {
+        Assert.Equal(200, (await DispatchAsync(RotatedOut, "orders")).Status);
+        Assert.Equal(nameof(CallbackRefusal.NotTheRouteServiceAccount), (await DispatchAsync(RotatedOut, "billing")).Reason);
+        Assert.Equal(nameof(CallbackRefusal.NotAllowedToReport), (await ReportAsync(RotatedOut, "orders")).Reason);
     }
 
     [Fact]

@@ -58,7 +58,8 @@ internal sealed class CallbackAuthorization
             return CallbackRefusal.QueueNotRoutedHere;
         }
 
-        route = candidates.Find(r => string.Equals(r.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase));
+        route = candidates.Find(r => string.Equals(r.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase))
+            ?? candidates.Find(r => r.Options.PreviousServiceAccounts.Contains(caller, StringComparer.OrdinalIgnoreCase)); // tasks queued before a rotation
         return route is null ? CallbackRefusal.NotTheRouteServiceAccount : null;
     }
 

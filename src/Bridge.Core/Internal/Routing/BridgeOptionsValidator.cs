@@ -59,11 +59,14 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
                 errors.Add($"{key}:ServiceAccountEmail '{route.ServiceAccountEmail}' is not an email address.");
             }
 
-            for (var i = 0; i < route.ReportingServiceAccounts.Count; i++)
+            foreach (var (list, setting) in new[] { (route.ReportingServiceAccounts, "ReportingServiceAccounts"), (route.PreviousServiceAccounts, "PreviousServiceAccounts") })
             {
-                if (route.ReportingServiceAccounts[i] is not { } reporter || !reporter.Contains('@', StringComparison.Ordinal) || reporter.Any(char.IsWhiteSpace))
+                for (var i = 0; i < list.Count; i++)
                 {
-                    errors.Add($"{key}:ReportingServiceAccounts:{i} '{route.ReportingServiceAccounts[i]}' is not an email address.");
+                    if (list[i] is not { } account || !account.Contains('@', StringComparison.Ordinal) || account.Any(char.IsWhiteSpace))
+                    {
+                        errors.Add($"{key}:{setting}:{i} '{list[i]}' is not an email address.");
+                    }
                 }
             }
 
