@@ -52,7 +52,8 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CallbackReceiver>>(),
             sp.GetService<Routing.RouteTable>(),
-            sp.GetService<CloudTasks.CloudTasksClient>()));
+            sp.GetService<CloudTasks.CloudTasksClient>(),
+            sp.GetRequiredService<IOptions<OutcomeOptions>>()));
         return services;
     }
 

@@ -61,6 +61,15 @@ public sealed record TaskOutcome
 
     public string? PayloadContentType { get; init; }
 
+    /// <summary>For deliveries: the payload's size in bytes, whether or not the outcome carries it.</summary>
+    public int? PayloadSize { get; init; }
+
+    /// <summary>The payload's SHA-256 (hex) when the outcome does not carry it.</summary>
+    public string? PayloadSha256 { get; init; }
+
+    /// <summary>Why the payload is not carried, when it is not.</summary>
+    public string? PayloadNote { get; init; }
+
     /// <summary>
     /// Stable for the same task instance and status, so a call delivered twice gives the same id and the sink's
     /// duplicate detection (Service Bus MessageId) drops the repeat; another instance of the same task name, or another
@@ -112,7 +121,10 @@ public sealed record TaskOutcome
             Status switch { OutcomeStatus.Delivered => "delivered", OutcomeStatus.Succeeded => "succeeded", _ => "failed" },
             TaskName, TaskInstance, Queue, Route, IdentityKind, CorrelationId, RetryCount, ExecutionCount, Eta, PreviousResponse, Detail, ReportedBy, ReceivedAt,
             Payload.IsEmpty ? null : Payload.ToArray(),
-            Payload.IsEmpty ? null : PayloadContentType),
+            Payload.IsEmpty && PayloadSha256 is null ? null : PayloadContentType,
+            PayloadSize,
+            PayloadSha256,
+            PayloadNote),
     };
 
     private static readonly Uri SourceUri = new(Source, UriKind.Relative);

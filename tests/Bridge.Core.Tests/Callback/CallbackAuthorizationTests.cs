@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Bridge.Core.Callback;
 using Bridge.Core.Internal;
 using Bridge.Core.Routing;
@@ -162,6 +163,26 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
         Assert.Equal(200, (await DispatchAsync(RotatedOut, "orders")).Status);
         Assert.Equal(nameof(CallbackRefusal.NotTheRouteServiceAccount), (await DispatchAsync(RotatedOut, "billing")).Reason);
         Assert.Equal(nameof(CallbackRefusal.NotAllowedToReport), (await ReportAsync(RotatedOut, "orders")).Reason);
+    }
+
+    [Fact]
+    public async Task A_300_KB_payload_is_published_without_its_bytes_but_with_size_and_digest()
+    {
+        var payload = new byte[300 * 1024];
+        new Random(7).NextBytes(payload);
+        var response = await _receiver.HandleAsync(new CallbackRequest(
+            Headers(("Authorization", Token(OrdersInvoker)), ("X-CloudTasks-QueueName", "orders"), ("X-CloudTasks-TaskName", "big")),
+            payload,
+            "application/octet-stream"));
+
+        Assert.Equal(200, response.Status);
+        var outcome = Assert.Single(_sink.Published);
+        var data = System.Text.Json.JsonSerializer.SerializeToElement(outcome.Data);
+        Assert.Equal(JsonValueKind.Null, data.GetProperty("payload").ValueKind);
+        Assert.Equal(payload.Length, data.GetProperty("payloadSize").GetInt32());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(payload)), data.GetProperty("payloadSha256").GetString());
+        Assert.Contains("MaxInlinePayloadBytes", data.GetProperty("payloadNote").GetString(), StringComparison.Ordinal);
+        Assert.True(ServiceBusOutcomeSink.ToMessage(outcome).Body.ToMemory().Length < 256 * 1024); // fits a Standard-tier message
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Bridge.CloudTasks;
 using Bridge.Core.Callback;
@@ -62,10 +63,12 @@ internal sealed partial class CallbackReceiver
     private readonly TimeProvider _time;
     private readonly ILogger<CallbackReceiver> _logger;
     private readonly CallbackAuthorization _authorization;
+    private readonly int _maxInlinePayload;
     private readonly ConcurrentDictionary<string, (int MaxAttempts, TimeSpan MaxDuration, DateTimeOffset Until)> _retryConfigs = new(StringComparer.Ordinal);
 
-    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null)
+    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null, IOptions<OutcomeOptions>? outcomes = null)
     {
+        _maxInlinePayload = outcomes?.Value.MaxInlinePayloadBytes ?? OutcomeOptions.DefaultMaxInlinePayloadBytes;
         _verifier = verifier;
         _sink = sink;
         _client = client;
@@ -191,6 +194,7 @@ internal sealed partial class CallbackReceiver
         }
 
         _ = Due(headers); // a bad stamp is a 400 now, not a surprise on the last attempt
+        var inline = request.Body.Length <= _maxInlinePayload;
         return new TaskOutcome
         {
             Status = OutcomeStatus.Delivered,
@@ -206,8 +210,11 @@ internal sealed partial class CallbackReceiver
             Eta = headers.TryGetValue("X-CloudTasks-TaskETA", out var eta) ? UnixSeconds(eta, "X-CloudTasks-TaskETA", "InvalidTaskEta") : null,
             ReportedBy = caller,
             ReceivedAt = _time.GetUtcNow(),
-            Payload = request.Body,
+            Payload = inline ? request.Body : default,
             PayloadContentType = request.ContentType,
+            PayloadSize = request.Body.Length,
+            PayloadSha256 = inline ? null : Convert.ToHexStringLower(SHA256.HashData(request.Body.Span)),
+            PayloadNote = inline ? null : $"The payload ({request.Body.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}) and no payload store is configured: the outcome carries its size and SHA-256 only.",
         };
     }
 
@@ -354,7 +361,7 @@ internal sealed partial class CallbackReceiver
 
     private async Task ReportFinalFailureAsync(TaskOutcome delivered, Exception cause, CancellationToken cancellationToken)
     {
-        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default };
+        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default, PayloadSize = null, PayloadSha256 = null, PayloadNote = null };
         try
         {
             await _sink.PublishAsync(failed, cancellationToken).ConfigureAwait(false);

@@ -19,4 +19,7 @@ internal sealed record OutcomeData(
     [property: JsonPropertyName("reportedBy")] string ReportedBy,
     [property: JsonPropertyName("receivedAt")] DateTimeOffset ReceivedAt,
     [property: JsonPropertyName("payload")] byte[]? Payload,
-    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType);
+    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType,
+    [property: JsonPropertyName("payloadSize")] int? PayloadSize,
+    [property: JsonPropertyName("payloadSha256")] string? PayloadSha256,
+    [property: JsonPropertyName("payloadNote")] string? PayloadNote);

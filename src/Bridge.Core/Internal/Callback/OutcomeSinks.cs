@@ -21,7 +21,7 @@ internal sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger, boo
             data = data with { Payload = null };
         }
 
-        LogOutcome(outcome.Type, outcome.TaskName, outcome.Id, outcome.Payload.Length, System.Text.Json.JsonSerializer.Serialize(data));
+        LogOutcome(outcome.Type, outcome.TaskName, outcome.Id, outcome.PayloadSize ?? outcome.Payload.Length, System.Text.Json.JsonSerializer.Serialize(data));
         return Task.CompletedTask;
     }
 
