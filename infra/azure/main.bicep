@@ -39,8 +39,14 @@ type route = {
   @description('Service Bus application properties sent with the task as X-Bridge-Property-<name>.')
   carryProperties: string[]?
 
-  @description('HTTP intake headers copied to the task.')
+  @description('HTTP intake headers copied to the task (not Authorization, Host, X-CloudTasks-*, X-Google-*, X-AppEngine-*, X-Bridge-*).')
   carryHeaders: string[]?
+
+  @description('Service accounts (email) allowed to report this route\'s outcomes to the callback; none: nobody may.')
+  reportingServiceAccounts: string[]?
+
+  @description('Accounts the route\'s tasks were signed as before a rotation: their dispatches are still accepted by the callback.')
+  previousServiceAccounts: string[]?
 
   @description('Static headers every task of the route carries (not X-CloudTasks-*, X-Google-*, X-AppEngine-*); deployed as indexed Headers__<n>__Name/__Value settings.')
   headers: { *: string }?
@@ -313,6 +319,16 @@ var routeSettings = reduce(
           range(0, length(r.?carryHeaders ?? [])),
           i => 'Bridge__Routes__${r.name}__CarryHeaders__${i}',
           i => r.carryHeaders![i]
+        ),
+        toObject(
+          range(0, length(r.?reportingServiceAccounts ?? [])),
+          i => 'Bridge__Routes__${r.name}__ReportingServiceAccounts__${i}',
+          i => r.reportingServiceAccounts![i]
+        ),
+        toObject(
+          range(0, length(r.?previousServiceAccounts ?? [])),
+          i => 'Bridge__Routes__${r.name}__PreviousServiceAccounts__${i}',
+          i => r.previousServiceAccounts![i]
         ),
         toObject(
           range(0, length(items(r.?headers ?? {}))),

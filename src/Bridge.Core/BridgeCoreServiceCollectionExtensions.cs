@@ -60,7 +60,8 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CallbackReceiver>>(),
             sp.GetService<Routing.RouteTable>(),
-            sp.GetService<CloudTasks.CloudTasksClient>()));
+            sp.GetService<CloudTasks.CloudTasksClient>(),
+            sp.GetRequiredService<IOptions<OutcomeOptions>>()));
         return services;
     }
 
@@ -72,7 +73,7 @@ public static class BridgeCoreServiceCollectionExtensions
         {
             if (name.Equals(OutcomeOptions.LogSink, StringComparison.OrdinalIgnoreCase))
             {
-                yield return new LogOutcomeSink(sp.GetRequiredService<ILogger<LogOutcomeSink>>());
+                yield return new LogOutcomeSink(sp.GetRequiredService<ILogger<LogOutcomeSink>>(), options.LogPayloads);
             }
             else if (name.Equals(OutcomeOptions.ServiceBusSink, StringComparison.OrdinalIgnoreCase))
             {

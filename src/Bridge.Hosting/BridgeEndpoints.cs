@@ -62,14 +62,18 @@ public sealed class BridgeEndpoints
         }
     }
 
-    /// <summary>Verifies and settles a callback: 200 with the outcome id, or the refusal's status and reason.</summary>
+    /// <summary>
+    /// Verifies and settles a callback: 200 with the outcome id, or the refusal's status and reason. The body is read
+    /// only once the token is verified.
+    /// </summary>
     public async Task<IResult> ReceiveCallbackAsync(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var body = await HttpRequests.ReadBodyAsync(request, _maxCallbackBytes).ConfigureAwait(false);
-        var response = body is null
-            ? new CallbackResponse(StatusCodes.Status413PayloadTooLarge, "PayloadTooLarge", null)
-            : await _receiver.HandleAsync(new CallbackRequest(HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+        var response = await _receiver.HandleAsync(
+            HttpRequests.Headers(request),
+            request.ContentType,
+            async _ => await HttpRequests.ReadBodyAsync(request, _maxCallbackBytes).ConfigureAwait(false) is { } body ? body : null,
+            request.HttpContext.RequestAborted).ConfigureAwait(false);
         return Answers.Callback(response);
     }
 

@@ -51,6 +51,8 @@ public sealed class BadInputTests : IAsyncLifetime
         new("schedule header without offset", h => Http(h, "x", null, ("X-Bridge-Schedule-Time", "2026-12-01T10:00:00")), ForwardingFailureReason.InvalidSchedule, "with an offset"),
         new("delay header that is not a delay", h => Http(h, "x", null, ("X-Bridge-Delay", "a while")), ForwardingFailureReason.InvalidSchedule, "Header X-Bridge-Delay 'a while'"),
         new("negative delay header", h => Http(h, "x", null, ("X-Bridge-Delay", "-30")), ForwardingFailureReason.InvalidSchedule, "is negative"),
+        new("delay that overflows the clock", h => Http(h, "x", null, ("X-Bridge-Delay", "300000000000")), ForwardingFailureReason.InvalidSchedule, "Header X-Bridge-Delay '300000000000' is"),
+        new("ISO 8601 delay that overflows the clock", h => Http(h, "x", null, ("X-Bridge-Delay", "P9000000D")), ForwardingFailureReason.InvalidSchedule, "720h"),
         new("delay over 30 days", h => Http(h, "x", null, ("X-Bridge-Delay", "P45D")), ForwardingFailureReason.InvalidSchedule, "720h"),
         new("schedule time over 30 days", h => Http(h, "x", null, ("X-Bridge-Schedule-Time", "2099-01-01T00:00:00Z")), ForwardingFailureReason.InvalidSchedule, "720h"),
         new("CloudEvent delay extension that is not a delay", h => Http(h, """{"specversion":"1.0","id":"1","source":"/s","type":"t","bridgedelay":"soon"}""", "application/cloudevents+json"), ForwardingFailureReason.InvalidSchedule, "CloudEvent attribute 'bridgedelay'"),

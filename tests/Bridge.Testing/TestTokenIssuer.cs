@@ -27,6 +27,9 @@ public sealed class TestTokenIssuer : IAsyncDisposable
 
     public string CurrentKid { get; private set; } = string.Empty;
 
+    /// <summary>Raw JWKS entries published after the real keys (malformed keys, for instance).</summary>
+    public List<Dictionary<string, object>> ExtraJwks { get; } = [];
+
     public static async Task<TestTokenIssuer> StartAsync()
     {
         var server = await HttpTargetServer.StartAsync();
@@ -100,11 +103,11 @@ public sealed class TestTokenIssuer : IAsyncDisposable
         Interlocked.Increment(ref _jwksFetches);
         return JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["keys"] = _published.Select(k =>
+            ["keys"] = ExtraJwks.Concat(_published.Select(k =>
             {
                 var p = k.Value.ExportParameters(false);
-                return new Dictionary<string, string> { ["kty"] = "RSA", ["alg"] = "RS256", ["use"] = "sig", ["kid"] = k.Key, ["n"] = Encode(p.Modulus!), ["e"] = Encode(p.Exponent!) };
-            }).ToArray(),
+                return new Dictionary<string, object> { ["kty"] = "RSA", ["alg"] = "RS256", ["use"] = "sig", ["kid"] = k.Key, ["n"] = Encode(p.Modulus!), ["e"] = Encode(p.Exponent!) };
+            })).ToArray(),
         });
     }
 

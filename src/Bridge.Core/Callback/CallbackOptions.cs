@@ -27,6 +27,15 @@ public sealed class CallbackOptions
     /// <summary>How long discovery documents and keys are cached.</summary>
     public TimeSpan KeyCacheDuration { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>Longest one discovery or JWKS fetch may take; a slow issuer fails fast and held keys keep serving.</summary>
+    public TimeSpan KeyFetchTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long past <see cref="KeyCacheDuration"/> held keys keep serving while refreshes fail.</summary>
+    public TimeSpan KeyGracePeriod { get; set; } = TimeSpan.FromHours(6);
+
+    /// <summary>How long a failed fetch is remembered before the issuer is asked again.</summary>
+    public TimeSpan KeyFailureBackoff { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Largest callback body accepted.</summary>
     public int MaxBodyBytes { get; set; } = 1_048_576;
 

@@ -20,4 +20,16 @@ public sealed class OutcomeOptions
     public string? ServiceBusEntity { get; set; }
 
     public string? ManagedIdentityClientId { get; set; }
+
+    /// <summary>
+    /// Largest delivered payload carried inside an outcome. A larger one is left out (its size and SHA-256 are carried,
+    /// with a note saying so), so the outcome still fits a Standard-tier Service Bus message (256 KB, the payload
+    /// base64-encoded) and is never lost to a message that can't be sent.
+    /// </summary>
+    public int MaxInlinePayloadBytes { get; set; } = DefaultMaxInlinePayloadBytes;
+
+    public const int DefaultMaxInlinePayloadBytes = 140_000;
+
+    /// <summary>The Log sink also writes payloads (base64). Off by default: payloads are the senders' data.</summary>
+    public bool LogPayloads { get; set; }
 }

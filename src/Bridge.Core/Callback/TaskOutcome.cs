@@ -28,6 +28,12 @@ public sealed record TaskOutcome
 
     public string? Queue { get; init; }
 
+    /// <summary>
+    /// Which creation of the task this is (the bridge stamps each task it creates): a task name can be reused once the
+    /// old task's name expired, and that new task must not share the old one's outcome ids.
+    /// </summary>
+    public string? TaskInstance { get; init; }
+
     public string? Route { get; init; }
 
     /// <summary>How the original event was identified (e.g. <c>servicebus-message-id</c>).</summary>
@@ -55,9 +61,19 @@ public sealed record TaskOutcome
 
     public string? PayloadContentType { get; init; }
 
+    /// <summary>For deliveries: the payload's size in bytes, whether or not the outcome carries it.</summary>
+    public int? PayloadSize { get; init; }
+
+    /// <summary>The payload's SHA-256 (hex) when the outcome does not carry it.</summary>
+    public string? PayloadSha256 { get; init; }
+
+    /// <summary>Why the payload is not carried, when it is not.</summary>
+    public string? PayloadNote { get; init; }
+
     /// <summary>
-    /// Stable for the same task and status, so a call delivered twice gives the same id and the sink's duplicate
-    /// detection (Service Bus MessageId) drops the repeat.
+    /// Stable for the same task instance and status, so a call delivered twice gives the same id and the sink's
+    /// duplicate detection (Service Bus MessageId) drops the repeat; another instance of the same task name, or another
+    /// status, gives another id.
     /// </summary>
     public string Id
     {
@@ -65,20 +81,20 @@ public sealed record TaskOutcome
         {
             // The cache remembers what it was computed from: `with` copies it, and a copy with another status (the
             // final failure made from a delivery) must not keep the delivery's id.
-            if (_id is not { } cached || cached.Status != Status || !ReferenceEquals(cached.TaskName, TaskName) || !ReferenceEquals(cached.Queue, Queue))
+            if (_id is not { } cached || cached.Status != Status || !ReferenceEquals(cached.TaskName, TaskName) || !ReferenceEquals(cached.Queue, Queue) || !ReferenceEquals(cached.Instance, TaskInstance))
             {
-                _id = cached = (Status, TaskName, Queue, ComputeId());
+                _id = cached = (Status, TaskName, Queue, TaskInstance, ComputeId());
             }
 
             return cached.Id;
         }
     }
 
-    private (OutcomeStatus Status, string TaskName, string? Queue, string Id)? _id;
+    private (OutcomeStatus Status, string TaskName, string? Queue, string? Instance, string Id)? _id;
 
     private string ComputeId()
     {
-        var text = $"{Queue}\n{TaskName}\n{Status}";
+        var text = $"{Queue}\n{TaskName}\n{TaskInstance}\n{Status}";
         var length = Encoding.UTF8.GetByteCount(text);
         var bytes = length <= 1024 ? stackalloc byte[length] : new byte[length];
         Encoding.UTF8.GetBytes(text, bytes);
@@ -103,9 +119,12 @@ public sealed record TaskOutcome
         DataContentType = "application/json",
         Data = new OutcomeData(
             Status switch { OutcomeStatus.Delivered => "delivered", OutcomeStatus.Succeeded => "succeeded", _ => "failed" },
-            TaskName, Queue, Route, IdentityKind, CorrelationId, RetryCount, ExecutionCount, Eta, PreviousResponse, Detail, ReportedBy, ReceivedAt,
+            TaskName, TaskInstance, Queue, Route, IdentityKind, CorrelationId, RetryCount, ExecutionCount, Eta, PreviousResponse, Detail, ReportedBy, ReceivedAt,
             Payload.IsEmpty ? null : Payload.ToArray(),
-            Payload.IsEmpty ? null : PayloadContentType),
+            Payload.IsEmpty && PayloadSha256 is null ? null : PayloadContentType,
+            PayloadSize,
+            PayloadSha256,
+            PayloadNote),
     };
 
     private static readonly Uri SourceUri = new(Source, UriKind.Relative);

@@ -83,6 +83,19 @@ public sealed class RouteOptions
     /// <summary>The token's audience; default: the target URL.</summary>
     public string? Audience { get; set; }
 
+    /// <summary>
+    /// Service accounts (<c>email</c> claim) allowed to report this route's outcomes (<c>succeeded</c>/<c>failed</c>)
+    /// to the callback. Empty: nobody may report for this route. Dispatches of the route's tasks to the callback are
+    /// accepted only from <see cref="ServiceAccountEmail"/>.
+    /// </summary>
+    public List<string> ReportingServiceAccounts { get; set; } = [];
+
+    /// <summary>
+    /// Accounts the route's tasks were signed as before <see cref="ServiceAccountEmail"/> was rotated: dispatches of
+    /// tasks queued before the rotation are still accepted from them. Remove once those tasks have drained.
+    /// </summary>
+    public List<string> PreviousServiceAccounts { get; set; } = [];
+
     /// <summary>Delay for events that carry no schedule.</summary>
     public TimeSpan? DefaultDelay { get; set; }
 
@@ -116,6 +129,8 @@ public sealed class RouteOptions
         copy.Headers = [.. Headers.Select(h => new RouteHeader { Name = h.Name, Value = h.Value })];
         copy.CarryProperties = [.. CarryProperties];
         copy.CarryHeaders = [.. CarryHeaders];
+        copy.ReportingServiceAccounts = [.. ReportingServiceAccounts];
+        copy.PreviousServiceAccounts = [.. PreviousServiceAccounts];
         return copy;
     }
 }

@@ -36,6 +36,7 @@ internal static class Answers
         IResult answer = response.Reason is null
             ? Results.Json(new CallbackAccepted(response.OutcomeId), Json, statusCode: response.Status)
             : Results.Problem(
+                response.Detail,
                 statusCode: response.Status,
                 title: response.Reason,
                 type: "urn:bridge:callback:" + response.Reason,

@@ -87,6 +87,7 @@ public sealed class CallbackTests : IAsyncLifetime
             ["Bridge:Routes:loopback:TargetUrl"] = _callback.ToString(),
             ["Bridge:Routes:loopback:ServiceAccountEmail"] = Invoker,
             ["Bridge:Routes:loopback:ServiceBusEntity"] = "loop-in",
+            ["Bridge:Routes:loopback:ReportingServiceAccounts:0"] = Reporter,
             ["Bridge:Callback:PublicUrl"] = _callback.ToString(),
             ["Bridge:Callback:AllowedServiceAccounts:0"] = Invoker,
             ["Bridge:Callback:AllowedServiceAccounts:1"] = Reporter,
@@ -167,6 +168,7 @@ public sealed class CallbackTests : IAsyncLifetime
         Assert.Equal(0, data.GetProperty("retryCount").GetInt32());
         Assert.Equal(0, data.GetProperty("executionCount").GetInt32());
         Assert.Equal(Invoker, data.GetProperty("reportedBy").GetString());
+        Assert.Matches("^[0-9a-f]{24}$", data.GetProperty("taskInstance").GetString()); // the forwarder's stamp, carried by the task
         Assert.Equal("{\"order\":7}", Encoding.UTF8.GetString(Convert.FromBase64String(data.GetProperty("payload").GetString()!)));
         Assert.Equal("application/json", data.GetProperty("payloadContentType").GetString());
         Assert.True(data.GetProperty("eta").GetDateTimeOffset() <= data.GetProperty("receivedAt").GetDateTimeOffset());
@@ -216,25 +218,54 @@ public sealed class CallbackTests : IAsyncLifetime
         Assert.Equal(1, Data(failed).GetProperty("retryCount").GetInt32());
     }
 
+    [Theory]
+    [InlineData(10, false)] // max_attempts reached, max_retry_duration not: Cloud Tasks still retries
+    [InlineData(90, true)]  // both reached: this was the last attempt
+    public async Task The_final_failure_waits_for_max_retry_duration_too(int minutesSinceDue, bool final)
+    {
+        var queue = await StartAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MaxRetryDuration = Duration.FromTimeSpan(TimeSpan.FromHours(1)) });
+        _sink.Fail = outcome => outcome.Type == "dev.bridge.task.delivered";
+        _errors.Expect("Bridge.Core.Internal.CallbackReceiver", eventId: 302);
+        var token = _google.Mint(TestTokenIssuer.Claims(_google.Issuer, _callback.ToString(), Invoker));
+        var due = TimeProvider.System.GetUtcNow().AddMinutes(-minutesSinceDue).ToUnixTimeSeconds();
+
+        var response = await Services.GetRequiredService<CallbackReceiver>().HandleAsync(new CallbackRequest(
+            new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+            {
+                ["Authorization"] = "Bearer " + token,
+                ["X-CloudTasks-QueueName"] = queue.QueueId,
+                ["X-CloudTasks-TaskName"] = "late",
+                ["X-CloudTasks-TaskRetryCount"] = "1",
+                ["X-Bridge-Task-Due"] = due.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+            "x"u8.ToArray(),
+            "text/plain"));
+
+        Assert.Equal(503, response.Status);
+        Assert.Equal(final ? ["dev.bridge.task.failed"] : [], _sink.Published.Select(p => p.Type).ToArray());
+    }
+
     [Fact]
     public async Task The_same_call_delivered_twice_produces_the_same_outcome_id()
     {
-        await StartAsync();
+        var queue = await StartAsync();
         var receiver = Services.GetRequiredService<CallbackReceiver>();
         var token = _google.Mint(TestTokenIssuer.Claims(_google.Issuer, _callback.ToString(), Invoker));
         var request = new CallbackRequest(
             new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
             {
                 ["Authorization"] = "Bearer " + token,
-                ["X-CloudTasks-QueueName"] = "q",
+                ["X-CloudTasks-QueueName"] = queue.QueueId,
                 ["X-CloudTasks-TaskName"] = "abc",
                 ["X-CloudTasks-TaskRetryCount"] = "0",
+                ["X-CloudTasks-TaskETA"] = "1764355200.000000",
+                ["X-Bridge-Task-Instance"] = "a1b2c3",
             },
             "x"u8.ToArray(),
             "text/plain");
 
         var first = await receiver.HandleAsync(request);
-        var second = await receiver.HandleAsync(request with { Headers = new Dictionary<string, string>(request.Headers, StringComparer.OrdinalIgnoreCase) { ["X-CloudTasks-TaskRetryCount"] = "1" } });
+        var second = await receiver.HandleAsync(request with { Headers = new Dictionary<string, string>(request.Headers, StringComparer.OrdinalIgnoreCase) { ["X-CloudTasks-TaskRetryCount"] = "1", ["X-CloudTasks-TaskETA"] = "1764355260.500000" } });
 
         Assert.Equal(200, first.Status);
         Assert.Equal(first.OutcomeId, second.OutcomeId);
@@ -244,12 +275,12 @@ public sealed class CallbackTests : IAsyncLifetime
     [Fact]
     public async Task A_target_reports_the_final_outcome_with_its_own_token()
     {
-        await StartAsync();
+        var queue = await StartAsync();
         using var http = new HttpClient();
         var token = _google.Mint(TestTokenIssuer.Claims(_google.Issuer, _callback.ToString(), Reporter));
         using var request = new HttpRequestMessage(System.Net.Http.HttpMethod.Post, _callback)
         {
-            Content = new StringContent("""{"taskName":"projects/p/locations/l/queues/q/tasks/t1","status":"failed","detail":"card declined"}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"taskName":"{{queue}}/tasks/t1","status":"failed","detail":"card declined"}""", Encoding.UTF8, "application/json"),
         };
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
 
@@ -260,7 +291,8 @@ public sealed class CallbackTests : IAsyncLifetime
         Assert.Equal("dev.bridge.task.failed", outcome.Type);
         Assert.Equal("card declined", Data(outcome).GetProperty("detail").GetString());
         Assert.Equal(Reporter, Data(outcome).GetProperty("reportedBy").GetString());
-        Assert.Equal("projects/p/locations/l/queues/q", Data(outcome).GetProperty("queue").GetString());
+        Assert.Equal(queue.ToString(), Data(outcome).GetProperty("queue").GetString());
+        Assert.Equal("loopback", Data(outcome).GetProperty("route").GetString());
     }
 
     [Theory]

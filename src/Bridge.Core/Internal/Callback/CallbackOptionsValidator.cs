@@ -38,6 +38,21 @@ internal sealed class CallbackOptionsValidator : IValidateOptions<CallbackOption
             errors.Add($"{key}:ClockSkew {options.ClockSkew} must be between 0 and 5 minutes.");
         }
 
+        foreach (var (setting, value, max) in new[]
+        {
+            (nameof(options.KeyFetchTimeout), options.KeyFetchTimeout, TimeSpan.FromMinutes(1)),
+            (nameof(options.KeyGracePeriod), options.KeyGracePeriod, TimeSpan.FromDays(7)),
+            (nameof(options.KeyFailureBackoff), options.KeyFailureBackoff, TimeSpan.FromMinutes(5)),
+            (nameof(options.KeyRefreshInterval), options.KeyRefreshInterval, TimeSpan.FromHours(1)),
+            (nameof(options.KeyCacheDuration), options.KeyCacheDuration, TimeSpan.FromDays(1)),
+        })
+        {
+            if (value < TimeSpan.Zero || value > max || (value == TimeSpan.Zero && setting == nameof(options.KeyFetchTimeout)))
+            {
+                errors.Add($"{key}:{setting} {value} must be between 0 and {max}{(setting == nameof(options.KeyFetchTimeout) ? " (and not 0)" : string.Empty)}.");
+            }
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

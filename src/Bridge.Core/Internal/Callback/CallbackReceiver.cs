@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Bridge.CloudTasks;
 using Bridge.Core.Callback;
@@ -16,7 +17,22 @@ namespace Bridge.Core.Internal;
 internal sealed record CallbackRequest(IReadOnlyDictionary<string, string> Headers, ReadOnlyMemory<byte> Body, string? ContentType);
 
 /// <summary>What to answer: status, the machine-readable reason of a refusal, and the outcome's id when accepted.</summary>
-internal sealed record CallbackResponse(int Status, string? Reason, string? OutcomeId, TimeSpan? RetryAfter = null);
+internal sealed record CallbackResponse(int Status, string? Reason, string? OutcomeId, TimeSpan? RetryAfter = null, string? Detail = null);
+
+/// <summary>A verified caller's call refused: 400 (malformed) or 403 (not this caller's to make), with what is wrong.</summary>
+internal sealed class CallbackRefusedException : Exception
+{
+    private CallbackRefusedException(int status, string reason, string message)
+        : base(message) => (Status, Reason) = (status, reason);
+
+    public int Status { get; }
+
+    public string Reason { get; }
+
+    public static CallbackRefusedException Invalid(string reason, string message) => new(400, reason, message);
+
+    public static CallbackRefusedException Forbidden(CallbackRefusal refusal, string message) => new(403, refusal.ToString(), message);
+}
 
 /// <summary>
 /// The return path. Verifies the caller's OIDC token before anything else, turns the call into a task outcome
@@ -42,46 +58,47 @@ internal sealed partial class CallbackReceiver
 
     private readonly OidcTokenVerifier _verifier;
     private readonly IOutcomeSink _sink;
-    private readonly RouteTable? _routes;
     private readonly CloudTasksClient? _client;
     private readonly CallbackOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<CallbackReceiver> _logger;
-    private readonly ConcurrentDictionary<string, (int MaxAttempts, DateTimeOffset Until)> _maxAttempts = new(StringComparer.Ordinal);
+    private readonly CallbackAuthorization _authorization;
+    private readonly int _maxInlinePayload;
+    private readonly ConcurrentDictionary<string, (int MaxAttempts, TimeSpan MaxDuration, DateTimeOffset Until)> _retryConfigs = new(StringComparer.Ordinal);
 
-    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null)
+    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null, IOptions<OutcomeOptions>? outcomes = null)
     {
+        _maxInlinePayload = outcomes?.Value.MaxInlinePayloadBytes ?? OutcomeOptions.DefaultMaxInlinePayloadBytes;
         _verifier = verifier;
         _sink = sink;
-        _routes = routes;
         _client = client;
         _options = options.Value.Clone();
+        _authorization = new CallbackAuthorization(routes ?? new RouteTable(new BridgeOptions()), _options);
         _time = time;
         _logger = logger;
     }
 
-    public async Task<CallbackResponse> HandleAsync(CallbackRequest request, CancellationToken cancellationToken = default)
+    public Task<CallbackResponse> HandleAsync(CallbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return HandleAsync(request.Headers, request.ContentType, _ => Task.FromResult<ReadOnlyMemory<byte>?>(request.Body), cancellationToken);
+    }
+
+    /// <summary>
+    /// Settles a callback whose body is read by <paramref name="readBody"/> (null: over the limit) only once the
+    /// token is verified, so an unauthenticated caller can't make the receiver buffer a body.
+    /// </summary>
+    public async Task<CallbackResponse> HandleAsync(IReadOnlyDictionary<string, string> headers, string? contentType, Func<CancellationToken, Task<ReadOnlyMemory<byte>?>> readBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        ArgumentNullException.ThrowIfNull(readBody);
         var started = _time.GetTimestamp();
-        var headers = request.Headers;
         var taskName = headers.GetValueOrDefault("X-CloudTasks-TaskName");
         var kind = taskName is null ? "report" : "dispatch";
 
         // Continue the forwarded event's trace: the host's request activity already does when it read traceparent.
         var parent = Activity.Current is null && ActivityContext.TryParse(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"), out var carried) ? carried : default;
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity("callback " + kind, ActivityKind.Internal, parent);
-        if (activity is { IsAllDataRequested: true })
-        {
-            foreach (var (header, tag) in HeaderTags)
-            {
-                if (headers.TryGetValue(header, out var value))
-                {
-                    activity.SetTag(tag, value);
-                }
-            }
-        }
-
         try
         {
             var verification = await _verifier.VerifyAsync(headers.GetValueOrDefault("Authorization"), cancellationToken).ConfigureAwait(false);
@@ -90,15 +107,33 @@ internal sealed partial class CallbackReceiver
                 return Refuse(activity, verification.Status, verification.Rejection!.Value.ToString(), verification.Status == 503 ? TimeSpan.FromSeconds(10) : null);
             }
 
+            // Only a verified caller's headers reach the span.
+            if (activity is { IsAllDataRequested: true })
+            {
+                foreach (var (header, tag) in HeaderTags)
+                {
+                    if (headers.TryGetValue(header, out var value))
+                    {
+                        activity.SetTag(tag, value.Length <= 64 ? value : value[..64]);
+                    }
+                }
+            }
+
+            if (await readBody(cancellationToken).ConfigureAwait(false) is not { } body)
+            {
+                return Refuse(activity, 413, "PayloadTooLarge", null, $"The body is over the callback's limit of {_options.MaxBodyBytes} bytes.");
+            }
+
+            var request = new CallbackRequest(headers, body, contentType);
             TaskOutcome outcome;
             try
             {
                 outcome = taskName is null ? FromReport(request, verification.Email!) : FromDispatch(request, taskName, verification.Email!);
             }
-            catch (FormatException ex)
+            catch (CallbackRefusedException ex)
             {
-                LogBadReport(ex.Message);
-                return Refuse(activity, 400, "InvalidReport", null);
+                LogBadCall(ex.Reason, ex.Message);
+                return Refuse(activity, ex.Status, ex.Reason, null, ex.Message);
             }
 
             try
@@ -108,7 +143,7 @@ internal sealed partial class CallbackReceiver
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 LogSinkFailed(outcome.TaskName, ex);
-                if (taskName is not null && await IsLastAttemptAsync(outcome, cancellationToken).ConfigureAwait(false))
+                if (taskName is not null && await IsLastAttemptAsync(outcome, Due(headers), cancellationToken).ConfigureAwait(false))
                 {
                     await ReportFinalFailureAsync(outcome, ex, cancellationToken).ConfigureAwait(false);
                 }
@@ -129,86 +164,157 @@ internal sealed partial class CallbackReceiver
         }
     }
 
-    private CallbackResponse Refuse(Activity? activity, int status, string reason, TimeSpan? retryAfter)
+    private CallbackResponse Refuse(Activity? activity, int status, string reason, TimeSpan? retryAfter, string? detail = null)
     {
         Rejected.Add(1, new KeyValuePair<string, object?>(BridgeDiagnostics.Tags.Reason, reason));
         activity?.SetStatus(ActivityStatusCode.Error, reason);
         activity?.SetTag(BridgeDiagnostics.Tags.ErrorType, reason);
         LogRefused(status, reason);
-        return new CallbackResponse(status, reason, null, retryAfter);
+        return new CallbackResponse(status, reason, null, retryAfter, detail);
     }
 
     private TaskOutcome FromDispatch(CallbackRequest request, string taskId, string caller)
     {
         var headers = request.Headers;
-        var routeName = headers.GetValueOrDefault(EventForwarder.RouteHeader);
-        Route? route = null;
-        _ = routeName is not null && _routes is not null && _routes.TryFind(routeName, out route);
-        var queueId = headers.GetValueOrDefault("X-CloudTasks-QueueName");
+        if (taskId.Length is 0 or > 500 || !taskId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        {
+            throw CallbackRefusedException.Invalid("InvalidTaskName", $"X-CloudTasks-TaskName '{Shorten(taskId)}' is not a task id: 1 to 500 letters, digits, '-' and '_'.");
+        }
+
+        if (headers.GetValueOrDefault("X-CloudTasks-QueueName") is not { Length: > 0 } queueId)
+        {
+            throw CallbackRefusedException.Invalid("InvalidDispatch", "A dispatch (X-CloudTasks-TaskName) needs X-CloudTasks-QueueName.");
+        }
+
+        if (_authorization.AuthorizeDispatch(caller, queueId, headers.GetValueOrDefault(EventForwarder.RouteHeader), out var route) is { } refusal)
+        {
+            throw CallbackRefusedException.Forbidden(refusal, refusal == CallbackRefusal.QueueNotRoutedHere
+                ? $"No route whose tasks target this callback uses queue '{Shorten(queueId)}'."
+                : $"Dispatches of queue '{Shorten(queueId)}' are accepted only from the account its route's tasks are signed as, not from {caller}.");
+        }
+
+        _ = Due(headers); // a bad stamp is a 400 now, not a surprise on the last attempt
+        var inline = request.Body.Length <= _maxInlinePayload;
         return new TaskOutcome
         {
             Status = OutcomeStatus.Delivered,
-            TaskName = route is not null ? route.Queue.Task(taskId).ToString() : taskId,
-            Queue = route?.Queue.ToString() ?? queueId,
-            Route = route?.Name ?? routeName,
+            TaskName = route!.Queue.Task(taskId).ToString(),
+            TaskInstance = Instance(headers.GetValueOrDefault(EventForwarder.TaskInstanceHeader), EventForwarder.TaskInstanceHeader),
+            Queue = route.Queue.ToString(),
+            Route = route.Name,
             IdentityKind = headers.GetValueOrDefault(EventForwarder.IdentityHeader),
             CorrelationId = headers.GetValueOrDefault(EventForwarder.CorrelationHeader),
             RetryCount = Int(headers, "X-CloudTasks-TaskRetryCount"),
             ExecutionCount = Int(headers, "X-CloudTasks-TaskExecutionCount"),
             PreviousResponse = Int(headers, "X-CloudTasks-TaskPreviousResponse"),
-            Eta = headers.TryGetValue("X-CloudTasks-TaskETA", out var eta) && decimal.TryParse(eta, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds)
-                ? DateTimeOffset.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond))
-                : null,
+            Eta = headers.TryGetValue("X-CloudTasks-TaskETA", out var eta) ? UnixSeconds(eta, "X-CloudTasks-TaskETA", "InvalidTaskEta") : null,
             ReportedBy = caller,
             ReceivedAt = _time.GetUtcNow(),
-            Payload = request.Body,
+            Payload = inline ? request.Body : default,
             PayloadContentType = request.ContentType,
+            PayloadSize = request.Body.Length,
+            PayloadSha256 = inline ? null : Convert.ToHexStringLower(SHA256.HashData(request.Body.Span)),
+            PayloadNote = inline ? null : $"The payload ({request.Body.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}) and no payload store is configured: the outcome carries its size and SHA-256 only.",
         };
     }
 
-    /// <summary>A target's report: <c>{"taskName": "...", "status": "succeeded"|"failed", "detail": "..."}</c>.</summary>
+    /// <summary>Seconds since the epoch, with a fraction (X-CloudTasks-TaskETA); anything else is a bad call, not a 500.</summary>
+    private static DateTimeOffset UnixSeconds(string text, string header, string reason)
+    {
+        if (decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) && seconds <= MaxEtaSeconds)
+        {
+            return DateTimeOffset.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond));
+        }
+
+        throw CallbackRefusedException.Invalid(reason, $"{header} '{Shorten(text)}' is not a time: seconds since 1970 up to {MaxEtaSeconds}.");
+    }
+
+    private static readonly decimal MaxEtaSeconds = (decimal)(DateTimeOffset.MaxValue - DateTimeOffset.UnixEpoch).Ticks / TimeSpan.TicksPerSecond - 1;
+
+    private static string? Instance(string? value, string source) => value switch
+    {
+        null or "" => null,
+        { Length: <= 64 } when value.All(char.IsAsciiLetterOrDigit) => value,
+        _ => throw CallbackRefusedException.Invalid("InvalidTaskInstance", $"{source} must be at most 64 ASCII letters and digits."),
+    };
+
+    /// <summary>
+    /// A target's report: <c>{"taskName": "...", "status": "succeeded"|"failed", "detail": "...", "taskInstance": "..."}</c>
+    /// (<c>taskInstance</c>: the task's X-Bridge-Task-Instance header, so a reused task name gets its own outcome id).
+    /// </summary>
     private TaskOutcome FromReport(CallbackRequest request, string caller)
     {
-        string? taskName, status, detail;
+        string? taskName, status, detail, instance;
         try
         {
             using var json = JsonDocument.Parse(request.Body);
             var root = json.RootElement;
-            taskName = root.TryGetProperty("taskName", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            status = root.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-            detail = root.TryGetProperty("detail", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw CallbackRefusedException.Invalid("InvalidReport", "The outcome report must be a JSON object.");
+            }
+
+            taskName = String(root, "taskName");
+            status = String(root, "status");
+            detail = String(root, "detail");
+            instance = String(root, "taskInstance");
         }
         catch (JsonException ex)
         {
-            throw new FormatException($"The outcome report is not JSON: {ex.Message}", ex);
+            throw CallbackRefusedException.Invalid("InvalidReport", $"The outcome report is not JSON: {ex.Message}");
+        }
+        catch (InvalidOperationException)
+        {
+            // System.Text.Json refuses to turn a lone UTF-16 surrogate escape (\ud800) into a string.
+            throw CallbackRefusedException.Invalid("InvalidReport", "The outcome report holds a string that is not valid UTF-16 (a lone surrogate escape).");
         }
 
         if (string.IsNullOrEmpty(taskName) || !TaskName.TryParse(taskName, out var parsed))
         {
-            throw new FormatException("The outcome report needs 'taskName', a full task name (projects/…/tasks/…).");
+            throw CallbackRefusedException.Invalid("InvalidReport", "The outcome report needs 'taskName', a full task name (projects/…/tasks/…).");
         }
 
         var outcomeStatus = status switch
         {
             "succeeded" => OutcomeStatus.Succeeded,
             "failed" => OutcomeStatus.Failed,
-            _ => throw new FormatException("The outcome report needs 'status': 'succeeded' or 'failed'."),
+            _ => throw CallbackRefusedException.Invalid("InvalidReport", "The outcome report needs 'status': 'succeeded' or 'failed'."),
         };
+
+        if (_authorization.AuthorizeReport(caller, parsed, out var route) is { } refusal)
+        {
+            throw CallbackRefusedException.Forbidden(refusal, refusal == CallbackRefusal.TaskOfNoRoute
+                ? $"Task {taskName} is in no route's queue."
+                : $"{caller} is not in ReportingServiceAccounts of the route of {taskName}.");
+        }
+
         return new TaskOutcome
         {
             Status = outcomeStatus,
             TaskName = taskName,
+            TaskInstance = Instance(instance, "'taskInstance'"),
             Queue = parsed.Queue.ToString(),
-            Route = _routes?.All.FirstOrDefault(r => r.Queue == parsed.Queue)?.Name,
-            Detail = detail is { Length: > 4096 } ? detail[..4096] : detail,
+            Route = route!.Name,
+            Detail = detail is { Length: > MaxDetailLength } ? detail[..(char.IsHighSurrogate(detail[MaxDetailLength - 1]) ? MaxDetailLength - 1 : MaxDetailLength)] : detail,
             CorrelationId = request.Headers.GetValueOrDefault(EventForwarder.CorrelationHeader),
             ReportedBy = caller,
             ReceivedAt = _time.GetUtcNow(),
         };
     }
 
-    /// <summary>Whether Cloud Tasks will give up after this attempt, from the queue's retry config (cached).</summary>
-    private async Task<bool> IsLastAttemptAsync(TaskOutcome outcome, CancellationToken cancellationToken)
+    private const int MaxDetailLength = 4096;
+
+    private static string? String(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static string Shorten(string value) => value.Length <= 64 ? value : string.Concat(value.AsSpan(0, 61), "...");
+
+    /// <summary>
+    /// Whether Cloud Tasks will give up after this attempt, from the queue's retry config (cached): it stops once both
+    /// max_attempts (-1: none) and max_retry_duration since the first attempt (zero: none) are reached. The first
+    /// attempt's time is the task's due time as the bridge stamped it; a task without the stamp is judged by attempts.
+    /// </summary>
+    private async Task<bool> IsLastAttemptAsync(TaskOutcome outcome, DateTimeOffset? due, CancellationToken cancellationToken)
     {
         if (outcome.RetryCount is not { } retryCount)
         {
@@ -216,12 +322,13 @@ internal sealed partial class CallbackReceiver
         }
 
         var maxAttempts = _options.DefaultMaxAttempts;
+        var maxDuration = TimeSpan.Zero;
+        var now = _time.GetUtcNow();
         if (_client is not null && outcome.Queue is not null && QueueName.TryParse(outcome.Queue, out var queue))
         {
-            var now = _time.GetUtcNow();
-            if (_maxAttempts.TryGetValue(outcome.Queue, out var cached) && cached.Until > now)
+            if (_retryConfigs.TryGetValue(outcome.Queue, out var cached) && cached.Until > now)
             {
-                maxAttempts = cached.MaxAttempts;
+                (maxAttempts, maxDuration) = (cached.MaxAttempts, cached.MaxDuration);
             }
             else
             {
@@ -229,7 +336,8 @@ internal sealed partial class CallbackReceiver
                 {
                     var config = await _client.GetQueueAsync(queue, cancellationToken).ConfigureAwait(false);
                     maxAttempts = config.RetryConfig?.MaxAttempts ?? maxAttempts;
-                    _maxAttempts[outcome.Queue] = (maxAttempts, now + TimeSpan.FromMinutes(5));
+                    maxDuration = config.RetryConfig?.MaxRetryDuration?.ToTimeSpan() ?? TimeSpan.Zero;
+                    _retryConfigs[outcome.Queue] = (maxAttempts, maxDuration, now + TimeSpan.FromMinutes(5));
                 }
                 catch (CloudTasksException)
                 {
@@ -238,12 +346,22 @@ internal sealed partial class CallbackReceiver
             }
         }
 
-        return maxAttempts != -1 && retryCount + 1 >= maxAttempts;
+        var durationReached = maxDuration <= TimeSpan.Zero || due is not { } first || now - first >= maxDuration;
+        if (maxAttempts == -1)
+        {
+            return maxDuration > TimeSpan.Zero && due is not null && durationReached;
+        }
+
+        return retryCount + 1 >= maxAttempts && durationReached;
     }
+
+    /// <summary>When the task was first due (the bridge's X-Bridge-Task-Due stamp), if stamped.</summary>
+    private static DateTimeOffset? Due(IReadOnlyDictionary<string, string> headers) =>
+        headers.TryGetValue(EventForwarder.TaskDueHeader, out var text) ? UnixSeconds(text, EventForwarder.TaskDueHeader, "InvalidTaskDue") : null;
 
     private async Task ReportFinalFailureAsync(TaskOutcome delivered, Exception cause, CancellationToken cancellationToken)
     {
-        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default };
+        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default, PayloadSize = null, PayloadSha256 = null, PayloadNote = null };
         try
         {
             await _sink.PublishAsync(failed, cancellationToken).ConfigureAwait(false);
@@ -260,8 +378,8 @@ internal sealed partial class CallbackReceiver
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Refused a callback with {Status}: {Reason}")]
     private partial void LogRefused(int status, string reason);
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Refused an outcome report: {Problem}")]
-    private partial void LogBadReport(string problem);
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Refused a callback ({Reason}): {Problem}")]
+    private partial void LogBadCall(string reason, string problem);
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "The outcome sink failed for {TaskName}; answering 503 so Cloud Tasks retries")]
     private partial void LogSinkFailed(string taskName, Exception exception);

@@ -83,8 +83,9 @@ internal static class JwtParts
             header = new JwtHeader(alg, kid, crit);
             return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string with a lone UTF-16 surrogate escape (\ud800) can't be read.
             return false;
         }
     }
@@ -159,8 +160,9 @@ internal static class JwtParts
 
             return reader.TokenType != JsonTokenType.EndObject || reader.Read() ? null : claims;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string with a lone UTF-16 surrogate escape (\ud800) can't be read.
             return null;
         }
     }

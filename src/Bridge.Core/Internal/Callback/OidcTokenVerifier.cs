@@ -1,12 +1,8 @@
 using System.Buffers.Text;
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Bridge.Core.Callback;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.Protocols;
-using Microsoft.IdentityModel.Protocols.OpenIdConnect;
-using Microsoft.IdentityModel.Tokens;
 
 namespace Bridge.Core.Internal;
 
@@ -45,9 +41,9 @@ internal sealed record TokenVerification(int Status, TokenRejection? Rejection, 
 /// duplicate claims is refused.
 /// </summary>
 /// <remarks>
-/// Microsoft.IdentityModel fetches and parses discovery documents and JWKS (any issuer's URL, so the emulator works
-/// exactly like Google). The JWS check itself is this small, allow-list-only code rather than a general JOSE handler:
-/// it accepts exactly one algorithm and one token shape, and costs little beyond the RSA verification itself.
+/// The JWS check is this small, allow-list-only code rather than a general JOSE handler: it accepts exactly one
+/// algorithm and one token shape, and costs little beyond the RSA verification itself. Keys come from
+/// <see cref="IssuerKeyCache"/>, which bounds what a slow or hostile issuer can do.
 /// </remarks>
 internal sealed class OidcTokenVerifier
 {
@@ -60,7 +56,6 @@ internal sealed class OidcTokenVerifier
     private readonly HashSet<string> _allowed;
     private readonly HashSet<string> _audiences;
     private readonly Dictionary<string, IssuerKeyCache> _issuers;
-    private readonly ConcurrentDictionary<OpenIdConnectConfiguration, IReadOnlyDictionary<string, RSA>> _keys = new();
 
     public OidcTokenVerifier(IOptions<CallbackOptions> options, TimeProvider time, HttpClient? http = null)
     {
@@ -69,15 +64,19 @@ internal sealed class OidcTokenVerifier
         _allowed = new HashSet<string>(_options.AllowedServiceAccounts, StringComparer.OrdinalIgnoreCase);
         _audiences = new HashSet<string>(_options.EffectiveAudiences, StringComparer.Ordinal);
         _issuers = new Dictionary<string, IssuerKeyCache>(StringComparer.Ordinal);
+
+        // Timeouts are the cache's own (per fetch), not the client's 100 s default. http is allowed only where start-up
+        // validation allowed it: loopback, for the emulator.
+        http ??= new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        var settings = new IssuerKeySettings(_options.KeyCacheDuration, _options.KeyRefreshInterval, _options.KeyFetchTimeout, _options.KeyGracePeriod, _options.KeyFailureBackoff);
         foreach (var issuer in _options.EffectiveIssuers)
         {
-            var url = new Uri(issuer.EffectiveDiscoveryUrl);
-
-            // http is allowed only where start-up validation allowed it: loopback, for the emulator.
-            var retriever = http is null ? new HttpDocumentRetriever { RequireHttps = url.Scheme == Uri.UriSchemeHttps } : new HttpDocumentRetriever(http) { RequireHttps = url.Scheme == Uri.UriSchemeHttps };
-            _issuers[issuer.Issuer] = new IssuerKeyCache(url.ToString(), retriever, _options.KeyCacheDuration, _options.KeyRefreshInterval, time);
+            _issuers[issuer.Issuer] = new IssuerKeyCache(new Uri(issuer.EffectiveDiscoveryUrl), http, settings, time);
         }
     }
+
+    /// <summary>The key cache of <paramref name="issuer"/> (tests).</summary>
+    internal IssuerKeyCache KeysOf(string issuer) => _issuers[issuer];
 
     public async Task<TokenVerification> VerifyAsync(string? authorization, CancellationToken cancellationToken = default)
     {
@@ -120,14 +119,12 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.BadSignature);
         }
 
-        var kid = header.Kid;
         RSA? key;
         try
         {
-            key = await FindKeyAsync(cache, kid, forceRefresh: false, cancellationToken).ConfigureAwait(false)
-                ?? await FindKeyAsync(cache, kid, forceRefresh: true, cancellationToken).ConfigureAwait(false); // keys may have rotated
+            key = string.IsNullOrEmpty(header.Kid) ? null : await cache.FindAsync(header.Kid, cancellationToken).ConfigureAwait(false); // tokens must name their key
         }
-        catch (Exception ex) when (ex is InvalidOperationException or IOException or HttpRequestException)
+        catch (KeysUnavailableException)
         {
             return new TokenVerification(503, TokenRejection.KeysUnavailable, null);
         }
@@ -189,40 +186,6 @@ internal sealed class OidcTokenVerifier
         }
 
         return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
-    }
-
-    /// <summary>The issuer's RSA key for <paramref name="kid"/>; tokens must name their key.</summary>
-    private async Task<RSA?> FindKeyAsync(IssuerKeyCache cache, string? kid, bool forceRefresh, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(kid))
-        {
-            return null;
-        }
-
-        var configuration = await cache.GetAsync(forceRefresh, cancellationToken).ConfigureAwait(false);
-        var keys = _keys.GetOrAdd(configuration, static c => RsaKeys(c));
-        return keys.GetValueOrDefault(kid);
-    }
-
-    private static Dictionary<string, RSA> RsaKeys(OpenIdConnectConfiguration configuration)
-    {
-        var keys = new Dictionary<string, RSA>(StringComparer.Ordinal);
-        foreach (var key in configuration.JsonWebKeySet?.Keys ?? [])
-        {
-            if (key.Kty != "RSA" || string.IsNullOrEmpty(key.Kid) || string.IsNullOrEmpty(key.N) || string.IsNullOrEmpty(key.E)
-                || (key.Use is { Length: > 0 } use && use != "sig") || (key.Alg is { Length: > 0 } keyAlg && keyAlg != Algorithm))
-            {
-                continue;
-            }
-
-            var rsa = RSA.Create(new RSAParameters { Modulus = Base64UrlEncoder.DecodeBytes(key.N), Exponent = Base64UrlEncoder.DecodeBytes(key.E) });
-            if (rsa.KeySize >= MinKeyBits)
-            {
-                keys[key.Kid] = rsa;
-            }
-        }
-
-        return keys;
     }
 
     private static byte[]? DecodeBase64Url(ReadOnlySpan<char> text)

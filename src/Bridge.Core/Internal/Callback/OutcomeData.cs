@@ -6,6 +6,7 @@ namespace Bridge.Core.Internal;
 internal sealed record OutcomeData(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("taskName")] string TaskName,
+    [property: JsonPropertyName("taskInstance")] string? TaskInstance,
     [property: JsonPropertyName("queue")] string? Queue,
     [property: JsonPropertyName("route")] string? Route,
     [property: JsonPropertyName("identityKind")] string? IdentityKind,
@@ -18,4 +19,7 @@ internal sealed record OutcomeData(
     [property: JsonPropertyName("reportedBy")] string ReportedBy,
     [property: JsonPropertyName("receivedAt")] DateTimeOffset ReceivedAt,
     [property: JsonPropertyName("payload")] byte[]? Payload,
-    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType);
+    [property: JsonPropertyName("payloadContentType")] string? PayloadContentType,
+    [property: JsonPropertyName("payloadSize")] int? PayloadSize,
+    [property: JsonPropertyName("payloadSha256")] string? PayloadSha256,
+    [property: JsonPropertyName("payloadNote")] string? PayloadNote);

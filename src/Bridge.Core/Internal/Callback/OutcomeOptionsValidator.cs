@@ -42,6 +42,11 @@ internal sealed class OutcomeOptionsValidator(IServiceProvider services) : IVali
             }
         }
 
+        if (options.MaxInlinePayloadBytes < 0)
+        {
+            errors.Add($"{key}:MaxInlinePayloadBytes {options.MaxInlinePayloadBytes} must be 0 (never inline) or more.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

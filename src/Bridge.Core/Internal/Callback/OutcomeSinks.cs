@@ -6,18 +6,27 @@ using Microsoft.Extensions.Logging;
 
 namespace Bridge.Core.Internal;
 
-/// <summary>Writes each outcome as a structured log entry.</summary>
-internal sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger) : IOutcomeSink
+/// <summary>
+/// Writes each outcome as a structured log entry: without the payload (only its size) unless
+/// <see cref="OutcomeOptions.LogPayloads"/> asks for it, since payloads are the senders' data, not the operators'.
+/// </summary>
+internal sealed partial class LogOutcomeSink(ILogger<LogOutcomeSink> logger, bool logPayloads = false) : IOutcomeSink
 {
     public Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        LogOutcome(outcome.Type, outcome.TaskName, outcome.Id, System.Text.Json.JsonSerializer.Serialize(outcome.ToCloudEvent().Data));
+        var data = (OutcomeData)outcome.ToCloudEvent().Data!;
+        if (!logPayloads)
+        {
+            data = data with { Payload = null };
+        }
+
+        LogOutcome(outcome.Type, outcome.TaskName, outcome.Id, outcome.PayloadSize ?? outcome.Payload.Length, System.Text.Json.JsonSerializer.Serialize(data));
         return Task.CompletedTask;
     }
 
-    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Task outcome {Type} for {TaskName} ({OutcomeId}): {Data}")]
-    private partial void LogOutcome(string type, string? taskName, string outcomeId, string? data);
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Task outcome {Type} for {TaskName} ({OutcomeId}, payload {PayloadBytes} bytes): {Data}")]
+    private partial void LogOutcome(string type, string? taskName, string outcomeId, int payloadBytes, string? data);
 }
 
 /// <summary>

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core.Forwarding;
@@ -23,6 +25,12 @@ internal sealed partial class EventForwarder : IEventForwarder
     public const string CorrelationHeader = "X-Bridge-Correlation-Id";
     public const string RouteHeader = "X-Bridge-Route";
     public const string IdentityHeader = "X-Bridge-Event-Identity";
+
+    /// <summary>A random stamp per created task: outcome ids tell apart two tasks that reuse one name.</summary>
+    public const string TaskInstanceHeader = "X-Bridge-Task-Instance";
+
+    /// <summary>When the task is first due (seconds since the epoch): the callback's measure of max_retry_duration.</summary>
+    public const string TaskDueHeader = "X-Bridge-Task-Due";
 
     private readonly CloudTasksClient _client;
     private readonly RouteTable _routes;
@@ -99,7 +107,7 @@ internal sealed partial class EventForwarder : IEventForwarder
 
         var now = _time.GetUtcNow();
         var scheduleTime = ScheduleRules.Resolve(inbound.Schedule, route.Options, now);
-        return (route, BuildTask(route, inbound, scheduleTime, activity), scheduleTime);
+        return (route, BuildTask(route, inbound, scheduleTime, scheduleTime ?? now, activity), scheduleTime);
     }
 
     private async Task<ForwardResult> ForwardCoreAsync(InboundEvent inbound, Activity? activity, CancellationToken cancellationToken)
@@ -129,7 +137,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
     }
 
-    private static Bridge.CloudTasks.V2Beta3.Task BuildTask(Route route, InboundEvent inbound, DateTimeOffset? scheduleTime, Activity? activity)
+    private static Bridge.CloudTasks.V2Beta3.Task BuildTask(Route route, InboundEvent inbound, DateTimeOffset? scheduleTime, DateTimeOffset due, Activity? activity)
     {
         var request = new HttpRequest
         {
@@ -153,6 +161,8 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
 
         request.Headers[RouteHeader] = route.Name;
+        request.Headers[TaskInstanceHeader] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        request.Headers[TaskDueHeader] = due.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         if (!string.IsNullOrEmpty(inbound.CorrelationId))
         {
             request.Headers[CorrelationHeader] = inbound.CorrelationId;

@@ -25,6 +25,14 @@ internal static class ScheduleRules
         else if (hint.Delay is { } delayText)
         {
             var delay = ParseDelay(delayText, hint.DelaySource);
+            if (delay > MaxAhead)
+            {
+                // Checked before adding: a delay of thousands of years would overflow the clock.
+                return route.SchedulePolicy == SchedulePolicy.Clamp
+                    ? now + MaxAhead
+                    : throw new ForwardingException(ForwardingFailureReason.InvalidSchedule, $"{hint.DelaySource} '{Shorten(delayText)}' is {delay.TotalHours:F0}h ahead; Cloud Tasks accepts at most 720h (30 days).");
+            }
+
             at = now + delay;
         }
         else if (route.DefaultDelay is { } defaultDelay && defaultDelay > TimeSpan.Zero)

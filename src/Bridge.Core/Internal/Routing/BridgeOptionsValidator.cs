@@ -69,6 +69,29 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
                 errors.Add($"{key}:ServiceAccountEmail '{route.ServiceAccountEmail}' is not an email address.");
             }
 
+            foreach (var (list, setting) in new[] { (route.ReportingServiceAccounts, "ReportingServiceAccounts"), (route.PreviousServiceAccounts, "PreviousServiceAccounts") })
+            {
+                for (var i = 0; i < list.Count; i++)
+                {
+                    if (list[i] is not { } account || !account.Contains('@', StringComparison.Ordinal) || account.Any(char.IsWhiteSpace))
+                    {
+                        errors.Add($"{key}:{setting}:{i} '{list[i]}' is not an email address.");
+                    }
+                }
+            }
+
+            for (var i = 0; i < route.CarryHeaders.Count; i++)
+            {
+                if (string.IsNullOrWhiteSpace(route.CarryHeaders[i]))
+                {
+                    errors.Add($"{key}:CarryHeaders:{i} is empty.");
+                }
+                else if (IsReservedForCarrying(route.CarryHeaders[i]))
+                {
+                    errors.Add($"{key}:CarryHeaders:{i} '{route.CarryHeaders[i]}' is reserved (Authorization, Host, X-CloudTasks-*, X-Google-*, X-AppEngine-* and the bridge's own X-Bridge-*): a caller must not set it on a task.");
+                }
+            }
+
             if (!string.IsNullOrEmpty(route.Audience) && string.IsNullOrEmpty(route.ServiceAccountEmail))
             {
                 errors.Add($"{key}:Audience is set but {key}:ServiceAccountEmail is not: a token needs an identity.");
@@ -128,6 +151,13 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
 
     private static bool IsReserved(string header) =>
         header.StartsWith("X-CloudTasks-", StringComparison.OrdinalIgnoreCase) || header.StartsWith("X-Google-", StringComparison.OrdinalIgnoreCase) || header.StartsWith("X-AppEngine-", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Headers an event's caller may never put on a task: credentials, routing, and what Cloud Tasks or the bridge set.</summary>
+    internal static bool IsReservedForCarrying(string header) =>
+        header.Equals("Authorization", StringComparison.OrdinalIgnoreCase)
+        || header.Equals("Host", StringComparison.OrdinalIgnoreCase)
+        || header.StartsWith("X-Bridge-", StringComparison.OrdinalIgnoreCase)
+        || IsReserved(header);
 
     // RFC 9110 token characters.
     private static bool IsTokenChar(char c) => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c, StringComparison.Ordinal);
