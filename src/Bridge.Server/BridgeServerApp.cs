@@ -1,6 +1,7 @@
 using System.Net;
 using Bridge.Core.Callback;
 using Bridge.Core.Routing;
+using Bridge.Dashboard;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -52,6 +53,8 @@ public static class BridgeServerApp
                 o.Issuer = $"http://localhost:{server.Port}";
                 o.Data = server.EmulatorData;
             });
+            // The dashboard at /, loopback only. TODO(issue 17): open it to callers the intake authentication accepts (AllowRemoteRequest).
+            builder.Services.AddBridgeDashboard(builder.Configuration);
             var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
             server = ReadServerOptions(builder.Configuration);
             (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
@@ -99,6 +102,7 @@ public static class BridgeServerApp
         if (embedded)
         {
             app.MapCloudTasksEmulator();
+            app.MapBridgeDashboard();
         }
 
         MapApi(app, server);
@@ -118,6 +122,7 @@ public static class BridgeServerApp
                   send an event:  curl -X POST http://localhost:{{server.Port}}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{"order":1}'
                   see outcomes:   curl http://localhost:{{server.Port}}/api/outcomes
                   health:         curl http://localhost:{{server.Port}}/api/health
+                  dashboard:      http://localhost:{{server.Port}}/
 
                 """));
         }
