@@ -170,6 +170,8 @@ internal static class QueuePages
         <select id="send-route" name="route">{Html.Each(routes.OrderBy(r => r.Name, StringComparer.Ordinal), r => Html.Of($"<option value=\"{r.Name}\">{r.Name} → {r.Queue.QueueId}</option>"))}</select>
         <label for="send-key">Idempotency key <span class="muted">(optional: the same key twice is deduplicated)</span></label>
         <input id="send-key" name="idempotencyKey" maxlength="500" autocomplete="off">
+        <label for="send-delay">Delay <span class="muted">(optional: seconds, hh:mm:ss or ISO 8601 such as PT5M)</span></label>
+        <input id="send-delay" name="delay" maxlength="40" autocomplete="off">
         <label for="send-body">Body (JSON)</label>
         <textarea id="send-body" name="body" rows="4" maxlength="{MaxTestEventBytes}">{"{\"hello\":\"bridge\"}"}</textarea>
         <button type="submit" class="primary">Send event</button>
@@ -200,6 +202,7 @@ internal static class QueuePages
         }
 
         var key = form["idempotencyKey"].ToString().Trim();
+        var delay = form["delay"].ToString().Trim();
         var inbound = new InboundEvent
         {
             Route = route.Name,
@@ -207,6 +210,7 @@ internal static class QueuePages
             CorrelationId = key.Length == 0 ? null : key,
             Body = body,
             ContentType = "application/json",
+            Schedule = delay.Length == 0 ? ScheduleHint.None : new ScheduleHint(null, string.Empty, delay, "the Delay field"),
             Source = "http",
         };
 

@@ -57,7 +57,7 @@ internal sealed class ServiceBusExplorer(string connectionString, Func<IEnumerab
     {
         await using var receiver = CreateReceiver(entity, deadLetter, ServiceBusReceiveMode.PeekLock);
         var all = new List<ServiceBusReceivedMessage>();
-        long? from = null;
+        long from = 0;
         while (all.Count < MaxPeek)
         {
             var batch = await receiver.PeekMessagesAsync(Math.Min(100, MaxPeek - all.Count), from, cancellationToken);
