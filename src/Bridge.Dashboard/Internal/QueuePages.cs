@@ -158,7 +158,7 @@ internal static class QueuePages
         var toggle = queue.State == Queue.Types.State.Paused
             ? Layout.Form(context, "/queue/resume", "Resume", [("name", queue.Name), ("back", back)], label: $"Resume queue {name.QueueId}")
             : Layout.Form(context, "/queue/pause", "Pause", [("name", queue.Name), ("back", back)], label: $"Pause queue {name.QueueId}");
-        return Html.Of($"{toggle}<a href=\"/queue/purge?name={Html.Url(queue.Name)}\" aria-label=\"Purge queue {name.QueueId}\">Purge…</a>");
+        return Html.Of($"{toggle}<a href=\"/queue/purge?name={Html.Url(queue.Name)}\" aria-label=\"Purge queue {name.QueueId}\">Purge</a>");
     }
 
     private static Markup SendForm(HttpContext context, IReadOnlyCollection<Route> routes) => Html.Of($"""
@@ -294,7 +294,7 @@ internal static class QueuePages
         return Html.Of($"""
             <tr><th scope="row"><a class="mono" href="/task?name={Html.Url(task.Name)}">{name.TaskId}</a></th>
             <td>{Html.Time(schedule)}</td><td class="num">{task.DispatchCount}</td><td>{Response(task.LastAttempt)}</td><td>{next}</td>
-            <td>{Layout.Form(context, "/task/run", "Run now", [("name", task.Name), ("back", back)], label: $"Run task {name.TaskId} now")}{Layout.Form(context, "/task/delete", "Delete", [("name", task.Name), ("back", back)], "danger", $"Delete task {name.TaskId}")}</td></tr>
+            <td>{Layout.Form(context, "/task/run", "Run now", [("name", task.Name), ("back", back)], label: $"Run now: task {name.TaskId}")}{Layout.Form(context, "/task/delete", "Delete", [("name", task.Name), ("back", back)], "danger", $"Delete task {name.TaskId}")}</td></tr>
             """);
     }
 
