@@ -135,7 +135,7 @@ internal static class Layout
         .skip:focus { left: 0; }
         form.stack label { display: block; font-weight: 600; margin: .5rem 0 .2rem; }
         form.stack input, form.stack select, form.stack textarea { font: inherit; padding: .3rem; border: 1px solid #6b7280; border-radius: 4px; width: 100%; max-width: 40rem; }
-        form.stack button { margin-top: .75rem; }
+        form.stack button { display: block; margin-top: .75rem; }
         .filters { display: flex; flex-wrap: wrap; gap: 1rem; align-items: end; }
         .filters label { font-weight: 600; display: block; }
         .filters select { font: inherit; padding: .2rem; }
