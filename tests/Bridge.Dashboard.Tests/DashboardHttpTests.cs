@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Bridge.Dashboard.Tests;
 
@@ -106,6 +107,27 @@ public sealed partial class DashboardHttpTests
 
         Assert.Contains("payload-check", page, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cr3t", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Outcomes_filter_by_route_and_status_and_a_failed_one_links_to_its_tasks_attempts()
+    {
+        await using var server = await DashboardServer.StartAsync();
+        var feed = server.Services.GetRequiredService<Bridge.Dashboard.Internal.OutcomeFeed>();
+        const string failedTask = "projects/local-project/locations/local/queues/demo/tasks/failed-1";
+        feed.Add(new("f1", "failed", failedTask, DashboardServer.DemoQueue, "demo", "corr-failed", 4, 503, "target answered 503", DateTimeOffset.UnixEpoch, null));
+        feed.Add(new("d1", "delivered", "projects/local-project/locations/local/queues/demo/tasks/delivered-1", DashboardServer.DemoQueue, "demo", "corr-delivered", 0, null, null, DateTimeOffset.UnixEpoch, null));
+        feed.Add(new("o1", "delivered", "projects/local-project/locations/local/queues/other/tasks/other-1", null, "other", "corr-other", 0, null, null, DateTimeOffset.UnixEpoch, null));
+
+        var failed = await server.Http.GetStringAsync("/outcomes?status=failed");
+        var demo = await server.Http.GetStringAsync("/outcomes?route=demo");
+
+        Assert.Contains("corr-failed", failed, StringComparison.Ordinal);
+        Assert.DoesNotContain("corr-delivered", failed, StringComparison.Ordinal);
+        Assert.Contains($"href=\"/task?name={Uri.EscapeDataString(failedTask)}\">attempts</a>", failed, StringComparison.Ordinal);
+        Assert.Contains("corr-delivered", demo, StringComparison.Ordinal);
+        Assert.DoesNotContain("corr-other", demo, StringComparison.Ordinal);
+        Assert.Contains("data-stream=\"/outcomes/stream?route=demo&amp;status=\"", demo, StringComparison.Ordinal);
     }
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"([^\"]+)\"")]
