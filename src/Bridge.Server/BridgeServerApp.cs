@@ -2,6 +2,7 @@ using System.Net;
 using Bridge.Core;
 using Bridge.Core.Callback;
 using Bridge.Core.Routing;
+using Bridge.Dashboard;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
 using Bridge.Hosting;
@@ -66,6 +67,8 @@ public static class BridgeServerApp
                 o.Issuer = $"http://localhost:{server.Port}";
                 o.Data = server.EmulatorData;
             });
+            // The dashboard at /, loopback only. TODO(issue 17): open it to callers the intake authentication accepts (AllowRemoteRequest).
+            builder.Services.AddBridgeDashboard(builder.Configuration);
             var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
             server = ReadServerOptions(builder.Configuration);
             (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
@@ -113,6 +116,7 @@ public static class BridgeServerApp
         if (embedded)
         {
             app.MapCloudTasksEmulator();
+            app.MapBridgeDashboard();
         }
 
         MapApi(app, server);
@@ -212,6 +216,7 @@ public static class BridgeServerApp
               send an event:  curl -X POST http://localhost:{{server.Port}}/api/events/demo -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1' -d '{"order":1}'{{sendMessage}}
               see outcomes:   curl http://localhost:{{server.Port}}/api/outcomes
               health:         curl http://localhost:{{server.Port}}/api/health
+              dashboard:      http://localhost:{{server.Port}}/
 
             """;
     }
