@@ -1,4 +1,4 @@
-using Bridge.CloudTasks.DependencyInjection;
+using Bridge.CloudTasks;
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
@@ -52,7 +52,7 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CallbackReceiver>>(),
             sp.GetService<Routing.RouteTable>(),
-            sp.GetService<CloudTasks.CloudTasksClient>()));
+            sp.GetService<CloudTasksClient>()));
         return services;
     }
 
