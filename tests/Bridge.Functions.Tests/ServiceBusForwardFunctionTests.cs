@@ -63,7 +63,8 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
     [Fact]
     public async Task A_transient_failure_abandons_the_message_for_redelivery_and_fails_the_invocation()
     {
-        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: "127.0.0.1:1");
+        using var down = new UnreachableEndpoint();
+        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: down.HostPort);
         var actions = new RecordingMessageActions();
 
         var error = await Assert.ThrowsAsync<ForwardingException>(() => offline.Create<ServiceBusForwardFunction>().RunAsync(Message("later"), actions, CancellationToken.None));

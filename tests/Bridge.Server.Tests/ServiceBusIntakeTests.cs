@@ -5,6 +5,7 @@ using System.Text;
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
+using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -94,10 +95,11 @@ public sealed class ServiceBusIntakeTests
     [Fact]
     public async Task A_transient_Cloud_Tasks_failure_abandons_so_the_message_is_redelivered_until_MaxDeliveryCountExceeded()
     {
-        // Cloud Tasks is unreachable (nothing listens on port 1): every forward fails transiently.
+        // Cloud Tasks is unreachable (a port the test holds and never listens on): every forward fails transiently.
+        using var down = new UnreachableEndpoint();
         await using var h = await Harness.StartAsync(q => q.Properties.MaxDeliveryCount = 3, ownRoutes: true, settings:
         [
-            "--Bridge:CloudTasks:EmulatorHost=127.0.0.1:1",
+            "--Bridge:CloudTasks:EmulatorHost=" + down.HostPort,
             "--Bridge:Routes:orders:Queue=projects/p/locations/l/queues/q",
             "--Bridge:Routes:orders:TargetUrl=https://worker.example.com/x",
             "--Bridge:Routes:orders:ServiceBusEntity=" + Queue,
