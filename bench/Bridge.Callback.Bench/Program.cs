@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Bridge.Bench;
 using Bridge.Core.Callback;
 using Bridge.Core.Internal;
 using Bridge.Testing;
@@ -14,9 +15,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 // Verified callbacks per second: the whole receiver (token checks, outcome event, sink hand-off) in-process, against
-// the bare floor of one RS256 signature verification of the same token, both measured here; then over HTTP.
-// Usage: dotnet run -c Release --project bench/Bridge.Callback.Bench [count]
-var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+// the bare floor of one RS256 signature verification of the same token, both measured here, with the OpenTelemetry
+// SDK listening as in production (the receiver's span and metrics are recorded and exported); then over HTTP.
+// Usage: dotnet run -c Release --project bench/Bridge.Callback.Bench [count] [--no-telemetry]
+var count = args.Length > 0 && args[0] != "--no-telemetry" ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+using var telemetry = ProductionTelemetry.FromArgs(args);
 const string Audience = "https://bridge.example.com/api/tasks/callback";
 const string Caller = "invoker@p.iam.gserviceaccount.com";
 
@@ -48,9 +51,8 @@ var signed = Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]);
 var signature = Convert.FromBase64String(parts[2].Replace('-', '+').Replace('_', '/').PadRight(parts[2].Length + ((4 - (parts[2].Length % 4)) % 4), '='));
 using var publicKey = RSA.Create(issuer.Key(issuer.CurrentKid).ExportParameters(false));
 
-double Floor()
+Throughput Floor() => Throughput.Measure(count, () =>
 {
-    var clock = Stopwatch.StartNew();
     for (var i = 0; i < count; i++)
     {
         if (!publicKey.VerifyData(signed, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))
@@ -58,13 +60,10 @@ double Floor()
             throw new InvalidOperationException("signature");
         }
     }
+});
 
-    return count / clock.Elapsed.TotalSeconds;
-}
-
-async Task<double> Receiver()
+Task<Throughput> Receiver() => Throughput.MeasureAsync(count, async () =>
 {
-    var clock = Stopwatch.StartNew();
     for (var i = 0; i < count; i++)
     {
         if ((await receiver.HandleAsync(request)).Status != 200)
@@ -72,54 +71,55 @@ async Task<double> Receiver()
             throw new InvalidOperationException("rejected");
         }
     }
-
-    return count / clock.Elapsed.TotalSeconds;
-}
+});
 
 var verifierOnly = new OidcTokenVerifier(options, TimeProvider.System);
-async Task<double> VerifierOnly()
+Task<Throughput> VerifierOnly() => Throughput.MeasureAsync(count, async () =>
 {
-    var clock = Stopwatch.StartNew();
     for (var i = 0; i < count; i++)
     {
         await verifierOnly.VerifyAsync("Bearer " + token);
     }
+});
 
-    return count / clock.Elapsed.TotalSeconds;
-}
-
-double EventOnly()
+Throughput EventOnly() => Throughput.Measure(count, () =>
 {
-    var clock = Stopwatch.StartNew();
     for (var i = 0; i < count; i++)
     {
         _ = new TaskOutcome { Status = OutcomeStatus.Delivered, TaskName = "t", Queue = "q", ReportedBy = Caller, ReceivedAt = TimeProvider.System.GetUtcNow(), Payload = request.Body }.ToCloudEvent();
     }
-
-    return count / clock.Elapsed.TotalSeconds;
-}
+});
 
 await VerifierOnly();
 EventOnly();
-Console.WriteLine($"(diagnostic) verifier alone {await VerifierOnly():F0}/s, outcome event alone {EventOnly():F0}/s");
+Console.WriteLine($"(diagnostic) verifier alone {(await VerifierOnly()).PerWallSecond:F0}/s, outcome event alone {EventOnly().PerWallSecond:F0}/s");
 
 // Warm-up, then alternate rounds and take medians.
 Floor();
 await Receiver();
-var floors = new List<double>();
-var receivers = new List<double>();
+var floors = new List<Throughput>();
+var receivers = new List<Throughput>();
 const int Rounds = 9;
 for (var round = 0; round < Rounds; round++)
 {
-    floors.Add(Floor());
-    receivers.Add(await Receiver());
+    // Alternate which side goes first, so neither always runs on the warmer (or busier) half of the round.
+    if (round % 2 == 0)
+    {
+        floors.Add(Floor());
+        receivers.Add(await Receiver());
+    }
+    else
+    {
+        receivers.Add(await Receiver());
+        floors.Add(Floor());
+    }
 }
 
-var floor = floors.Order().ElementAt(Rounds / 2);
-var full = receivers.Order().ElementAt(Rounds / 2);
-var ratio = floors.Zip(receivers, (f, r) => r / f).Order().ElementAt(Rounds / 2); // per round: both ran back to back
-Console.WriteLine($"RS256 verification alone (one thread): {floor:F0}/s");
-Console.WriteLine($"Verified callbacks in-process (one thread): {full:F0}/s; ratio callbacks/floor {ratio:F2}, median of {Rounds} per-round ratios (goal: at least 0.80)");
+var (wallRatio, cpuRatio) = Throughput.MedianRatios(floors, receivers);
+Console.WriteLine($"RS256 verification alone (one thread): {Throughput.MedianWall(floors):F0}/s (rounds: {Throughput.Rounds(floors)})");
+Console.WriteLine($"Verified callbacks in-process (one thread): {Throughput.MedianWall(receivers):F0}/s (rounds: {Throughput.Rounds(receivers)})");
+Console.WriteLine($"Ratio callbacks/floor, median of {Rounds} per-round ratios, order alternating: {wallRatio:F2} by the wall clock, {cpuRatio:F2} by process CPU time (goal: at least 0.80)");
+Console.WriteLine(telemetry.Summary());
 
 // Over HTTP on this machine: Kestrel on loopback, 16 concurrent clients.
 var builder = WebApplication.CreateSlimBuilder();

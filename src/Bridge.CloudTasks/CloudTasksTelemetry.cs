@@ -9,6 +9,12 @@ public static class CloudTasksTelemetry
     /// <summary>One attribute name per task concept, whoever reports it (forwarder, callback, emulator).</summary>
     public static class Tags
     {
+        /// <summary>
+        /// The queue's full resource name, <c>projects/…/queues/…</c>: OpenTelemetry's messaging destination, as the
+        /// forwarder (sending to it), the callback and the emulator (dispatching from it) all tag it.
+        /// </summary>
+        public const string QueueName = "messaging.destination.name";
+
         /// <summary>The task's full resource name, <c>projects/…/tasks/…</c>.</summary>
         public const string TaskName = "cloudtasks.task.name";
 

@@ -1,4 +1,4 @@
-using Bridge.CloudTasks.DependencyInjection;
+using Bridge.CloudTasks;
 using Bridge.Core.Callback;
 using Bridge.Core.Forwarding;
 using Bridge.Core.Intake;
@@ -60,7 +60,7 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CallbackReceiver>>(),
             sp.GetService<Routing.RouteTable>(),
-            sp.GetService<CloudTasks.CloudTasksClient>(),
+            sp.GetService<CloudTasksClient>(),
             sp.GetRequiredService<IOptions<OutcomeOptions>>()));
         return services;
     }

@@ -43,7 +43,7 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 });
 if (!string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
 {
-    builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource(EmulatorDiagnostics.SourceName).AddOtlpExporter());
+    builder.Services.AddOpenTelemetry().WithTracing(t => t.AddSource(CloudTasksEmulatorTelemetry.SourceName).AddOtlpExporter());
 }
 
 var app = builder.Build();

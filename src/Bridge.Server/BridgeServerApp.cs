@@ -18,9 +18,6 @@ public static class BridgeServerApp
 {
     public const string DemoServiceAccount = "bridge-demo@local-project.iam.gserviceaccount.com";
 
-    // TODO(issue 11): the emulator's own public constant, once its project exposes one.
-    private const string EmulatorSourceName = "Bridge.Emulators.CloudTasks";
-
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(args);
@@ -100,7 +97,7 @@ public static class BridgeServerApp
         builder.Services.AddOpenTelemetry().AddBridgeTelemetry(builder.Configuration).WithTracing(t =>
         {
             // The runner also hosts the HTTP server (and, embedded, the emulator): their spans belong to the same traces.
-            t.AddSource(EmulatorSourceName).AddAspNetCoreInstrumentation();
+            t.AddSource(CloudTasksEmulatorTelemetry.SourceName).AddAspNetCoreInstrumentation();
             if (builder.Environment.IsDevelopment())
             {
                 t.AddConsoleExporter();

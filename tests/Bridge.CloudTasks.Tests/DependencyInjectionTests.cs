@@ -1,4 +1,3 @@
-using Bridge.CloudTasks.DependencyInjection;
 using Bridge.CloudTasks.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -165,7 +165,8 @@ public sealed class ForwardingTests : IAsyncLifetime
     [Fact]
     public async Task An_unreachable_cloud_tasks_is_transient_after_retries()
     {
-        await using var offline = await CoreHarness.StartAsync(configure: s => s["Bridge:CloudTasks:EmulatorHost"] = "127.0.0.1:1");
+        using var down = new UnreachableEndpoint();
+        await using var offline = await CoreHarness.StartAsync(configure: s => s["Bridge:CloudTasks:EmulatorHost"] = down.HostPort);
         var error = await Assert.ThrowsAsync<ForwardingException>(() => offline.Forwarder.ForwardAsync(offline.Http.Map("orders", Headers(("Idempotency-Key", "k")), "x"u8.ToArray(), null)));
         Assert.Equal(ForwardingFailureReason.CloudTasksUnavailable, error.Reason);
         Assert.True(error.IsTransient);

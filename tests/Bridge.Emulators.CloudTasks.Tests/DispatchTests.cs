@@ -290,7 +290,8 @@ public sealed class DispatchTests : EmulatorWithTargetTests
         await using var host = await EmulatorHost.StartAsync(time: clock);
         var queue = await host.CreateQueueAsync(q => q.RetryConfig = new RetryConfig { MaxAttempts = 2, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) });
         var name = queue.Task("nowhere").ToString();
-        await host.Client.CreateTaskAsync(queue, new TaskMessage { Name = name, HttpRequest = new HttpRequest { Url = "http://127.0.0.1:1/closed" } });
+        using var down = new UnreachableEndpoint();
+        await host.Client.CreateTaskAsync(queue, new TaskMessage { Name = name, HttpRequest = new HttpRequest { Url = down.Url("/closed").ToString() } });
 
         var first = await host.State().WaitForAttemptAsync(name, 1);
         Assert.Equal((int)Google.Rpc.Code.Unavailable, first.LastAttempt.ResponseStatus.Code);

@@ -145,11 +145,11 @@ public sealed class OidcAndIamTests : EmulatorWithTargetTests
     public async Task The_dispatch_span_continues_the_trace_in_the_task_headers()
     {
         var spans = new List<Activity>();
-        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.Emulators.CloudTasks").AddInMemoryExporter(spans).Build();
+        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource(CloudTasksEmulatorTelemetry.SourceName).AddInMemoryExporter(spans).Build();
         var queue = await Host.CreateQueueAsync();
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
         var traceparent = $"00-{traceId}-00f067aa0ba902b7-01";
-        await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/traced").ToString(), Headers = { ["traceparent"] = traceparent } } });
+        var task = await Client.CreateTaskAsync(queue, new TaskMessage { HttpRequest = new HttpRequest { Url = Target.Url("/traced").ToString(), Headers = { ["traceparent"] = traceparent } } });
 
         var received = Assert.Single(await Target.WaitForRequestsAsync(1));
         await Host.Emulator.WaitForIdleAsync(queue.ToString());
@@ -165,7 +165,9 @@ public sealed class OidcAndIamTests : EmulatorWithTargetTests
         Assert.Equal("00f067aa0ba902b7", span.ParentSpanId.ToHexString());
         Assert.Equal(ActivityKind.Client, span.Kind);
         Assert.Equal(200, span.GetTagItem("http.response.status_code"));
-        Assert.Equal(queue.ToString(), span.GetTagItem("cloudtasks.queue"));
+        Assert.Equal(queue.ToString(), span.GetTagItem(CloudTasksTelemetry.Tags.QueueName)); // one name per concept, as the forwarder tags it
+        Assert.Equal(task.Name, span.GetTagItem(CloudTasksTelemetry.Tags.TaskName));
+        Assert.Equal(0, span.GetTagItem(CloudTasksTelemetry.Tags.RetryCount));
     }
 
     [Fact]

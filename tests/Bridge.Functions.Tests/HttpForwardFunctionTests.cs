@@ -83,7 +83,8 @@ public sealed class HttpForwardFunctionTests : IAsyncLifetime
     [Fact]
     public async Task When_cloud_tasks_is_down_the_answer_is_503_with_retry_after()
     {
-        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: "127.0.0.1:1");
+        using var down = new UnreachableEndpoint();
+        await using var offline = await FunctionHarness.StartAsync(emulatorHostOverride: down.HostPort);
         var context = new DefaultHttpContext { RequestServices = offline.Services };
         context.Request.Method = "POST";
         context.Request.Body = new MemoryStream("x"u8.ToArray());

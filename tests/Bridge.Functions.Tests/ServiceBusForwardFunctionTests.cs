@@ -64,10 +64,11 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
     [Fact]
     public async Task A_transient_failure_schedules_a_copy_for_later_and_completes_the_original()
     {
+        using var down = new UnreachableEndpoint();
         await using var bus = ServiceBusEmulator.Start(new ServiceBusEmulatorOptions { Port = 0, Queues = { new QueueDefinition { Name = "orders-in" } } });
         await using var offline = await PipelineHarness.StartAsync((services, configuration) => services.AddBridgeFunctions(configuration), configure: settings =>
         {
-            settings["Bridge:CloudTasks:EmulatorHost"] = "127.0.0.1:1"; // nothing listens: Cloud Tasks is unavailable
+            settings["Bridge:CloudTasks:EmulatorHost"] = down.HostPort; // nothing answers: Cloud Tasks is unavailable
             settings["Bridge:CloudTasks:Timeout"] = "00:00:01";
             settings["BridgeServiceBus"] = bus.ConnectionString;
             settings[ServiceBusForwardFunction.QueueSetting] = "orders-in";

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
@@ -149,42 +150,133 @@ public sealed class RoundTripTests
     }
 
     [Fact]
-    public async Task A_restart_on_the_same_data_in_the_middle_of_a_stream_loses_no_event()
+    public async Task A_runner_killed_with_SIGKILL_in_the_middle_of_a_stream_and_restarted_on_the_same_data_reports_every_event_exactly_once()
     {
+        const int Events = 40;
         var data = Path.Combine(Path.GetTempPath(), "bridge-server-" + Guid.NewGuid().ToString("N"));
-        var outcomes = Path.Combine(data, "outcomes.jsonl");
+        var outcomesFile = Path.Combine(data, "outcomes.jsonl");
         Directory.CreateDirectory(data);
-        string[] settings = [$"--Bridge:Server:EmulatorData={data}", $"--Bridge:Server:OutcomesFile={outcomes}"];
-        var accepted = new List<string>();
-        int port, grpc;
-        await using (var first = await RunningServer.StartAsync(settings))
+        string[] settings = [$"--Bridge:Server:EmulatorData={data}", $"--Bridge:Server:OutcomesFile={outcomesFile}"];
+        var accepted = new ConcurrentDictionary<string, string>(); // idempotency key → task name
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var refused = 0;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        RunnerProcess? second = null;
+        try
         {
-            (port, grpc) = (first.Port, first.EmulatorGrpcPort);
-            for (var i = 0; i < 20; i++)
+            using var first = await RunnerProcess.StartAsync([.. settings, "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0"]);
+            var events = new Uri($"http://localhost:{first.Port}/api/events/demo");
+
+            // The sender a client would be: each event until it is accepted, retried with the same key when the runner
+            // is gone (the answer to a post cut by the kill is unknown, so the retry may find the task already there).
+            var sender = Task.Run(async () =>
             {
-                var response = await first.PostEventAsync("{}", $"stream-{i}", headers: ("X-Bridge-Delay", i < 10 ? "0" : "10"));
-                Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
-                accepted.Add(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("taskName").GetString()!);
-            }
+                for (var i = 0; i < Events; i++)
+                {
+                    if (i == Events / 2)
+                    {
+                        halfway.SetResult();
+                    }
 
-            // Stop between dispatches: the ten due now are done, the ten due in 10 s wait in the store. (A dispatch cut
-            // by a graceful stop waits for its lease, the dispatch deadline, before it is retried: not what this tests.)
-            await first.WaitForOutcomesAsync(10);
-        }
+                    var key = $"stream-{i}";
+                    await Eventually.HoldsAsync(
+                        async () =>
+                        {
+                            try
+                            {
+                                using var content = new StringContent($"{{\"event\":{i}}}", Encoding.UTF8, "application/json");
+                                using var request = new HttpRequestMessage(HttpMethod.Post, events) { Content = content };
+                                request.Headers.Add("Idempotency-Key", key);
+                                request.Headers.Add("X-Bridge-Delay", i % 3 == 0 ? "1" : "0"); // some due later: still stored at the kill
+                                using var response = await http.SendAsync(request, stop.Token);
+                                if (response.StatusCode != HttpStatusCode.Accepted)
+                                {
+                                    return false;
+                                }
 
-        // The same ports again: the stored tasks target the first run's callback URL.
-        await using (var second = await RunningServer.StartAsync([.. settings, $"--Bridge:Server:Port={port}", $"--Bridge:Server:EmulatorGrpcPort={grpc}"]))
-        {
-            HashSet<string> delivered = [];
+                                accepted[key] = JsonDocument.Parse(await response.Content.ReadAsStringAsync(stop.Token)).RootElement.GetProperty("taskName").GetString()!;
+                                return true;
+                            }
+                            catch (HttpRequestException)
+                            {
+                                Interlocked.Increment(ref refused);
+                                return false; // the runner is down: try again
+                            }
+                        },
+                        TimeSpan.FromMinutes(2),
+                        () => $"{key} was never accepted");
+                }
+            });
+
+            // In the middle: half the stream sent, dispatches and callbacks under way, the rest still to come.
+            await halfway.Task.WaitAsync(stop.Token);
+            await first.KillAsync();
+            Assert.Empty(first.Errors);
+
+            // The same ports again: the stored tasks target the first run's callback URL.
+            second = await RunnerProcess.StartAsync([.. settings, $"--Bridge:Server:Port={first.Port}", $"--Bridge:Server:EmulatorGrpcPort={first.EmulatorGrpcPort}"]);
+            await sender.WaitAsync(stop.Token);
+            Assert.Equal(Events, accepted.Count);
+            Assert.True(refused > 0, "The stream never met the killed runner: the kill was not in the middle of it.");
+
+            // Every accepted event has its outcome. A callback cut by the kill after the outcome was written but before
+            // the emulator recorded the answer is delivered again: Cloud Tasks is at-least-once, so the outcome keeps
+            // its id and a consumer drops the repeat. Exactly once means one outcome id per task, and nothing else.
+            List<(string Subject, string Id, string Type)> outcomes = [];
             await Eventually.HoldsAsync(
                 () =>
                 {
-                    delivered = File.Exists(outcomes) ? File.ReadAllLines(outcomes).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("subject").GetString()!).ToHashSet() : [];
-                    return Task.FromResult(accepted.All(delivered.Contains));
+                    outcomes = ReadOutcomes(outcomesFile);
+                    return Task.FromResult(accepted.Values.All(t => outcomes.Exists(o => o.Subject == t)));
                 },
-                describe: () => $"{accepted.Count(a => !delivered.Contains(a))} accepted events never delivered (ports {port}/{grpc}, restarted on {second.Port}/{second.EmulatorGrpcPort})");
+                TimeSpan.FromMinutes(2),
+                () => $"{accepted.Values.Count(t => !outcomes.Exists(o => o.Subject == t))} accepted events never delivered; runner output:\n{string.Join('\n', second.Output)}");
+            // Then nothing left on the queue (a redelivery has happened, if there was one) before the strict read.
+            using var client = new CloudTasksClientBuilder { EmulatorHost = $"127.0.0.1:{second.EmulatorGrpcPort}", EmulatorDetection = EmulatorDetection.None }.Build();
+            await Eventually.HoldsAsync(
+                async () => !await client.ListTasks(QueueName.Parse(RunningServer.DemoQueue)).AnyAsync(stop.Token),
+                TimeSpan.FromMinutes(1),
+                () => "the demo queue never emptied");
+            outcomes = ReadOutcomes(outcomesFile, complete: true);
+
+            Assert.All(outcomes, o => Assert.Contains(o.Subject, accepted.Values)); // nothing that wasn't sent
+            Assert.All(outcomes, o => Assert.Equal("dev.bridge.task.delivered", o.Type));
+            Assert.All(accepted.Values, t => Assert.Single(outcomes.Where(o => o.Subject == t).Select(o => o.Id).Distinct()));
+            Assert.Equal(Events, outcomes.Select(o => o.Subject).Distinct().Count());
+            Assert.Empty(second.Errors);
+        }
+        finally
+        {
+            second?.Dispose();
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Outcome lines as the runner appended them. While it runs, a line being written is left for the next read;
+    /// <paramref name="complete"/> reads after the writes: a line cut short (by the kill) fails the test.
+    /// </summary>
+    private static List<(string Subject, string Id, string Type)> ReadOutcomes(string file, bool complete = false)
+    {
+        if (!File.Exists(file))
+        {
+            return [];
         }
 
-        Directory.Delete(data, recursive: true);
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        var text = reader.ReadToEnd();
+        if (complete)
+        {
+            Assert.True(text.Length == 0 || text.EndsWith('\n'), "The outcomes file ends in a line cut short.");
+        }
+
+        var lines = text.Split('\n');
+        return lines.Take(lines.Length - 1).Select(l =>
+        {
+            var root = JsonDocument.Parse(l).RootElement;
+            return (root.GetProperty("subject").GetString()!, root.GetProperty("id").GetString()!, root.GetProperty("type").GetString()!);
+        }).ToList();
     }
 }

@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bridge.Server.Tests;
@@ -57,10 +58,11 @@ public sealed class ServiceBusProcessorTests
     [Fact]
     public async Task A_transient_failure_abandons_the_message()
     {
+        using var down = new UnreachableEndpoint();
         await using var server = await RunningServer.StartAsync(
             "--BridgeServiceBusQueue=orders-in",
             "--Bridge:Server:EmbeddedEmulator=false",
-            "--Bridge:CloudTasks:EmulatorHost=127.0.0.1:1",
+            "--Bridge:CloudTasks:EmulatorHost=" + down.HostPort,
             "--Bridge:Routes:orders:Queue=projects/p/locations/l/queues/q",
             "--Bridge:Routes:orders:TargetUrl=https://worker.example.com/x",
             "--Bridge:Routes:orders:ServiceBusEntity=orders-in",

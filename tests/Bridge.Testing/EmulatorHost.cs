@@ -13,14 +13,19 @@ using Microsoft.Extensions.Logging;
 
 namespace Bridge.Testing;
 
-/// <summary>The emulator hosted in-process on two loopback ports (gRPC over HTTP/2, REST and OIDC over HTTP/1.1), with a client.</summary>
+/// <summary>
+/// The emulator hosted in-process on two loopback ports (gRPC over HTTP/2, REST and OIDC over HTTP/1.1), with a client.
+/// Errors it logs (a failed dispatch loop, an exception in a service method) fail the test when the host is disposed,
+/// unless <see cref="Errors"/> expects them.
+/// </summary>
 public sealed class EmulatorHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private EmulatorHost(WebApplication app, string grpcHostPort, Uri httpAddress)
+    private EmulatorHost(WebApplication app, ErrorLogGuard errors, string grpcHostPort, Uri httpAddress)
     {
         _app = app;
+        Errors = errors;
         GrpcHostPort = grpcHostPort;
         HttpAddress = httpAddress;
         Emulator = app.Services.GetRequiredService<CloudTasksEmulator>();
@@ -39,11 +44,14 @@ public sealed class EmulatorHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    public ErrorLogGuard Errors { get; }
+
     /// <summary>Starts an emulator on two ports bound as 0; <paramref name="time"/> (a FakeTimeProvider) drives its backoff, schedules and deadlines.</summary>
     public static async Task<EmulatorHost> StartAsync(Action<EmulatorOptions>? configure = null, TimeProvider? time = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var errors = new ErrorLogGuard();
+        builder.Logging.ClearProviders().AddProvider(errors);
         if (time is not null)
         {
             builder.Services.AddSingleton(time);
@@ -64,7 +72,7 @@ public sealed class EmulatorHost : IAsyncDisposable
         app.MapCloudTasksEmulator();
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToList();
-        var host = new EmulatorHost(app, $"127.0.0.1:{addresses[0].Port}", new Uri($"http://127.0.0.1:{addresses[1].Port}"));
+        var host = new EmulatorHost(app, errors, $"127.0.0.1:{addresses[0].Port}", new Uri($"http://127.0.0.1:{addresses[1].Port}"));
         host.Emulator.UseHttpAddress(host.HttpAddress);
         return host;
     }
@@ -88,5 +96,6 @@ public sealed class EmulatorHost : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Errors.ThrowIfUnexpected();
     }
 }

@@ -26,17 +26,21 @@ public sealed record TargetResponse(int Status, TimeSpan Delay = default, IReadO
 
 /// <summary>
 /// A real HTTP server on a loopback port that plays a task's target or a token endpoint: records every request
-/// (headers, body, time) and answers as <see cref="Respond"/> says.
+/// (headers, body, time) and answers as <see cref="Respond"/> says. Errors logged by the server (a
+/// <see cref="Respond"/> that throws) fail the test when it is disposed, unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class HttpTargetServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly SemaphoreSlim _arrived = new(0);
 
-    private HttpTargetServer(WebApplication app)
+    private HttpTargetServer(WebApplication app, ErrorLogGuard errors)
     {
         _app = app;
+        Errors = errors;
     }
+
+    public ErrorLogGuard Errors { get; }
 
     public Uri Address { get; private set; } = null!;
 
@@ -62,15 +66,23 @@ public sealed class HttpTargetServer : IAsyncDisposable
     public static async Task<HttpTargetServer> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var errors = new ErrorLogGuard();
+        builder.Logging.ClearProviders().AddProvider(errors);
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        var server = new HttpTargetServer(app);
+        var server = new HttpTargetServer(app, errors);
         var perPath = new ConcurrentDictionary<string, int>();
         app.Run(async context =>
         {
             using var body = new MemoryStream();
-            await context.Request.Body.CopyToAsync(body);
+            try
+            {
+                await context.Request.Body.CopyToAsync(body, context.RequestAborted);
+            }
+            catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+            {
+                return; // the caller gave up (a dispatch deadline, a test ending): nothing to record or answer
+            }
             var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             foreach (var (key, value) in context.Request.Headers)
             {
@@ -136,5 +148,6 @@ public sealed class HttpTargetServer : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         _arrived.Dispose();
+        Errors.ThrowIfUnexpected();
     }
 }

@@ -14,6 +14,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Bridge.Testing;
 using Microsoft.Extensions.Logging;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
@@ -26,20 +27,24 @@ public sealed record RecordedCall(string Method, IMessage Request, IReadOnlyDict
 /// <summary>
 /// A real gRPC server for the CloudTasks and google.longrunning Operations services on a loopback port (plaintext HTTP/2, or TLS with a self-signed
 /// certificate). It records every call and answers through <see cref="Handler"/>, so client tests see exactly what
-/// went over the wire.
+/// went over the wire. Errors the server logs (a handler that throws anything but an RpcException) fail the test
+/// when it is disposed, unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class RecordingCloudTasksServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private RecordingCloudTasksServer(WebApplication app, Uri address, X509Certificate2? certificate)
+    private RecordingCloudTasksServer(WebApplication app, ErrorLogGuard errors, Uri address, X509Certificate2? certificate)
     {
         _app = app;
+        Errors = errors;
         Address = address;
         Certificate = certificate;
     }
 
     public Uri Address { get; }
+
+    public ErrorLogGuard Errors { get; }
 
     /// <summary>host:port, as an emulator host.</summary>
     public string HostPort => $"{Address.Host}:{Address.Port}";
@@ -61,7 +66,8 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
     {
         var certificate = tls ? CreateSelfSignedCertificate() : null;
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var errors = new ErrorLogGuard();
+        builder.Logging.ClearProviders().AddProvider(errors);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;
@@ -78,7 +84,7 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         app.MapGrpcService<RecordingOperationsService>();
         await app.StartAsync();
         var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
-        var server = new RecordingCloudTasksServer(app, new Uri($"{(tls ? "https" : "http")}://127.0.0.1:{bound.Port}"), certificate);
+        var server = new RecordingCloudTasksServer(app, errors, new Uri($"{(tls ? "https" : "http")}://127.0.0.1:{bound.Port}"), certificate);
         app.Services.GetRequiredService<RecordingService>().Owner = server;
         app.Services.GetRequiredService<RecordingOperationsService>().Owner = server;
         return server;
@@ -98,6 +104,7 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         Certificate?.Dispose();
+        Errors.ThrowIfUnexpected();
     }
 
     internal async Task<IMessage> HandleAsync(string method, IMessage request, ServerCallContext context)

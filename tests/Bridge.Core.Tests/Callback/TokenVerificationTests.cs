@@ -235,9 +235,10 @@ public sealed class TokenVerificationTests : IAsyncLifetime
     [Fact]
     public async Task An_unreachable_issuer_is_a_503_so_cloud_tasks_retries()
     {
+        using var down = new UnreachableEndpoint();
         var verifier = new OidcTokenVerifier(Options.Create(new CallbackOptions
         {
-            Issuers = [new TrustedIssuer { Issuer = _issuer.Issuer, DiscoveryUrl = "http://127.0.0.1:1/.well-known/openid-configuration" }],
+            Issuers = [new TrustedIssuer { Issuer = _issuer.Issuer, DiscoveryUrl = down.Url("/.well-known/openid-configuration").ToString() }],
             Audiences = [Audience],
             AllowedServiceAccounts = [Allowed],
         }), TimeProvider.System);

@@ -98,7 +98,8 @@ internal sealed partial class CallbackReceiver
 
         // Continue the forwarded event's trace: the host's request activity already does when it read traceparent.
         var parent = Activity.Current is null && ActivityContext.TryParse(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"), out var carried) ? carried : default;
-        using var activity = BridgeDiagnostics.ActivitySource.StartActivity("callback " + kind, ActivityKind.Internal, parent);
+        // Constant span names: no per-call string.
+        using var activity = BridgeDiagnostics.ActivitySource.StartActivity(taskName is null ? "callback report" : "callback dispatch", ActivityKind.Internal, parent);
         try
         {
             var verification = await _verifier.VerifyAsync(headers.GetValueOrDefault("Authorization"), cancellationToken).ConfigureAwait(false);
@@ -114,7 +115,7 @@ internal sealed partial class CallbackReceiver
                 {
                     if (headers.TryGetValue(header, out var value))
                     {
-                        activity.SetTag(tag, value.Length <= 64 ? value : value[..64]);
+                        activity.AddTag(tag, value.Length <= 64 ? value : value[..64]);
                     }
                 }
             }
@@ -152,10 +153,14 @@ internal sealed partial class CallbackReceiver
             }
 
             Accepted.Add(1, new KeyValuePair<string, object?>("bridge.callback.kind", kind));
-            activity?.SetTag(CloudTasksTelemetry.Tags.TaskName, outcome.TaskName);
-            activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, outcome.Queue);
-            activity?.SetTag("bridge.outcome.id", outcome.Id);
-            activity?.SetTag("bridge.outcome.status", outcome.Type);
+            if (activity is { IsAllDataRequested: true })
+            {
+                activity.AddTag(CloudTasksTelemetry.Tags.TaskName, outcome.TaskName);
+                activity.AddTag(BridgeDiagnostics.Tags.MessagingDestination, outcome.Queue);
+                activity.AddTag("bridge.outcome.id", outcome.Id);
+                activity.AddTag("bridge.outcome.status", outcome.Type);
+            }
+
             return new CallbackResponse(200, null, outcome.Id);
         }
         finally

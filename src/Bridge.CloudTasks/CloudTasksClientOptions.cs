@@ -1,6 +1,6 @@
 using Bridge.CloudTasks.Auth;
 
-namespace Bridge.CloudTasks.DependencyInjection;
+namespace Bridge.CloudTasks;
 
 /// <summary>Where the client's Google credential comes from.</summary>
 public enum CloudTasksCredentialSource

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Bridge.CloudTasks.DependencyInjection;
+namespace Bridge.CloudTasks.Internal;
 
 /// <summary>Start-up validation; every message names the configuration key that is wrong.</summary>
 internal sealed class CloudTasksClientOptionsValidator : IValidateOptions<CloudTasksClientOptions>

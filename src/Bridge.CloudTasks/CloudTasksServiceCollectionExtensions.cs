@@ -1,10 +1,11 @@
 using Bridge.CloudTasks.Auth;
+using Bridge.CloudTasks.Internal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
-namespace Bridge.CloudTasks.DependencyInjection;
+namespace Bridge.CloudTasks;
 
 public static class CloudTasksServiceCollectionExtensions
 {

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace Bridge.Emulators.CloudTasks;
 
-public static class EmulatorServiceCollectionExtensions
+public static class CloudTasksEmulatorServiceCollectionExtensions
 {
     /// <summary>Adds the Cloud Tasks emulator's services: state, store, dispatcher, OIDC issuer, gRPC with JSON transcoding.</summary>
     public static IServiceCollection AddCloudTasksEmulator(this IServiceCollection services, Action<EmulatorOptions>? configure = null)
