@@ -37,6 +37,17 @@ public sealed partial class DashboardHttpTests
     }
 
     [Fact]
+    public async Task A_post_that_is_not_a_form_is_refused_with_415()
+    {
+        await using var server = await DashboardServer.StartAsync();
+
+        using var response = await server.Http.PostAsync("/queue/pause", new StringContent("{\"name\":\"x\"}", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Contains("HTML forms", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_form_posted_with_its_token_pauses_the_queue_and_returns_to_the_page()
     {
         await using var server = await DashboardServer.StartAsync();

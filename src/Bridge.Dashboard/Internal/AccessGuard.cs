@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using Azure.Messaging.ServiceBus;
+using Bridge.CloudTasks;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,6 +43,11 @@ internal sealed class AccessGuard(DashboardOptions options) : IEndpointFilter
                 return Results.Text($"A dashboard form may send at most {QueuePages.MaxTestEventBytes * 2} bytes.", statusCode: StatusCodes.Status413PayloadTooLarge);
             }
 
+            if (!http.Request.HasFormContentType)
+            {
+                return Results.Text("Dashboard actions are HTML forms: application/x-www-form-urlencoded or multipart/form-data.", statusCode: StatusCodes.Status415UnsupportedMediaType);
+            }
+
             try
             {
                 await http.RequestServices.GetRequiredService<IAntiforgery>().ValidateRequestAsync(http);
@@ -51,7 +58,21 @@ internal sealed class AccessGuard(DashboardOptions options) : IEndpointFilter
             }
         }
 
-        return await next(context);
+        try
+        {
+            return await next(context);
+        }
+        catch (CloudTasksException ex)
+        {
+            // Cloud Tasks (or the emulator) failed or refused: say so on a page, not as an unhandled 500.
+            return Layout.Error(http, ex.IsTransient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway, "Cloud Tasks did not answer",
+                $"Cloud Tasks answered {ex.Reason}; reload to try again.");
+        }
+        catch (ServiceBusException ex)
+        {
+            return Layout.Error(http, ex.IsTransient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway, "Service Bus did not answer",
+                $"Service Bus answered {ex.Reason}; reload to try again.");
+        }
     }
 
     internal string? Refusal(HttpContext http)
