@@ -24,12 +24,16 @@ public sealed partial class ServiceBusIntakeService(
     /// <summary>Logged when stopping begins and the messages under way are being finished.</summary>
     public const int DrainingEventId = 403;
 
-    /// <summary>Messages the processor fetches ahead of its handlers (0: one receive per free handler).</summary>
+    /// <summary>
+    /// Messages the processor fetches ahead of its handlers; default twice the concurrency (0: one receive per free
+    /// handler). Measured with bench/Bridge.ServiceBusIntake.Bench: prefetch 32 at 16 calls gave a better
+    /// Service Bus/HTTP ratio than 0 or 64. Prefetched messages are locked; stopping releases them.
+    /// </summary>
     public const string PrefetchCountSetting = "Bridge:ServiceBus:PrefetchCount";
 
     public const int DefaultMaxConcurrentCalls = 8;
 
-    public const int DefaultPrefetchCount = 0;
+    public const int DefaultPrefetchPerCall = 2;
 
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
 
@@ -52,11 +56,12 @@ public sealed partial class ServiceBusIntakeService(
             : ServiceBusConnection.FromConfiguration(configuration);
         _client = connection.CreateClient();
         _handBackSender = _client.CreateSender(_entity);
+        var concurrency = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls);
         _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
         {
             AutoCompleteMessages = false,
-            MaxConcurrentCalls = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls),
-            PrefetchCount = configuration.GetValue(PrefetchCountSetting, DefaultPrefetchCount),
+            MaxConcurrentCalls = concurrency,
+            PrefetchCount = configuration.GetValue(PrefetchCountSetting, concurrency * DefaultPrefetchPerCall),
             ReceiveMode = ServiceBusReceiveMode.PeekLock,
         });
         _processor.ProcessMessageAsync += ProcessAsync;
