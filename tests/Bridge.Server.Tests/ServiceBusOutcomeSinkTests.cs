@@ -38,8 +38,8 @@ public sealed class ServiceBusOutcomeSinkTests
         Assert.Equal(sent.MessageId, cloudEvent.RootElement.GetProperty("id").GetString());
         var data = cloudEvent.RootElement.GetProperty("data");
 
-        // The same task and status again (a callback delivered twice): same outcome id, dropped by the queue.
-        var repeat = Outcome(OutcomeStatus.Delivered, data.GetProperty("taskName").GetString()!, data.GetProperty("queue").GetString());
+        // The same task instance and status again (a callback delivered twice): same outcome id, dropped by the queue.
+        var repeat = Outcome(OutcomeStatus.Delivered, data.GetProperty("taskName").GetString()!, data.GetProperty("queue").GetString()) with { TaskInstance = data.GetProperty("taskInstance").GetString() };
         var sink = server.Services.GetRequiredService<IOutcomeSink>();
         Assert.Equal(sent.MessageId, repeat.Id);
         await sink.PublishAsync(repeat, CancellationToken.None);
