@@ -29,6 +29,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<BridgeOptions>>().Value));
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<HttpIntake>();
+        services.TryAddSingleton<HttpRetryAfter>();
         services.TryAddSingleton<ServiceBusIntake>();
         services.TryAddSingleton(_ => new ServiceBusSenders(ServiceBusConnection.FromConfiguration(configuration)));
         services.TryAddSingleton(sp => new ServiceBusMessageHandler(
