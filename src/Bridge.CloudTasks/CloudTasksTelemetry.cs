@@ -3,7 +3,10 @@ namespace Bridge.CloudTasks;
 /// <summary>The names under which Cloud Tasks telemetry is reported, for hosts that listen and code that tags spans.</summary>
 public static class CloudTasksTelemetry
 {
-    /// <summary>The client's ActivitySource: one client span per call, retries included.</summary>
+    /// <summary>
+    /// The client's ActivitySource (one client span per call, a "retry" event per retry) and Meter
+    /// (<c>bridge.cloudtasks.client.retries</c> by method and status).
+    /// </summary>
     public const string SourceName = "Bridge.CloudTasks";
 
     /// <summary>One attribute name per task concept, whoever reports it (forwarder, callback, emulator).</summary>

@@ -30,6 +30,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<IBatchEventForwarder, BatchEventForwarder>();
         services.TryAddSingleton<HttpIntake>();
+        services.TryAddSingleton<HttpRetryAfter>();
         services.TryAddSingleton<ServiceBusIntake>();
         services.TryAddSingleton(_ => new ServiceBusSenders(ServiceBusConnection.FromConfiguration(configuration)));
         services.TryAddSingleton(sp => new ServiceBusMessageHandler(

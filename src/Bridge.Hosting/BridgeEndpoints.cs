@@ -31,8 +31,9 @@ public sealed class BridgeEndpoints
     private readonly CallbackReceiver _receiver;
     private readonly int _maxEventBytes;
     private readonly int _maxCallbackBytes;
+    private readonly HttpRetryAfter _retryAfter;
 
-    internal BridgeEndpoints(HttpIntake intake, IEventForwarder forwarder, RouteTable routes, CallbackReceiver receiver, IOptions<BridgeOptions> options, IOptions<CallbackOptions> callbackOptions)
+    internal BridgeEndpoints(HttpIntake intake, IEventForwarder forwarder, RouteTable routes, CallbackReceiver receiver, IOptions<BridgeOptions> options, IOptions<CallbackOptions> callbackOptions, HttpRetryAfter retryAfter)
     {
         _intake = intake;
         _forwarder = forwarder;
@@ -40,11 +41,12 @@ public sealed class BridgeEndpoints
         _receiver = receiver;
         _maxEventBytes = options.Value.MaxBodyBytes;
         _maxCallbackBytes = callbackOptions.Value.MaxBodyBytes;
+        _retryAfter = retryAfter;
     }
 
     /// <summary>
     /// Maps the request to an event and forwards it: 202 with the task; problem details with the reason for bad
-    /// events; 503 with Retry-After when Cloud Tasks is unavailable.
+    /// events; 503 with a Retry-After that grows with the route's consecutive failures when Cloud Tasks is unavailable.
     /// </summary>
     public async Task<IResult> ForwardEventAsync(HttpRequest request, string route)
     {
@@ -54,11 +56,12 @@ public sealed class BridgeEndpoints
             var body = await HttpRequests.ReadBodyAsync(request, _maxEventBytes).ConfigureAwait(false)
                 ?? throw ForwardingProblems.BodyTooLarge(_maxEventBytes);
             var result = await _forwarder.ForwardAsync(_intake.Map(route, HttpRequests.Headers(request), body, request.ContentType), request.HttpContext.RequestAborted).ConfigureAwait(false);
+            _retryAfter.Succeeded(route);
             return Answers.Accepted(result);
         }
         catch (ForwardingException ex)
         {
-            return Answers.Problem(ex);
+            return Answers.Problem(ex, _retryAfter.Failed(route, ex));
         }
     }
 

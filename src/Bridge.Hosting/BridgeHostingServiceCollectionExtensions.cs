@@ -25,7 +25,8 @@ public static class BridgeHostingServiceCollectionExtensions
             sp.GetRequiredService<RouteTable>(),
             sp.GetRequiredService<CallbackReceiver>(),
             sp.GetRequiredService<IOptions<BridgeOptions>>(),
-            sp.GetRequiredService<IOptions<CallbackOptions>>()));
+            sp.GetRequiredService<IOptions<CallbackOptions>>(),
+            sp.GetRequiredService<HttpRetryAfter>()));
         return services;
     }
 }

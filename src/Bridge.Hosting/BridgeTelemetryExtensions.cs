@@ -25,7 +25,7 @@ public static class BridgeTelemetryExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         telemetry
             .WithTracing(t => t.AddSource(BridgeDiagnostics.SourceName, CloudTasksTelemetry.SourceName).AddHttpClientInstrumentation())
-            .WithMetrics(m => m.AddMeter(BridgeDiagnostics.SourceName));
+            .WithMetrics(m => m.AddMeter(BridgeDiagnostics.SourceName, CloudTasksTelemetry.SourceName));
         if (!string.IsNullOrEmpty(configuration[OtlpEndpointSetting]))
         {
             telemetry.UseOtlpExporter();

@@ -100,8 +100,26 @@ public sealed class GaxParityTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Update_cmek_config_is_retried_as_published()
+    public async Task Update_cmek_config_is_retried_as_published_and_each_retry_is_counted_by_method_and_status()
     {
+        var retries = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == CloudTasksTelemetry.SourceName && instrument.Name == "bridge.cloudtasks.client.retries")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            var t = tags.ToArray().ToDictionary(x => x.Key, x => x.Value);
+            if (Equals(t["rpc.method"], "UpdateCmekConfig") && Equals(t["rpc.grpc.status_code"], (int)StatusCode.DeadlineExceeded))
+            {
+                Interlocked.Add(ref retries, (int)value);
+            }
+        });
+        listener.Start();
         using var client = CreateClient();
         FailFirst(2, StatusCode.DeadlineExceeded);
 
@@ -110,6 +128,7 @@ public sealed class GaxParityTests : IAsyncLifetime
         await call;
 
         Assert.Equal(3, _server.Calls.Count);
+        Assert.Equal(2, retries);
     }
 
     [Fact]

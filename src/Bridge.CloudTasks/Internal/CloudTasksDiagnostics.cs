@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Reflection;
 
 namespace Bridge.CloudTasks.Internal;
@@ -8,9 +9,15 @@ internal static class CloudTasksDiagnostics
 {
     public const string SourceName = CloudTasksTelemetry.SourceName;
 
-    public static readonly ActivitySource ActivitySource = new(
-        SourceName,
-        typeof(CloudTasksDiagnostics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0");
+    private static readonly string Version = typeof(CloudTasksDiagnostics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    public static readonly ActivitySource ActivitySource = new(SourceName, Version);
+
+    /// <summary>The client's Meter, named like its ActivitySource.</summary>
+    public static readonly Meter Meter = new(SourceName, Version);
+
+    /// <summary>Retries inside one call (its deadline), by method and the status that caused them.</summary>
+    public static readonly Counter<long> Retries = Meter.CreateCounter<long>("bridge.cloudtasks.client.retries", "{retry}", "Cloud Tasks calls retried within their deadline, by RPC method and gRPC status code.");
 
     public static class Tags
     {

@@ -245,6 +245,7 @@ internal sealed class GrpcCloudTasksClient : CloudTasksClient
             }
             catch (RpcException ex) when (ShouldRetry(ex, retry, attempt, deadline, cancellationToken, out var delay))
             {
+                CloudTasksDiagnostics.Retries.Add(1, new(CloudTasksDiagnostics.Tags.RpcMethod, method), new(CloudTasksDiagnostics.Tags.RpcGrpcStatusCode, (int)ex.StatusCode));
                 activity?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection
                 {
                     [CloudTasksDiagnostics.Tags.RpcGrpcStatusCode] = (int)ex.StatusCode,

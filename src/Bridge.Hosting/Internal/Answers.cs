@@ -19,7 +19,7 @@ internal static class Answers
         statusCode: StatusCodes.Status202Accepted);
 
     /// <summary>RFC 9457 problem details with the machine-readable reason; no secrets, no tokens.</summary>
-    public static IResult Problem(ForwardingException error)
+    public static IResult Problem(ForwardingException error, int? retryAfterSeconds = null)
     {
         var problem = Results.Problem(
             error.Message,
@@ -27,7 +27,7 @@ internal static class Answers
             title: error.ReasonCode,
             type: ForwardingProblems.TypeFor(error.Reason),
             extensions: new Dictionary<string, object?> { ["reason"] = error.ReasonCode, ["transient"] = error.IsTransient });
-        return ForwardingProblems.RetryAfterSeconds(error) is { } seconds ? new WithHeader(problem, "Retry-After", seconds.ToString(CultureInfo.InvariantCulture)) : problem;
+        return (retryAfterSeconds ?? ForwardingProblems.RetryAfterSeconds(error)) is { } seconds ? new WithHeader(problem, "Retry-After", seconds.ToString(CultureInfo.InvariantCulture)) : problem;
     }
 
     /// <summary>The status with a small JSON body: the outcome id, or the reason (never a token or a secret).</summary>
