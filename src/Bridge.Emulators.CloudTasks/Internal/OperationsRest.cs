@@ -51,7 +51,7 @@ internal static class OperationsRest
 
     private static string Name(string project, string location, string operation) => $"projects/{project}/locations/{location}/operations/{operation}";
 
-    /// <summary>The message as JSON, or the error as google.rpc.Status (the envelope middleware rewrites it as Google's REST APIs answer).</summary>
+    /// <summary>The message as JSON, or the error in the envelope Google's REST APIs answer with.</summary>
     private static IResult Answer(HttpContext http, Func<IMessage> call)
     {
         try
@@ -61,7 +61,10 @@ internal static class OperationsRest
         catch (RpcException ex)
         {
             var status = ex.GetRpcStatus() ?? new Google.Rpc.Status { Code = (int)ex.StatusCode, Message = ex.Status.Detail };
-            return Results.Text(Formatter.Format(status), "application/json; charset=utf-8", statusCode: GoogleErrorEnvelope.HttpStatusFor(ex.StatusCode));
+            var json = Formatter.Format(status);
+            return GoogleErrorEnvelope.Rewrite(System.Text.Encoding.UTF8.GetBytes(json)) is { } envelope
+                ? Results.Text(System.Text.Encoding.UTF8.GetString(envelope.Body), "application/json; charset=utf-8", statusCode: envelope.HttpStatus)
+                : Results.Text(json, "application/json; charset=utf-8", statusCode: GoogleErrorEnvelope.HttpStatusFor(ex.StatusCode));
         }
     }
 }
