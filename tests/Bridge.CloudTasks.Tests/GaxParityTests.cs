@@ -1,4 +1,3 @@
-using Bridge.CloudTasks.DependencyInjection;
 using Bridge.CloudTasks.Internal;
 using Bridge.CloudTasks.Tests.Infrastructure;
 using Bridge.CloudTasks.V2Beta3;

@@ -39,7 +39,7 @@ public sealed class DashboardServer : IAsyncDisposable
     public static async Task<DashboardServer> StartAsync(params string[] settings)
     {
         var errors = new ErrorLogGuard();
-        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
+        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
         var app = BridgeServerApp.Build(args, builder => builder.Logging.AddProvider(errors));
         await app.StartAsync();
         return new DashboardServer(app, errors);

@@ -208,6 +208,7 @@ public sealed partial class BicepTests
             ["AzureWebJobsStorage"] = "identity-based: AzureWebJobsStorage__accountName/__credential/__clientId",
             ["FUNCTIONS_WORKER_RUNTIME"] = "Flex Consumption sets it in functionAppConfig (Premium gets it as a setting)",
             ["CLOUD_TASKS_EMULATOR_HOST"] = "local development only",
+            ["Bridge__CloudTasks__EmulatorHost"] = "local development only: the emulator switch through configuration",
             ["Bridge__Routes__orders__Audience"] = "optional; the target URL by default",
             ["Bridge__Routes__orders__DefaultDelay"] = "optional; set per route when given",
             ["Bridge__Routes__orders__ServiceBusEntity"] = "set with serviceBusSubject; other routes are chosen by property or default",

@@ -5,7 +5,6 @@ using System.Text;
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
-using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
