@@ -74,10 +74,23 @@ public sealed partial class DashboardHttpTests
     [InlineData("/task?name=projects%2Fp", HttpStatusCode.BadRequest, "is not a task name")]
     [InlineData("/trace?id=zz", HttpStatusCode.BadRequest, "is not a trace id")]
     [InlineData("/trace?id=0123456789abcdef0123456789abcdef", HttpStatusCode.NotFound, "not kept")]
-    [InlineData("/servicebus", HttpStatusCode.NotFound, "No Service Bus is configured")]
     public async Task Bad_input_gets_a_page_naming_the_problem(string path, HttpStatusCode status, string message)
     {
         await using var server = await DashboardServer.StartAsync();
+
+        using var response = await server.Http.GetAsync(path);
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Contains(message, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_a_Service_Bus_its_page_says_none_is_configured()
+    {
+        await using var server = await DashboardServer.StartAsync("--Bridge:Server:EmbeddedServiceBus=false");
+        const string path = "/servicebus";
+        const HttpStatusCode status = HttpStatusCode.NotFound;
+        const string message = "No Service Bus is configured";
 
         using var response = await server.Http.GetAsync(path);
 
