@@ -25,6 +25,16 @@ public static class BridgeServerApp
         var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
         var embeddedServiceBus = embedded && (server.EmbeddedServiceBus ?? !PointsAtServiceBus(builder.Configuration));
+        if (!embedded && builder.Configuration[Bridge.CloudTasks.CloudTasksClient.EmulatorHostEnvironmentVariable] is { Length: > 0 } emulatorHost
+            && string.IsNullOrEmpty(builder.Configuration["Bridge:CloudTasks:EmulatorHost"]))
+        {
+            // The client through DI ignores CLOUD_TASKS_EMULATOR_HOST (as GAX does); the runner has always honoured it, so it
+            // becomes the configured emulator host (lowest precedence) instead of silently meaning production.
+            builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+            {
+                InitialData = new Dictionary<string, string?> { ["Bridge:CloudTasks:EmulatorHost"] = emulatorHost },
+            });
+        }
 
         // Bound here, before anything depends on the port: a port in use is one clear error, and port 0 is known at once.
         var api = ListenerSocket.Bind(IPAddress.Parse(server.ListenAddress), server.Port, ServerOptions.SectionName + ":Port");
