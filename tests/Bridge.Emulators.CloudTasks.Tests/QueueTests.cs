@@ -126,6 +126,24 @@ public sealed class QueueTests : IAsyncLifetime
         Assert.Equal("dev", Assert.Single(updated.HttpTarget.HeaderOverrides).Header.Value);
     }
 
+    [Fact]
+    public async Task Clearing_the_queues_OIDC_override_by_its_sub_fields_removes_the_token_as_gcloud_clear_flags_expect()
+    {
+        var name = await _host.CreateQueueAsync(q => q.HttpTarget = new HttpTarget
+        {
+            OidcToken = new OidcToken { ServiceAccountEmail = "invoker@p.iam.gserviceaccount.com", Audience = "https://a.example.com" },
+        });
+
+        // gcloud's --clear-http-oidc-service-account-email-override and --clear-http-oidc-token-audience-override send both
+        // sub-field paths with an empty token.
+        var updated = await Client.UpdateQueueAsync(
+            new Queue { Name = name.ToString(), HttpTarget = new HttpTarget { OidcToken = new OidcToken() } },
+            new FieldMask { Paths = { "http_target.oidc_token.service_account_email", "http_target.oidc_token.audience" } });
+
+        Assert.Null(updated.HttpTarget?.OidcToken);
+        Assert.Null((await Client.GetQueueAsync(name)).HttpTarget?.OidcToken);
+    }
+
     [Theory]
     [InlineData("rate_limits.nope")]
     [InlineData("http_target.uri_override.nope")]

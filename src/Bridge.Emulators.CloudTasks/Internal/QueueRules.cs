@@ -86,6 +86,19 @@ internal static class QueueRules
     /// <summary>Fills what the caller left unset, as the service does ("picked by the service").</summary>
     public static void ApplyDefaults(Queue queue)
     {
+        if (queue.HttpTarget is { } target)
+        {
+            if (target.OidcToken is { } oidc && IsEmpty(oidc))
+            {
+                target.OidcToken = null;
+            }
+
+            if (target.OauthToken is { ServiceAccountEmail.Length: 0, Scope.Length: 0 })
+            {
+                target.OauthToken = null;
+            }
+        }
+
         queue.RateLimits ??= new RateLimits();
         if (queue.RateLimits.MaxDispatchesPerSecond == 0)
         {
@@ -190,7 +203,8 @@ internal static class QueueRules
             TaskRules.ValidateHeader(header.Key, header.Value, prefix + "http_target.header_overrides");
         }
 
-        if (queue.HttpTarget?.OidcToken is { } oidc && !TaskRules.IsEmail(oidc.ServiceAccountEmail))
+        // An empty token is what clearing its sub-fields leaves (gcloud's --clear-http-oidc-* flags); ApplyDefaults drops it.
+        if (queue.HttpTarget?.OidcToken is { } oidc && !IsEmpty(oidc) && !TaskRules.IsEmail(oidc.ServiceAccountEmail))
         {
             throw Errors.InvalidArgument(prefix + "http_target.oidc_token.service_account_email", "service_account_email must be a service account's email address.");
         }
@@ -285,4 +299,6 @@ internal static class QueueRules
             return ex.Message;
         }
     }
+
+    private static bool IsEmpty(OidcToken token) => token.ServiceAccountEmail.Length == 0 && token.Audience.Length == 0;
 }
