@@ -6,6 +6,7 @@ using System.Text;
 using Bridge.Bench;
 using Bridge.Core.Callback;
 using Bridge.Core.Internal;
+using Bridge.Core.Routing;
 using Bridge.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,7 +31,10 @@ var options = Options.Create(new CallbackOptions
     Audiences = [Audience],
     AllowedServiceAccounts = [Caller],
 });
-var receiver = new CallbackReceiver(new OidcTokenVerifier(options, TimeProvider.System), new NullSink(), options, TimeProvider.System, NullLogger<CallbackReceiver>.Instance);
+// The route whose tasks are signed as the caller and target this callback: a dispatch for its queue is authorized.
+var bridge = new BridgeOptions();
+bridge.Routes["orders"] = new RouteOptions { Queue = "projects/p/locations/l/queues/orders", TargetUrl = Audience, ServiceAccountEmail = Caller };
+var receiver = new CallbackReceiver(new OidcTokenVerifier(options, TimeProvider.System), new NullSink(), options, TimeProvider.System, NullLogger<CallbackReceiver>.Instance, new RouteTable(bridge));
 var token = issuer.Mint(TestTokenIssuer.Claims(issuer.Issuer, Audience, Caller));
 var request = new CallbackRequest(
     new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
