@@ -25,6 +25,7 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
     private const string ExternalWorker = "external-worker@p.iam.gserviceaccount.com";
     private const string Stranger = "stranger@p.iam.gserviceaccount.com";
     private const string RotatedOut = "orders-invoker-old@p.iam.gserviceaccount.com";
+    private const string AuditAudience = "https://bridge.example.com/audit";
 
     private static readonly string[] Callers = [OrdersInvoker, BillingInvoker, OrdersWorker, BillingWorker, ExternalWorker, Stranger];
 
@@ -343,5 +344,40 @@ public sealed class CallbackAuthorizationTests : IAsyncLifetime
 
         Assert.Equal(401, response.Status);
         Assert.False(read);
+    }
+
+    /// <summary>
+    /// The audience cells: two routes signed as the same account, each with its own audience the callback accepts. A
+    /// dispatch for one route with a token minted for the other is refused.
+    /// </summary>
+    [Theory]
+    [InlineData("orders", Callback, 200, null)]
+    [InlineData("audit", AuditAudience, 200, null)]
+    [InlineData("orders", AuditAudience, 403, nameof(CallbackRefusal.NotTheRouteAudience))]
+    [InlineData("audit", Callback, 403, nameof(CallbackRefusal.NotTheRouteAudience))]
+    public async Task A_dispatch_must_carry_its_own_routes_audience(string queue, string audience, int status, string? reason)
+    {
+        var callback = new CallbackOptions
+        {
+            Issuers = [new TrustedIssuer { Issuer = _issuer.Issuer, DiscoveryUrl = _issuer.DiscoveryUrl }],
+            PublicUrl = Callback,
+            Audiences = [Callback, AuditAudience],
+            AllowedServiceAccounts = [OrdersInvoker],
+        };
+        var bridge = new BridgeOptions();
+        bridge.Routes["orders"] = new RouteOptions { Queue = "projects/p/locations/l/queues/orders", TargetUrl = Callback, ServiceAccountEmail = OrdersInvoker };
+        bridge.Routes["audit"] = new RouteOptions { Queue = "projects/p/locations/l/queues/audit", TargetUrl = "https://audit.example.com/run", Audience = AuditAudience, ServiceAccountEmail = OrdersInvoker };
+        var options = Options.Create(callback);
+        var sink = new RecordingSink();
+        var receiver = new CallbackReceiver(new OidcTokenVerifier(options, TimeProvider.System), sink, options, TimeProvider.System, NullLogger<CallbackReceiver>.Instance, new RouteTable(bridge));
+
+        var response = await receiver.HandleAsync(new CallbackRequest(
+            Headers(("Authorization", "Bearer " + _issuer.Mint(TestTokenIssuer.Claims(_issuer.Issuer, audience, OrdersInvoker))), ("X-CloudTasks-QueueName", queue), ("X-CloudTasks-TaskName", "t1")),
+            "{}"u8.ToArray(),
+            "application/json"));
+
+        Assert.Equal(status, response.Status);
+        Assert.Equal(reason, response.Reason);
+        Assert.Equal(status == 200 ? 1 : 0, sink.Published.Count);
     }
 }

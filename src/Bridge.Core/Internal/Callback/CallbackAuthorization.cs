@@ -13,6 +13,9 @@ internal enum CallbackRefusal
     /// <summary>A dispatch signed by another account than the one the route's tasks are signed as.</summary>
     NotTheRouteServiceAccount,
 
+    /// <summary>A dispatch whose token was minted for another audience than its route's (another route's, for instance).</summary>
+    NotTheRouteAudience,
+
     /// <summary>A report for a task in a queue of no route.</summary>
     TaskOfNoRoute,
 
@@ -40,11 +43,16 @@ internal sealed class CallbackAuthorization
 
     /// <summary>Whether the route's tasks call this callback: their token's audience is one the callback accepts.</summary>
     public bool TargetsCallback(Route route) =>
-        !string.IsNullOrEmpty(route.Options.ServiceAccountEmail)
-        && _callbackAudiences.Contains(string.IsNullOrEmpty(route.Options.Audience) ? route.Options.TargetUrl : route.Options.Audience);
+        !string.IsNullOrEmpty(route.Options.ServiceAccountEmail) && _callbackAudiences.Contains(AudienceOf(route));
 
-    /// <summary>The route of a dispatch of a task in queue <paramref name="queueId"/>, if <paramref name="caller"/> may make it.</summary>
-    public CallbackRefusal? AuthorizeDispatch(string caller, string queueId, string? routeName, out Route? route)
+    /// <summary>The audience the route's task tokens are minted for.</summary>
+    private static string AudienceOf(Route route) => string.IsNullOrEmpty(route.Options.Audience) ? route.Options.TargetUrl : route.Options.Audience;
+
+    /// <summary>
+    /// The route of a dispatch of a task in queue <paramref name="queueId"/>, if <paramref name="caller"/> may make it
+    /// with a token for <paramref name="audiences"/>: the route's own audience, not only one the callback accepts.
+    /// </summary>
+    public CallbackRefusal? AuthorizeDispatch(string caller, IReadOnlyList<string> audiences, string queueId, string? routeName, out Route? route)
     {
         route = null;
         var candidates = _routes.Where(r => string.Equals(r.Queue.QueueId, queueId, StringComparison.Ordinal) && TargetsCallback(r)).ToList();
@@ -58,9 +66,19 @@ internal sealed class CallbackAuthorization
             return CallbackRefusal.QueueNotRoutedHere;
         }
 
-        route = candidates.Find(r => string.Equals(r.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase))
-            ?? candidates.Find(r => r.Options.PreviousServiceAccounts.Contains(caller, StringComparer.OrdinalIgnoreCase)); // tasks queued before a rotation
-        return route is null ? CallbackRefusal.NotTheRouteServiceAccount : null;
+        var signedAsCaller = candidates.FindAll(r => string.Equals(r.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase));
+        if (signedAsCaller.Count == 0)
+        {
+            signedAsCaller = candidates.FindAll(r => r.Options.PreviousServiceAccounts.Contains(caller, StringComparer.OrdinalIgnoreCase)); // tasks queued before a rotation
+        }
+
+        if (signedAsCaller.Count == 0)
+        {
+            return CallbackRefusal.NotTheRouteServiceAccount;
+        }
+
+        route = signedAsCaller.Find(r => audiences.Contains(AudienceOf(r), StringComparer.Ordinal));
+        return route is null ? CallbackRefusal.NotTheRouteAudience : null;
     }
 
     /// <summary>The route of a report on <paramref name="task"/>, if <paramref name="caller"/> may make it.</summary>

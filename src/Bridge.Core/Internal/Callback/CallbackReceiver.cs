@@ -129,7 +129,7 @@ internal sealed partial class CallbackReceiver
             TaskOutcome outcome;
             try
             {
-                outcome = taskName is null ? FromReport(request, verification.Email!) : FromDispatch(request, taskName, verification.Email!);
+                outcome = taskName is null ? FromReport(request, verification.Email!) : FromDispatch(request, taskName, verification.Email!, verification.Audiences ?? []);
             }
             catch (CallbackRefusedException ex)
             {
@@ -178,7 +178,7 @@ internal sealed partial class CallbackReceiver
         return new CallbackResponse(status, reason, null, retryAfter, detail);
     }
 
-    private TaskOutcome FromDispatch(CallbackRequest request, string taskId, string caller)
+    private TaskOutcome FromDispatch(CallbackRequest request, string taskId, string caller, IReadOnlyList<string> audiences)
     {
         var headers = request.Headers;
         if (taskId.Length is 0 or > 500 || !taskId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
@@ -191,11 +191,14 @@ internal sealed partial class CallbackReceiver
             throw CallbackRefusedException.Invalid("InvalidDispatch", "A dispatch (X-CloudTasks-TaskName) needs X-CloudTasks-QueueName.");
         }
 
-        if (_authorization.AuthorizeDispatch(caller, queueId, headers.GetValueOrDefault(EventForwarder.RouteHeader), out var route) is { } refusal)
+        if (_authorization.AuthorizeDispatch(caller, audiences, queueId, headers.GetValueOrDefault(EventForwarder.RouteHeader), out var route) is { } refusal)
         {
-            throw CallbackRefusedException.Forbidden(refusal, refusal == CallbackRefusal.QueueNotRoutedHere
-                ? $"No route whose tasks target this callback uses queue '{Shorten(queueId)}'."
-                : $"Dispatches of queue '{Shorten(queueId)}' are accepted only from the account its route's tasks are signed as, not from {caller}.");
+            throw CallbackRefusedException.Forbidden(refusal, refusal switch
+            {
+                CallbackRefusal.QueueNotRoutedHere => $"No route whose tasks target this callback uses queue '{Shorten(queueId)}'.",
+                CallbackRefusal.NotTheRouteAudience => $"Dispatches of queue '{Shorten(queueId)}' must carry their route's audience (its Audience, or its TargetUrl); the token was minted for another.",
+                _ => $"Dispatches of queue '{Shorten(queueId)}' are accepted only from the account its route's tasks are signed as, not from {caller}.",
+            });
         }
 
         _ = Due(headers); // a bad stamp is a 400 now, not a surprise on the last attempt

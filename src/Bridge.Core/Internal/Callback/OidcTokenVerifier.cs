@@ -27,7 +27,7 @@ internal enum TokenRejection
 }
 
 /// <summary>The verdict on a token: accepted (with the caller's account), or rejected with a status and a reason.</summary>
-internal sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email)
+internal sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email, IReadOnlyList<string>? Audiences = null)
 {
     public bool IsValid => Rejection is null;
 }
@@ -185,7 +185,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.EmailNotVerified);
         }
 
-        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
+        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email, [.. claims.Audiences]) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
     }
 
     private static byte[]? DecodeBase64Url(ReadOnlySpan<char> text)
