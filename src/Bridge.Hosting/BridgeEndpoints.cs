@@ -22,8 +22,11 @@ public sealed class BridgeEndpoints
     /// <summary><c>POST api/tasks/callback</c>: Cloud Tasks dispatches and outcome reports.</summary>
     public const string CallbackRoute = "tasks/callback";
 
-    /// <summary><c>GET api/health</c>.</summary>
+    /// <summary><c>GET api/health</c>: anonymous, healthy or not only.</summary>
     public const string HealthRoute = "health";
+
+    /// <summary><c>GET api/health/details</c>: with the route names; authenticated (function key, or the runner's intake authentication).</summary>
+    public const string HealthDetailsRoute = "health/details";
 
     private readonly HttpIntake _intake;
     private readonly IEventForwarder _forwarder;
@@ -80,6 +83,9 @@ public sealed class BridgeEndpoints
         return Answers.Callback(response);
     }
 
-    /// <summary>The app is up and its configuration validated (it would not have started otherwise).</summary>
-    public IResult Health() => Answers.Health(_routes);
+    /// <summary>The app is up and its configuration validated (it would not have started otherwise); no details.</summary>
+    public IResult Health() => Answers.Health();
+
+    /// <summary>As <see cref="Health"/>, with the route names: only behind authentication.</summary>
+    public IResult HealthDetails() => Answers.HealthDetails(_routes);
 }

@@ -6,6 +6,7 @@ using Bridge.Dashboard;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
 using Bridge.Hosting;
+using Bridge.Server.Internal;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
@@ -25,6 +26,8 @@ public static class BridgeServerApp
         var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
         var embeddedServiceBus = embedded && (server.EmbeddedServiceBus ?? !PointsAtServiceBus(builder.Configuration));
+        var intake = IntakeSettings.Read(builder.Configuration);
+        IntakeSettings.EnsureProtected(intake, IPAddress.Parse(server.ListenAddress), server.Port, builder.Configuration);
         if (!embedded && builder.Configuration[Bridge.CloudTasks.CloudTasksClient.EmulatorHostEnvironmentVariable] is { Length: > 0 } emulatorHost
             && string.IsNullOrEmpty(builder.Configuration["Bridge:CloudTasks:EmulatorHost"]))
         {
@@ -74,8 +77,8 @@ public static class BridgeServerApp
                 o.Issuer = $"http://localhost:{server.Port}";
                 o.Data = server.EmulatorData;
             });
-            // The dashboard at /, loopback only. TODO(issue 17): open it to callers the intake authentication accepts (AllowRemoteRequest).
-            builder.Services.AddBridgeDashboard(builder.Configuration);
+            // The dashboard at /: loopback, and beyond it callers the intake authentication accepts.
+            builder.Services.AddBridgeDashboard(builder.Configuration, o => o.AllowRemoteRequest = IntakeAuthentication.AllowsRemote);
             var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
             server = ReadServerOptions(builder.Configuration);
             (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
@@ -97,6 +100,7 @@ public static class BridgeServerApp
         });
 
         builder.Services.AddBridgeHosting(builder.Configuration);
+        IntakeAuthentication.Add(builder.Services, intake);
         var local = new LocalOutcomeSink(string.IsNullOrEmpty(server.OutcomesFile) ? null : server.OutcomesFile);
         builder.Services.AddSingleton(local).AddKeyedSingleton<IOutcomeSink>(LocalOutcomeSink.Name, local);
         if (ServiceBusIntakeService.IsConfigured(builder.Configuration))
@@ -122,11 +126,15 @@ public static class BridgeServerApp
         });
         if (embedded)
         {
-            app.MapCloudTasksEmulator();
-            app.MapBridgeDashboard();
+            var emulatorEndpoints = app.MapGroup(string.Empty);
+            emulatorEndpoints.MapCloudTasksEmulator();
+            LoopbackOnly.Mark(emulatorEndpoints);
+            LoopbackOnly.Use(app);
+            app.MapBridgeDashboard().RequireIntakeBeyondLoopback(intake);
         }
 
-        MapApi(app, server);
+        IntakeSettings.WarnIfOpen(intake, app);
+        MapApi(app, server, intake);
         if (embedded)
         {
             // Before the server starts, so the first event finds its queue.
@@ -228,15 +236,16 @@ public static class BridgeServerApp
             """;
     }
 
-    private static void MapApi(WebApplication app, ServerOptions server)
+    private static void MapApi(WebApplication app, ServerOptions server, IntakeAuthenticationOptions intake)
     {
         var api = app.MapGroup("/" + BridgeEndpoints.RoutePrefix);
-        api.MapPost(BridgeEndpoints.EventsRoute, (HttpRequest request, string route, BridgeEndpoints endpoints) => endpoints.ForwardEventAsync(request, route));
+        api.MapPost(BridgeEndpoints.EventsRoute, (HttpRequest request, string route, BridgeEndpoints endpoints) => endpoints.ForwardEventAsync(request, route)).RequireIntake(intake);
         api.MapPost(BridgeEndpoints.CallbackRoute, (HttpRequest request, BridgeEndpoints endpoints) => endpoints.ReceiveCallbackAsync(request));
         api.MapGet(BridgeEndpoints.HealthRoute, (BridgeEndpoints endpoints) => endpoints.Health());
+        api.MapGet(BridgeEndpoints.HealthDetailsRoute, (BridgeEndpoints endpoints) => endpoints.HealthDetails()).RequireIntake(intake);
         if (server.ExposeOutcomes)
         {
-            api.MapGet("/outcomes", (LocalOutcomeSink outcomes) => Results.Json(outcomes.Recent.Reverse()));
+            api.MapGet("/outcomes", (LocalOutcomeSink outcomes) => Results.Json(outcomes.Recent.Reverse())).RequireIntake(intake);
         }
     }
 }

@@ -108,7 +108,7 @@ public sealed class RoundTripTests
         Assert.Equal("UnknownRoute", JsonDocument.Parse(await unknown.Content.ReadAsStringAsync()).RootElement.GetProperty("reason").GetString());
         Assert.Equal(HttpStatusCode.BadRequest, badJson.StatusCode);
         Assert.Equal("InvalidEvent", JsonDocument.Parse(await badJson.Content.ReadAsStringAsync()).RootElement.GetProperty("reason").GetString());
-        Assert.Contains("\"demo\"", await server.Http.GetStringAsync("/api/health"), StringComparison.Ordinal);
+        Assert.Contains("\"demo\"", await server.Http.GetStringAsync("/api/health/details"), StringComparison.Ordinal);
     }
 
     [Fact]

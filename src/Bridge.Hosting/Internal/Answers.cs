@@ -54,12 +54,18 @@ internal static class Answers
         return answer;
     }
 
-    public static IResult Health(RouteTable routes) =>
+    /// <summary>Healthy or not, nothing more: anonymous callers learn no route names.</summary>
+    public static IResult Health() => Results.Json(new HealthStatus("ok"), Json);
+
+    /// <summary>The status with the route names, for authenticated callers.</summary>
+    public static IResult HealthDetails(RouteTable routes) =>
         Results.Json(new HealthReport("ok", routes.All.Select(r => r.Name).Order(StringComparer.Ordinal).ToArray()), Json);
 
     private sealed record ForwardAccepted(string TaskName, string Route, DateTimeOffset? ScheduleTime, bool Deduplicated);
 
     private sealed record CallbackAccepted(string? OutcomeId);
+
+    private sealed record HealthStatus(string Status);
 
     private sealed record HealthReport(string Status, string[] Routes);
 
