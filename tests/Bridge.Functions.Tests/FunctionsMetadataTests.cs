@@ -104,6 +104,14 @@ public sealed class FunctionsMetadataTests
     }
 
     [Fact]
+    public void Health_details_need_a_function_key()
+    {
+        var trigger = Trigger(Function("HealthDetails"));
+        Assert.Equal("Function", trigger.GetProperty("authLevel").GetString());
+        Assert.Equal("health/details", trigger.GetProperty("route").GetString());
+    }
+
+    [Fact]
     public void The_root_host_json_is_deployed_with_the_app_and_asks_for_manual_settlement()
     {
         var deployed = Path.Combine(OutputDir, "host.json");

@@ -99,12 +99,27 @@ public sealed class HttpForwardFunctionTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Health_lists_the_routes()
+    public async Task Anonymous_health_says_ok_and_names_no_route()
     {
         var context = new DefaultHttpContext { RequestServices = _h.Services };
         context.Response.Body = new MemoryStream();
 
         await _h.Create<HealthFunction>().Run(context.Request).ExecuteAsync(context);
+
+        context.Response.Body.Position = 0;
+        using var body = await JsonDocument.ParseAsync(context.Response.Body);
+        Assert.Equal(200, context.Response.StatusCode);
+        Assert.Equal("ok", body.RootElement.GetProperty("status").GetString());
+        Assert.False(body.RootElement.TryGetProperty("routes", out _));
+    }
+
+    [Fact]
+    public async Task Health_details_behind_the_function_key_list_the_routes()
+    {
+        var context = new DefaultHttpContext { RequestServices = _h.Services };
+        context.Response.Body = new MemoryStream();
+
+        await _h.Create<HealthFunction>().Details(context.Request).ExecuteAsync(context);
 
         context.Response.Body.Position = 0;
         using var body = await JsonDocument.ParseAsync(context.Response.Body);

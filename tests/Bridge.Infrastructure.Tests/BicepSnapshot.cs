@@ -103,6 +103,11 @@ internal sealed partial class BicepSnapshot
             return ClientIdStandIn;
         }
 
+        if (value == "[environment().authentication.loginEndpoint]")
+        {
+            return "https://login.microsoftonline.com/";
+        }
+
         if (value.EndsWith(".ConnectionString]", StringComparison.Ordinal))
         {
             return "InstrumentationKey=00000000-0000-0000-0000-0000000000bb;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/";

@@ -175,6 +175,41 @@ public sealed class ContainerAppsTests
         Assert.Equal($"https://bridge-57hy4wyerj4ma.internal.{BicepSnapshot.EnvironmentDomainStandIn}/api/tasks/callback", internalOnly.ContainerSettings()["Bridge__Callback__PublicUrl"]);
     }
 
+    [Fact]
+    public void The_runner_on_0_0_0_0_always_gets_its_own_intake_authentication()
+    {
+        // Public: Entra ID in the runner too, with the ingress' tenant, audiences and callers.
+        var settings = BicepSnapshot.TakeContainerApps().ContainerSettings();
+        Assert.Equal("0.0.0.0", settings["Bridge__Server__ListenAddress"]);
+        Assert.Equal("https://login.microsoftonline.com/", settings["Bridge__Server__Intake__Entra__Instance"]);
+        Assert.Equal("00000000-0000-0000-0000-0000000000aa", settings["Bridge__Server__Intake__Entra__TenantId"]);
+        Assert.Equal("api://8a1f0c2e-3b4d-4e5f-9a6b-7c8d9e0f1a2b", settings["Bridge__Server__Intake__Entra__Audiences__0"]);
+        Assert.Equal("2b3c4d5e-6f70-4819-a2b3-c4d5e6f7a8b9", settings["Bridge__Server__Intake__Entra__AllowedClientIds__0"]);
+        Assert.DoesNotContain("Bridge__Server__Intake__UnsafeAllowAnonymousBeyondLoopback", settings.Keys);
+        using (BuildRunner(settings))
+        {
+        }
+
+        // Internal with an intake application: the same check in the runner.
+        var internalWithApp = BicepSnapshot.TakeContainerApps(WithoutIngress(SampleParameters)
+            + "param runnerIngress = {\n  kind: 'Internal'\n  intakeClientId: '8a1f0c2e-3b4d-4e5f-9a6b-7c8d9e0f1a2b'\n  intakeAudiences: ['api://intake']\n  intakeCallerClientIds: ['3c4d5e6f-7081-4920-b3c4-d5e6f7a8b9c0']\n}\n").ContainerSettings();
+        Assert.Equal("api://intake", internalWithApp["Bridge__Server__Intake__Entra__Audiences__0"]);
+        Assert.Equal("3c4d5e6f-7081-4920-b3c4-d5e6f7a8b9c0", internalWithApp["Bridge__Server__Intake__Entra__AllowedClientIds__0"]);
+        Assert.DoesNotContain("Bridge__Server__Intake__UnsafeAllowAnonymousBeyondLoopback", internalWithApp.Keys);
+
+        // Internal without one: the environment is the boundary, said explicitly (the runner warns at start).
+        var internalOnly = BicepSnapshot.TakeContainerApps(WithoutIngress(SampleParameters)).ContainerSettings();
+        Assert.Equal("true", internalOnly["Bridge__Server__Intake__UnsafeAllowAnonymousBeyondLoopback"]);
+        Assert.DoesNotContain(internalOnly.Keys, k => k.StartsWith("Bridge__Server__Intake__Entra__", StringComparison.Ordinal));
+        using (BuildRunner(internalOnly))
+        {
+        }
+
+        // Without any of it the runner would not start: the settings above are what makes it start.
+        var bare = settings.Where(s => !s.Key.StartsWith("Bridge__Server__Intake__", StringComparison.Ordinal)).ToDictionary();
+        Assert.Throws<UnprotectedIntakeException>(() => BuildRunner(bare));
+    }
+
     [Theory]
     [InlineData("param runnerIngress = {\n  kind: 'External'\n}\n", "intakeClientId")]
     [InlineData("param runnerIngress = {\n  kind: 'External'\n  intakeClientId: '8a1f0c2e-3b4d-4e5f-9a6b-7c8d9e0f1a2b'\n  intakeAudiences: ['api://x']\n  intakeCallerClientIds: []\n}\n", "minimum allowable length is 1")]

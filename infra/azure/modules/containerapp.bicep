@@ -106,7 +106,24 @@ var callbackSettings = union(
   toObject(callbackRoutes, r => 'Bridge__Routes__${r}__TargetUrl', r => callbackUrl)
 )
 
-var settings = union(runnerSettings, callbackSettings, bridgeSettings)
+// The runner's own intake authentication: it listens on 0.0.0.0, so it refuses to start without it. Entra ID with
+// the ingress' intake application (tokens of this tenant, for its audiences, from the listed caller client ids). An
+// internal ingress without an intake application trusts its environment (made for this app alone): the explicit
+// opt-out, which the runner logs as a warning at every start.
+var intakeAudiences = ingress.?intakeAudiences ?? []
+var intakeCallers = ingress.?intakeCallerClientIds ?? []
+var intakeSettings = empty(ingress.?intakeClientId ?? '')
+  ? { Bridge__Server__Intake__UnsafeAllowAnonymousBeyondLoopback: 'true' }
+  : union(
+      {
+        Bridge__Server__Intake__Entra__Instance: az.environment().authentication.loginEndpoint
+        Bridge__Server__Intake__Entra__TenantId: tenant().tenantId
+      },
+      toObject(range(0, length(intakeAudiences)), i => 'Bridge__Server__Intake__Entra__Audiences__${i}', i => intakeAudiences[i]),
+      toObject(range(0, length(intakeCallers)), i => 'Bridge__Server__Intake__Entra__AllowedClientIds__${i}', i => intakeCallers[i])
+    )
+
+var settings = union(runnerSettings, callbackSettings, intakeSettings, bridgeSettings)
 
 var health = {
   httpGet: {
@@ -187,9 +204,9 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = if (!empty(image)) {
   dependsOn: [pull]
 }
 
-// Intake is authenticated at the ingress (Entra ID, Easy Auth) until the runner authenticates it itself (issue 13):
+// Intake is also authenticated at the ingress (Entra ID, Easy Auth), before a request wakes or reaches a replica:
 // every path needs a token of the intake application, except the callback (it verifies Google's OIDC token) and
-// health (probes, smoke test).
+// health (probes, smoke test; it names no routes anonymously).
 resource intakeAuth 'Microsoft.App/containerApps/authConfigs@2025-01-01' = if (!empty(image) && external) {
   parent: app
   name: 'current'
