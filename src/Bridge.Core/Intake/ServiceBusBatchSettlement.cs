@@ -77,8 +77,9 @@ public sealed partial class ServiceBusMessageHandler
     internal async Task<IReadOnlyList<Settlement>> DecideBatchAsync(IReadOnlyList<ServiceBusMessageData> messages, string entity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        if (_batchForwarder is null)
+        if (_batchForwarder is null || messages.Count == 1)
         {
+            // One message needs no long-running operation: CreateTask is the cheaper call for it.
             return await Task.WhenAll(messages.Select(m => DecideAsync(m, entity, cancellationToken))).ConfigureAwait(false);
         }
 
