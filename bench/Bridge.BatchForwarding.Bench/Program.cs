@@ -1,128 +1,195 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
+using Azure.Messaging.ServiceBus;
 using Bridge.CloudTasks;
-using Bridge.Core;
-using Bridge.Core.Forwarding;
-using Bridge.Core.Internal;
-using Bridge.Core.Telemetry;
-using Bridge.Testing;
-using Microsoft.Extensions.Configuration;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Core.Routing;
+using Bridge.Emulators.ServiceBus;
+using Bridge.Server;
 using Microsoft.Extensions.DependencyInjection;
-using OpenTelemetry;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Trace;
 
-// Service Bus messages per second: the batch forwarder (groups of GroupSize messages, as a batched receiver hands
-// them over; one BatchCreateTasks per queue chunk) against one CreateTask per message (the single forwarder), on the
-// same emulator, in the same run, rounds alternating which side goes first. Both sides name tasks from message ids
-// (same deduplication) and produce one result per message (same settlement). OpenTelemetry listens to both.
-// Usage: dotnet run -c Release --project bench/Bridge.BatchForwarding.Bench [messages]
+// Service Bus messages per second through the runner, two runners side by side in one process, on one Service Bus
+// emulator and one Cloud Tasks emulator (the batched runner's embedded one):
+//   batched: receive loops taking up to 100 messages, one BatchCreateTasks per queue chunk, each message settled;
+//   single:  the same runner with Bridge:ServiceBus:MaxBatchSize=1, so one CreateTask per message, 16 receive loops.
+// Both name tasks from MessageIds (same deduplication) and settle each message on its own result. The runners are built
+// as `dotnet run` builds them, so their OpenTelemetry tracer and meter listen as in production. Messages are sent with
+// the .NET SDK in batches of 100; a round ends when the runner has forwarded every message. Rounds alternate which side
+// goes first; round 0 is a warm-up. CPU per event is this process's CPU time (runners, emulators and sender alike).
+// Usage: dotnet run -c Release --project bench/Bridge.BatchForwarding.Bench [messages] [batch loops] [single loops]
 var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4000;
-const int SingleConcurrency = 16;
-const int GroupSize = 100;
-const int GroupConcurrency = SingleConcurrency; // the same calls in flight on both sides
+var batchLoops = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : ServiceBusIntakeService.DefaultConcurrentBatches;
+var singleLoops = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16;
 const int Rounds = 5;
+const int SendBatch = 100;
+const string BatchIn = "batch-in";
+const string SingleIn = "single-in";
+const string Caller = "invoker@bench.iam.gserviceaccount.com";
 
-var spans = 0L;
-using var tracing = Sdk.CreateTracerProviderBuilder()
-    .AddSource(BridgeDiagnostics.SourceName, CloudTasksTelemetry.SourceName)
-    .AddProcessor(new CountingProcessor(() => Interlocked.Increment(ref spans)))
-    .Build();
-using var metrics = Sdk.CreateMeterProviderBuilder().AddMeter(BridgeDiagnostics.SourceName, CloudTasksTelemetry.SourceName).Build();
+var serviceBusOptions = new ServiceBusEmulatorOptions { Port = 0 };
+serviceBusOptions.Queues.Add(new QueueDefinition { Name = BatchIn });
+serviceBusOptions.Queues.Add(new QueueDefinition { Name = SingleIn });
+await using var serviceBus = ServiceBusEmulator.Start(serviceBusOptions);
 
-await using var emulator = await EmulatorHost.StartAsync();
+var grpcPort = FreePort();
+var batched = BridgeServerApp.Build(
+[
+    $"--Bridge:Server:Port={FreePort()}",
+    $"--Bridge:Server:EmulatorGrpcPort={grpcPort}",
+    "--environment=Production",
+    "--Logging:LogLevel:Default=Warning",
+    "--Bridge:Server:EmbeddedEmulator=true",
+    $"--BridgeServiceBus={serviceBus.ConnectionString}",
+    $"--BridgeServiceBusQueue={BatchIn}",
+    $"--Bridge:Routes:demo:ServiceBusEntity={BatchIn}",
+    $"--Bridge:ServiceBus:MaxConcurrentCalls={batchLoops}",
+]);
+await batched.StartAsync();
+var client = batched.Services.GetRequiredService<CloudTasksClient>();
+var batchQueue = batched.Services.GetRequiredService<RouteTable>().All.Single(r => r.Name == "demo").Queue;
+var singleQueue = batchQueue.Location.Queue("single");
+await client.CreateQueueAsync(batchQueue.Location, new Queue { Name = singleQueue.ToString() });
+await client.PauseQueueAsync(batchQueue); // only intake, forwarding and settlement are measured
+await client.PauseQueueAsync(singleQueue);
+
+var single = BridgeServerApp.Build(
+[
+    $"--Bridge:Server:Port={FreePort()}",
+    $"--Bridge:Server:EmulatorGrpcPort={FreePort()}",
+    "--environment=Production",
+    "--Logging:LogLevel:Default=Warning",
+    "--Bridge:Server:EmbeddedEmulator=false",
+    $"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{grpcPort}",
+    $"--BridgeServiceBus={serviceBus.ConnectionString}",
+    $"--BridgeServiceBusQueue={SingleIn}",
+    $"--Bridge:Routes:single:Queue={singleQueue}",
+    "--Bridge:Routes:single:TargetUrl=https://worker.example.com/bench",
+    $"--Bridge:Routes:single:ServiceAccountEmail={Caller}",
+    $"--Bridge:Routes:single:ServiceBusEntity={SingleIn}",
+    "--Bridge:Callback:PublicUrl=https://bridge.example.com/api/tasks/callback",
+    $"--Bridge:Callback:AllowedServiceAccounts:0={Caller}",
+    "--Bridge:ServiceBus:MaxBatchSize=1",
+    $"--Bridge:ServiceBus:MaxConcurrentCalls={singleLoops}",
+]);
+await single.StartAsync();
+
+// Counts each runner's forwarded events by route (the meter production exports), to see when a side is done.
+long forwardedBatched = 0;
+long forwardedSingle = 0;
+using var meters = new MeterListener();
+meters.InstrumentPublished = (instrument, listener) =>
+{
+    if (instrument.Meter.Name == "Bridge.Core" && instrument.Name == "bridge.events.forwarded")
+    {
+        listener.EnableMeasurementEvents(instrument);
+    }
+};
+meters.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+{
+    foreach (var tag in tags)
+    {
+        if (tag.Key == "bridge.route")
+        {
+            if ((string?)tag.Value == "demo")
+            {
+                Interlocked.Add(ref forwardedBatched, value);
+            }
+            else if ((string?)tag.Value == "single")
+            {
+                Interlocked.Add(ref forwardedSingle, value);
+            }
+        }
+    }
+});
+meters.Start();
+
 var body = Encoding.UTF8.GetBytes("{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}");
-var single = new List<double>();
-var batched = new List<double>();
-var singleCpu = new List<double>(); // events per CPU-second of this process: robust when other work shares the cores
-var batchedCpu = new List<double>();
+await using var sbClient = new ServiceBusClient(serviceBus.ConnectionString);
+await using var batchSender = sbClient.CreateSender(BatchIn);
+await using var singleSender = sbClient.CreateSender(SingleIn);
 var process = Process.GetCurrentProcess();
+
+var batchRates = new List<double>();
+var singleRates = new List<double>();
+var batchCpu = new List<double>(); // CPU milliseconds per event
+var singleCpu = new List<double>();
 for (var round = 0; round < Rounds; round++)
 {
-    // Fresh paused queues each round, so both sides insert into equally empty queues.
-    var singleQueue = await emulator.CreateQueueAsync();
-    await emulator.Client.PauseQueueAsync(singleQueue);
-    var batchQueue = await emulator.CreateQueueAsync();
-    await emulator.Client.PauseQueueAsync(batchQueue);
-    await using var singleSide = Services(singleQueue);
-    await using var batchSide = Services(batchQueue);
-    var forwarder = singleSide.GetRequiredService<IEventForwarder>();
-    var singleIntake = singleSide.GetRequiredService<ServiceBusIntake>();
-    var batchForwarder = batchSide.GetRequiredService<IBatchEventForwarder>();
-    var batchIntake = batchSide.GetRequiredService<ServiceBusIntake>();
-
-    // Warm both paths (the first round long enough for tiered JIT to settle).
-    var warm = round == 0 ? 1500 : 100;
-    for (var i = 0; i < warm; i++)
+    var n = round == 0 ? 1000 : count;
+    var batchFirst = round % 2 == 1;
+    for (var side = 0; side < 2; side++)
     {
-        await forwarder.ForwardAsync(singleIntake.Map(Message($"warm-{i}"), "bench-in"));
-    }
-
-    foreach (var group in Enumerable.Range(0, warm).Chunk(GroupSize))
-    {
-        await batchForwarder.ForwardBatchAsync(group.Select(i => batchIntake.Map(Message($"warm-{i}"), "bench-in")).ToList());
-    }
-
-    async Task<double> RunSingle()
-    {
-        var cpu = Cpu();
-        var clock = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = SingleConcurrency }, async (i, ct) =>
-            await forwarder.ForwardAsync(singleIntake.Map(Message($"r{round}-{i}"), "bench-in"), ct));
-        singleCpu.Add(count / (Cpu() - cpu).TotalSeconds);
-        return count / clock.Elapsed.TotalSeconds;
-    }
-
-    async Task<double> RunBatched()
-    {
-        var cpu = Cpu();
-        var clock = Stopwatch.StartNew();
-        var created = 0;
-        await Parallel.ForEachAsync(Enumerable.Range(0, count).Chunk(GroupSize), new ParallelOptions { MaxDegreeOfParallelism = GroupConcurrency }, async (group, ct) =>
+        if ((side == 0) == batchFirst)
         {
-            var results = await batchForwarder.ForwardBatchAsync(group.Select(i => batchIntake.Map(Message($"r{round}-{i}"), "bench-in")).ToList(), ct);
-            Interlocked.Add(ref created, results.Count(r => r.Status == BatchForwardStatus.Created));
-        });
-        var rate = count / clock.Elapsed.TotalSeconds;
-        batchedCpu.Add(count / (Cpu() - cpu).TotalSeconds);
-        return created == count ? rate : throw new InvalidOperationException($"Round {round}: {created} of {count} batched messages were created.");
-    }
-
-    if (round % 2 == 0)
-    {
-        single.Add(await RunSingle());
-        batched.Add(await RunBatched());
-    }
-    else
-    {
-        batched.Add(await RunBatched());
-        single.Add(await RunSingle());
+            var (rate, cpu) = await RunAsync(batchSender, () => Interlocked.Read(ref forwardedBatched), $"b{round}", n);
+            batchRates.Add(rate);
+            batchCpu.Add(cpu);
+        }
+        else
+        {
+            var (rate, cpu) = await RunAsync(singleSender, () => Interlocked.Read(ref forwardedSingle), $"s{round}", n);
+            singleRates.Add(rate);
+            singleCpu.Add(cpu);
+        }
     }
 }
 
-metrics.ForceFlush();
-var singleRate = single.Order().ElementAt(Rounds / 2);
-var batchRate = batched.Order().ElementAt(Rounds / 2);
-var ratio = single.Zip(batched, (s, b) => b / s).Order().ElementAt(Rounds / 2); // per round: both sides back to back
-Console.WriteLine($"One CreateTask per message ({SingleConcurrency} concurrent): {singleRate:F0}/s (rounds: {Rates(single)})");
-Console.WriteLine($"Batch forwarding (groups of {GroupSize}, {GroupConcurrency} concurrent): {batchRate:F0}/s (rounds: {Rates(batched)})");
-var cpuRatio = singleCpu.Zip(batchedCpu, (s, b) => b / s).Order().ElementAt(Rounds / 2);
-Console.WriteLine($"Ratio batch/single (median of {Rounds} per-round ratios): {ratio:F2}x (goal: at least 3x); {Interlocked.Read(ref spans)} spans recorded");
-Console.WriteLine($"Per CPU-second of this process (client and emulator): single {Rates(singleCpu)}; batch {Rates(batchedCpu)}; ratio {cpuRatio:F2}x");
+foreach (var (entity, runner) in new[] { (BatchIn, batched), (SingleIn, single) })
+{
+    await using var deadLetters = sbClient.CreateReceiver(entity, new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
+    if ((await deadLetters.PeekMessagesAsync(1, 0)).Count > 0)
+    {
+        throw new InvalidOperationException($"The runner dead-lettered benchmark messages from {entity}; the figures are not comparable.");
+    }
+}
+
+foreach (var list in new[] { batchRates, singleRates, batchCpu, singleCpu })
+{
+    list.RemoveAt(0); // the warm-up round
+}
+
+var counted = Rounds - 1;
+Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}; {count} messages per round and side, {counted} counted rounds (after one warm-up), order alternating.");
+Console.WriteLine($"Batched runner (up to 100 per receive, {batchLoops} loops, BatchCreateTasks): median {Median(batchRates):F0}/s (rounds: {Rates(batchRates)}); CPU {Median(batchCpu):F3} ms/event");
+Console.WriteLine($"Single runner (MaxBatchSize=1, {singleLoops} loops, CreateTask): median {Median(singleRates):F0}/s (rounds: {Rates(singleRates)}); CPU {Median(singleCpu):F3} ms/event");
+Console.WriteLine($"Ratio batched/single (median of per-round ratios): {Median(batchRates.Zip(singleRates, (b, s) => b / s).ToList()):F2}x (goal: at least 3x)");
+Console.WriteLine($"CPU per event single/batched (median of per-round ratios): {Median(singleCpu.Zip(batchCpu, (s, b) => s / b).ToList()):F2}x");
+await single.StopAsync();
+await batched.StopAsync();
+await single.DisposeAsync();
+await batched.DisposeAsync();
 return;
 
-ServiceProvider Services(QueueName queue) => new ServiceCollection().AddLogging().AddBridgeCore(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+// From the first send until the runner has forwarded every message (its task exists; settlement follows).
+async Task<(double Rate, double CpuMsPerEvent)> RunAsync(ServiceBusSender sender, Func<long> forwarded, string prefix, int n)
 {
-    ["Bridge:CloudTasks:EmulatorHost"] = emulator.GrpcHostPort,
-    ["Bridge:CloudTasks:EmulatorDetection"] = "None",
-    ["Bridge:Routes:bench:Queue"] = queue.ToString(),
-    ["Bridge:Routes:bench:TargetUrl"] = "https://worker.example.com/bench",
-    ["Bridge:Routes:bench:ServiceAccountEmail"] = "invoker@bench.iam.gserviceaccount.com",
-    ["Bridge:Routes:bench:ServiceBusEntity"] = "bench-in",
-}).Build()).BuildServiceProvider();
+    var target = forwarded() + n;
+    var cpu = Cpu();
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < n; i += SendBatch)
+    {
+        await sender.SendMessagesAsync(Enumerable.Range(i, Math.Min(SendBatch, n - i))
+            .Select(j => new ServiceBusMessage(body) { MessageId = $"{prefix}-{j}", ContentType = "application/json" }));
+    }
 
-ServiceBusMessageData Message(string id) => new() { MessageId = id, Body = body, ContentType = "application/json", CorrelationId = id };
+    var deadline = Stopwatch.StartNew();
+    while (forwarded() < target)
+    {
+        if (deadline.Elapsed > TimeSpan.FromMinutes(5))
+        {
+            throw new TimeoutException($"{prefix}: {forwarded() - (target - n)} of {n} forwarded after five minutes.");
+        }
+
+        await Task.Delay(1);
+    }
+
+    var elapsed = clock.Elapsed;
+    return (n / elapsed.TotalSeconds, (Cpu() - cpu).TotalMilliseconds / n);
+}
 
 TimeSpan Cpu()
 {
@@ -130,10 +197,16 @@ TimeSpan Cpu()
     return process.TotalProcessorTime;
 }
 
+static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
 static string Rates(IEnumerable<double> rates) => string.Join(", ", rates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)));
 
-/// <summary>Counts finished spans: the exporter's work without its I/O.</summary>
-internal sealed class CountingProcessor(Action onEnd) : BaseProcessor<Activity>
+static int FreePort()
 {
-    public override void OnEnd(Activity data) => onEnd();
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
+    listener.Start();
+    return ((IPEndPoint)listener.LocalEndpoint).Port;
 }
+
+static string LoadAverage() =>
+    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";

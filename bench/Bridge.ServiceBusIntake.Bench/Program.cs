@@ -21,7 +21,7 @@ using Microsoft.Extensions.DependencyInjection;
 // Usage: dotnet run -c Release --project bench/Bridge.ServiceBusIntake.Bench [events] [prefetch]
 var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2000;
 const int Concurrency = 16;
-var prefetch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : Concurrency * ServiceBusIntakeService.DefaultPrefetchPerCall;
+var prefetch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
 const int Rounds = 5;
 const int Batch = 100;
 const string Intake = "bench-in";
@@ -120,7 +120,7 @@ foreach (var rates in new[] { httpRates, serviceBusRates, channelRates, emulator
 var counted = Rounds - 1;
 Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, load average {LoadAverage()}; {count} events per round, {counted} counted rounds (after one warm-up), order alternating.");
 Report($"(a) HTTP intake (POST /api/events, {Concurrency} concurrent) → forwarder → CreateTask", httpRates);
-Report($"(a) Service Bus intake (processor, {Concurrency} concurrent calls, prefetch {prefetch}) → forwarder → CreateTask", serviceBusRates);
+Report($"(a) Service Bus intake (batched receive loops, MaxConcurrentCalls {Concurrency}, prefetch {prefetch}) → forwarder → CreateTask", serviceBusRates);
 Console.WriteLine($"(a) Ratio Service Bus/HTTP (median of per-round ratios): {Ratio(serviceBusRates, httpRates):F3} (goal: at least 0.8)");
 Report($"(b) Channel baseline (send in batches of {Batch}, read in batches of {Batch}, complete each)", channelRates);
 Report($"(b) Service Bus emulator with the .NET SDK (send batches of {Batch}, receive up to {Batch}, complete each)", emulatorRates);

@@ -36,6 +36,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton(sp => new ServiceBusMessageHandler(
             sp.GetRequiredService<ServiceBusIntake>(),
             sp.GetRequiredService<IEventForwarder>(),
+            sp.GetRequiredService<IBatchEventForwarder>(),
             sp.GetRequiredService<RouteTable>(),
             sp.GetRequiredService<IOptions<BridgeOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),

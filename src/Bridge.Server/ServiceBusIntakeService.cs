@@ -1,3 +1,4 @@
+using System.Globalization;
 using Azure.Messaging.ServiceBus;
 using Bridge.Core;
 using Bridge.Core.Intake;
@@ -6,9 +7,10 @@ using Bridge.Emulators.ServiceBus;
 namespace Bridge.Server;
 
 /// <summary>
-/// Service Bus → Cloud Tasks with <c>ServiceBusProcessor</c>: peek-lock, bounded concurrency, each message settled by
-/// the same decision as the function app (complete / dead-letter with reason / hand back for later); stopping lets in-flight
-/// messages finish.
+/// Service Bus → Cloud Tasks in batches: several receive loops, each taking up to <see cref="MaxBatchSizeSetting"/>
+/// peek-locked messages at a time, forwarding them together (BatchCreateTasks per queue) and settling each message on
+/// its own result by the same decision as the function app (complete / dead-letter with reason / hand back for later).
+/// Locks are renewed while a batch is under way; stopping lets the batches under way finish.
 /// </summary>
 /// <remarks>
 /// Drains in <see cref="StoppingAsync"/>, which the host calls on every lifecycle service before it stops any of them:
@@ -19,59 +21,68 @@ public sealed partial class ServiceBusIntakeService(
     ServiceBusMessageHandler handler,
     IConfiguration configuration,
     ILogger<ServiceBusIntakeService> logger,
+    TimeProvider time,
     ServiceBusEmulatorHost? embeddedServiceBus = null) : IHostedLifecycleService, IAsyncDisposable
 {
     /// <summary>Logged when stopping begins and the messages under way are being finished.</summary>
     public const int DrainingEventId = 403;
 
+    /// <summary>Messages received and forwarded together at most: 1 to 100 (one BatchCreateTasks call), default 100.</summary>
+    public const string MaxBatchSizeSetting = "Bridge:ServiceBus:MaxBatchSize";
+
     /// <summary>
-    /// Messages the processor fetches ahead of its handlers; default twice the concurrency (0: one receive per free
-    /// handler). Measured with bench/Bridge.ServiceBusIntake.Bench: prefetch 32 at 16 calls gave a better
-    /// Service Bus/HTTP ratio than 0 or 64. Prefetched messages are locked; stopping releases them.
+    /// Messages the receiver fetches ahead of the loops; default 0 (each receive asks for a batch's worth).
+    /// Prefetched messages are locked; stopping releases them.
     /// </summary>
     public const string PrefetchCountSetting = "Bridge:ServiceBus:PrefetchCount";
 
-    public const int DefaultMaxConcurrentCalls = 8;
+    /// <summary>Receive loops, so batches under way at once (setting <c>Bridge:ServiceBus:MaxConcurrentCalls</c>).</summary>
+    public const int DefaultConcurrentBatches = 4;
 
-    public const int DefaultPrefetchPerCall = 2;
+    /// <summary>How long one receive waits for a first message before asking again (and noticing a stop).</summary>
+    public static readonly TimeSpan ReceiveMaxWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>Locks are renewed for this long at most, like the processor's MaxAutoLockRenewalDuration.</summary>
+    public static readonly TimeSpan MaxLockRenewal = TimeSpan.FromMinutes(5);
+
+    /// <summary>Bounds giving a message back after its batch failed, so a broker that is gone can't hold stopping up.</summary>
+    private static readonly TimeSpan AbandonTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The wait after a receive error before the loop tries again.</summary>
+    private static readonly TimeSpan ReceiveErrorBackoff = TimeSpan.FromSeconds(1);
 
     private readonly string _entity = configuration[ServiceBusConnection.QueueSetting] ?? string.Empty;
 
-    // Cancels the forwards under way only when the host's shutdown timeout runs out. The processor's own token is
-    // signalled as soon as stopping begins, which would cut off the very forwards stopping waits for.
+    // Cancels the forwards under way only when the host's shutdown timeout runs out. Stopping itself only ends the
+    // receives (_stopReceiving), which would otherwise cut off the very forwards stopping waits for.
     private readonly CancellationTokenSource _shutdownExpired = new();
+    private readonly CancellationTokenSource _stopReceiving = new();
     private ServiceBusClient? _client;
-    private ServiceBusProcessor? _processor;
+    private ServiceBusReceiver? _receiver;
     private ServiceBusSender? _handBackSender;
+    private Task[] _loops = [];
 
     /// <summary>True when a connection and a queue are configured.</summary>
     public static bool IsConfigured(IConfiguration configuration) =>
         !string.IsNullOrEmpty(configuration[ServiceBusConnection.QueueSetting]) && ServiceBusConnection.FromConfiguration(configuration).IsConfigured;
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
+        var maxBatchSize = Setting(MaxBatchSizeSetting, ServiceBusMessageHandler.MaxBatchSize, 1, ServiceBusMessageHandler.MaxBatchSize, "one BatchCreateTasks call's worth");
+        var loops = Setting(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultConcurrentBatches, 1, 64, "batches under way at once");
+        var prefetch = Setting(PrefetchCountSetting, 0, 0, 10_000, "messages fetched ahead");
+
         // The embedded endpoint is started by now (registered first); its port may have been 0 until it bound.
         var connection = embeddedServiceBus?.Emulator is { } local
             ? new ServiceBusConnection { ConnectionString = local.ConnectionString }
             : ServiceBusConnection.FromConfiguration(configuration);
         _client = connection.CreateClient();
         _handBackSender = _client.CreateSender(_entity);
-        var concurrency = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls);
-        _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
-        {
-            AutoCompleteMessages = false,
-            MaxConcurrentCalls = concurrency,
-            PrefetchCount = configuration.GetValue(PrefetchCountSetting, concurrency * DefaultPrefetchPerCall),
-            ReceiveMode = ServiceBusReceiveMode.PeekLock,
-        });
-        _processor.ProcessMessageAsync += ProcessAsync;
-        _processor.ProcessErrorAsync += args =>
-        {
-            LogReceiveError(args.ErrorSource.ToString(), args.Exception);
-            return Task.CompletedTask;
-        };
-        await _processor.StartProcessingAsync(cancellationToken);
-        LogStarted(_entity);
+        _receiver = _client.CreateReceiver(_entity, new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = prefetch });
+        var receiver = _receiver;
+        _loops = Enumerable.Range(0, loops).Select(_ => Task.Run(() => ReceiveLoopAsync(receiver, maxBatchSize), CancellationToken.None)).ToArray();
+        LogStarted(_entity, maxBatchSize, loops);
+        return Task.CompletedTask;
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -79,47 +90,79 @@ public sealed partial class ServiceBusIntakeService(
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// Stops receiving and waits for the handlers under way, while everything they forward to still runs, so no
+    /// Stops receiving and waits for the batches under way, while everything they forward to still runs, so no
     /// message is left half-done. If the host's shutdown timeout runs out first, the forwards still running are
-    /// cancelled and their messages handed back (the processor abandons a message whose handler failed; a named task
-    /// deduplicates the redelivery).
+    /// cancelled and their messages given back at once (abandoned; a named task deduplicates the redelivery).
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        if (_processor is not null)
+        if (_receiver is not null)
         {
             LogDraining(_entity);
             await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
-            await _processor.StopProcessingAsync(cancellationToken);
+            await _stopReceiving.CancelAsync();
+            await Task.WhenAll(_loops);
             LogDrained(_entity);
         }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_processor is not null)
+        if (_receiver is not null)
         {
             // Detaches the receiver link now, while the broker is still reachable: a message delivered to the link
-            // but not yet handed to a handler is released at once rather than held until its lock expires.
-            await _processor.CloseAsync(cancellationToken);
+            // but not yet handed to a loop is released at once rather than held until its lock expires.
+            await _receiver.CloseAsync(cancellationToken);
         }
     }
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    /// <summary>Settles one message; public so tests drive it with messages from ServiceBusModelFactory.</summary>
-    public Task ProcessAsync(ProcessMessageEventArgs args)
+    /// <summary>
+    /// Forwards one received batch and settles each message through <paramref name="receiver"/>, renewing the locks
+    /// meanwhile; a message whose settlement failed is abandoned so it comes back at once. Public so tests drive it
+    /// with messages from ServiceBusModelFactory.
+    /// </summary>
+    public async Task ProcessBatchAsync(IReadOnlyList<ServiceBusReceivedMessage> messages, ServiceBusReceiver receiver)
     {
-        ArgumentNullException.ThrowIfNull(args);
-        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args, _handBackSender), _shutdownExpired.Token);
+        ArgumentNullException.ThrowIfNull(messages);
+        ArgumentNullException.ThrowIfNull(receiver);
+        var settlers = messages.Select(m => new ReceiverSettler(receiver, m, _handBackSender)).ToList();
+        using var renewing = new CancellationTokenSource();
+        var renewal = RenewLocksAsync(receiver, settlers, renewing.Token);
+        try
+        {
+            await handler.HandleBatchAsync(messages, _entity, settlers, _shutdownExpired.Token);
+        }
+#pragma warning disable CA1031 // whatever went wrong, the messages not settled are given back, not left locked
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            var unsettled = settlers.Where(s => !s.Settled).ToList();
+            LogBatchFailed(_entity, messages.Count, unsettled.Count, ex);
+            using var bounded = new CancellationTokenSource(AbandonTimeout, time);
+            await Task.WhenAll(unsettled.Select(s => s.TryAbandonAsync(bounded.Token)));
+        }
+        finally
+        {
+            await renewing.CancelAsync();
+            await renewal;
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
-        _shutdownExpired.Dispose();
-        if (_processor is not null)
+        if (!_stopReceiving.IsCancellationRequested)
         {
-            await _processor.DisposeAsync();
+            await _stopReceiving.CancelAsync();
+        }
+
+        await Task.WhenAll(_loops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _shutdownExpired.Dispose();
+        _stopReceiving.Dispose();
+        if (_receiver is not null)
+        {
+            await _receiver.DisposeAsync();
         }
 
         if (_handBackSender is not null)
@@ -133,8 +176,95 @@ public sealed partial class ServiceBusIntakeService(
         }
     }
 
-    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Receiving Service Bus messages from {Entity}")]
-    private partial void LogStarted(string entity);
+    private async Task ReceiveLoopAsync(ServiceBusReceiver receiver, int maxBatchSize)
+    {
+        var stop = _stopReceiving.Token;
+        while (!stop.IsCancellationRequested)
+        {
+            IReadOnlyList<ServiceBusReceivedMessage> batch;
+            try
+            {
+                batch = await receiver.ReceiveMessagesAsync(maxBatchSize, ReceiveMaxWait, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // a receive error (broker restarting, link lost) must not end the loop
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogReceiveError(_entity, ex);
+                try
+                {
+                    await Task.Delay(ReceiveErrorBackoff, time, stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (batch.Count > 0)
+            {
+                await ProcessBatchAsync(batch, receiver);
+            }
+        }
+    }
+
+    /// <summary>Renews the unsettled messages' locks when half of the earliest lock is left, until stopped or renewal's bound.</summary>
+    private async Task RenewLocksAsync(ServiceBusReceiver receiver, IReadOnlyList<ReceiverSettler> settlers, CancellationToken stop)
+    {
+        var until = time.GetUtcNow() + MaxLockRenewal;
+        try
+        {
+            while (true)
+            {
+                var now = time.GetUtcNow();
+                var held = settlers.Where(s => !s.Settled && s.Message.LockedUntil > now).ToList();
+                if (held.Count == 0 || now >= until)
+                {
+                    return; // nothing locked by us any more (or locks this receiver never had)
+                }
+
+                var earliest = held.Min(s => s.Message.LockedUntil);
+                await Task.Delay((earliest - now) / 2, time, stop);
+                await Task.WhenAll(held.Where(s => !s.Settled).Select(async s =>
+                {
+                    try
+                    {
+                        await receiver.RenewMessageLockAsync(s.Message, stop);
+                    }
+                    catch (ServiceBusException ex) when (!stop.IsCancellationRequested)
+                    {
+                        LogRenewFailed(s.Message.MessageId, ex.Reason.ToString());
+                    }
+                }));
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // the batch is settled
+        }
+    }
+
+    private int Setting(string key, int defaultValue, int min, int max, string meaning)
+    {
+        var text = configuration[key];
+        if (string.IsNullOrEmpty(text))
+        {
+            return defaultValue;
+        }
+
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new InvalidOperationException($"{key} '{text}' must be a whole number from {min} to {max} ({meaning}).");
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Information, Message = "Receiving Service Bus messages from {Entity} in batches of up to {MaxBatchSize}, {Loops} at once")]
+    private partial void LogStarted(string entity, int maxBatchSize, int loops);
 
     [LoggerMessage(EventId = DrainingEventId, Level = LogLevel.Information, Message = "Stopping: no more messages from {Entity}; finishing the ones under way")]
     private partial void LogDraining(string entity);
@@ -142,20 +272,60 @@ public sealed partial class ServiceBusIntakeService(
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Stopped receiving from {Entity}; the messages under way are settled")]
     private partial void LogDrained(string entity);
 
-    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error ({Source})")]
-    private partial void LogReceiveError(string source, Exception exception);
+    [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error on {Entity}")]
+    private partial void LogReceiveError(string entity, Exception exception);
 
-    /// <summary>Settlement through the processor's event arguments (the message's receiver link).</summary>
-    private sealed class ProcessorSettler(ProcessMessageEventArgs args, ServiceBusSender? handBackSender) : IServiceBusSettler
+    [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "A batch of {Count} messages from {Entity} failed; giving back the {Unsettled} not settled")]
+    private partial void LogBatchFailed(string entity, int count, int unsettled, Exception exception);
+
+    [LoggerMessage(EventId = 405, Level = LogLevel.Warning, Message = "Could not renew the lock of message {MessageId} ({Reason})")]
+    private partial void LogRenewFailed(string messageId, string reason);
+
+    /// <summary>Settlement through the receiver that holds the message's lock; remembers whether it settled.</summary>
+    private sealed class ReceiverSettler(ServiceBusReceiver receiver, ServiceBusReceivedMessage message, ServiceBusSender? handBackSender) : IServiceBusSettler
     {
-        public Task CompleteAsync(CancellationToken cancellationToken) => args.CompleteMessageAsync(args.Message, cancellationToken);
+        private volatile bool _settled;
 
-        public Task DeadLetterAsync(string reason, string description, CancellationToken cancellationToken) =>
-            args.DeadLetterMessageAsync(args.Message, reason, description, cancellationToken);
+        public ServiceBusReceivedMessage Message => message;
 
-        public Task AbandonAsync(CancellationToken cancellationToken) => args.AbandonMessageAsync(args.Message, cancellationToken: cancellationToken);
+        public bool Settled => _settled;
+
+        public async Task CompleteAsync(CancellationToken cancellationToken)
+        {
+            await receiver.CompleteMessageAsync(message, cancellationToken);
+            _settled = true;
+        }
+
+        public async Task DeadLetterAsync(string reason, string description, CancellationToken cancellationToken)
+        {
+            await receiver.DeadLetterMessageAsync(message, reason, description, cancellationToken);
+            _settled = true;
+        }
+
+        public async Task AbandonAsync(CancellationToken cancellationToken)
+        {
+            await receiver.AbandonMessageAsync(message, cancellationToken: cancellationToken);
+            _settled = true;
+        }
 
         public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) =>
             (handBackSender ?? throw new InvalidOperationException("The intake has not started.")).SendMessageAsync(copy, cancellationToken);
+
+        /// <summary>Gives the message back after its batch failed; a lock already lost needs nothing.</summary>
+        public async Task TryAbandonAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await AbandonAsync(cancellationToken);
+            }
+            catch (ServiceBusException)
+            {
+                // The lock is gone (expired or the link closed): the broker gives the message out again by itself.
+            }
+            catch (OperationCanceledException)
+            {
+                // Bounded: the lock expiring gives it back.
+            }
+        }
     }
 }

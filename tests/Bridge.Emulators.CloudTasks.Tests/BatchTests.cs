@@ -259,6 +259,29 @@ public sealed class BatchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rest_batch_takes_task_bodies_in_the_url_safe_base64_alphabet_as_the_single_task_path_does()
+    {
+        byte[] first = [0x3e, 0x3e, 0x3e, 0x3f, 0x3f, 0x3f]; // '+' and '/' in the standard alphabet
+        byte[] second = [0xfb, 0xff];
+        var body = JsonSerializer.Serialize(new
+        {
+            requests = new object[]
+            {
+                new { task = new { name = _queue.Task("u1").ToString(), httpRequest = new { url = "https://worker.example.com/r", body = Convert.ToBase64String(first).Replace('+', '-').Replace('/', '_') } } },
+                new { task = new { name = _queue.Task("u2").ToString(), httpRequest = new { url = "https://worker.example.com/r", body = Convert.ToBase64String(second).TrimEnd('=').Replace('+', '-').Replace('/', '_') } } },
+            },
+        });
+
+        using var created = await _http.PostAsync($"/v2beta3/{_queue}/tasks:batchCreate", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        var u1 = await Client.GetTaskAsync(new GetTaskRequest { Name = _queue.Task("u1").ToString(), ResponseView = TaskMessage.Types.View.Full });
+        var u2 = await Client.GetTaskAsync(new GetTaskRequest { Name = _queue.Task("u2").ToString(), ResponseView = TaskMessage.Types.View.Full });
+        Assert.Equal(first, u1.HttpRequest.Body.ToByteArray());
+        Assert.Equal(second, u2.HttpRequest.Body.ToByteArray());
+    }
+
+    [Fact]
     public async Task Batches_and_operations_work_over_rest()
     {
         var body = JsonSerializer.Serialize(new

@@ -150,6 +150,8 @@ public sealed class RestAndAdminTests : IAsyncLifetime
     [InlineData("{\"policy\":{\"etag\":\"-42n61sbOZ4=\"}}", "{\"policy\":{\"etag\":\"+42n61sbOZ4=\"}}")]
     [InlineData("{\"task\":{\"httpRequest\":{\"body\":\"Pj4-Pz8_\",\"headers\":{\"body\":\"a-b\"}}}}", "{\"task\":{\"httpRequest\":{\"body\":\"Pj4+Pz8/\",\"headers\":{\"body\":\"a-b\"}}}}")]
     [InlineData("{\"task\":{\"pull_message\":{\"payload\":\"aGk\"}}}", "{\"task\":{\"pull_message\":{\"payload\":\"aGk=\"}}}")]
+    [InlineData("{\"requests\":[{\"task\":{\"httpRequest\":{\"body\":\"Pj4-\"}}},{\"task\":{\"httpRequest\":{\"body\":\"Pz8_\"}}}]}", "{\"requests\":[{\"task\":{\"httpRequest\":{\"body\":\"Pj4+\"}}},{\"task\":{\"httpRequest\":{\"body\":\"Pz8/\"}}}]}")]
+    [InlineData("{\"requests\":{\"task\":{\"httpRequest\":{\"body\":\"Pj4-\"}}}}", null)]
     [InlineData("{\"policy\":{\"etag\":\"+42n61sbOZ4=\"}}", null)]
     [InlineData("{\"policy\":{\"etag\":\"not base64!\"}}", null)]
     [InlineData("not json", null)]

@@ -32,13 +32,11 @@ public sealed class FunctionsMetadataTests
         Assert.Matches("^[A-Za-z0-9_]+$", Functions.ServiceBusForwardFunction.QueueSetting);
         Assert.Equal("BridgeServiceBus", trigger.GetProperty("connection").GetString());
         Assert.False(trigger.GetProperty("autoCompleteMessages").GetBoolean()); // the function settles messages itself
-#if OFFICIAL_SERVICEBUS_EXTENSION
-        // What ships: the official attribute declares its cardinality (one message per invocation)...
-        Assert.Equal("One", trigger.GetProperty("cardinality").GetString());
-#else
-        // The stand-in declares none; the host's default is one message per invocation.
-        Assert.False(trigger.TryGetProperty("cardinality", out _));
-#endif
+        // Batched, in both builds: the Worker SDK writes the attribute's IsBatched as the binding's cardinality, and
+        // for an array of ServiceBusReceivedMessage (neither string nor binary) it writes no data type.
+        Assert.Equal("Many", trigger.GetProperty("cardinality").GetString());
+        Assert.False(trigger.TryGetProperty("dataType", out _));
+        Assert.False(trigger.TryGetProperty("isBatched", out _));
     }
 
     /// <summary>
@@ -118,6 +116,7 @@ public sealed class FunctionsMetadataTests
         Assert.Equal(File.ReadAllText(Path.Combine(RepositoryPaths.Root, "host.json")), File.ReadAllText(deployed));
         using var host = JsonDocument.Parse(File.ReadAllText(deployed));
         Assert.False(host.RootElement.GetProperty("extensions").GetProperty("serviceBus").GetProperty("autoCompleteMessages").GetBoolean());
+        Assert.Equal(100, host.RootElement.GetProperty("extensions").GetProperty("serviceBus").GetProperty("maxMessageBatchSize").GetInt32()); // one BatchCreateTasks call
         Assert.Equal("api", host.RootElement.GetProperty("extensions").GetProperty("http").GetProperty("routePrefix").GetString());
     }
 }

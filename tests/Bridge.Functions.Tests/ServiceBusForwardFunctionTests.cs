@@ -31,8 +31,8 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
         var function = _h.Create<ServiceBusForwardFunction>();
         var actions = new RecordingMessageActions();
 
-        await function.RunAsync(Message("m-1"), actions, CancellationToken.None);
-        await function.RunAsync(Message("m-1", deliveryCount: 2), actions, CancellationToken.None);
+        await function.RunAsync([Message("m-1")], actions, CancellationToken.None);
+        await function.RunAsync([Message("m-1", deliveryCount: 2)], actions, CancellationToken.None);
 
         Assert.Equal(["complete:m-1", "complete:m-1"], actions.Calls);
         Assert.Equal(1, await _h.TaskCountAsync());
@@ -44,7 +44,7 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
         var function = _h.Create<ServiceBusForwardFunction>();
         var actions = new RecordingMessageActions();
 
-        await function.RunAsync(Message("bad", properties: new Dictionary<string, object> { ["bridge-delay"] = "whenever" }), actions, CancellationToken.None);
+        await function.RunAsync([Message("bad", properties: new Dictionary<string, object> { ["bridge-delay"] = "whenever" })], actions, CancellationToken.None);
 
         Assert.Equal(["deadletter:bad"], actions.Calls);
         Assert.Equal(nameof(ForwardingFailureReason.InvalidSchedule), actions.DeadLetterReason);
@@ -56,7 +56,7 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
     public async Task An_oversized_message_is_dead_lettered_naming_size_and_limit()
     {
         var actions = new RecordingMessageActions();
-        await _h.Create<ServiceBusForwardFunction>().RunAsync(Message("big", new string('x', 3000)), actions, CancellationToken.None);
+        await _h.Create<ServiceBusForwardFunction>().RunAsync([Message("big", new string('x', 3000))], actions, CancellationToken.None);
         Assert.Equal(nameof(ForwardingFailureReason.PayloadTooLarge), actions.DeadLetterReason);
         Assert.Contains("3000 bytes; the limit is 2048 bytes", actions.DeadLetterDescription, StringComparison.Ordinal);
     }
@@ -75,7 +75,7 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
         });
         var actions = new RecordingMessageActions();
 
-        await offline.Create<ServiceBusForwardFunction>().RunAsync(Message("later"), actions, CancellationToken.None);
+        await offline.Create<ServiceBusForwardFunction>().RunAsync([Message("later")], actions, CancellationToken.None);
 
         Assert.Equal(["complete:later"], actions.Calls);
         await using var client = new ServiceBusClient(bus.ConnectionString);
@@ -87,6 +87,71 @@ public sealed class ServiceBusForwardFunctionTests : IAsyncLifetime
         Assert.Equal("CloudTasksUnavailable", copy.ApplicationProperties["bridge-last-error"]);
         Assert.Equal("{\"order\":1}", copy.Body.ToString());
         Assert.Equal("corr-later", copy.CorrelationId);
+    }
+
+    [Fact]
+    public async Task A_batch_with_mixed_outcomes_settles_each_message_on_its_own_result()
+    {
+        await using var bus = ServiceBusEmulator.Start(new ServiceBusEmulatorOptions { Port = 0, Queues = { new QueueDefinition { Name = "orders-in" } } });
+        await using var h = await PipelineHarness.StartAsync((services, configuration) => services.AddBridgeFunctions(configuration), configure: settings =>
+        {
+            settings["Bridge:MaxBodyBytes"] = "2048";
+            settings["BridgeServiceBus"] = bus.ConnectionString;
+            settings[ServiceBusForwardFunction.QueueSetting] = "orders-in";
+            // A route whose queue does not exist (yet): worth waiting for, so handed back rather than dead-lettered.
+            settings["Bridge:Routes:pending:Queue"] = settings["Bridge:Routes:orders:Queue"] + "-not-created";
+            settings["Bridge:Routes:pending:TargetUrl"] = settings["Bridge:Routes:orders:TargetUrl"];
+        });
+        var function = h.Create<ServiceBusForwardFunction>();
+        await function.RunAsync([Message("existing")], new RecordingMessageActions(), CancellationToken.None);
+        var actions = new RecordingMessageActions();
+
+        await function.RunAsync(
+        [
+            Message("new-1"),
+            Message("existing", deliveryCount: 2), // its task exists already: a duplicate
+            Message("bad", properties: new Dictionary<string, object> { ["bridge-delay"] = "whenever" }),
+            Message("later", properties: new Dictionary<string, object> { ["bridge-route"] = "pending" }),
+            Message("new-1", deliveryCount: 2), // the same message twice in one batch
+            Message("big", new string('x', 3000)),
+            Message("new-2"),
+        ], actions, CancellationToken.None);
+
+        Assert.Equal(
+            ["complete:existing", "complete:later", "complete:new-1", "complete:new-1", "complete:new-2", "deadletter:bad", "deadletter:big"],
+            actions.Calls.Order(StringComparer.Ordinal));
+        Assert.Equal(nameof(ForwardingFailureReason.InvalidSchedule), actions.DeadLetterOf("bad").Reason);
+        Assert.Equal(nameof(ForwardingFailureReason.PayloadTooLarge), actions.DeadLetterOf("big").Reason);
+        Assert.Equal(3, (await h.TasksAsync(h.Orders)).Count); // existing, new-1, new-2: one task each
+        await using var client = new ServiceBusClient(bus.ConnectionString);
+        await using var receiver = client.CreateReceiver("orders-in");
+        var copy = Assert.Single(await receiver.PeekMessagesAsync(10, fromSequenceNumber: 0)); // only "later" was handed back
+        Assert.Equal("later:handback:1", copy.MessageId);
+        Assert.Equal("QueueNotFound", copy.ApplicationProperties["bridge-last-error"]);
+    }
+
+    [Fact]
+    public async Task A_transient_failure_of_the_whole_batch_hands_every_message_back_on_its_own()
+    {
+        using var down = new UnreachableEndpoint();
+        await using var bus = ServiceBusEmulator.Start(new ServiceBusEmulatorOptions { Port = 0, Queues = { new QueueDefinition { Name = "orders-in" } } });
+        await using var offline = await PipelineHarness.StartAsync((services, configuration) => services.AddBridgeFunctions(configuration), configure: settings =>
+        {
+            settings["Bridge:CloudTasks:EmulatorHost"] = down.HostPort;
+            settings["Bridge:CloudTasks:Timeout"] = "00:00:01";
+            settings["BridgeServiceBus"] = bus.ConnectionString;
+            settings[ServiceBusForwardFunction.QueueSetting] = "orders-in";
+        });
+        var actions = new RecordingMessageActions();
+
+        await offline.Create<ServiceBusForwardFunction>().RunAsync([Message("a"), Message("b"), Message("bad", properties: new Dictionary<string, object> { ["bridge-delay"] = "whenever" })], actions, CancellationToken.None);
+
+        Assert.Equal(["complete:a", "complete:b", "deadletter:bad"], actions.Calls.Order(StringComparer.Ordinal));
+        await using var client = new ServiceBusClient(bus.ConnectionString);
+        await using var receiver = client.CreateReceiver("orders-in");
+        var copies = await receiver.PeekMessagesAsync(10, fromSequenceNumber: 0);
+        Assert.Equal(["a:handback:1", "b:handback:1"], copies.Select(c => c.MessageId).Order(StringComparer.Ordinal));
+        Assert.All(copies, c => Assert.Equal("CloudTasksUnavailable", c.ApplicationProperties["bridge-last-error"]));
     }
 
     [Fact]

@@ -62,7 +62,7 @@ public sealed class ServiceBusFailurePolicyTests
     public async Task Permission_denied_is_retried_within_the_budget_until_the_permission_arrives()
     {
         await using var h = await PolicyHarness.StartAsync([.. FastRetries, "--Bridge:Routes:demo:RetryBudget=00:10:00"]);
-        var denied = h.Faults.Fail(StatusCode.PermissionDenied, ["CreateTask"], message: "Permission 'cloudtasks.tasks.create' denied");
+        var denied = h.Faults.Fail(StatusCode.PermissionDenied, ["CreateTask", "BatchCreateTasks"], message: "Permission 'cloudtasks.tasks.create' denied");
         await using var sender = h.Client.CreateSender(Queue);
 
         for (var i = 0; i < 3; i++)
@@ -88,7 +88,7 @@ public sealed class ServiceBusFailurePolicyTests
     {
         // The runner creates its routes' queues in the embedded emulator, so the missing queue is injected.
         await using var h = await PolicyHarness.StartAsync([.. FastRetries, "--Bridge:Routes:demo:RetryBudget=00:00:03"]);
-        h.Faults.Fail(StatusCode.NotFound, ["CreateTask"], message: "Queue does not exist.");
+        h.Faults.Fail(StatusCode.NotFound, ["CreateTask", "BatchCreateTasks"], message: "Queue does not exist.");
         await using var sender = h.Client.CreateSender(Queue);
 
         await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "nowhere" });

@@ -5,6 +5,7 @@ using System.Text;
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -64,6 +65,76 @@ public sealed class ServiceBusIntakeTests
         Assert.All(outcomes, o => Assert.Equal("dev.bridge.task.delivered", o.GetProperty("type").GetString()));
         Assert.Equal(["corr-0", "corr-1", "corr-2"], outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal));
         Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+    }
+
+    [Fact]
+    public async Task Messages_sent_in_batches_with_each_MessageId_one_to_three_times_become_exactly_one_task_each()
+    {
+        await using var h = await Harness.StartAsync();
+        await using var sender = h.Client.CreateSender(Queue);
+        var messages = Enumerable.Range(0, 40)
+            .SelectMany(i => Enumerable.Range(0, (i % 3) + 1).Select(_ => i))
+            .OrderBy(i => (i * 7919) % 83) // copies spread over different batches, and some in the same one
+            .Select(i => new ServiceBusMessage($"{{\"order\":{i}}}") { MessageId = $"batched-{i}", CorrelationId = $"corr-{i}" })
+            .ToList();
+
+        foreach (var chunk in messages.Chunk(30))
+        {
+            await sender.SendMessagesAsync(chunk);
+        }
+
+        await h.Server.WaitForOutcomesAsync(40, Wait);
+        await h.WaitUntilEmptyAsync(Queue);
+        await h.WaitUntilCloudTasksIdleAsync();
+
+        var outcomes = await h.Server.OutcomesAsync();
+        Assert.Equal(40, outcomes.Count); // one task per MessageId, however often and in whichever batch it came
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"corr-{i}").Order(StringComparer.Ordinal), outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal));
+        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+    }
+
+    [Fact]
+    public async Task A_batch_with_mixed_results_settles_each_message_on_its_own_result()
+    {
+        await using var h = await Harness.StartAsync(settings: ["--Bridge:MaxBodyBytes=1000"]);
+        await using var sender = h.Client.CreateSender(Queue);
+
+        await sender.SendMessagesAsync(
+        [
+            new ServiceBusMessage("{\"ok\":1}") { MessageId = "ok-1" },
+            new ServiceBusMessage("{}") { MessageId = "bad-delay", ApplicationProperties = { ["bridge-delay"] = "eventually" } },
+            new ServiceBusMessage("{\"ok\":1}") { MessageId = "ok-1" }, // its duplicate, in the same batch
+            new ServiceBusMessage(new byte[5000]) { MessageId = "too-big" },
+            new ServiceBusMessage("{}") { MessageId = "no-route", ApplicationProperties = { ["bridge-route"] = "nope" } },
+            new ServiceBusMessage("{\"ok\":2}") { MessageId = "ok-2" },
+        ]);
+
+        await h.WaitUntilCountAsync(Queue + "/$deadletterqueue", 3);
+        await h.Server.WaitForOutcomesAsync(2, Wait);
+        await h.WaitUntilEmptyAsync(Queue);
+        await h.WaitUntilCloudTasksIdleAsync();
+
+        var dead = (await h.PeekAsync(Queue + "/$deadletterqueue")).ToDictionary(m => m.MessageId);
+        Assert.Equal(["bad-delay", "no-route", "too-big"], dead.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("InvalidSchedule", dead["bad-delay"].DeadLetterReason);
+        Assert.Equal("PayloadTooLarge", dead["too-big"].DeadLetterReason);
+        Assert.Equal("UnknownRoute", dead["no-route"].DeadLetterReason);
+        var outcomes = await h.Server.OutcomesAsync();
+        Assert.Equal(["ok-1", "ok-2"], outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_batch_size_over_100_stops_the_start_naming_the_setting()
+    {
+        await using var server = await RunningServer.StartAsync("--BridgeServiceBusQueue=orders-in");
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [ServiceBusIntakeService.MaxBatchSizeSetting] = "500", ["BridgeServiceBusQueue"] = "orders-in" })
+            .Build();
+        await using var service = ActivatorUtilities.CreateInstance<ServiceBusIntakeService>(server.Services, configuration);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => service.StartAsync(CancellationToken.None));
+
+        Assert.Equal("Bridge:ServiceBus:MaxBatchSize '500' must be a whole number from 1 to 100 (one BatchCreateTasks call's worth).", error.Message);
     }
 
     [Fact]

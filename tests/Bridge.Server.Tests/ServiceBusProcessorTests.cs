@@ -4,28 +4,42 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Bridge.Server.Tests;
 
-/// <summary>The processor's handler, fed messages from ServiceBusModelFactory, settles each as the function app does.</summary>
+/// <summary>The runner's batch handling, fed messages from ServiceBusModelFactory, settles each as the function app does.</summary>
 public sealed class ServiceBusProcessorTests
 {
-    private sealed class RecordingArgs(ServiceBusReceivedMessage message) : ProcessMessageEventArgs(message, receiver: null, CancellationToken.None)
+    /// <summary>Records each message's settlement, as a mocked receiver would.</summary>
+    private sealed class RecordingReceiver : ServiceBusReceiver
     {
-        public List<string> Settled { get; } = [];
+        private readonly Dictionary<ServiceBusReceivedMessage, List<string>> _settled = new(ReferenceEqualityComparer.Instance);
 
-        public override Task CompleteMessageAsync(ServiceBusReceivedMessage message, CancellationToken cancellationToken = default)
+        public List<string> Settled(ServiceBusReceivedMessage message)
         {
-            Settled.Add("complete");
-            return Task.CompletedTask;
+            lock (_settled)
+            {
+                return _settled.TryGetValue(message, out var list) ? [.. list] : [];
+            }
         }
 
-        public override Task DeadLetterMessageAsync(ServiceBusReceivedMessage message, string deadLetterReason, string? deadLetterErrorDescription = null, CancellationToken cancellationToken = default)
-        {
-            Settled.Add($"deadletter:{deadLetterReason}:{deadLetterErrorDescription}");
-            return Task.CompletedTask;
-        }
+        public override Task CompleteMessageAsync(ServiceBusReceivedMessage message, CancellationToken cancellationToken = default) => Record(message, "complete");
 
-        public override Task AbandonMessageAsync(ServiceBusReceivedMessage message, IDictionary<string, object>? propertiesToModify = null, CancellationToken cancellationToken = default)
+        public override Task DeadLetterMessageAsync(ServiceBusReceivedMessage message, string deadLetterReason, string? deadLetterErrorDescription = null, CancellationToken cancellationToken = default) =>
+            Record(message, $"deadletter:{deadLetterReason}:{deadLetterErrorDescription}");
+
+        public override Task AbandonMessageAsync(ServiceBusReceivedMessage message, IDictionary<string, object>? propertiesToModify = null, CancellationToken cancellationToken = default) =>
+            Record(message, "abandon");
+
+        private Task Record(ServiceBusReceivedMessage message, string what)
         {
-            Settled.Add("abandon");
+            lock (_settled)
+            {
+                if (!_settled.TryGetValue(message, out var list))
+                {
+                    _settled[message] = list = [];
+                }
+
+                list.Add(what);
+            }
+
             return Task.CompletedTask;
         }
     }
@@ -34,24 +48,23 @@ public sealed class ServiceBusProcessorTests
         ServiceBusModelFactory.ServiceBusReceivedMessage(body: BinaryData.FromBytes(new byte[bodySize]), messageId: id, properties: properties ?? new Dictionary<string, object>());
 
     [Fact]
-    public async Task Messages_are_completed_dead_lettered_with_a_reason_or_abandoned()
+    public async Task Each_message_of_a_batch_is_completed_or_dead_lettered_with_its_own_reason()
     {
         await using var server = await RunningServer.StartAsync("--BridgeServiceBusQueue=orders-in", "--Bridge:MaxBodyBytes=1000");
         var service = ActivatorUtilities.CreateInstance<ServiceBusIntakeService>(server.Services);
 
-        var ok = new RecordingArgs(Message("m1"));
-        var redelivered = new RecordingArgs(Message("m1"));
-        var badDelay = new RecordingArgs(Message("m2", new Dictionary<string, object> { ["bridge-delay"] = "eventually" }));
-        var tooBig = new RecordingArgs(Message("m3", bodySize: 5000));
-        await service.ProcessAsync(ok);
-        await service.ProcessAsync(redelivered);
-        await service.ProcessAsync(badDelay);
-        await service.ProcessAsync(tooBig);
+        var receiver = new RecordingReceiver();
+        var ok = Message("m1");
+        var redelivered = Message("m1"); // the same message again in the same batch
+        var badDelay = Message("m2", new Dictionary<string, object> { ["bridge-delay"] = "eventually" });
+        var tooBig = Message("m3", bodySize: 5000);
 
-        Assert.Equal(["complete"], ok.Settled);
-        Assert.Equal(["complete"], redelivered.Settled);
-        Assert.StartsWith("deadletter:InvalidSchedule:", Assert.Single(badDelay.Settled), StringComparison.Ordinal);
-        Assert.StartsWith("deadletter:PayloadTooLarge:The body is 5000 bytes", Assert.Single(tooBig.Settled), StringComparison.Ordinal);
+        await service.ProcessBatchAsync([ok, badDelay, redelivered, tooBig], receiver);
+
+        Assert.Equal(["complete"], receiver.Settled(ok));
+        Assert.Equal(["complete"], receiver.Settled(redelivered));
+        Assert.StartsWith("deadletter:InvalidSchedule:", Assert.Single(receiver.Settled(badDelay)), StringComparison.Ordinal);
+        Assert.StartsWith("deadletter:PayloadTooLarge:The body is 5000 bytes", Assert.Single(receiver.Settled(tooBig)), StringComparison.Ordinal);
         await server.WaitForOutcomesAsync(1); // the completed message became a task and came back
     }
 
@@ -69,12 +82,13 @@ public sealed class ServiceBusProcessorTests
             "--Bridge:Callback:PublicUrl=https://bridge.example.com/api/tasks/callback",
             "--Bridge:Callback:AllowedServiceAccounts:0=a@p.iam.gserviceaccount.com");
         var service = ActivatorUtilities.CreateInstance<ServiceBusIntakeService>(server.Services);
-        var args = new RecordingArgs(Message("later"));
+        var receiver = new RecordingReceiver();
+        var later = Message("later");
 
-        // Not started: no sender for the copy. The error surfaces (the processor then abandons the message) and the
-        // original is not completed, so nothing is lost. Hand-backs that are sent: ServiceBusFailurePolicyTests.
-        await Assert.ThrowsAsync<InvalidOperationException>(() => service.ProcessAsync(args));
+        // Not started: no sender for the copy. The message is given back (abandoned) and the original is not
+        // completed, so nothing is lost. Hand-backs that are sent: ServiceBusFailurePolicyTests.
+        await service.ProcessBatchAsync([later], receiver);
 
-        Assert.Empty(args.Settled);
+        Assert.Equal(["abandon"], receiver.Settled(later));
     }
 }

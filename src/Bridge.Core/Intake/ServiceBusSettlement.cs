@@ -104,6 +104,13 @@ public sealed partial class ServiceBusMessageHandler
         ArgumentNullException.ThrowIfNull(settler);
         var data = ServiceBusMessages.ToMessageData(message);
         var settlement = await DecideAsync(data, entity, cancellationToken).ConfigureAwait(false);
+        await SettleAsync(message, data, entity, settlement, settler, cancellationToken).ConfigureAwait(false);
+        return settlement;
+    }
+
+    /// <summary>Carries out one message's decision; shared by the single and the batched path.</summary>
+    private async Task SettleAsync(ServiceBusReceivedMessage message, ServiceBusMessageData data, string entity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
+    {
         var route = settlement.Result?.Route ?? RouteOf(data, entity) ?? string.Empty;
         switch (settlement.Action)
         {
@@ -140,8 +147,6 @@ public sealed partial class ServiceBusMessageHandler
                 await settler.AbandonAsync(cancellationToken).ConfigureAwait(false);
                 break;
         }
-
-        return settlement;
     }
 
     /// <summary>Forwards the message and says how to settle it, without settling.</summary>

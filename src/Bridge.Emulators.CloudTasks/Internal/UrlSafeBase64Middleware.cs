@@ -8,20 +8,28 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// Google's REST front ends read a bytes field in either base64 alphabet; gcloud (apitools) writes the URL-safe
 /// one, so <c>gcloud tasks queues add-iam-policy-binding</c> sends back the policy's etag with '-' and '_'. The JSON
 /// transcoder only reads the standard alphabet, so the REST request's bytes fields (policy etag, task bodies, pull
-/// payloads) are rewritten to it first. Nothing else in the body changes; a value that is not base64 in either
+/// payloads, and each task's of a <c>:batchCreate</c>) are rewritten to it first. Nothing else in the body changes; a value that is not base64 in either
 /// alphabet is left for the transcoder to refuse.
 /// </summary>
 internal sealed class UrlSafeBase64Middleware(RequestDelegate next)
 {
     private const int MaxRewriteBytes = 4 << 20;
 
+    /// <summary>Where bytes fields sit; <c>*</c> is every element of an array (a batch's requests).</summary>
     private static readonly string[][] BytesFields =
     [
         ["policy", "etag"],
-        ["task", "httpRequest", "body"], ["task", "http_request", "body"],
-        ["task", "appEngineHttpRequest", "body"], ["task", "app_engine_http_request", "body"],
-        ["task", "pullMessage", "payload"], ["task", "pull_message", "payload"],
+        .. TaskBytesFields([]),
+        .. TaskBytesFields(["requests", "*"]),
     ];
+
+    private static IEnumerable<string[]> TaskBytesFields(string[] prefix) =>
+        new[]
+        {
+            new[] { "task", "httpRequest", "body" }, ["task", "http_request", "body"],
+            ["task", "appEngineHttpRequest", "body"], ["task", "app_engine_http_request", "body"],
+            ["task", "pullMessage", "payload"], ["task", "pull_message", "payload"],
+        }.Select(path => (string[])[.. prefix, .. path]);
 
     public async Task InvokeAsync(HttpContext context)
     {
@@ -78,21 +86,42 @@ internal sealed class UrlSafeBase64Middleware(RequestDelegate next)
         var changed = false;
         foreach (var path in BytesFields)
         {
-            var parent = root;
-            for (var i = 0; i < path.Length - 1 && parent is JsonObject; i++)
-            {
-                parent = parent[path[i]];
-            }
-
-            if (parent is JsonObject obj && obj[path[^1]] is JsonValue value && value.TryGetValue<string>(out var text)
-                && ToStandardBase64(text) is { } standard)
-            {
-                obj[path[^1]] = standard;
-                changed = true;
-            }
+            changed |= RewriteAt(root, path);
         }
 
         return changed ? Encoding.UTF8.GetBytes(root!.ToJsonString()) : null;
+    }
+
+    /// <summary>Rewrites the bytes field at <paramref name="path"/> below <paramref name="node"/>; true when one changed.</summary>
+    private static bool RewriteAt(JsonNode? node, ReadOnlySpan<string> path)
+    {
+        if (path.Length == 1)
+        {
+            if (node is JsonObject obj && obj[path[0]] is JsonValue value && value.TryGetValue<string>(out var text)
+                && ToStandardBase64(text) is { } standard)
+            {
+                obj[path[0]] = standard;
+                return true;
+            }
+
+            return false;
+        }
+
+        if (path[0] == "*")
+        {
+            var changed = false;
+            if (node is JsonArray array)
+            {
+                foreach (var element in array)
+                {
+                    changed |= RewriteAt(element, path[1..]);
+                }
+            }
+
+            return changed;
+        }
+
+        return node is JsonObject parent && RewriteAt(parent[path[0]], path[1..]);
     }
 
     private static string? ToStandardBase64(string text)

@@ -34,4 +34,11 @@ public sealed class ServiceBusTriggerAttribute : TriggerBindingAttribute
 
     /// <summary>False: the function settles each message itself (complete, abandon, dead-letter with a reason).</summary>
     public bool AutoCompleteMessages { get; set; } = true;
+
+    /// <summary>
+    /// True: the function takes an array of messages (up to the host's <c>maxMessageBatchSize</c>). As on the official
+    /// attribute, the Worker SDK turns it into the binding's <c>"cardinality"</c>: <c>"Many"</c>, or <c>"One"</c>.
+    /// </summary>
+    [DefaultValue(false)]
+    public bool IsBatched { get; set; }
 }

@@ -7,7 +7,8 @@ using Microsoft.Extensions.Configuration;
 namespace Bridge.Functions.Functions;
 
 /// <summary>
-/// Service Bus → Cloud Tasks. Settles each message itself: complete once the task exists (created or
+/// Service Bus → Cloud Tasks in batches (up to host.json's <c>maxMessageBatchSize</c>, forwarded with BatchCreateTasks
+/// per queue). Settles each message itself, on its own result: complete once the task exists (created or
 /// deduplicated), dead-letter with a machine-readable reason on permanent errors, hand transient ones back for later
 /// (a scheduled copy, then complete) until the route's retry budget is spent. Nothing is dropped.
 /// </summary>
@@ -18,17 +19,18 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
 
     [Function("ForwardServiceBusMessage")]
     public async Task RunAsync(
-        [ServiceBusTrigger("%" + QueueSetting + "%", Connection = ConnectionSetting, AutoCompleteMessages = false)] ServiceBusReceivedMessage message,
+        [ServiceBusTrigger("%" + QueueSetting + "%", Connection = ConnectionSetting, AutoCompleteMessages = false, IsBatched = true)] ServiceBusReceivedMessage[] messages,
         ServiceBusMessageActions messageActions,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(messageActions);
         var entity = configuration[QueueSetting] ?? string.Empty;
-        var settlement = await handler.HandleAsync(message, entity, new FunctionSettler(messageActions, message, senders, entity), cancellationToken);
-        if (settlement.Action == SettlementAction.Abandon)
+        var settlers = messages.Select(m => new FunctionSettler(messageActions, m, senders, entity)).ToArray();
+        var settlements = await handler.HandleBatchAsync(messages, entity, settlers, cancellationToken);
+        if (settlements.FirstOrDefault(s => s.Action == SettlementAction.Abandon) is { } abandoned)
         {
-            throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
+            throw abandoned.Error!; // the invocation is recorded as failed; Service Bus redelivers the abandoned ones
         }
     }
 
