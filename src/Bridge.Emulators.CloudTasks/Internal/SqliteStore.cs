@@ -98,18 +98,26 @@ internal sealed class SqliteStore : IEmulatorStore
 
     public void SaveTask(StoredTask task)
     {
-        // A snapshot taken now: the task object changes after this returns, the row must not.
-        var row = new TaskRow(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Serialized);
+        var row = Snapshot(task);
         Enqueue(() => UpsertTask(row));
     }
 
+    /// <summary>One queued write for them all (a batch): one entry of the group commit, not one per task.</summary>
     public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
-        foreach (var task in tasks)
+        var rows = tasks.Select(Snapshot).ToList();
+        Enqueue(() =>
         {
-            SaveTask(task);
-        }
+            foreach (var row in rows)
+            {
+                UpsertTask(row);
+            }
+        });
     }
+
+    /// <summary>A snapshot taken now: the task object changes after this returns, the row must not.</summary>
+    private static TaskRow Snapshot(StoredTask task) =>
+        new(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Serialized);
 
     public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
     {
@@ -227,6 +235,7 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             List<Action> batch;
             TaskCompletionSource commit;
+            var partial = false;
             lock (_queueGate)
             {
                 while (_pending.Count == 0 && !_stopping)
@@ -248,10 +257,12 @@ internal sealed class SqliteStore : IEmulatorStore
                 }
                 else
                 {
-                    // Only part goes now; callers wait for the commit of the rest (which includes theirs).
+                    // Only part goes now; callers wait for the commit of the rest (which includes theirs), so a
+                    // failure of this part must fail that commit too (see below).
                     batch = _pending[..MaxBatch];
                     _pending.RemoveRange(0, MaxBatch);
                     commit = NewCommit();
+                    partial = true;
                 }
 
                 _committing = commit.Task;
@@ -272,12 +283,32 @@ internal sealed class SqliteStore : IEmulatorStore
             catch (Exception ex)
             {
                 commit.TrySetException(ex);
+                if (partial)
+                {
+                    FailPending(ex);
+                }
             }
             finally
             {
                 _tx?.Dispose();
                 _tx = null;
             }
+        }
+    }
+
+    /// <summary>
+    /// After a partial commit failed: its callers wait on the pending commit, which must not then succeed. Everything
+    /// pending is dropped and its callers get the failure (they take their changes back), so what is on disk stays
+    /// what the callers were told.
+    /// </summary>
+    private void FailPending(Exception ex)
+    {
+        lock (_queueGate)
+        {
+            _pending = [];
+            var failed = _pendingCommit;
+            _pendingCommit = NewCommit();
+            failed.TrySetException(ex);
         }
     }
 

@@ -44,8 +44,8 @@ internal sealed class StoredTask
     /// <summary>The queue's name (the queue's own string, shared by its tasks).</summary>
     public required string QueueName { get; init; }
 
-    /// <summary>Creation order, to break ties between equal schedule times.</summary>
-    public long Sequence { get; init; }
+    /// <summary>Creation order, to break ties between equal schedule times (given under the state's lock, when the task goes in).</summary>
+    public long Sequence { get; set; }
 
     /// <summary>Attempts that count as executions (responses other than 500 and 503).</summary>
     public int ExecutionCount { get; set; }
@@ -82,9 +82,6 @@ internal sealed class StoredQueue
 
     /// <summary>No task of the queue was created before this (it may be earlier than the oldest): the sweep skips the queue until then plus task_ttl.</summary>
     public DateTimeOffset? OldestCreateTime { get; set; }
-
-    /// <summary>Tasks taken out by a purge whose tombstones are still being written: their names are not free yet.</summary>
-    public List<Dictionary<string, StoredTask>> Purging { get; } = [];
 
     /// <summary>Tasks waiting for dispatch, by due time then creation order.</summary>
     public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; set; } = new();
