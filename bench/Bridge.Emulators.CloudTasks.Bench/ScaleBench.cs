@@ -76,6 +76,16 @@ internal static class ScaleBench
         }
     }
 
+    public static async System.Threading.Tasks.Task MemoryAndPurgeOnlyAsync(Uri otlp, bool longMode, Action<string> report)
+    {
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: true, report);
+        if (longMode)
+        {
+            await MemoryAndPurgeAsync(otlp, 1_000_000, durable: false, report);
+        }
+    }
+
     /// <summary>Durable (SQLite, synchronous=FULL) against in-memory CreateTask, same client load, rounds alternating.</summary>
     private static async System.Threading.Tasks.Task DurableAgainstInMemoryAsync(Uri otlp, int perRound, Action<string> report)
     {

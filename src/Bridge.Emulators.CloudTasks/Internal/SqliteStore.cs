@@ -60,14 +60,19 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         var queues = ReadAll("SELECT data FROM queues", r => Queue.Parser.ParseFrom((byte[])r[0]));
         var queueNames = queues.ToDictionary(q => q.Name, q => q.Name, StringComparer.Ordinal); // one string per queue, shared by its tasks
-        var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data FROM tasks", r => new StoredTask
+        var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data, name FROM tasks", r =>
         {
-            QueueName = queueNames.GetValueOrDefault(r.GetString(0)) ?? r.GetString(0),
-            Sequence = r.GetInt64(1),
-            ExecutionCount = r.GetInt32(2),
-            PreviousResponse = r.GetInt32(3),
-            FirstAttemptAt = r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
-            Task = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])r[5]),
+            var task = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])r[5]);
+            task.Name = r.GetString(6); // the data leaves the name out (rows written before that have it too)
+            return new StoredTask
+            {
+                QueueName = queueNames.GetValueOrDefault(r.GetString(0)) ?? r.GetString(0),
+                Sequence = r.GetInt64(1),
+                ExecutionCount = r.GetInt32(2),
+                PreviousResponse = r.GetInt32(3),
+                FirstAttemptAt = r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
+                Task = task,
+            };
         });
         return new StoredState(
             queues,
