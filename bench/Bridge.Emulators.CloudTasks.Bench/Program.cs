@@ -12,11 +12,14 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 // Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
 // machine, so results compare across machines.
-// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long]
-// --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it.
+// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory]
+// --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it; --batch runs only
+// BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall.
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
 var longMode = args.Contains("--long");
+var batchOnly = args.Contains("--batch");
+var memoryOnly = args.Contains("--memory");
 const int Concurrency = 16;
 var report = new List<string>();
 void Report(string line)
@@ -27,6 +30,26 @@ void Report(string line)
 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
+
+// --memory: only memory per stored task and the purge stall (100,000 tasks in memory and durable; --long adds 1,000,000 in memory).
+if (memoryOnly)
+{
+    await using var memoryOtlp = await HttpTargetServer.StartAsync();
+    await ScaleBench.MemoryAndPurgeOnlyAsync(memoryOtlp.Address, longMode, Report);
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
+
+// --batch: only BatchCreateTasks against CreateTask (issue 16's whole-batch insert), then stop.
+if (batchOnly)
+{
+    await using var batchOtlp = await HttpTargetServer.StartAsync();
+    await ScaleBench.BatchAgainstSingleAsync(batchOtlp.Address, Math.Max(count, 2000), Report);
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
 
 // 0. The emulator at scale, each emulator its own process with telemetry on (OTLP to a sink of the bench's).
 await using (var otlp = await HttpTargetServer.StartAsync())

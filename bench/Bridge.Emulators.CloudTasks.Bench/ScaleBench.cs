@@ -17,12 +17,67 @@ internal static class ScaleBench
 {
     private const int InFlight = 64;
     private const int BodyBytes = 512;
+    private const int BatchSize = 100;
+    private const int BatchesInFlight = 8;
     private static readonly LocationName Location = new("bench", "l");
 
     public static async System.Threading.Tasks.Task RunAsync(Uri otlp, int perRound, bool longMode, Action<string> report)
     {
         await DurableAgainstInMemoryAsync(otlp, perRound, report);
         await ManyQueuesAsync(otlp, perRound, report);
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);
+        await MemoryAndPurgeAsync(otlp, 100_000, durable: true, report);
+        if (longMode)
+        {
+            await MemoryAndPurgeAsync(otlp, 1_000_000, durable: false, report);
+        }
+    }
+
+    /// <summary>
+    /// BatchCreateTasks (100 tasks a call, 8 calls in flight) against CreateTask (64 in flight) on the same emulator,
+    /// in memory and durable, rounds alternating: tasks per second each way and the ratio.
+    /// </summary>
+    public static async System.Threading.Tasks.Task BatchAgainstSingleAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        foreach (var durable in new[] { false, true })
+        {
+            var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+                var singleQueue = await PausedQueueAsync(emulator.Client, "single");
+                var batchQueue = await PausedQueueAsync(emulator.Client, "batch");
+                await CreateTasksAsync(emulator.Client, singleQueue, 500); // warm-up: channels, pools, JIT
+                await BatchCreateTasksAsync(emulator.Client, batchQueue, 500);
+                var rates = (Single: new List<double>(), Batch: new List<double>());
+                for (var round = 0; round < 3; round++)
+                {
+                    if (round % 2 == 0)
+                    {
+                        rates.Single.Add(await CreateTasksAsync(emulator.Client, singleQueue, perRound));
+                        rates.Batch.Add(await BatchCreateTasksAsync(emulator.Client, batchQueue, perRound));
+                    }
+                    else
+                    {
+                        rates.Batch.Add(await BatchCreateTasksAsync(emulator.Client, batchQueue, perRound));
+                        rates.Single.Add(await CreateTasksAsync(emulator.Client, singleQueue, perRound));
+                    }
+                }
+
+                report($"BatchCreateTasks, {(durable ? "durable" : "in memory")}, {BatchSize} tasks a call, {BatchesInFlight} calls in flight, {BodyBytes}-byte body, 3 alternating rounds of {perRound} tasks: {Median(rates.Batch):F0} tasks/s (rounds {string.Join(", ", rates.Batch.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))}); CreateTask, {InFlight} in flight: {Median(rates.Single):F0} tasks/s; ratio batch/single {Median(rates.Batch) / Median(rates.Single):F2}");
+            }
+            finally
+            {
+                if (Directory.Exists(data))
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+            }
+        }
+    }
+
+    public static async System.Threading.Tasks.Task MemoryAndPurgeOnlyAsync(Uri otlp, bool longMode, Action<string> report)
+    {
         await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);
         await MemoryAndPurgeAsync(otlp, 100_000, durable: true, report);
         if (longMode)
@@ -171,6 +226,23 @@ internal static class ScaleBench
         var task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFrom(new byte[BodyBytes]) } };
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (_, ct) => await client.CreateTaskAsync(queue, task, ct));
+        return n / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async System.Threading.Tasks.Task<double> BatchCreateTasksAsync(CloudTasksClient client, QueueName queue, int n)
+    {
+        var task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFrom(new byte[BodyBytes]) } };
+        var batches = (n + BatchSize - 1) / BatchSize;
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, batches), new ParallelOptions { MaxDegreeOfParallelism = BatchesInFlight }, async (b, ct) =>
+        {
+            var size = Math.Min(BatchSize, n - (b * BatchSize));
+            var operation = await client.BatchCreateTasksAsync(queue, Enumerable.Repeat(task, size), cancellationToken: ct);
+            if (operation.Response?.Tasks.Count != size)
+            {
+                throw new InvalidOperationException($"A batch of {size} created {operation.Response?.Tasks.Count ?? 0}.");
+            }
+        });
         return n / clock.Elapsed.TotalSeconds;
     }
 

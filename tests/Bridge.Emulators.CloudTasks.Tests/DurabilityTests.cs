@@ -140,4 +140,70 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         var undispatched = acknowledged.Where(a => !dispatched.Contains(a)).ToList();
         Assert.True(undispatched.Count == 0, $"{undispatched.Count} acknowledged tasks never dispatched: {string.Join(", ", undispatched.Take(10))}");
     }
+
+    /// <summary>Batches (one commit each) from 8 writers: every task of an acknowledged batch survives SIGKILL.</summary>
+    [Fact]
+    public async Task Every_task_of_an_acknowledged_batch_survives_sigkill_during_a_stream_of_batches()
+    {
+        const int Writers = 8;
+        const int BatchSize = 50;
+        const int AcknowledgedBeforeKill = 40;
+        var queue = new QueueName("durable", "l", "batches");
+        var acknowledged = new ConcurrentBag<string>();
+        var killing = 0;
+        var batches = 0;
+
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        {
+            await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
+            await client.PauseQueueAsync(queue);
+            using var stop = new CancellationTokenSource();
+            using var enough = new SemaphoreSlim(0);
+            var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
+            {
+                for (var b = 0; !stop.IsCancellationRequested; b++)
+                {
+                    var ids = Enumerable.Range(0, BatchSize).Select(i => $"w{w}-b{b}-{i}").ToList();
+                    try
+                    {
+                        var operation = await client.BatchCreateTasksAsync(queue, ids.Select(id => new TaskMessage { Name = queue.Task(id).ToString(), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } }));
+                        Assert.Equal(BatchSize, operation.Response!.Tasks.Count);
+                        foreach (var id in ids)
+                        {
+                            acknowledged.Add(id);
+                        }
+
+                        if (Interlocked.Increment(ref batches) == AcknowledgedBeforeKill)
+                        {
+                            enough.Release();
+                        }
+                    }
+                    catch (Exception) when (Volatile.Read(ref killing) == 1)
+                    {
+                        return; // in flight when the process died: never acknowledged
+                    }
+                }
+            })).ToList();
+
+            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(120)), $"only {Volatile.Read(ref batches)} batches acknowledged in 120 s");
+            Volatile.Write(ref killing, 1);
+            await emulator.KillAsync();
+            await stop.CancelAsync();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        using var restarted = await EmulatorProcess.StartAsync("--data", _data);
+        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = restarted.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+        var present = new HashSet<string>();
+        await foreach (var task in restartedClient.ListTasks(queue))
+        {
+            present.Add(TaskName.Parse(task.Name).TaskId);
+        }
+
+        var lost = acknowledged.Where(a => !present.Contains(a)).ToList();
+        Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged tasks lost: {string.Join(", ", lost.Take(10))}");
+        Assert.Equal(0, present.Count % BatchSize); // a batch is one commit: on disk whole or not at all
+        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}");
+    }
 }

@@ -10,8 +10,9 @@ using RpcStatus = Google.Rpc.Status;
 namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>
-/// BatchCreateTasks and BatchDeleteTasks: checks that refuse the whole call, then each request through the engine's
-/// own CreateTask/DeleteTask, a failure recorded at its index (not atomic, like the service). The operation is done
+/// BatchCreateTasks and BatchDeleteTasks: checks that refuse the whole call, then the requests through the engine (a
+/// create batch as one insert: one lock, one signal, one commit; deletes one by one), a failure recorded at its index
+/// (not atomic, like the service). The operation is done
 /// when the RPC answers; it is kept for the Operations service, and a request_id seen before returns the operation it
 /// started instead of running the batch again.
 /// </summary>
@@ -28,7 +29,7 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
 
     private const string AllFailed = "None of the requests succeeded, refer to {0}.failed_requests for individual error details";
 
-    public Operation BatchCreateTasks(BatchCreateTasksRequest request)
+    public async System.Threading.Tasks.Task<Operation> BatchCreateTasksAsync(BatchCreateTasksRequest request)
     {
         var parent = QueueRules.ParseQueueName(request.Parent, "parent");
         CheckCount(request.Requests.Count, MaxCreateRequests, "requests", "requests");
@@ -51,21 +52,20 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
             return operation;
         }
 
-        return Run(operation, () =>
+        return await RunAsync(operation, async () =>
         {
             var metadata = new BatchCreateTasksMetadata { StartTime = start };
             var response = new BatchCreateTasksResponse();
-            for (var i = 0; i < request.Requests.Count; i++)
+            var outcomes = await state.CreateTasksAsync(parent.ToString(), request.Requests).ConfigureAwait(false);
+            for (var i = 0; i < outcomes.Count; i++)
             {
-                var item = request.Requests[i].Clone();
-                item.Parent = request.Parent;
-                try
+                if (outcomes[i].Task is { } created)
                 {
-                    response.Tasks.Add(state.CreateTask(item));
+                    response.Tasks.Add(created);
                 }
-                catch (RpcException ex)
+                else
                 {
-                    metadata.FailedRequests[i] = ToStatus(ex);
+                    metadata.FailedRequests[i] = ToStatus(outcomes[i].Error!);
                 }
             }
 
@@ -89,7 +89,7 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
             return operation;
         }
 
-        return Run(operation, () =>
+        return Finish(operation, Run(operation, () =>
         {
             var metadata = new BatchDeleteTasksMetadata { StartTime = start };
             for (var i = 0; i < request.Names.Count; i++)
@@ -114,19 +114,19 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
             metadata.State = metadata.FailedRequests.Count == 0 ? BatchDeleteTasksMetadata.Types.State.Succeeded : BatchDeleteTasksMetadata.Types.State.PartiallySucceeded;
             var anySucceeded = metadata.FailedRequests.Count < request.Names.Count;
             return (Any.Pack(metadata), anySucceeded ? Any.Pack(new Empty()) : null, nameof(BatchDeleteTasksMetadata));
-        });
+        }));
     }
 
     /// <summary>
     /// Runs the batch and finishes its operation: with the response when any request succeeded, else with ABORTED as
     /// the service documents. An unexpected failure forgets the operation, so a retry with the request_id runs again.
     /// </summary>
-    private Operation Run(Operation operation, Func<(Any Metadata, Any? Response, string MetadataType)> batch)
+    private async System.Threading.Tasks.Task<Operation> RunAsync(Operation operation, Func<System.Threading.Tasks.Task<(Any Metadata, Any? Response, string MetadataType)>> batch)
     {
         (Any Metadata, Any? Response, string MetadataType) outcome;
         try
         {
-            outcome = batch();
+            outcome = await batch().ConfigureAwait(false);
         }
         catch (Exception)
         {
@@ -134,6 +134,24 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
             throw;
         }
 
+        return Finish(operation, outcome);
+    }
+
+    private (Any Metadata, Any? Response, string MetadataType) Run(Operation operation, Func<(Any Metadata, Any? Response, string MetadataType)> batch)
+    {
+        try
+        {
+            return batch();
+        }
+        catch (Exception)
+        {
+            operations.Abandon(operation.Name);
+            throw;
+        }
+    }
+
+    private Operation Finish(Operation operation, (Any Metadata, Any? Response, string MetadataType) outcome)
+    {
         var (metadata, response, metadataType) = outcome;
         operation.Metadata = metadata;
         operation.Done = true;

@@ -54,7 +54,7 @@ internal sealed class CloudTasksService(EmulatorState state, Dispatcher dispatch
     public override Task<TaskMessage> CreateTask(CreateTaskRequest request, ServerCallContext context) => state.CreateTaskAsync(request);
 
     public override Task<Bridge.CloudTasks.LongRunning.Operation> BatchCreateTasks(BatchCreateTasksRequest request, ServerCallContext context) =>
-        Task.FromResult(batches.BatchCreateTasks(request));
+        batches.BatchCreateTasksAsync(request);
 
     public override Task<Bridge.CloudTasks.LongRunning.Operation> BatchDeleteTasks(BatchDeleteTasksRequest request, ServerCallContext context) =>
         Task.FromResult(batches.BatchDeleteTasks(request));

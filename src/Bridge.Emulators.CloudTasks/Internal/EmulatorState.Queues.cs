@@ -171,29 +171,27 @@ internal sealed partial class EmulatorState
 
     /// <summary>
     /// Purges every task of the queue. The queue's task set is swapped for an empty one under the lock (constant
-    /// time); the purged names become tombstones a slice at a time, each slice under the lock for a moment only,
-    /// and the rows go in one set-wise statement on the store's writer, so other calls are not held up.
+    /// time) and the purged names stay reserved as one entry (not one tombstone each), compacted to names outside the
+    /// lock; the rows go in one set-wise statement on the store's writer. Tasks created after the swap are kept.
     /// </summary>
     public Queue PurgeQueue(PurgeQueueRequest request)
     {
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
-        Dictionary<string, StoredTask> purged;
-        StoredQueue queue;
-        DateTimeOffset reservedUntil;
-        System.Threading.Tasks.Task durable;
+        PurgedNames purged;
         Queue result;
+        System.Threading.Tasks.Task durable;
         lock (_gate)
         {
-            queue = RequireQueue(name);
+            var queue = RequireQueue(name);
             var now = _time.GetUtcNow();
-            reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
-            purged = queue.Tasks;
+            var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
+            purged = new PurgedNames(queue.Tasks, reservedUntil);
+            _store.PurgeTasks(name, queue.Tasks.Keys, reservedUntil);
             queue.Tasks = new Dictionary<string, StoredTask>(StringComparer.Ordinal);
             queue.Order = new CreationOrder();
             queue.Ready = [];
             queue.OldestCreateTime = null;
-            queue.Purging.Add(purged);
-            _store.PurgeTasks(name, purged.Keys, reservedUntil);
+            _purgedNames.Add(purged);
             var updated = queue.Queue.Clone();
             updated.PurgeTime = Timestamp.FromDateTimeOffset(now);
             _store.SaveQueue(updated);
@@ -203,29 +201,16 @@ internal sealed partial class EmulatorState
             result = Present(queue, null);
         }
 
+        purged.Compact();
         try
         {
-            const int Slice = 4096;
-            foreach (var chunk in purged.Keys.Chunk(Slice))
-            {
-                lock (_gate)
-                {
-                    foreach (var taskName in chunk)
-                    {
-                        AddTombstone(taskName, reservedUntil);
-                    }
-                }
-            }
+            durable.GetAwaiter().GetResult();
         }
-        finally
+        catch (Exception ex)
         {
-            lock (_gate)
-            {
-                queue.Purging.Remove(purged);
-            }
+            throw CommitFailed(ex);
         }
 
-        durable.GetAwaiter().GetResult();
         return result;
     }
 

@@ -1,4 +1,5 @@
 using Bridge.CloudTasks.V2Beta3;
+using Grpc.Core;
 using Task = Bridge.CloudTasks.V2Beta3.Task;
 
 namespace Bridge.Emulators.CloudTasks.Internal;
@@ -18,6 +19,111 @@ internal sealed partial class EmulatorState
     public async System.Threading.Tasks.Task<Task> CreateTaskAsync(CreateTaskRequest request)
     {
         var parent = QueueRules.ParseQueueName(request.Parent, "parent").ToString();
+        var outcome = (await CreateTasksAsync(parent, [request]).ConfigureAwait(false))[0];
+        return outcome.Task ?? throw outcome.Error!;
+    }
+
+    /// <summary>
+    /// Creates many tasks of one queue (BatchCreateTasks) as one change: each is checked and prepared outside the
+    /// lock, then all go in under one lock, with one dispatch signal and one storage write that joins a single group
+    /// commit. A request that fails (a bad task, a name that exists or is reserved) fails at its index and the others
+    /// are created. A queue that does not exist fails the whole call (NOT_FOUND); a commit that fails fails the whole
+    /// call (UNAVAILABLE), and none of its tasks stays.
+    /// </summary>
+    public async System.Threading.Tasks.Task<IReadOnlyList<CreateOutcome>> CreateTasksAsync(string parent, IReadOnlyList<CreateTaskRequest> requests)
+    {
+        var outcomes = new CreateOutcome[requests.Count];
+        Queue queueConfig;
+        DateTimeOffset now;
+        lock (_gate)
+        {
+            queueConfig = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.").Queue;
+            now = _time.GetUtcNow();
+            SweepIfDue(now);
+        }
+
+        // Outside the lock: checks, defaults, cloning and serializing (a queue's config is replaced, never changed in place).
+        var prepared = new StoredTask?[requests.Count];
+        var views = new Task?[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            try
+            {
+                var task = Prepare(requests[i], parent, queueConfig, now);
+                prepared[i] = new StoredTask { Task = task, QueueName = queueConfig.Name };
+                views[i] = task;
+            }
+            catch (RpcException ex)
+            {
+                outcomes[i] = new CreateOutcome(null, ex);
+            }
+        }
+
+        var added = new List<StoredTask>(requests.Count);
+        System.Threading.Tasks.Task durable;
+        lock (_gate)
+        {
+            var queue = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.");
+            for (var i = 0; i < prepared.Length; i++)
+            {
+                if (prepared[i] is not { } stored)
+                {
+                    continue;
+                }
+
+                if (queue.Tasks.ContainsKey(stored.Name) || IsReserved(stored.Name, now))
+                {
+                    outcomes[i] = new CreateOutcome(null, Errors.AlreadyExists("Requested entity already exists"));
+                    continue;
+                }
+
+                stored.Sequence = ++_sequence;
+                queue.Tasks[stored.Name] = stored;
+                queue.Order.Append(stored);
+                if (queue.Queue.Type != Queue.Types.Type.Pull)
+                {
+                    queue.Ready.Add((stored.ScheduleTime, stored.Sequence, stored.Name));
+                }
+
+                added.Add(stored);
+            }
+
+            if (added.Count == 0)
+            {
+                return outcomes;
+            }
+
+            queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
+            _store.SaveTasks(added);
+            durable = _store.WhenDurable();
+            _dirty.Add(queue);
+            Signal();
+        }
+
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ForgetUncommitted(added);
+            throw CommitFailed(ex);
+        }
+
+        for (var i = 0; i < prepared.Length; i++)
+        {
+            if (outcomes[i].Error is null && prepared[i] is not null)
+            {
+                outcomes[i] = new CreateOutcome(TaskRules.View(views[i]!, requests[i].ResponseView), null);
+            }
+        }
+
+        return outcomes;
+    }
+
+    /// <summary>One request's checks, and the task as it will be stored.</summary>
+    private static Task Prepare(CreateTaskRequest request, string parent, Queue queueConfig, DateTimeOffset now)
+    {
         if (request.Task is null)
         {
             throw Errors.InvalidArgument("task", "task is required.");
@@ -28,69 +134,35 @@ internal sealed partial class EmulatorState
             var taskName = QueueRules.ParseTaskName(request.Task.Name, "task.name");
             if (taskName.Queue.ToString() != parent)
             {
-                throw Errors.InvalidArgument("task.name", $"task.name '{request.Task.Name}' is not in parent '{request.Parent}'.");
+                throw Errors.InvalidArgument("task.name", $"task.name '{request.Task.Name}' is not in parent '{parent}'.");
             }
         }
 
-        StoredTask stored;
-        Task view;
-        System.Threading.Tasks.Task durable;
-        lock (_gate)
+        var task = TaskRules.PrepareNewTask(request.Task, queueConfig, now);
+        if (string.IsNullOrEmpty(task.Name))
         {
-            var queue = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.");
-            var now = _time.GetUtcNow();
-            SweepIfDue(now);
-            var task = TaskRules.PrepareNewTask(request.Task, queue.Queue, now);
-            if (string.IsNullOrEmpty(task.Name))
-            {
-                task.Name = $"{parent}/tasks/{TaskRules.NewTaskId()}";
-            }
-            else if (queue.Tasks.ContainsKey(task.Name) || queue.Purging.Exists(p => p.ContainsKey(task.Name)) || (_taskTombstones.TryGetValue(task.Name, out var reserved) && reserved > now))
-            {
-                throw Errors.AlreadyExists("Requested entity already exists");
-            }
-
-            stored = new StoredTask { Task = task, QueueName = queue.Queue.Name, Sequence = ++_sequence };
-            _store.SaveTask(stored);
-            durable = _store.WhenDurable();
-            queue.Tasks[task.Name] = stored;
-            queue.Order.Append(stored);
-            queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
-            if (queue.Queue.Type != Queue.Types.Type.Pull)
-            {
-                queue.Ready.Add((task.ScheduleTime.ToDateTimeOffset(), stored.Sequence, task.Name));
-            }
-
-            view = TaskRules.View(task, request.ResponseView);
-            _dirty.Add(queue);
-            Signal();
+            task.Name = $"{parent}/tasks/{TaskRules.NewTaskId()}";
         }
 
-        try
-        {
-            await durable.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            ForgetUncommitted(stored);
-            throw;
-        }
-
-        return view;
+        return task;
     }
 
-    /// <summary>Takes out a task whose creation never became durable (unless an attempt of it already started).</summary>
-    private void ForgetUncommitted(StoredTask stored)
+    /// <summary>Takes out tasks whose creation never became durable (unless an attempt of one already started).</summary>
+    private void ForgetUncommitted(IReadOnlyList<StoredTask> tasks)
     {
         lock (_gate)
         {
-            if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
+            foreach (var stored in tasks)
             {
-                queue.Tasks.Remove(stored.Name);
-                queue.Order.Remove(stored);
-                queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
-                Signal();
+                if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
+                {
+                    queue.Tasks.Remove(stored.Name);
+                    queue.Order.Remove(stored);
+                    queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
+                }
             }
+
+            Signal();
         }
     }
 
@@ -164,3 +236,6 @@ internal sealed partial class EmulatorState
         }
     }
 }
+
+/// <summary>One create's result in a batch: the task as created, or why that request failed.</summary>
+internal readonly record struct CreateOutcome(Task? Task, RpcException? Error);

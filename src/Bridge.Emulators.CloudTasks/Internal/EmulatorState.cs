@@ -1,5 +1,6 @@
 using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
+using Grpc.Core;
 
 namespace Bridge.Emulators.CloudTasks.Internal;
 
@@ -17,6 +18,7 @@ internal sealed partial class EmulatorState : IDisposable
     private readonly SortedDictionary<string, StoredQueue> _queues = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _taskTombstones = new(StringComparer.Ordinal);
     private readonly PriorityQueue<string, DateTimeOffset> _taskTombstoneExpiry = new(); // so the sweep visits only expired ones
+    private readonly List<PurgedNames> _purgedNames = []; // one entry per purge: its names, reserved as a whole
     private readonly Dictionary<string, DateTimeOffset> _queueTombstones = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Policy> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CmekConfig> _cmek = new(StringComparer.Ordinal);
@@ -111,6 +113,7 @@ internal sealed partial class EmulatorState : IDisposable
             _queues.Clear();
             _taskTombstones.Clear();
             _taskTombstoneExpiry.Clear();
+            _purgedNames.Clear();
             _dirty.Clear();
             _wakes.Clear();
             _queueTombstones.Clear();
@@ -174,6 +177,7 @@ internal sealed partial class EmulatorState : IDisposable
             _nextSweep = now; // more to drop: the next call takes the next slice
         }
 
+        _purgedNames.RemoveAll(p => p.Until <= now);
         foreach (var expired in _queueTombstones.Where(t => t.Value <= now).Select(t => t.Key).ToList())
         {
             _queueTombstones.Remove(expired);
@@ -205,8 +209,43 @@ internal sealed partial class EmulatorState : IDisposable
             durable = _store.WhenDurable();
         }
 
-        durable.GetAwaiter().GetResult();
+        try
+        {
+            durable.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            throw CommitFailed(ex);
+        }
+
         return result;
+    }
+
+    /// <summary>
+    /// A commit that failed (a full disk, an I/O error): every call whose writes were in it gets this, never an
+    /// acknowledgement. UNAVAILABLE, so a client may retry; the cause's type is named, its text (which may quote
+    /// data) is not.
+    /// </summary>
+    private static RpcException CommitFailed(Exception ex) =>
+        ex as RpcException ?? Errors.Unavailable($"The emulator could not write the change to its data folder ({ex.GetType().Name}); it was not made. Retry when the storage is healthy.");
+
+    /// <summary>True while a task of this name existed recently (deleted, run, or purged): the service keeps such names for tombstone_ttl.</summary>
+    private bool IsReserved(string taskName, DateTimeOffset now)
+    {
+        if (_taskTombstones.TryGetValue(taskName, out var reserved) && reserved > now)
+        {
+            return true;
+        }
+
+        foreach (var purge in _purgedNames)
+        {
+            if (purge.Until > now && purge.Contains(taskName))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Durably(Action change) => Durably(() =>

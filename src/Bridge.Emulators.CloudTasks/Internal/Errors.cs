@@ -22,5 +22,7 @@ internal static class Errors
 
     public static RpcException Aborted(string message) => Simple(Code.Aborted, message);
 
+    public static RpcException Unavailable(string message) => Simple(Code.Unavailable, message);
+
     private static RpcException Simple(Code code, string message) => new Google.Rpc.Status { Code = (int)code, Message = message }.ToRpcException();
 }

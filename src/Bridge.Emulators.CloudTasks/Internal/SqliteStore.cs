@@ -60,14 +60,19 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         var queues = ReadAll("SELECT data FROM queues", r => Queue.Parser.ParseFrom((byte[])r[0]));
         var queueNames = queues.ToDictionary(q => q.Name, q => q.Name, StringComparer.Ordinal); // one string per queue, shared by its tasks
-        var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data FROM tasks", r => new StoredTask
+        var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data, name FROM tasks", r =>
         {
-            QueueName = queueNames.GetValueOrDefault(r.GetString(0)) ?? r.GetString(0),
-            Sequence = r.GetInt64(1),
-            ExecutionCount = r.GetInt32(2),
-            PreviousResponse = r.GetInt32(3),
-            FirstAttemptAt = r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
-            Task = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])r[5]),
+            var task = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])r[5]);
+            task.Name = r.GetString(6); // the data leaves the name out (rows written before that have it too)
+            return new StoredTask
+            {
+                QueueName = queueNames.GetValueOrDefault(r.GetString(0)) ?? r.GetString(0),
+                Sequence = r.GetInt64(1),
+                ExecutionCount = r.GetInt32(2),
+                PreviousResponse = r.GetInt32(3),
+                FirstAttemptAt = r.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)),
+                Task = task,
+            };
         });
         return new StoredState(
             queues,
@@ -98,18 +103,26 @@ internal sealed class SqliteStore : IEmulatorStore
 
     public void SaveTask(StoredTask task)
     {
-        // A snapshot taken now: the task object changes after this returns, the row must not.
-        var row = new TaskRow(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Serialized);
+        var row = Snapshot(task);
         Enqueue(() => UpsertTask(row));
     }
 
+    /// <summary>One queued write for them all (a batch): one entry of the group commit, not one per task.</summary>
     public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
-        foreach (var task in tasks)
+        var rows = tasks.Select(Snapshot).ToList();
+        Enqueue(() =>
         {
-            SaveTask(task);
-        }
+            foreach (var row in rows)
+            {
+                UpsertTask(row);
+            }
+        });
     }
+
+    /// <summary>A snapshot taken now: the task object changes after this returns, the row must not.</summary>
+    private static TaskRow Snapshot(StoredTask task) =>
+        new(task.Name, task.QueueName, task.Sequence, task.ExecutionCount, task.PreviousResponse, task.FirstAttemptAt?.ToUnixTimeMilliseconds(), task.Serialized);
 
     public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
     {
@@ -227,6 +240,7 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             List<Action> batch;
             TaskCompletionSource commit;
+            var partial = false;
             lock (_queueGate)
             {
                 while (_pending.Count == 0 && !_stopping)
@@ -248,10 +262,12 @@ internal sealed class SqliteStore : IEmulatorStore
                 }
                 else
                 {
-                    // Only part goes now; callers wait for the commit of the rest (which includes theirs).
+                    // Only part goes now; callers wait for the commit of the rest (which includes theirs), so a
+                    // failure of this part must fail that commit too (see below).
                     batch = _pending[..MaxBatch];
                     _pending.RemoveRange(0, MaxBatch);
                     commit = NewCommit();
+                    partial = true;
                 }
 
                 _committing = commit.Task;
@@ -272,12 +288,32 @@ internal sealed class SqliteStore : IEmulatorStore
             catch (Exception ex)
             {
                 commit.TrySetException(ex);
+                if (partial)
+                {
+                    FailPending(ex);
+                }
             }
             finally
             {
                 _tx?.Dispose();
                 _tx = null;
             }
+        }
+    }
+
+    /// <summary>
+    /// After a partial commit failed: its callers wait on the pending commit, which must not then succeed. Everything
+    /// pending is dropped and its callers get the failure (they take their changes back), so what is on disk stays
+    /// what the callers were told.
+    /// </summary>
+    private void FailPending(Exception ex)
+    {
+        lock (_queueGate)
+        {
+            _pending = [];
+            var failed = _pendingCommit;
+            _pendingCommit = NewCommit();
+            failed.TrySetException(ex);
         }
     }
 

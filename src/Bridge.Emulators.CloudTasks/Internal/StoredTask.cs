@@ -11,41 +11,64 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 internal sealed class StoredTask
 {
     private byte[] _data = [];
+    private long _scheduleTicks;
+    private long _createTicks;
+    private long _firstAttemptTicks; // 0: no attempt yet
 
     /// <summary>
     /// The task as the API shows it: a fresh copy parsed from the serialized form on each read, so changing it
-    /// changes nothing here; assign it to change the stored task.
+    /// changes nothing here; assign it to change the stored task. The serialized form leaves the name out (it is
+    /// kept once, in <see cref="Name"/>, which the indexes share).
     /// </summary>
     public required Task Task
     {
-        get => Task.Parser.ParseFrom(_data);
+        get
+        {
+            var task = Task.Parser.ParseFrom(_data);
+            task.Name = Name;
+            return task;
+        }
+
         set
         {
-            _data = value.ToByteArray();
-            if (!string.Equals(Name, value.Name, StringComparison.Ordinal))
+            var name = value.Name;
+            value.Name = string.Empty; // serialized without it, and given back at once: the task is the caller's own copy
+            try
             {
-                Name = value.Name; // else keep the string the indexes already hold
+                _data = value.ToByteArray();
+            }
+            finally
+            {
+                value.Name = name;
             }
 
-            ScheduleTime = value.ScheduleTime?.ToDateTimeOffset() ?? default;
-            CreateTime = value.CreateTime?.ToDateTimeOffset() ?? default;
+            if (!string.Equals(Name, name, StringComparison.Ordinal))
+            {
+                Name = name; // else keep the string the indexes already hold
+            }
+
+            _scheduleTicks = value.ScheduleTime?.ToDateTimeOffset().UtcTicks ?? 0;
+            _createTicks = value.CreateTime?.ToDateTimeOffset().UtcTicks ?? 0;
         }
     }
 
-    /// <summary>The serialized task; replaced, never changed in place, so a reference to it is a snapshot.</summary>
+    /// <summary>The serialized task without its name; replaced, never changed in place, so a reference to it is a snapshot.</summary>
     public byte[] Serialized => _data;
 
     public string Name { get; private set; } = string.Empty;
 
-    public DateTimeOffset ScheduleTime { get; private set; }
+    public DateTimeOffset ScheduleTime => new(_scheduleTicks, TimeSpan.Zero);
 
-    public DateTimeOffset CreateTime { get; private set; }
+    public DateTimeOffset CreateTime => new(_createTicks, TimeSpan.Zero);
 
     /// <summary>The queue's name (the queue's own string, shared by its tasks).</summary>
     public required string QueueName { get; init; }
 
-    /// <summary>Creation order, to break ties between equal schedule times.</summary>
-    public long Sequence { get; init; }
+    /// <summary>Creation order, to break ties between equal schedule times (given under the state's lock, when the task goes in).</summary>
+    public long Sequence { get; set; }
+
+    /// <summary>Not persisted: the id of the latest attempt, so only that attempt can settle the task.</summary>
+    public long AttemptId { get; set; }
 
     /// <summary>Attempts that count as executions (responses other than 500 and 503).</summary>
     public int ExecutionCount { get; set; }
@@ -53,13 +76,14 @@ internal sealed class StoredTask
     /// <summary>HTTP status of the previous attempt (504 after a timeout); 0 before the first.</summary>
     public int PreviousResponse { get; set; }
 
-    public DateTimeOffset? FirstAttemptAt { get; set; }
+    public DateTimeOffset? FirstAttemptAt
+    {
+        get => _firstAttemptTicks == 0 ? null : new DateTimeOffset(_firstAttemptTicks, TimeSpan.Zero);
+        set => _firstAttemptTicks = value?.UtcTicks ?? 0;
+    }
 
     /// <summary>Not persisted: a dispatch is under way.</summary>
     public bool InFlight { get; set; }
-
-    /// <summary>Not persisted: the id of the latest attempt, so only that attempt can settle the task.</summary>
-    public long AttemptId { get; set; }
 }
 
 /// <summary>A queue with its tasks and dispatch state.</summary>
@@ -82,9 +106,6 @@ internal sealed class StoredQueue
 
     /// <summary>No task of the queue was created before this (it may be earlier than the oldest): the sweep skips the queue until then plus task_ttl.</summary>
     public DateTimeOffset? OldestCreateTime { get; set; }
-
-    /// <summary>Tasks taken out by a purge whose tombstones are still being written: their names are not free yet.</summary>
-    public List<Dictionary<string, StoredTask>> Purging { get; } = [];
 
     /// <summary>Tasks waiting for dispatch, by due time then creation order.</summary>
     public SortedSet<(DateTimeOffset Due, long Sequence, string Name)> Ready { get; set; } = new();
