@@ -105,6 +105,7 @@ public static class BridgeServerApp
         builder.Services.AddSingleton(local).AddKeyedSingleton<IOutcomeSink>(LocalOutcomeSink.Name, local);
         if (ServiceBusIntakeService.IsConfigured(builder.Configuration))
         {
+            ServiceBusIntakeSettingsValidator.ThrowIfInvalid(builder.Configuration);
             builder.Services.AddHostedService<ServiceBusIntakeService>();
         }
 

@@ -188,6 +188,43 @@ public sealed class SettlementTests
         Assert.Equal("Late", (await deadLetters.ReceiveMessageAsync(EmulatorFixture.Wait)).DeadLetterReason);
     }
 
+    /// <summary>
+    /// Service Bus keeps a message's lock when the link that received it closes (Azure.Messaging.ServiceBus drains its
+    /// link credit on close "so that they do not remain locked by the service after closing the link", and settles a
+    /// message of a closed link by lock token over $management): the message stays locked until its lock expires, then
+    /// comes back with the next delivery count; its old lock token then fails with MessageLockLost.
+    /// </summary>
+    [Fact]
+    public async Task A_closed_receivers_message_stays_locked_until_its_lock_expires_as_on_the_service()
+    {
+        var time = EmulatorFixture.NewFakeTime();
+        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(30), time);
+        await using var sender = f.Client.CreateSender("orders");
+        await sender.SendMessagesAsync([new ServiceBusMessage("held"), new ServiceBusMessage("not yet received")]);
+
+        var closing = f.Client.CreateReceiver("orders");
+        var held = await closing.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("held", held.Body.ToString());
+        await closing.CloseAsync();
+
+        // The drained credit left the second message available at once; the first is still locked.
+        await using var next = f.Client.CreateReceiver("orders");
+        var other = await next.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal("not yet received", other.Body.ToString());
+        Assert.Equal(1, other.DeliveryCount);
+        Assert.Null(await next.ReceiveMessageAsync(NoMessage));
+        await next.CompleteMessageAsync(other);
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        var again = await next.ReceiveMessageAsync(EmulatorFixture.Wait);
+        Assert.Equal(held.SequenceNumber, again.SequenceNumber);
+        Assert.Equal(2, again.DeliveryCount);
+        var lost = await Assert.ThrowsAsync<ServiceBusException>(() => next.CompleteMessageAsync(held));
+        Assert.Equal(ServiceBusFailureReason.MessageLockLost, lost.Reason);
+        await next.CompleteMessageAsync(again);
+        Assert.Empty(await next.PeekMessagesAsync(10));
+    }
+
     internal static async Task<List<ServiceBusReceivedMessage>> ReceiveAsync(ServiceBusReceiver receiver, int count)
     {
         var result = new List<ServiceBusReceivedMessage>();

@@ -32,4 +32,36 @@ public sealed class StartupTests
         Assert.Contains("Bridge:Server:ListenAddress 'localhost' is not an IP address (127.0.0.1, 0.0.0.0, ::).", error.Failures);
         Assert.Contains("Bridge:Server:ServiceBusPort -1 must be between 0 (any free port) and 65535.", error.Failures);
     }
+
+    [Theory]
+    [InlineData("0", "-1")]
+    [InlineData("abc", "10001")]
+    [InlineData("1001", "1.5")]
+    public void Bad_service_bus_intake_settings_stop_the_start_one_message_each(string calls, string prefetch)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(
+        [
+            "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing",
+            $"--Bridge:ServiceBus:MaxConcurrentCalls={calls}", $"--Bridge:ServiceBus:PrefetchCount={prefetch}",
+        ]));
+
+        Assert.Equal(
+            [
+                $"Bridge:ServiceBus:MaxConcurrentCalls '{calls}' must be a whole number from 1 to 1000 (handlers at once).",
+                $"Bridge:ServiceBus:PrefetchCount '{prefetch}' must be a whole number from 0 to 10000 (messages fetched ahead, 0 for none).",
+            ],
+            error.Failures);
+    }
+
+    [Fact]
+    public async Task Service_bus_intake_settings_at_their_limits_are_accepted()
+    {
+        await using var app = BridgeServerApp.Build(
+        [
+            "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing",
+            "--Bridge:ServiceBus:MaxConcurrentCalls=1000", "--Bridge:ServiceBus:PrefetchCount=0",
+        ]);
+
+        Assert.NotNull(app);
+    }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Core.Forwarding;
@@ -161,7 +160,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         }
 
         request.Headers[RouteHeader] = route.Name;
-        request.Headers[TaskInstanceHeader] = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        request.Headers[TaskInstanceHeader] = TaskInstanceStamp.Next();
         request.Headers[TaskDueHeader] = due.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         if (!string.IsNullOrEmpty(inbound.CorrelationId))
         {
