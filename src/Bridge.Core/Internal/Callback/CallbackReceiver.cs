@@ -80,6 +80,9 @@ internal sealed partial class CallbackReceiver
         _logger = logger;
     }
 
+    /// <summary>Where payloads over the inline limit go; null when none is configured.</summary>
+    internal BlobPayloadStore? PayloadStore => _payloads;
+
     public Task<CallbackResponse> HandleAsync(CallbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
