@@ -45,8 +45,9 @@ public sealed partial class Azurite : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = location, // in memory; anything it still writes lands in a temp folder
         };
-        foreach (var arg in new[] { Script, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--extentMemoryLimit", "256", "--location", location, "--skipApiVersionCheck", "--loose", "--disableTelemetry" })
+        foreach (var arg in new[] { Script, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--extentMemoryLimit", "256", "--skipApiVersionCheck", "--loose", "--disableTelemetry" })
         {
             start.ArgumentList.Add(arg);
         }
