@@ -172,6 +172,10 @@ param duplicateDetectionWindow string = 'P1D'
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Days a payload too large to carry inside an outcome stays in the payload store before it is deleted; outcome consumers fetch it within this time.')
+@minValue(1)
+param payloadRetentionDays int = 30
+
 @description('The Google Cloud side, as created by infra/gcp.')
 param google googleCloud
 
@@ -201,6 +205,7 @@ var names = {
   identity: '${appName}-identity'
   serviceBus: '${appName}-${suffix}'
   storage: take('${replace(toLower(appName), '-', '')}${suffix}', 24)
+  payloads: '${take(replace(toLower(appName), '-', ''), 9)}pl${suffix}'
   registry: take('${replace(toLower(appName), '-', '')}${suffix}', 50)
 }
 var allTags = union({ application: 'bridge' }, tags)
@@ -246,6 +251,19 @@ module serviceBus 'modules/servicebus.bicep' = {
 
 var serviceBusNamespace = '${names.serviceBus}.servicebus.windows.net'
 
+// Payloads over Bridge:Outcomes:MaxInlinePayloadBytes are stored here and outcomes carry a reference (both hosting plans).
+module payloadStore 'modules/payloadstore.bicep' = {
+  name: 'payloadstore'
+  params: {
+    storageAccountName: names.payloads
+    location: location
+    tags: allTags
+    containerName: 'payloads'
+    identityPrincipalId: identity.properties.principalId
+    retentionDays: payloadRetentionDays
+  }
+}
+
 var cloudTasksSettings = {
   Bridge__Project: google.projectId
   Bridge__Location: google.location
@@ -284,6 +302,12 @@ var outcomeSettings = outcomeEntityKind == 'none'
       Bridge__Outcomes__ServiceBusEntity: outcomeEntityName
       Bridge__Outcomes__ManagedIdentityClientId: identity.properties.clientId
     }
+
+var payloadStoreSettings = {
+  Bridge__Outcomes__PayloadStore__BlobServiceUri: payloadStore.outputs.blobServiceUri
+  Bridge__Outcomes__PayloadStore__Container: payloadStore.outputs.containerName
+  Bridge__Outcomes__ManagedIdentityClientId: identity.properties.clientId
+}
 
 // Each route flattened to its Bridge__Routes__<name>__* settings; optional fields only when given, so the
 // app's own defaults apply otherwise. Lists and maps become indexed settings: a header name inside a setting name
@@ -346,7 +370,7 @@ var routeSettings = reduce(
   (all, one) => union(all, one)
 )
 
-var bridgeSettings = union(cloudTasksSettings, serviceBusSettings, callbackSettings, outcomeSettings, routeSettings, extraAppSettings)
+var bridgeSettings = union(cloudTasksSettings, serviceBusSettings, callbackSettings, outcomeSettings, payloadStoreSettings, routeSettings, extraAppSettings)
 var callbackRoutes = map(filter(routes, r => empty(r.?targetUrl ?? '')), r => r.name)
 
 module functionApp 'modules/functionapp.bicep' = if (!isContainerApps) {

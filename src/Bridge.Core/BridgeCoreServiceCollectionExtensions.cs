@@ -63,9 +63,14 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<ILogger<CallbackReceiver>>(),
             sp.GetService<Routing.RouteTable>(),
             sp.GetService<CloudTasksClient>(),
-            sp.GetRequiredService<IOptions<OutcomeOptions>>()));
+            sp.GetRequiredService<IOptions<OutcomeOptions>>(),
+            CreatePayloadStore(sp.GetRequiredService<IOptions<OutcomeOptions>>().Value)));
         return services;
     }
+
+    /// <summary>The payload store, if <c>Bridge:Outcomes:PayloadStore</c> names one; without, large payloads' outcomes carry size and SHA-256 only.</summary>
+    private static BlobPayloadStore? CreatePayloadStore(OutcomeOptions options) =>
+        options.PayloadStore.IsConfigured ? BlobPayloadStore.Create(options.PayloadStore, options.ManagedIdentityClientId) : null;
 
     private static IEnumerable<IOutcomeSink> CreateSinks(IServiceProvider sp)
     {

@@ -98,6 +98,11 @@ internal sealed partial class BicepSnapshot
             return client.Groups[1].Value + ClientIdStandIn + client.Groups[2].Value;
         }
 
+        if (BlobEndpointFormat().Match(value) is { Success: true } account)
+        {
+            return $"https://{account.Groups[1].Value}.blob.core.windows.net/"; // environment().suffixes.storage in AzureCloud
+        }
+
         if (ClientIdReference().IsMatch(value))
         {
             return ClientIdStandIn;
@@ -142,4 +147,7 @@ internal sealed partial class BicepSnapshot
 
     [GeneratedRegex(@"^\[reference\('[^']+userAssignedIdentities[^']+', '[^']+'\)\.clientId\]$")]
     private static partial Regex ClientIdReference();
+
+    [GeneratedRegex(@"^\[format\('https://\{0\}\.blob\.\{1\}/', '([^']+)', environment\(\)\.suffixes\.storage\)\]$")]
+    private static partial Regex BlobEndpointFormat();
 }

@@ -20,6 +20,7 @@ public sealed partial class BicepTests
         ["4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"] = "Service Bus Data Receiver",
         ["69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"] = "Service Bus Data Sender",
         ["b7e6dc6d-f1e8-4753-8033-0f276bb0955b"] = "Storage Blob Data Owner",
+        ["ba92f5b4-2d11-453d-a403-e96b0029c9fe"] = "Storage Blob Data Contributor",
         ["974c5e8b-45b9-4653-ba55-5f855dd0fb88"] = "Storage Queue Data Contributor",
         ["0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"] = "Storage Table Data Contributor",
         ["3913510d-42f4-4e42-8a64-420c390055eb"] = "Monitoring Metrics Publisher",
@@ -187,9 +188,9 @@ public sealed partial class BicepTests
         Assert.DoesNotContain(grants, g => g.Role is "8e3af657-a8ff-443c-a75c-2fe8c4bcb635" or "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"); // Owner, User Access Administrator
         var rbacAdmin = Assert.Single(grants, g => g.Role == "f58310d9-a9f6-439a-9e8d-f62e7b41a168");
         var allowed = GuidList().Matches(rbacAdmin.Condition!).Select(m => m.Groups[1].Value.Split(", ").Order().ToList()).ToList();
-        // Both variants' roles: the function app's six, and the Container Apps variant's Data Owner (intake queue) and AcrPull.
+        // Both variants' roles: the function app's seven (six, and the payload container's Blob Data Contributor), and the Container Apps variant's Data Owner (intake queue) and AcrPull.
         var appRoles = BicepSnapshot.Take().RoleAssignments().Concat(BicepSnapshot.TakeContainerApps().RoleAssignments()).Select(a => a.Role).Distinct().Order().ToList();
-        Assert.Equal(8, appRoles.Count);
+        Assert.Equal(9, appRoles.Count);
         Assert.Equal(2, allowed.Count); // create and delete
         Assert.All(allowed, roles => Assert.Equal(appRoles, roles));
         Assert.Contains("@Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'}", rbacAdmin.Condition, StringComparison.Ordinal);
@@ -255,7 +256,8 @@ public sealed partial class BicepTests
     {
         var snapshot = BicepSnapshot.Take();
         var namespaceName = (string)snapshot.Single("Microsoft.ServiceBus/namespaces")["name"]!;
-        var storageName = (string)snapshot.Single("Microsoft.Storage/storageAccounts")["name"]!;
+        var payloadStore = PayloadStoreAccount(snapshot);
+        var storageName = (string)Assert.Single(snapshot.Resources, r => (string?)r["type"] == "Microsoft.Storage/storageAccounts" && (string?)r["name"] != payloadStore)["name"]!;
         var group = $"/subscriptions/{BicepSnapshot.SubscriptionId}/resourceGroups/rg-bridge/providers";
 
         var granted = snapshot.RoleAssignments().Select(a => (a.Scope, Roles.GetValueOrDefault(a.Role, a.Role))).OrderBy(a => a.Item2).ToList();
@@ -266,6 +268,7 @@ public sealed partial class BicepTests
                 ($"{group}/Microsoft.Insights/components/bridge-insights", "Monitoring Metrics Publisher"),
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "Service Bus Data Receiver"),
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-outcomes", "Service Bus Data Sender"),
+                ($"{group}/Microsoft.Storage/storageAccounts/{payloadStore}/blobServices/default/containers/payloads", "Storage Blob Data Contributor"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{storageName}", "Storage Blob Data Owner"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{storageName}", "Storage Queue Data Contributor"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{storageName}", "Storage Table Data Contributor"),
@@ -273,6 +276,43 @@ public sealed partial class BicepTests
             granted);
         Assert.All(snapshot.Resources.Where(r => (string?)r["type"] == "Microsoft.Authorization/roleAssignments"),
             r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
+    }
+
+    /// <summary>The payload store's account: the one the app settings point at.</summary>
+    internal static string PayloadStoreAccount(BicepSnapshot snapshot, bool containerApps = false)
+    {
+        var settings = containerApps ? snapshot.ContainerSettings() : snapshot.AppSettings();
+        return new Uri(settings["Bridge__Outcomes__PayloadStore__BlobServiceUri"]).Host.Split('.')[0];
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Large_payloads_go_to_a_keyless_container_only_the_identity_writes_and_that_expires_them(bool containerApps)
+    {
+        var snapshot = containerApps ? BicepSnapshot.TakeContainerApps() : BicepSnapshot.Take();
+        var settings = containerApps ? snapshot.ContainerSettings() : snapshot.AppSettings();
+        var account = PayloadStoreAccount(snapshot, containerApps);
+
+        Assert.Equal($"https://{account}.blob.core.windows.net/", settings["Bridge__Outcomes__PayloadStore__BlobServiceUri"]);
+        Assert.Equal("payloads", settings["Bridge__Outcomes__PayloadStore__Container"]);
+        Assert.Equal(BicepSnapshot.ClientIdStandIn, settings["Bridge__Outcomes__ManagedIdentityClientId"]);
+        Assert.DoesNotContain(settings, s => s.Key.StartsWith("Bridge__Outcomes__PayloadStore__ConnectionString", StringComparison.Ordinal));
+
+        var storage = snapshot.Single("Microsoft.Storage/storageAccounts", account);
+        Assert.False((bool)storage["properties"]!["allowSharedKeyAccess"]!);
+        Assert.False((bool)storage["properties"]!["allowBlobPublicAccess"]!);
+        Assert.Equal("TLS1_2", (string?)storage["properties"]!["minimumTlsVersion"]);
+        Assert.Equal("None", (string?)snapshot.Single("Microsoft.Storage/storageAccounts/blobServices/containers", $"{account}/default/payloads")["properties"]!["publicAccess"]);
+
+        var granted = snapshot.RoleAssignments().Where(a => a.Scope.Contains($"/storageAccounts/{account}", StringComparison.Ordinal)).ToList();
+        var grant = Assert.Single(granted); // the container only, and nothing broader on the account
+        Assert.EndsWith($"/storageAccounts/{account}/blobServices/default/containers/payloads", grant.Scope, StringComparison.Ordinal);
+        Assert.Equal("ba92f5b4-2d11-453d-a403-e96b0029c9fe", grant.Role); // Storage Blob Data Contributor
+
+        var rule = Assert.Single(snapshot.Single("Microsoft.Storage/storageAccounts/managementPolicies", $"{account}/default")["properties"]!["policy"]!["rules"]!.AsArray())!;
+        Assert.Equal(["payloads/"], rule["definition"]!["filters"]!["prefixMatch"]!.AsArray().Select(p => (string?)p));
+        Assert.Equal(30, (int)rule["definition"]!["actions"]!["baseBlob"]!["delete"]!["daysAfterCreationGreaterThan"]!);
     }
 
     [Fact]
@@ -291,9 +331,11 @@ public sealed partial class BicepTests
         Assert.Equal("P1D", (string?)outcomes["duplicateDetectionHistoryTimeWindow"]);
         Assert.True((bool)outcomes["deadLetteringOnMessageExpiration"]!);
 
-        var storage = snapshot.Single("Microsoft.Storage/storageAccounts")["properties"]!;
-        Assert.False((bool)storage["allowSharedKeyAccess"]!);
-        Assert.False((bool)storage["allowBlobPublicAccess"]!);
+        Assert.All(snapshot.Resources.Where(r => (string?)r["type"] == "Microsoft.Storage/storageAccounts"), account =>
+        {
+            Assert.False((bool)account["properties"]!["allowSharedKeyAccess"]!);
+            Assert.False((bool)account["properties"]!["allowBlobPublicAccess"]!);
+        });
         Assert.True((bool)snapshot.Single("Microsoft.Insights/components")["properties"]!["DisableLocalAuth"]!);
     }
 

@@ -82,6 +82,7 @@ public sealed class ContainerAppsTests
         var registryName = (string)snapshot.Single("Microsoft.ContainerRegistry/registries")["name"]!;
         var group = $"/subscriptions/{BicepSnapshot.SubscriptionId}/resourceGroups/rg-bridge/providers";
 
+        var payloadStore = BicepTests.PayloadStoreAccount(snapshot, containerApps: true);
         var granted = snapshot.RoleAssignments().OrderBy(a => a.Role).ToList();
 
         Assert.Equal(
@@ -91,11 +92,14 @@ public sealed class ContainerAppsTests
                 ($"{group}/Microsoft.Insights/components/bridge-insights", "3913510d-42f4-4e42-8a64-420c390055eb"), // Monitoring Metrics Publisher
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-outcomes", "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"), // Service Bus Data Sender
                 ($"{group}/Microsoft.ContainerRegistry/registries/{registryName}", "7f951dda-4ed3-4680-a7ca-43fe172d538d"), // AcrPull
+                ($"{group}/Microsoft.Storage/storageAccounts/{payloadStore}/blobServices/default/containers/payloads", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"), // Storage Blob Data Contributor: the payload store's container
             },
             granted);
         Assert.All(snapshot.Resources.Where(r => (string?)r["type"] == "Microsoft.Authorization/roleAssignments"),
             r => Assert.Equal("ServicePrincipal", (string?)r["properties"]!["principalType"]));
-        Assert.DoesNotContain(snapshot.Resources, r => ((string?)r["type"])!.StartsWith("Microsoft.Web/", StringComparison.Ordinal) || ((string?)r["type"])!.StartsWith("Microsoft.Storage/", StringComparison.Ordinal));
+        // No host storage: the only account is the payload store's.
+        Assert.DoesNotContain(snapshot.Resources, r => ((string?)r["type"])!.StartsWith("Microsoft.Web/", StringComparison.Ordinal));
+        Assert.Equal(payloadStore, (string?)snapshot.Single("Microsoft.Storage/storageAccounts")["name"]);
     }
 
     [Fact]

@@ -69,6 +69,7 @@ module grants 'grants.bicep' = {
       builtInRoles.serviceBusDataReceiver
       builtInRoles.serviceBusDataSender
       builtInRoles.storageBlobDataOwner
+      builtInRoles.storageBlobDataContributor
       builtInRoles.storageQueueDataContributor
       builtInRoles.storageTableDataContributor
       builtInRoles.monitoringMetricsPublisher

@@ -32,4 +32,29 @@ public sealed class OutcomeOptions
 
     /// <summary>The Log sink also writes payloads (base64). Off by default: payloads are the senders' data.</summary>
     public bool LogPayloads { get; set; }
+
+    /// <summary>
+    /// Where payloads over <see cref="MaxInlinePayloadBytes"/> are stored, so the outcome carries a reference to them
+    /// (<c>Bridge:Outcomes:PayloadStore</c>). Not configured: such an outcome carries only the payload's size and SHA-256.
+    /// </summary>
+    public PayloadStoreOptions PayloadStore { get; set; } = new();
+}
+
+/// <summary>
+/// A container in Azure Blob Storage for payloads too large to carry inline: keyless with the app's managed identity
+/// (<see cref="OutcomeOptions.ManagedIdentityClientId"/>, else DefaultAzureCredential), or a connection string for local
+/// use (Azurite).
+/// </summary>
+public sealed class PayloadStoreOptions
+{
+    /// <summary>The storage account's blob endpoint, e.g. <c>https://account.blob.core.windows.net</c>.</summary>
+    public Uri? BlobServiceUri { get; set; }
+
+    /// <summary>Alternative to <see cref="BlobServiceUri"/>, for local development (Azurite); never logged.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The container payloads go to; it must exist (infra creates it), except with a connection string.</summary>
+    public string? Container { get; set; }
+
+    public bool IsConfigured => BlobServiceUri is not null || !string.IsNullOrEmpty(ConnectionString) || !string.IsNullOrEmpty(Container);
 }

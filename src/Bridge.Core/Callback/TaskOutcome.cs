@@ -67,7 +67,10 @@ public sealed record TaskOutcome
     /// <summary>The payload's SHA-256 (hex) when the outcome does not carry it.</summary>
     public string? PayloadSha256 { get; init; }
 
-    /// <summary>Why the payload is not carried, when it is not.</summary>
+    /// <summary>The blob the payload is stored as, when it is too large to carry (with its size and SHA-256).</summary>
+    public Uri? PayloadUri { get; init; }
+
+    /// <summary>Why the payload is not carried, and where it is, when it is not carried.</summary>
     public string? PayloadNote { get; init; }
 
     /// <summary>
@@ -124,6 +127,7 @@ public sealed record TaskOutcome
             Payload.IsEmpty && PayloadSha256 is null ? null : PayloadContentType,
             PayloadSize,
             PayloadSha256,
+            PayloadUri,
             PayloadNote),
     };
 

@@ -64,10 +64,12 @@ internal sealed partial class CallbackReceiver
     private readonly ILogger<CallbackReceiver> _logger;
     private readonly CallbackAuthorization _authorization;
     private readonly int _maxInlinePayload;
+    private readonly BlobPayloadStore? _payloads;
     private readonly ConcurrentDictionary<string, (int MaxAttempts, TimeSpan MaxDuration, DateTimeOffset Until)> _retryConfigs = new(StringComparer.Ordinal);
 
-    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null, IOptions<OutcomeOptions>? outcomes = null)
+    public CallbackReceiver(OidcTokenVerifier verifier, IOutcomeSink sink, IOptions<CallbackOptions> options, TimeProvider time, ILogger<CallbackReceiver> logger, RouteTable? routes = null, CloudTasksClient? client = null, IOptions<OutcomeOptions>? outcomes = null, BlobPayloadStore? payloads = null)
     {
+        _payloads = payloads;
         _maxInlinePayload = outcomes?.Value.MaxInlinePayloadBytes ?? OutcomeOptions.DefaultMaxInlinePayloadBytes;
         _verifier = verifier;
         _sink = sink;
@@ -77,6 +79,9 @@ internal sealed partial class CallbackReceiver
         _time = time;
         _logger = logger;
     }
+
+    /// <summary>Where payloads over the inline limit go; null when none is configured.</summary>
+    internal BlobPayloadStore? PayloadStore => _payloads;
 
     public Task<CallbackResponse> HandleAsync(CallbackRequest request, CancellationToken cancellationToken = default)
     {
@@ -135,6 +140,16 @@ internal sealed partial class CallbackReceiver
             {
                 LogBadCall(ex.Reason, ex.Message);
                 return Refuse(activity, ex.Status, ex.Reason, null, ex.Message);
+            }
+
+            if (outcome is { Status: OutcomeStatus.Delivered, PayloadSha256: { } sha256 } && _payloads is not null)
+            {
+                if (await StorePayloadAsync(outcome, body, sha256, headers, cancellationToken).ConfigureAwait(false) is not { } stored)
+                {
+                    return Refuse(activity, 503, "PayloadStoreUnavailable", TimeSpan.FromSeconds(10));
+                }
+
+                outcome = stored;
             }
 
             try
@@ -222,8 +237,39 @@ internal sealed partial class CallbackReceiver
             PayloadContentType = request.ContentType,
             PayloadSize = request.Body.Length,
             PayloadSha256 = inline ? null : Convert.ToHexStringLower(SHA256.HashData(request.Body.Span)),
-            PayloadNote = inline ? null : $"The payload ({request.Body.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}) and no payload store is configured: the outcome carries its size and SHA-256 only.",
+            PayloadNote = inline || _payloads is not null ? null : $"The payload ({request.Body.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}) and no payload store is configured: the outcome carries its size and SHA-256 only.",
         };
+    }
+
+    /// <summary>
+    /// Stores a payload too large to carry and returns the outcome that points at it. When the store fails: null (the
+    /// callback answers 503, Cloud Tasks retries, nothing is lost), except on the task's last attempt, where the outcome
+    /// is published with the payload's size and SHA-256 and a note saying the store failed, since no retry would follow.
+    /// </summary>
+    private async Task<TaskOutcome?> StorePayloadAsync(TaskOutcome outcome, ReadOnlyMemory<byte> payload, string sha256, IReadOnlyDictionary<string, string> headers, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var uri = await _payloads!.StoreAsync(outcome.Id, payload, sha256, outcome.PayloadContentType, cancellationToken).ConfigureAwait(false);
+            return outcome with
+            {
+                PayloadUri = uri,
+                PayloadNote = $"The payload ({payload.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}): it is stored at payloadUri, with its SHA-256 in payloadSha256.",
+            };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogPayloadStoreFailed(outcome.TaskName, ex);
+            if (await IsLastAttemptAsync(outcome, Due(headers), cancellationToken).ConfigureAwait(false))
+            {
+                return outcome with
+                {
+                    PayloadNote = $"The payload ({payload.Length} bytes) is over {OutcomeOptions.SectionName}:MaxInlinePayloadBytes ({_maxInlinePayload}) and the payload store failed on the task's last attempt: the outcome carries its size and SHA-256 only.",
+                };
+            }
+
+            return null;
+        }
     }
 
     /// <summary>Seconds since the epoch, with a fraction (X-CloudTasks-TaskETA); anything else is a bad call, not a 500.</summary>
@@ -369,7 +415,7 @@ internal sealed partial class CallbackReceiver
 
     private async Task ReportFinalFailureAsync(TaskOutcome delivered, Exception cause, CancellationToken cancellationToken)
     {
-        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default, PayloadSize = null, PayloadSha256 = null, PayloadNote = null };
+        var failed = delivered with { Status = OutcomeStatus.Failed, Detail = $"The bridge could not hand on the task on its last attempt: {cause.Message}", Payload = default, PayloadSize = null, PayloadSha256 = null, PayloadUri = null, PayloadNote = null };
         try
         {
             await _sink.PublishAsync(failed, cancellationToken).ConfigureAwait(false);
@@ -391,6 +437,9 @@ internal sealed partial class CallbackReceiver
 
     [LoggerMessage(EventId = 302, Level = LogLevel.Error, Message = "The outcome sink failed for {TaskName}; answering 503 so Cloud Tasks retries")]
     private partial void LogSinkFailed(string taskName, Exception exception);
+
+    [LoggerMessage(EventId = 320, Level = LogLevel.Error, Message = "The payload store failed for {TaskName}; answering 503 so Cloud Tasks retries, unless this was the last attempt")]
+    private partial void LogPayloadStoreFailed(string taskName, Exception exception);
 
     [LoggerMessage(EventId = 303, Level = LogLevel.Critical, Message = "The final failure of {TaskName} (outcome {OutcomeId}) could not be reported to any sink")]
     private partial void LogFinalFailureLost(string taskName, string outcomeId, Exception exception);

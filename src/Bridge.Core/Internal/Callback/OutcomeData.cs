@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Bridge.Core.Internal;
 
-/// <summary>The data of an outcome CloudEvent, as JSON: camelCase fields; the payload base64.</summary>
+/// <summary>The data of an outcome CloudEvent, as JSON: camelCase fields; the payload base64, or the blob it is stored as.</summary>
 internal sealed record OutcomeData(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("taskName")] string TaskName,
@@ -22,4 +22,5 @@ internal sealed record OutcomeData(
     [property: JsonPropertyName("payloadContentType")] string? PayloadContentType,
     [property: JsonPropertyName("payloadSize")] int? PayloadSize,
     [property: JsonPropertyName("payloadSha256")] string? PayloadSha256,
+    [property: JsonPropertyName("payloadUri")] Uri? PayloadUri,
     [property: JsonPropertyName("payloadNote")] string? PayloadNote);
