@@ -40,7 +40,7 @@ internal static class QueuePages
             AddOnce(names, route.Queue);
         }
 
-        var locations = routes.Select(r => r.Queue.Location.ToString()).Concat(state.Options.Locations).Distinct(StringComparer.Ordinal);
+        var locations = routes.Select(r => r.Queue.Location.ToString()).Concat(state.Options.Locations).Concat(state.Options.LocationSource?.Invoke() ?? []).Distinct(StringComparer.Ordinal);
         var listErrors = new List<string>();
         foreach (var location in locations)
         {
@@ -77,9 +77,9 @@ internal static class QueuePages
             }
         }
 
-        var table = Html.Of($"""
+        var table = rows.Count == 0 ? Html.Of($"<p>No queues yet: create one (gcloud tasks queues create, or any client) and reload.</p>") : Html.Of($"""
             <table>
-            <caption>Routes and their queues</caption>
+            <caption>{(routes.Count == 0 ? "Queues" : "Routes and their queues")}</caption>
             <thead><tr><th scope="col">Queue</th><th scope="col">Routes</th><th scope="col">State</th><th scope="col" class="num">Max dispatches/s</th><th scope="col" class="num">Max concurrent</th><th scope="col" class="num">Max attempts</th><th scope="col" class="num">Tasks</th><th scope="col" class="num">Due</th><th scope="col" class="num">Scheduled</th><th scope="col" class="num">In flight</th><th scope="col">Actions</th></tr></thead>
             <tbody>{Html.Each(rows, row => Row(context, row))}</tbody>
             </table>
