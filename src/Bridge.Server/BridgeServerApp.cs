@@ -76,6 +76,16 @@ public static class BridgeServerApp
             });
             // The dashboard at /, loopback only. TODO(issue 17): open it to callers the intake authentication accepts (AllowRemoteRequest).
             builder.Services.AddBridgeDashboard(builder.Configuration);
+            if (embeddedServiceBus)
+            {
+                // The broker is in this process: exact counts and every entity, not a peeked sample.
+                builder.Services.AddOptions<DashboardOptions>().Configure<ServiceBusEmulatorHost>((o, sb) =>
+                {
+                    o.ServiceBusEntitySource = () => sb.Emulator?.Entities ?? [];
+                    o.ServiceBusCountSource = entity => sb.Emulator?.GetMessageCounts(entity) is { } c ? new ServiceBusEntityCounts(c.Active, c.Scheduled, c.DeadLettered) : null;
+                });
+            }
+
             var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
             server = ReadServerOptions(builder.Configuration);
             (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);
