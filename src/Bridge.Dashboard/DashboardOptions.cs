@@ -13,6 +13,9 @@ public sealed class DashboardOptions
     /// </summary>
     public List<string> Locations { get; set; } = [];
 
+    /// <summary>Locations known only at run time (a standalone emulator's, as queues are made); listed besides <see cref="Locations"/>.</summary>
+    public Func<IEnumerable<string>>? LocationSource { get; set; }
+
     /// <summary>A Service Bus connection string (the local emulator's); none: the Service Bus part is not shown.</summary>
     public string? ServiceBusConnectionString { get; set; }
 
@@ -23,6 +26,12 @@ public sealed class DashboardOptions
 
     /// <summary>Where the entity list comes from when it is known only at run time (an embedded emulator); wins over <see cref="ServiceBusEntities"/>.</summary>
     public Func<IEnumerable<string>>? ServiceBusEntitySource { get; set; }
+
+    /// <summary>
+    /// Exact counts of an entity (queue, topic or subscription path) read from a broker in this process (the embedded
+    /// or standalone Service Bus emulator); null, or null for an entity: counted by peeking over AMQP (sampled).
+    /// </summary>
+    public Func<string, ServiceBusEntityCounts?>? ServiceBusCountSource { get; set; }
 
     /// <summary>Traces kept for the journey view; the oldest is dropped first.</summary>
     public int MaxTraces { get; set; } = 200;
@@ -40,3 +49,6 @@ public sealed class DashboardOptions
     /// </summary>
     public Func<HttpContext, bool>? AllowRemoteRequest { get; set; }
 }
+
+/// <summary>An entity's message counts as its broker keeps them: active (locked ones included), scheduled, dead-lettered.</summary>
+public sealed record ServiceBusEntityCounts(long Active, long Scheduled, long DeadLettered);

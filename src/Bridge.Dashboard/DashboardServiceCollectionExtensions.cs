@@ -1,3 +1,4 @@
+using Bridge.CloudTasks;
 using Bridge.Core;
 using Bridge.Core.Callback;
 using Bridge.Dashboard.Internal;
@@ -21,30 +22,7 @@ public static class DashboardServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddBridgeDashboard(this IServiceCollection services, Action<DashboardOptions>? configure = null)
     {
-        var options = services.AddOptions<DashboardOptions>();
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
-
-        services.AddAntiforgery(o =>
-        {
-            o.Cookie.Name = "bridge-dashboard-antiforgery";
-            o.Cookie.SameSite = SameSiteMode.Strict;
-        });
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<DashboardOptions>>().Value;
-            return new DashboardState(o, sp.GetRequiredService<OutcomeFeed>(), sp.GetRequiredService<SpanStore>(),
-                string.IsNullOrEmpty(o.ServiceBusConnectionString) ? null : new ServiceBusExplorer(o.ServiceBusConnectionString, o.ServiceBusEntitySource ?? (() => o.ServiceBusEntities)));
-        });
-        services.TryAddSingleton(sp => new OutcomeFeed(Math.Max(1, sp.GetRequiredService<IOptions<DashboardOptions>>().Value.MaxOutcomes)));
-        services.TryAddSingleton(sp =>
-        {
-            var o = sp.GetRequiredService<IOptions<DashboardOptions>>().Value;
-            return new SpanStore(Math.Max(1, o.MaxTraces), Math.Max(1, o.MaxSpansPerTrace));
-        });
+        services.AddDashboardPages(configure);
 
         // The feed is one more outcome sink, beside whatever the host configured.
         services.AddKeyedSingleton<IOutcomeSink>(OutcomeFeed.SinkName, (sp, _) => sp.GetRequiredService<OutcomeFeed>());
@@ -89,13 +67,99 @@ public static class DashboardServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps the dashboard at <c>/</c>: queues, tasks, outcomes (and their live stream), journeys, Service Bus. Every
-    /// endpoint answers loopback callers only unless <see cref="DashboardOptions.AllowRemoteRequest"/> says otherwise.
+    /// Adds only what the pages need (options, anti-forgery, the Service Bus explorer when a connection is given): for
+    /// a host that maps <see cref="MapCloudTasksDashboard"/> or <see cref="MapServiceBusDashboard"/> without the
+    /// bridge's pipeline, such as a standalone emulator. Calling it more than once adds its services once.
+    /// </summary>
+    public static IServiceCollection AddDashboardPages(this IServiceCollection services, Action<DashboardOptions>? configure = null)
+    {
+        var options = services.AddOptions<DashboardOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "bridge-dashboard-antiforgery";
+            o.Cookie.SameSite = SameSiteMode.Strict;
+        });
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DashboardOptions>>().Value;
+            return new DashboardState(o, sp.GetRequiredService<OutcomeFeed>(), sp.GetRequiredService<SpanStore>(),
+                string.IsNullOrEmpty(o.ServiceBusConnectionString) ? null : new ServiceBusExplorer(o.ServiceBusConnectionString, o.ServiceBusEntitySource ?? (() => o.ServiceBusEntities), o.ServiceBusCountSource));
+        });
+        services.TryAddSingleton(sp => new OutcomeFeed(Math.Max(1, sp.GetRequiredService<IOptions<DashboardOptions>>().Value.MaxOutcomes)));
+        services.TryAddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<DashboardOptions>>().Value;
+            return new SpanStore(Math.Max(1, o.MaxTraces), Math.Max(1, o.MaxSpansPerTrace));
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// Maps the whole dashboard at <c>/</c>: queues and tasks (with the test-event form), outcomes (and their live
+    /// stream), journeys, Service Bus. Every endpoint answers loopback callers only unless
+    /// <see cref="DashboardOptions.AllowRemoteRequest"/> says otherwise.
     /// </summary>
     public static IEndpointConventionBuilder MapBridgeDashboard(this IEndpointRouteBuilder endpoints)
     {
+        var (ui, state) = Group(endpoints);
+        MapCloudTasks(ui, state);
+        ui.MapPost("/send", QueuePages.SendAsync);
+        ui.MapGet("/outcomes", (HttpContext c, string? route, string? status) => OutcomePages.List(c, route, status));
+        ui.MapGet("/outcomes/stream", (HttpContext c, string? route, string? status) => OutcomePages.Stream(c, route, status));
+        ui.MapGet("/traces", JourneyPages.Recent);
+        ui.MapGet("/trace", (HttpContext c, string? id) => JourneyPages.Trace(c, id));
+        MapServiceBus(ui, state);
+        state.Parts |= DashboardParts.Outcomes | DashboardParts.Journeys;
+        return ui;
+    }
+
+    /// <summary>
+    /// Maps the Cloud Tasks pages alone at <c>/</c>: queues of <see cref="DashboardOptions.Locations"/> (and
+    /// <see cref="DashboardOptions.LocationSource"/>) with pause, resume and purge; tasks with run now, delete and the
+    /// body on request. Needs a <see cref="CloudTasksClient"/> in the services. Loopback only, as
+    /// <see cref="MapBridgeDashboard"/>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapCloudTasksDashboard(this IEndpointRouteBuilder endpoints)
+    {
+        var (ui, state) = Group(endpoints);
+        MapCloudTasks(ui, state);
+        return ui;
+    }
+
+    /// <summary>
+    /// Maps the Service Bus pages alone under <c>/servicebus</c>: queues, topics and subscriptions with their counts;
+    /// dead-letters browsed, resubmitted or discarded. Loopback only, as <see cref="MapBridgeDashboard"/>.
+    /// </summary>
+    public static IEndpointConventionBuilder MapServiceBusDashboard(this IEndpointRouteBuilder endpoints)
+    {
+        var (ui, state) = Group(endpoints);
+        MapServiceBus(ui, state);
+        return ui;
+    }
+
+    private static (RouteGroupBuilder Group, DashboardState State) Group(IEndpointRouteBuilder endpoints)
+    {
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<DashboardOptions>>().Value;
+        var state = endpoints.ServiceProvider.GetRequiredService<DashboardState>();
         var ui = endpoints.MapGroup(string.Empty).AddEndpointFilter(new AccessGuard(options)).ExcludeFromDescription();
+        if (!state.AssetsMapped)
+        {
+            ui.MapGet(Layout.CssPath, () => Results.Text(Layout.Css, "text/css; charset=utf-8"));
+            ui.MapGet(Layout.ScriptPath, () => Results.Text(OutcomePages.Script, "text/javascript; charset=utf-8"));
+            state.AssetsMapped = true;
+        }
+
+        return (ui, state);
+    }
+
+    private static void MapCloudTasks(RouteGroupBuilder ui, DashboardState state)
+    {
         ui.MapGet("/", QueuePages.OverviewAsync);
         ui.MapGet("/queue", (HttpContext c, string? name, CancellationToken ct) => QueuePages.QueueAsync(c, name, ct));
         ui.MapGet("/queue/purge", (HttpContext c, string? name, CancellationToken ct) => QueuePages.PurgeConfirmAsync(c, name, ct));
@@ -105,18 +169,16 @@ public static class DashboardServiceCollectionExtensions
         ui.MapGet("/task", (HttpContext c, string? name, string? body, CancellationToken ct) => QueuePages.TaskAsync(c, name, body == "1", ct));
         ui.MapPost("/task/run", (HttpContext c, CancellationToken ct) => QueuePages.ActAsync(c, "run", ct));
         ui.MapPost("/task/delete", (HttpContext c, CancellationToken ct) => QueuePages.ActAsync(c, "delete", ct));
-        ui.MapPost("/send", QueuePages.SendAsync);
-        ui.MapGet("/outcomes", (HttpContext c, string? route, string? status) => OutcomePages.List(c, route, status));
-        ui.MapGet("/outcomes/stream", (HttpContext c, string? route, string? status) => OutcomePages.Stream(c, route, status));
-        ui.MapGet("/traces", JourneyPages.Recent);
-        ui.MapGet("/trace", (HttpContext c, string? id) => JourneyPages.Trace(c, id));
+        state.Parts |= DashboardParts.CloudTasks;
+    }
+
+    private static void MapServiceBus(RouteGroupBuilder ui, DashboardState state)
+    {
         ui.MapGet("/servicebus", ServiceBusPages.EntitiesAsync);
         ui.MapGet("/servicebus/deadletters", (HttpContext c, string? entity, string? seq, string? body, CancellationToken ct) =>
             ServiceBusPages.DeadLettersAsync(c, entity, long.TryParse(seq, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var s) ? s : null, body == "1", ct));
         ui.MapPost("/servicebus/resubmit", (HttpContext c, CancellationToken ct) => ServiceBusPages.SettleAsync(c, resubmit: true, ct));
         ui.MapPost("/servicebus/discard", (HttpContext c, CancellationToken ct) => ServiceBusPages.SettleAsync(c, resubmit: false, ct));
-        ui.MapGet(Layout.CssPath, () => Results.Text(Layout.Css, "text/css; charset=utf-8"));
-        ui.MapGet(Layout.ScriptPath, () => Results.Text(OutcomePages.Script, "text/javascript; charset=utf-8"));
-        return ui;
+        state.Parts |= DashboardParts.ServiceBus;
     }
 }

@@ -65,6 +65,9 @@ public sealed class CloudTasksEmulator
     /// </summary>
     public void EnsureQueue(string queueName) => _state.EnsureQueue(Bridge.CloudTasks.QueueName.Parse(queueName));
 
+    /// <summary>Every location (<c>projects/P/locations/L</c>) that has a queue now, sorted; for tools that list all queues.</summary>
+    public IReadOnlyList<string> QueueLocations() => _state.QueueLocations();
+
     /// <summary>Deletes every queue, task, tombstone, policy and batch operation.</summary>
     public void Reset()
     {

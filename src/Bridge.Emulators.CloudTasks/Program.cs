@@ -1,3 +1,5 @@
+using Bridge.CloudTasks;
+using Bridge.Dashboard;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.CloudTasks.Internal;
 using Microsoft.AspNetCore.Connections;
@@ -35,6 +37,15 @@ if (new EmulatorOptionsValidator().Validate(null, options) is { Failed: true } i
 }
 
 builder.Services.AddCloudTasksEmulator(o => builder.Configuration.GetSection(EmulatorOptions.SectionName).Bind(o));
+
+// The dashboard's queue pages, through the official client's path: a Bridge client on this emulator's own gRPC port.
+builder.Services.AddDashboardPages();
+builder.Services.AddOptions<DashboardOptions>().Configure<CloudTasksEmulator>((o, emulator) => o.LocationSource = emulator.QueueLocations);
+builder.Services.AddSingleton(sp => new CloudTasksClientBuilder
+{
+    EmulatorHost = OwnGrpcHostPort(sp.GetRequiredService<IServer>()),
+    EmulatorDetection = EmulatorDetection.None,
+}.Build());
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     EmulatorOptionsValidator.TryParseListenAddress(options.ListenAddress, out var address);
@@ -50,6 +61,7 @@ var app = builder.Build();
 try
 {
     app.MapCloudTasksEmulator();
+    app.MapCloudTasksDashboard();
     await app.StartAsync();
     app.Services.CreateConfiguredQueues();
 }
@@ -79,9 +91,18 @@ Console.WriteLine($"  gRPC:   {grpc.Host}:{grpc.Port}   (export CLOUD_TASKS_EMUL
 Console.WriteLine($"  REST:   http://{http.Host}:{http.Port}/v2beta3/... and /v2/...");
 Console.WriteLine($"  OIDC:   issuer {emulator.Issuer}, discovery {emulator.DiscoveryUrl}");
 Console.WriteLine($"  health: http://{http.Host}:{http.Port}/health");
+Console.WriteLine($"  dashboard: http://localhost:{http.Port}/   (loopback only)");
 Console.WriteLine($"  data:   {(string.IsNullOrWhiteSpace(options.Data) ? "in memory (use --data <dir> to keep state)" : Path.GetFullPath(options.Data))}");
 await app.WaitForShutdownAsync();
 return 0;
+
+// The first address bound is gRPC's (see ConfigureKestrel); a wildcard listen is reached on loopback.
+static string OwnGrpcHostPort(IServer server)
+{
+    var grpc = new Uri(server.Features.Get<IServerAddressesFeature>()!.Addresses.First());
+    var host = grpc.Host is "0.0.0.0" or "[::]" ? "127.0.0.1" : grpc.Host;
+    return $"{host}:{grpc.Port}";
+}
 
 static int InvalidSettings(IEnumerable<string> failures)
 {

@@ -1,14 +1,27 @@
+using System.Globalization;
+using System.Net;
+using Bridge.Dashboard;
 using Bridge.Emulators.ServiceBus;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
-// dotnet run --project src/Bridge.Emulators.ServiceBus -- --port 5672 --config Config.json [--sas-key KEY] [--listen 127.0.0.1] [--data <dir>]
-var builder = Host.CreateApplicationBuilder(args);
+// dotnet run --project src/Bridge.Emulators.ServiceBus -- --port 5672 --http-port 8125 --config Config.json [--sas-key KEY] [--listen 127.0.0.1] [--data <dir>]
+const int DefaultHttpPort = 8125; // next to the Cloud Tasks emulator's 8123 (gRPC) and 8124 (HTTP)
+var builder = WebApplication.CreateSlimBuilder(args);
 builder.Configuration.AddInMemoryCollection(FromEnvironment());
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
     ["--port"] = "ServiceBusEmulator:Port",
+    ["--http-port"] = "ServiceBusEmulator:HttpPort",
     ["--config"] = "ServiceBusEmulator:ConfigFile",
     ["--sas-key"] = "ServiceBusEmulator:SasKey",
     ["--sas-key-name"] = "ServiceBusEmulator:SasKeyName",
@@ -16,12 +29,29 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--data"] = "ServiceBusEmulator:DataDirectory",
     ["--max-message-size"] = "ServiceBusEmulator:MaxMessageSizeBytes",
 });
-builder.Services.AddServiceBusEmulator(o => builder.Configuration.GetSection(ServiceBusEmulatorOptions.SectionName).Bind(o));
 
-using var host = builder.Build();
+// Start-up failures the user can fix get one line from us below, not the host's stack trace.
+var started = false;
+builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
+builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
+
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+var httpPortSetting = builder.Configuration["ServiceBusEmulator:HttpPort"];
+var httpPort = DefaultHttpPort;
+if (httpPortSetting is { Length: > 0 } && (!int.TryParse(httpPortSetting, NumberStyles.None, CultureInfo.InvariantCulture, out httpPort) || httpPort > 65535))
+{
+    await Console.Error.WriteLineAsync($"Service Bus emulator did not start: --http-port '{httpPortSetting}' is not a port between 0 and 65535.");
+    return 2;
+}
+
+using var loggerFactory = LoggerFactory.Create(l => l.AddConsole().SetMinimumLevel(LogLevel.Warning));
+
+// The broker starts first: the dashboard's connection string names the port it bound.
+ServiceBusEmulator emulator;
 try
 {
-    await host.StartAsync();
+    var options = builder.Configuration.GetSection(ServiceBusEmulatorOptions.SectionName).Get<ServiceBusEmulatorOptions>() ?? new ServiceBusEmulatorOptions();
+    emulator = ServiceBusEmulator.Start(options, TimeProvider.System, loggerFactory);
 }
 catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or IOException or System.Text.Json.JsonException or System.Net.Sockets.SocketException)
 {
@@ -30,22 +60,50 @@ catch (Exception e) when (e is FormatException or ArgumentException or InvalidOp
     return 2;
 }
 
-var emulator = host.Services.GetRequiredService<ServiceBusEmulatorHost>().Emulator!;
+await using var owned = emulator;
+builder.Services.AddSingleton(emulator);
+builder.Services.AddDashboardPages(o =>
+{
+    o.ServiceBusConnectionString = emulator.ConnectionString;
+    o.ServiceBusEntitySource = () => emulator.Entities;
+    o.ServiceBusCountSource = entity => emulator.GetMessageCounts(entity) is { } c ? new ServiceBusEntityCounts(c.Active, c.Scheduled, c.DeadLettered) : null;
+});
+
+// The dashboard's port is loopback only, whatever --listen says for AMQP.
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, httpPort, listen => listen.Protocols = HttpProtocols.Http1));
+var app = builder.Build();
+app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+app.MapServiceBusDashboard();
+app.MapGet("/", () => Results.Redirect("/servicebus"));
+try
+{
+    await app.StartAsync();
+}
+catch (IOException e) when (e.InnerException is AddressInUseException)
+{
+    await Console.Error.WriteLineAsync($"Service Bus emulator did not start: port {httpPort} on 127.0.0.1 is already in use: choose another with --http-port <port> (or SERVICEBUS_EMULATOR_HTTP_PORT; 0 picks a free port).");
+    return 2;
+}
+
+started = true;
+var http = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 var data = builder.Configuration["ServiceBusEmulator:DataDirectory"];
 Console.WriteLine("Service Bus emulator (AMQP 1.0, plain TCP)");
 Console.WriteLine($"  port:     {emulator.Port}");
 Console.WriteLine($"  entities: {(emulator.Entities.Count == 0 ? "none (use --config Config.json)" : string.Join(", ", emulator.Entities.Order(StringComparer.Ordinal)))}");
 Console.WriteLine($"  data:     {(string.IsNullOrWhiteSpace(data) ? "in memory (use --data <dir> to keep messages)" : Path.GetFullPath(data))}");
+Console.WriteLine($"  dashboard: http://localhost:{http.Port}/   (loopback only)");
 Console.WriteLine($"  connection string: {emulator.ConnectionString}");
-await host.WaitForShutdownAsync();
+await app.WaitForShutdownAsync();
 return 0;
 
-// SERVICEBUS_EMULATOR_PORT, _CONFIG, _SAS_KEY, _SAS_KEY_NAME, _LISTEN, _DATA, _MAX_MESSAGE_SIZE
+// SERVICEBUS_EMULATOR_PORT, _HTTP_PORT, _CONFIG, _SAS_KEY, _SAS_KEY_NAME, _LISTEN, _DATA, _MAX_MESSAGE_SIZE
 static Dictionary<string, string?> FromEnvironment()
 {
     var map = new Dictionary<string, string>
     {
         ["SERVICEBUS_EMULATOR_PORT"] = "ServiceBusEmulator:Port",
+        ["SERVICEBUS_EMULATOR_HTTP_PORT"] = "ServiceBusEmulator:HttpPort",
         ["SERVICEBUS_EMULATOR_CONFIG"] = "ServiceBusEmulator:ConfigFile",
         ["SERVICEBUS_EMULATOR_SAS_KEY"] = "ServiceBusEmulator:SasKey",
         ["SERVICEBUS_EMULATOR_SAS_KEY_NAME"] = "ServiceBusEmulator:SasKeyName",

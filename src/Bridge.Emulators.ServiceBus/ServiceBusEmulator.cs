@@ -91,6 +91,16 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
     /// <summary>Queues, topics, subscriptions and their dead-letter queues, as entity paths.</summary>
     public IReadOnlyCollection<string> Entities => broker.EntityPaths;
 
+    /// <summary>
+    /// Exact message counts of a queue, subscription (<c>topic/Subscriptions/sub</c>) or topic, read from the broker
+    /// (not by peeking); null when there is no such entity. For tools such as the dashboard.
+    /// </summary>
+    public EntityMessageCounts? GetMessageCounts(string entityPath)
+    {
+        ArgumentNullException.ThrowIfNull(entityPath);
+        return broker.CountMessages(entityPath);
+    }
+
     /// <summary>A connection string for the official SDKs, in the form Microsoft's emulator uses.</summary>
     public string ConnectionString =>
         $"Endpoint=sb://{(options.ListenAddress is "0.0.0.0" or "::" ? "localhost" : HostOf(options.ListenAddress))}:{Port};" +
@@ -110,3 +120,9 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>
+/// An entity's messages as the broker holds them: <see cref="Active"/> (locked and deferred included, as Service Bus
+/// counts them), <see cref="Scheduled"/> and <see cref="DeadLettered"/>. A topic has only scheduled ones of its own.
+/// </summary>
+public sealed record EntityMessageCounts(long Active, long Scheduled, long DeadLettered);

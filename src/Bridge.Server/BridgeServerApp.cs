@@ -79,6 +79,16 @@ public static class BridgeServerApp
             });
             // The dashboard at /: loopback, and beyond it callers the intake authentication accepts.
             builder.Services.AddBridgeDashboard(builder.Configuration, o => o.AllowRemoteRequest = IntakeAuthentication.AllowsRemote);
+            if (embeddedServiceBus)
+            {
+                // The broker is in this process: exact counts and every entity, not a peeked sample.
+                builder.Services.AddOptions<DashboardOptions>().Configure<ServiceBusEmulatorHost>((o, sb) =>
+                {
+                    o.ServiceBusEntitySource = () => sb.Emulator?.Entities ?? [];
+                    o.ServiceBusCountSource = entity => sb.Emulator?.GetMessageCounts(entity) is { } c ? new ServiceBusEntityCounts(c.Active, c.Scheduled, c.DeadLettered) : null;
+                });
+            }
+
             var (port, grpcPort) = (server.Port, server.EmulatorGrpcPort);
             server = ReadServerOptions(builder.Configuration);
             (server.Port, server.EmulatorGrpcPort) = (port, grpcPort);

@@ -183,9 +183,9 @@ public sealed class BrowserTests(Browser browser)
         Assert.Empty(await deadLetters.PeekMessagesAsync(10, fromSequenceNumber: 0));
     }
 
-    private static ILocator Row(IPage page, string name) => page.Locator("tbody tr").Filter(new() { Has = page.Locator("th", new() { HasTextRegex = new Regex("^" + Regex.Escape(name) + @"\b") }) });
+    internal static ILocator Row(IPage page, string name) => page.Locator("tbody tr").Filter(new() { Has = page.Locator("th", new() { HasTextRegex = new Regex("^" + Regex.Escape(name) + @"\b") }) });
 
-    private static async Task AssertAccessibleAsync(IPage page)
+    internal static async Task AssertAccessibleAsync(IPage page)
     {
         var results = await page.RunAxe();
         var serious = results.Violations.Where(v => v.Impact is "serious" or "critical").ToList();

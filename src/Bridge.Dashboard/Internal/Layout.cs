@@ -10,12 +10,12 @@ internal static class Layout
     public const string CssPath = "/dashboard/assets/site.css";
     public const string ScriptPath = "/dashboard/assets/outcomes.js";
 
-    private static readonly (string Path, string Label)[] Sections =
+    private static readonly (string Path, string Label, DashboardParts Part)[] Sections =
     [
-        ("/", "Queues"),
-        ("/outcomes", "Outcomes"),
-        ("/servicebus", "Service Bus"),
-        ("/traces", "Journeys"),
+        ("/", "Queues", DashboardParts.CloudTasks),
+        ("/outcomes", "Outcomes", DashboardParts.Outcomes),
+        ("/servicebus", "Service Bus", DashboardParts.ServiceBus),
+        ("/traces", "Journeys", DashboardParts.Journeys),
     ];
 
     private static readonly Dictionary<string, string> Notices = new(StringComparer.Ordinal)
@@ -33,7 +33,7 @@ internal static class Layout
     public static IResult Page(HttpContext context, string title, string section, Markup body, int statusCode = StatusCodes.Status200OK, bool liveOutcomes = false)
     {
         var options = context.RequestServices.GetRequiredService<DashboardState>();
-        var nav = Html.Each(Sections.Where(s => s.Path != "/servicebus" || options.ServiceBus is not null), s => s.Path == section
+        var nav = Html.Each(Sections.Where(s => options.Parts.HasFlag(s.Part) && (s.Part != DashboardParts.ServiceBus || options.ServiceBus is not null)), s => s.Path == section
             ? Html.Of($"<li><a href=\"{s.Path}\" aria-current=\"page\">{s.Label}</a></li>")
             : Html.Of($"<li><a href=\"{s.Path}\">{s.Label}</a></li>"));
         var notice = context.Request.Query["notice"].ToString() is { Length: > 0 } code && Notices.TryGetValue(code, out var text)
@@ -61,15 +61,22 @@ internal static class Layout
             {notice}
             {body}
             </main>
-            <footer><p>Local view of the bridge: queues, tasks, outcomes and journeys. Pages refresh on reload; outcomes arrive live.</p></footer>
+            <footer><p>{Footer(options.Parts)}</p></footer>
             </body>
             </html>
             """);
         return Results.Content(page.Value, "text/html; charset=utf-8", statusCode: statusCode);
     }
 
+    private static string Footer(DashboardParts parts) => parts switch
+    {
+        DashboardParts.CloudTasks => "Local view of the Cloud Tasks emulator: queues and tasks. Pages refresh on reload.",
+        DashboardParts.ServiceBus => "Local view of the Service Bus emulator: queues, topics, subscriptions and dead-letters. Pages refresh on reload.",
+        _ => "Local view of the bridge: queues, tasks, outcomes and journeys. Pages refresh on reload; outcomes arrive live.",
+    };
+
     public static IResult Error(HttpContext context, int statusCode, string title, string message) =>
-        Page(context, title, string.Empty, Html.Of($"<p class=\"error\" role=\"alert\">{message}</p><p><a href=\"/\">Back to the queues</a></p>"), statusCode);
+        Page(context, title, string.Empty, Html.Of($"<p class=\"error\" role=\"alert\">{message}</p><p><a href=\"/\">Back to the dashboard</a></p>"), statusCode);
 
     /// <summary>A POST form with its anti-forgery token; <paramref name="fields"/> are hidden inputs.</summary>
     public static Markup Form(HttpContext context, string action, string button, IEnumerable<(string Name, string Value)> fields, string? buttonClass = null, string? label = null)

@@ -40,7 +40,7 @@ internal static class QueuePages
             AddOnce(names, route.Queue);
         }
 
-        var locations = routes.Select(r => r.Queue.Location.ToString()).Concat(state.Options.Locations).Distinct(StringComparer.Ordinal);
+        var locations = routes.Select(r => r.Queue.Location.ToString()).Concat(state.Options.Locations).Concat(state.Options.LocationSource?.Invoke() ?? []).Distinct(StringComparer.Ordinal);
         var listErrors = new List<string>();
         foreach (var location in locations)
         {
@@ -77,11 +77,12 @@ internal static class QueuePages
             }
         }
 
-        var table = Html.Of($"""
+        var routesHead = routes.Count == 0 ? Markup.Empty : Html.Of($"<th scope=\"col\">Routes</th>");
+        var table = rows.Count == 0 ? Html.Of($"<p>No queues yet: create one (gcloud tasks queues create, or any client) and reload.</p>") : Html.Of($"""
             <table>
-            <caption>Routes and their queues</caption>
-            <thead><tr><th scope="col">Queue</th><th scope="col">Routes</th><th scope="col">State</th><th scope="col" class="num">Max dispatches/s</th><th scope="col" class="num">Max concurrent</th><th scope="col" class="num">Max attempts</th><th scope="col" class="num">Tasks</th><th scope="col" class="num">Due</th><th scope="col" class="num">Scheduled</th><th scope="col" class="num">In flight</th><th scope="col">Actions</th></tr></thead>
-            <tbody>{Html.Each(rows, row => Row(context, row))}</tbody>
+            <caption>{(routes.Count == 0 ? "Queues" : "Routes and their queues")}</caption>
+            <thead><tr><th scope="col">Queue</th>{routesHead}<th scope="col">State</th><th scope="col" class="num">Max dispatches/s</th><th scope="col" class="num">Max concurrent</th><th scope="col" class="num">Max attempts</th><th scope="col" class="num">Tasks</th><th scope="col" class="num">Due</th><th scope="col" class="num">Scheduled</th><th scope="col" class="num">In flight</th><th scope="col">Actions</th></tr></thead>
+            <tbody>{Html.Each(rows, row => Row(context, row, routes.Count > 0))}</tbody>
             </table>
             """);
         var errors = Html.Each(listErrors, e => Html.Of($"<p class=\"error\" role=\"alert\">{e}</p>"));
@@ -120,18 +121,18 @@ internal static class QueuePages
         return new TaskCounts(due, scheduled, false);
     }
 
-    private static Markup Row(HttpContext context, QueueRow row)
+    private static Markup Row(HttpContext context, QueueRow row, bool withRoutes)
     {
         var link = Html.Of($"<a href=\"/queue?name={Html.Url(row.Name.ToString())}\">{row.Name.QueueId}</a> <span class=\"muted mono\">{row.Name.Location.ToString()}</span>");
-        var routes = row.Routes.Count == 0 ? "—" : string.Join(", ", row.Routes);
+        var routes = withRoutes ? Html.Of($"<td>{(row.Routes.Count == 0 ? "—" : string.Join(", ", row.Routes))}</td>") : Markup.Empty;
         if (row.Queue is not { } q)
         {
-            return Html.Of($"<tr><th scope=\"row\">{link}</th><td>{routes}</td><td colspan=\"9\" class=\"error\">{row.Error}</td></tr>");
+            return Html.Of($"<tr><th scope=\"row\">{link}</th>{routes}<td colspan=\"9\" class=\"error\">{row.Error}</td></tr>");
         }
 
         var more = row.Counts!.More ? "+" : string.Empty;
         return Html.Of($"""
-            <tr><th scope="row">{link}</th><td>{routes}</td><td>{StateLabel(q.State)}</td>
+            <tr><th scope="row">{link}</th>{routes}<td>{StateLabel(q.State)}</td>
             <td class="num">{q.RateLimits?.MaxDispatchesPerSecond}</td><td class="num">{q.RateLimits?.MaxConcurrentDispatches}</td><td class="num">{MaxAttempts(q)}</td>
             <td class="num">{q.Stats?.TasksCount}</td><td class="num">{row.Counts.Due}{more}</td><td class="num">{row.Counts.Scheduled}{more}</td><td class="num">{q.Stats?.ConcurrentDispatchesCount}</td>
             <td>{QueueActions(context, q, "/")}</td></tr>

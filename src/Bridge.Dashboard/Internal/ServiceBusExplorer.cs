@@ -2,16 +2,17 @@ using Azure.Messaging.ServiceBus;
 
 namespace Bridge.Dashboard.Internal;
 
-internal sealed record EntityCounts(string Entity, int Active, int Scheduled, int DeadLettered, bool More, string? Error);
+/// <summary>One row of counts; <paramref name="Exact"/>: read from the broker, else sampled by peeking (<paramref name="More"/>: beyond the sample).</summary>
+internal sealed record EntityCounts(string Entity, long Active, long Scheduled, long DeadLettered, bool More, string? Error, bool Exact = false, bool IsTopic = false);
 
 internal sealed record DeadLetter(long SequenceNumber, string? MessageId, string? Subject, string? Reason, string? Description, DateTimeOffset EnqueuedTime, int DeliveryCount, string? ContentType, BinaryData Body, IReadOnlyDictionary<string, object> Properties);
 
 /// <summary>
-/// Service Bus as the dashboard sees it, through the official client over AMQP only (the local emulator serves no
-/// management REST API): counts by peeking (bounded), dead-letters browsed by peeking, resubmitted or discarded by
-/// receiving the one message with its sequence number.
+/// Service Bus as the dashboard sees it, through the official client over AMQP (the local emulator serves no
+/// management REST API): counts from the broker when it runs in this process, else by peeking (bounded, so sampled);
+/// dead-letters browsed by peeking, resubmitted or discarded by receiving the one message with its sequence number.
 /// </summary>
-internal sealed class ServiceBusExplorer(string connectionString, Func<IEnumerable<string>> entities) : IAsyncDisposable
+internal sealed class ServiceBusExplorer(string connectionString, Func<IEnumerable<string>> entities, Func<string, ServiceBusEntityCounts?>? exactCounts = null) : IAsyncDisposable
 {
     /// <summary>Messages peeked per entity to count or list: enough locally; beyond it the count says "+".</summary>
     internal const int MaxPeek = 250;
@@ -22,18 +23,40 @@ internal sealed class ServiceBusExplorer(string connectionString, Func<IEnumerab
         RetryOptions = new ServiceBusRetryOptions { MaxRetries = 1, TryTimeout = TimeSpan.FromSeconds(10) },
     });
 
-    /// <summary>Queues and subscriptions (not dead-letter queues, not bare topics), sorted.</summary>
-    public IReadOnlyList<string> Entities() => [.. entities()
-        .Where(e => !e.EndsWith("/$deadletterqueue", StringComparison.OrdinalIgnoreCase))
-        .Where(e => !e.Contains('/', StringComparison.Ordinal) || e.Contains(SubscriptionsSegment, StringComparison.OrdinalIgnoreCase))
-        .Distinct(StringComparer.OrdinalIgnoreCase)
-        .Order(StringComparer.OrdinalIgnoreCase)];
+    /// <summary>Queues and subscriptions (not dead-letter queues, not topics), sorted.</summary>
+    public IReadOnlyList<string> Entities()
+    {
+        var all = entities().ToList();
+        var topics = TopicsOf(all);
+        return [.. all
+            .Where(e => !e.EndsWith("/$deadletterqueue", StringComparison.OrdinalIgnoreCase))
+            .Where(e => !e.Contains('/', StringComparison.Ordinal) || e.Contains(SubscriptionsSegment, StringComparison.OrdinalIgnoreCase))
+            .Where(e => !topics.Contains(e))
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Order(StringComparer.OrdinalIgnoreCase)];
+    }
+
+    /// <summary>Topics (entities with subscriptions): listed, with what is scheduled on them, only when the broker's counts are at hand.</summary>
+    public IReadOnlyList<string> Topics() => exactCounts is null ? [] : [.. TopicsOf([.. entities()]).Order(StringComparer.OrdinalIgnoreCase)];
+
+    private static HashSet<string> TopicsOf(List<string> all) => all
+        .Select(e => e.IndexOf(SubscriptionsSegment, StringComparison.OrdinalIgnoreCase) is var split and > 0 ? e[..split] : null)
+        .OfType<string>()
+        .ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether counts come from the broker (exact) rather than from peeking.</summary>
+    public bool HasExactCounts => exactCounts is not null;
 
     /// <summary>Only entities the dashboard lists may be touched.</summary>
     public bool IsKnown(string entity) => Entities().Contains(entity, StringComparer.OrdinalIgnoreCase);
 
     public async Task<EntityCounts> CountAsync(string entity, CancellationToken cancellationToken)
     {
+        if (exactCounts?.Invoke(entity) is { } exact)
+        {
+            return new EntityCounts(entity, exact.Active, exact.Scheduled, exact.DeadLettered, false, null, Exact: true);
+        }
+
         try
         {
             var main = await PeekAsync(entity, deadLetter: false, cancellationToken);
@@ -46,6 +69,11 @@ internal sealed class ServiceBusExplorer(string connectionString, Func<IEnumerab
             return new EntityCounts(entity, 0, 0, 0, false, $"Service Bus answered {ex.Reason}.");
         }
     }
+
+    /// <summary>A topic's own count: messages scheduled on it that have not reached its subscriptions yet.</summary>
+    public EntityCounts TopicCounts(string topic) => exactCounts?.Invoke(topic) is { } exact
+        ? new EntityCounts(topic, exact.Active, exact.Scheduled, exact.DeadLettered, false, null, Exact: true, IsTopic: true)
+        : new EntityCounts(topic, 0, 0, 0, false, "The broker has no such topic.", IsTopic: true);
 
     public async Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(string entity, CancellationToken cancellationToken) =>
         [.. (await PeekAsync(entity, deadLetter: true, cancellationToken)).Select(ToDeadLetter)];

@@ -21,6 +21,22 @@ internal static class ServiceBusPages
             counts.Add(await explorer.CountAsync(entity, cancellationToken));
         }
 
+        var topics = explorer.Topics().Select(explorer.TopicCounts).ToList();
+        var sampled = counts.Count(c => !c.Exact && c.Error is null);
+        var how = sampled == 0
+            ? Html.Of($"<p class=\"muted\">Counts are exact: read from the broker running in this process.</p>")
+            : Html.Of($"<p class=\"muted\">Counts are sampled over AMQP: the first {ServiceBusExplorer.MaxPeek} messages of each queue and of its dead-letter queue are peeked ({sampled} of {counts.Count} entities counted this way); \"+\" marks an entity with more.</p>");
+        var topicTable = topics.Count == 0
+            ? Markup.Empty
+            : Html.Of($"""
+                <table>
+                <caption>Topics</caption>
+                <thead><tr><th scope="col">Topic</th><th scope="col" class="num">Scheduled on the topic</th><th scope="col" class="num">Subscriptions</th></tr></thead>
+                <tbody>{Html.Each(topics, t => t.Error is not null
+                    ? Html.Of($"<tr><th scope=\"row\">{t.Entity}</th><td colspan=\"2\" class=\"error\">{t.Error}</td></tr>")
+                    : Html.Of($"<tr><th scope=\"row\">{t.Entity}</th><td class=\"num\">{t.Scheduled}</td><td class=\"num\">{counts.Count(c => c.Entity.StartsWith(t.Entity + "/Subscriptions/", StringComparison.OrdinalIgnoreCase))}</td></tr>"))}</tbody>
+                </table>
+                """);
         var body = counts.Count == 0
             ? Html.Of($"<p>No queues or subscriptions.</p>")
             : Html.Of($"""
@@ -29,7 +45,8 @@ internal static class ServiceBusPages
                 <thead><tr><th scope="col">Entity</th><th scope="col" class="num">Active</th><th scope="col" class="num">Scheduled</th><th scope="col" class="num">Dead-lettered</th></tr></thead>
                 <tbody>{Html.Each(counts, Row)}</tbody>
                 </table>
-                <p class="muted">Counted by peeking, at most {ServiceBusExplorer.MaxPeek} messages per queue ("+" when there are more).</p>
+                {how}
+                {topicTable}
                 """);
         return Layout.Page(context, "Service Bus", "/servicebus", body);
     }
