@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need (the official Node.js Cloud Tasks client, used as the reference contract and as a
-# conformance peer; the infrastructure checks' parsers and the google provider's schema) and runs every test project. Ends with one line: "N passed, N failed, N skipped".
+# conformance peer; the infrastructure checks' parsers and the google provider's schema; Azurite for the payload store) and runs every test project. Ends with one line: "N passed, N failed, N skipped".
 # A test that hangs is stopped after 5 minutes (--blame-hang-timeout) and its host's dump named; a test host that
 # crashes or is aborted, and a test project that reports nothing, count as failures in that line.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-for package in tests/conformance tests/infra; do
+for package in tests/conformance tests/infra tests/azurite; do
   if [ ! -d "$package/node_modules" ] || [ "$package/package-lock.json" -nt "$package/node_modules" ]; then
     (cd "$package" && npm ci --no-audit --no-fund --loglevel=error)
   fi

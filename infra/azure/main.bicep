@@ -294,7 +294,10 @@ var callbackSettings = {
 }
 
 var outcomeSettings = outcomeEntityKind == 'none'
-  ? { Bridge__Outcomes__Sinks__0: 'Log' }
+  ? {
+      Bridge__Outcomes__Sinks__0: 'Log'
+      Bridge__Outcomes__ManagedIdentityClientId: identity.properties.clientId // the payload store's sign-in
+    }
   : {
       Bridge__Outcomes__Sinks__0: 'Log'
       Bridge__Outcomes__Sinks__1: 'ServiceBus'
@@ -306,7 +309,6 @@ var outcomeSettings = outcomeEntityKind == 'none'
 var payloadStoreSettings = {
   Bridge__Outcomes__PayloadStore__BlobServiceUri: payloadStore.outputs.blobServiceUri
   Bridge__Outcomes__PayloadStore__Container: payloadStore.outputs.containerName
-  Bridge__Outcomes__ManagedIdentityClientId: identity.properties.clientId
 }
 
 // Each route flattened to its Bridge__Routes__<name>__* settings; optional fields only when given, so the
