@@ -113,7 +113,7 @@ public static class DashboardServiceCollectionExtensions
         ui.MapGet("/outcomes", (HttpContext c, string? route, string? status) => OutcomePages.List(c, route, status));
         ui.MapGet("/outcomes/stream", (HttpContext c, string? route, string? status) => OutcomePages.Stream(c, route, status));
         ui.MapGet("/traces", JourneyPages.Recent);
-        ui.MapGet("/trace", (HttpContext c, string? id) => JourneyPages.Trace(c, id));
+        ui.MapGet("/trace", (HttpContext c, string? id, string? task, CancellationToken ct) => JourneyPages.TraceAsync(c, id, task, ct));
         MapServiceBus(ui, state);
         state.Parts |= DashboardParts.Outcomes | DashboardParts.Journeys;
         return ui;

@@ -76,6 +76,44 @@ public sealed class BrowserTests(Browser browser)
     }
 
     [Fact]
+    public async Task A_journey_without_an_outcome_yet_shows_the_hops_so_far_and_what_is_pending()
+    {
+        await using var server = await DashboardServer.StartAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(server.BaseUrl + "/");
+        await page.GetByLabel("Idempotency key").FillAsync("later-1");
+        await page.GetByLabel("Delay").FillAsync("3600");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send event" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("The event was forwarded.");
+
+        await page.Locator("tbody tr").GetByRole(AriaRole.Link).First.ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "See this event's journey" }).ClickAsync();
+        await Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Journey", Level = 1 })).ToBeVisibleAsync();
+        var hops = page.Locator("tbody th");
+        await Expect(hops.Filter(new() { HasText = "forward demo" })).ToHaveCountAsync(1);
+        await Expect(hops.Filter(new() { HasText = "CreateTask" })).Not.ToHaveCountAsync(0);
+        await Expect(hops.Filter(new() { HasText = "callback" })).ToHaveCountAsync(0);
+        var pending = page.Locator("section", new() { Has = page.GetByRole(AriaRole.Heading, new() { Name = "Pending: no outcome yet" }) });
+        await Expect(pending).ToContainTextAsync("Dispatch attempts so far: 0");
+        await Expect(pending).ToContainTextAsync("Callback and outcome: pending");
+        await Expect(pending).ToContainTextAsync("has not been attempted yet");
+        await AssertAccessibleAsync(page);
+
+        // Once the task runs and its outcome arrives, nothing is pending any more.
+        await pending.GetByRole(AriaRole.Link, new() { Name = "See the task" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync();
+        await server.Emulator.WaitForIdleAsync(DashboardServer.DemoQueue, TimeSpan.FromSeconds(60));
+        await page.GoBackAsync();
+        await page.GoBackAsync();
+        await Eventually.HoldsAsync(async () =>
+        {
+            await page.ReloadAsync();
+            return await page.GetByRole(AriaRole.Heading, new() { Name = "Pending: no outcome yet" }).CountAsync() == 0;
+        }, TimeSpan.FromSeconds(60));
+        await Expect(hops.Filter(new() { HasText = "callback dispatch" })).ToHaveCountAsync(1);
+    }
+
+    [Fact]
     public async Task A_paused_queue_holds_its_tasks_and_dispatches_them_once_resumed()
     {
         await using var server = await DashboardServer.StartAsync();
@@ -153,6 +191,7 @@ public sealed class BrowserTests(Browser browser)
         await page.GotoAsync(server.BaseUrl + "/servicebus");
         var row = Row(page, queue);
         await Expect(row).ToBeVisibleAsync();
+        await Expect(page.GetByText($"Counts are sampled over AMQP: the first {Internal.ServiceBusExplorer.MaxPeek} messages")).ToBeVisibleAsync();
         await AssertAccessibleAsync(page);
         await row.GetByRole(AriaRole.Link, new() { Name = $"1 dead-lettered in {queue}" }).ClickAsync();
         var letter = page.Locator("tbody tr", new() { HasText = "lost-1" });

@@ -25,6 +25,17 @@ public sealed partial class DashboardHttpTests
     }
 
     [Fact]
+    public async Task The_runners_embedded_service_bus_is_counted_exactly_by_its_broker_not_sampled()
+    {
+        await using var server = await DashboardServer.StartAsync();
+
+        var page = await server.Http.GetStringAsync("/servicebus");
+
+        Assert.Contains("Counts are exact", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("sampled", page, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_form_posted_without_its_antiforgery_token_is_refused_and_changes_nothing()
     {
         await using var server = await DashboardServer.StartAsync();

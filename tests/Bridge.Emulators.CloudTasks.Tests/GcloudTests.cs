@@ -177,4 +177,48 @@ public sealed class GcloudTests(ITestOutputHelper output) : IDisposable
         await Ok("tasks", "queues", "delete", "gq", location);
         Assert.Contains("NOT_FOUND", (await GcloudAsync(gcloud, host, "tasks", "queues", "describe", "gq", location)).Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Gcloud_tasks_v2_sets_updates_and_clears_the_queues_http_target()
+    {
+        if (GcloudPath() is not { } gcloud)
+        {
+            output.WriteLine("gcloud is not installed here; nothing to check.");
+            return;
+        }
+
+        await using var host = await EmulatorHost.StartAsync();
+        var location = "--location=us-central1";
+        async Task<string> Ok(params string[] args)
+        {
+            var (exitCode, text) = await GcloudAsync(gcloud, host, args);
+            Assert.True(exitCode == 0, $"gcloud {string.Join(' ', args)} failed: {text}");
+            return text;
+        }
+
+        await Ok("tasks", "queues", "create", "hq", location, "--http-uri-override=scheme:https,host:example.com,port:8443,path:/hooks", "--http-header-override=X-Env: dev");
+        var created = await Ok("tasks", "queues", "describe", "hq", location);
+        Assert.Contains("httpTarget:", created, StringComparison.Ordinal);
+        Assert.Contains("host: example.com", created, StringComparison.Ordinal);
+        Assert.Contains("port: '8443'", created, StringComparison.Ordinal);
+        Assert.Contains("path: /hooks", created, StringComparison.Ordinal);
+        Assert.Contains("key: X-Env", created, StringComparison.Ordinal);
+
+        await Ok("tasks", "queues", "update", "hq", location, "--http-oidc-service-account-email-override=worker@gcloud-project.iam.gserviceaccount.com", "--http-oidc-token-audience-override=https://example.com/hooks", "--http-header-override=X-Env: prod");
+        var updated = await Ok("tasks", "queues", "describe", "hq", location);
+        Assert.Contains("serviceAccountEmail: worker@gcloud-project.iam.gserviceaccount.com", updated, StringComparison.Ordinal);
+        Assert.Contains("value: prod", updated, StringComparison.Ordinal);
+        Assert.Contains("host: example.com", updated, StringComparison.Ordinal); // a sub-field mask leaves the rest alone
+        Assert.Contains("serviceAccountEmail: worker@gcloud-project.iam.gserviceaccount.com", await Ok("beta", "tasks", "queues", "describe", "hq", location), StringComparison.Ordinal); // same queue, v2beta3
+
+        await Ok("tasks", "queues", "update", "hq", location, "--clear-http-uri-override", "--clear-http-header-override");
+        var cleared = await Ok("tasks", "queues", "describe", "hq", location);
+        Assert.DoesNotContain("example.com:", cleared, StringComparison.Ordinal);
+        Assert.DoesNotContain("host: example.com", cleared, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Env", cleared, StringComparison.Ordinal);
+        Assert.Contains("serviceAccountEmail: worker@gcloud-project.iam.gserviceaccount.com", cleared, StringComparison.Ordinal);
+
+        await Ok("tasks", "queues", "update", "hq", location, "--clear-http-oidc-service-account-email-override", "--clear-http-oidc-token-audience-override");
+        Assert.DoesNotContain("serviceAccountEmail", await Ok("tasks", "queues", "describe", "hq", location), StringComparison.Ordinal);
+    }
 }

@@ -334,7 +334,7 @@ internal static class QueuePages
         var bodyPart = body
             ? Html.Of($"<h2>Body</h2><pre>{BodyText(http?.Body.ToByteArray() ?? task.AppEngineHttpRequest?.Body.ToByteArray() ?? [])}</pre>")
             : Html.Of($"<p><a href=\"/task?name={Html.Url(task.Name)}&amp;body=1\">Show the body</a></p>");
-        var journey = traceId is null ? Markup.Empty : Html.Of($"<p><a href=\"/trace?id={traceId}\">See this event's journey</a></p>");
+        var journey = traceId is null ? Markup.Empty : Html.Of($"<p><a href=\"/trace?id={traceId}&amp;task={Html.Url(task.Name)}\">See this event's journey</a></p>");
         var page = Html.Of($"""
             <p class="mono">{task.Name}</p>
             <p>{Layout.Form(context, "/task/run", "Run now", [("name", task.Name), ("back", back)])}{Layout.Form(context, "/task/delete", "Delete", [("name", task.Name), ("back", $"/queue?name={Html.Url(taskName.Queue.ToString())}")], "danger")} <a href="/queue?name={Html.Url(taskName.Queue.ToString())}">Back to queue {taskName.QueueId}</a></p>

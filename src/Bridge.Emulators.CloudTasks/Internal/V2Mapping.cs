@@ -7,13 +7,14 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// <summary>
 /// Maps google.cloud.tasks.v2 messages to the engine's v2beta3 ones and back. Messages whose field numbers agree
 /// (targets, rate limits, retry config, attempts, most requests) go through a serialize/parse round trip; Queue and
-/// Task, whose numbers differ, are mapped field by field. Fields v2 lacks (type, http_target, ttls, stats,
-/// pull_message) are dropped on the way out; v2 requests cannot carry them.
+/// Task, whose numbers differ, are mapped field by field; the queue's http_target has v2beta3's numbers and goes through
+/// the round trip too. Fields v2 lacks (type, ttls, stats, pull_message) are dropped on the way out; v2 requests
+/// cannot carry them.
 /// </summary>
 internal static class V2Mapping
 {
     /// <summary>Top-level Queue fields UpdateQueue may change through v2.</summary>
-    private static readonly string[] UpdatableFields = ["app_engine_routing_override", "rate_limits", "retry_config", "stackdriver_logging_config"];
+    private static readonly string[] UpdatableFields = ["app_engine_routing_override", "http_target", "rate_limits", "retry_config", "stackdriver_logging_config"];
 
     public static T Convert<T>(IMessage? source, MessageParser<T> parser)
         where T : class, IMessage<T> => source is null ? null! : parser.ParseFrom(source.ToByteString());
@@ -33,6 +34,7 @@ internal static class V2Mapping
             State = (Beta.Queue.Types.State)(int)queue.State,
             PurgeTime = queue.PurgeTime,
             StackdriverLoggingConfig = Convert(queue.StackdriverLoggingConfig, Beta.StackdriverLoggingConfig.Parser),
+            HttpTarget = Convert(queue.HttpTarget, Beta.HttpTarget.Parser),
         };
         if (queue.AppEngineRoutingOverride is { } routing)
         {
@@ -51,6 +53,7 @@ internal static class V2Mapping
         State = (V2.Queue.Types.State)(int)queue.State,
         PurgeTime = queue.PurgeTime,
         StackdriverLoggingConfig = Convert(queue.StackdriverLoggingConfig, V2.StackdriverLoggingConfig.Parser),
+        HttpTarget = Convert(queue.HttpTarget, V2.HttpTarget.Parser),
     };
 
     public static Beta.Task ToBeta(V2.Task? task)
@@ -115,7 +118,7 @@ internal static class V2Mapping
     /// <summary>
     /// A v2 UpdateQueue mask in the engine's terms: paths (proto or REST form) must start at a field v2's Queue has;
     /// <c>app_engine_routing_override</c> moves under <c>app_engine_http_queue</c>. An empty mask means every v2
-    /// field, so an update through v2 never clears what only v2beta3 can set (http_target, ttls).
+    /// field, so an update through v2 never clears what only v2beta3 can set (ttls).
     /// </summary>
     public static FieldMask ToBetaMask(FieldMask? mask)
     {
