@@ -66,7 +66,7 @@ public static class BridgeServerApp
             var defaults = EmbeddedDefaults(server);
             if (embeddedServiceBus)
             {
-                AddEmbeddedServiceBus(builder.Services, defaults, server.ServiceBusPort);
+                AddEmbeddedServiceBus(builder.Services, defaults, server.ServiceBusPort, server.ServiceBusDataFolder);
             }
 
             builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = defaults });
@@ -178,12 +178,13 @@ public static class BridgeServerApp
     /// The Service Bus emulator as a hosted service registered before the intake, so it is listening when the intake
     /// starts and still there while the intake drains on stop. With port 0 the intake reads the bound port from it.
     /// </summary>
-    private static void AddEmbeddedServiceBus(IServiceCollection services, Dictionary<string, string?> defaults, int port)
+    private static void AddEmbeddedServiceBus(IServiceCollection services, Dictionary<string, string?> defaults, int port, string? data)
     {
         services.AddServiceBusEmulator(o =>
         {
             o.Port = port;
             o.ListenAddress = "127.0.0.1";
+            o.DataDirectory = data;
             o.Queues.Add(new QueueDefinition { Name = ServerOptions.DemoServiceBusQueue });
         });
         defaults[ServiceBusConnection.DefaultName] = EmbeddedServiceBusConnectionString(port);

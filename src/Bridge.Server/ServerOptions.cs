@@ -34,6 +34,18 @@ public sealed class ServerOptions
     /// </summary>
     public bool? EmbeddedServiceBus { get; set; }
 
+    /// <summary>
+    /// Where the embedded Service Bus emulator keeps its messages; default: a <c>servicebus</c> folder inside
+    /// <see cref="EmulatorData"/> when that is set (one setting keeps both emulators across restarts), else in memory.
+    /// </summary>
+    public string? ServiceBusData { get; set; }
+
+    /// <summary>The embedded Service Bus emulator's data folder as configured or defaulted; null: in memory.</summary>
+    public string? ServiceBusDataFolder =>
+        !string.IsNullOrWhiteSpace(ServiceBusData) ? ServiceBusData
+        : !string.IsNullOrWhiteSpace(EmulatorData) ? Path.Combine(EmulatorData, "servicebus")
+        : null;
+
     /// <summary>AMQP port (loopback) of the embedded Service Bus emulator; 0 = any free port.</summary>
     public int ServiceBusPort { get; set; } = DefaultServiceBusPort;
 

@@ -24,6 +24,20 @@ internal sealed partial class RunnerProcess : IDisposable
 
     public int EmulatorGrpcPort { get; private set; }
 
+    /// <summary>The embedded Service Bus emulator's AMQP port as the banner names it (0 when it has none).</summary>
+    public int ServiceBusPort
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.Select(l => ServiceBusLine().Match(l)).FirstOrDefault(m => m.Success) is { } match
+                    ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
+                    : 0;
+            }
+        }
+    }
+
     /// <summary>Everything written to stdout and stderr so far.</summary>
     public IReadOnlyList<string> Output
     {
@@ -118,6 +132,9 @@ internal sealed partial class RunnerProcess : IDisposable
 
     [GeneratedRegex(@"embedded Cloud Tasks emulator \(gRPC 127\.0\.0\.1:(\d+),")]
     private static partial Regex GrpcLine();
+
+    [GeneratedRegex(@"embedded Service Bus emulator \(AMQP 127\.0\.0\.1:(\d+),")]
+    private static partial Regex ServiceBusLine();
 
     [GeneratedRegex(@"send an event:\s+curl -X POST http://localhost:(\d+)/api/events/demo")]
     private static partial Regex EventLine();

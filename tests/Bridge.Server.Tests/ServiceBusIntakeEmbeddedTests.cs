@@ -36,6 +36,47 @@ public sealed class ServiceBusIntakeEmbeddedTests
     }
 
     [Fact]
+    public async Task The_embedded_Service_Bus_emulator_keeps_its_messages_next_to_the_Cloud_Tasks_data_across_a_SIGKILL()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-server-" + Guid.NewGuid().ToString("N"));
+        string[] settings = [$"--Bridge:Server:EmulatorData={data}", "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0"];
+        try
+        {
+            long scheduled;
+            using (var first = await RunnerProcess.StartAsync(settings))
+            {
+                Assert.NotEqual(0, first.ServiceBusPort);
+                await using var client = new ServiceBusClient(BridgeServerApp.EmbeddedServiceBusConnectionString(first.ServiceBusPort));
+                await using var sender = client.CreateSender(ServerOptions.DemoServiceBusQueue);
+                // Due tomorrow: acknowledged and stored, not yet taken by the intake. And one the intake dead-letters.
+                scheduled = await sender.ScheduleMessageAsync(new ServiceBusMessage("{\"later\":true}") { MessageId = "kept-1" }, TimeProvider.System.GetUtcNow().AddDays(1));
+                await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "dead-1", ApplicationProperties = { ["bridge-route"] = "no-such-route" } });
+                await using var deadLetters = client.CreateReceiver(ServerOptions.DemoServiceBusQueue, new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
+                await Eventually.HoldsAsync(async () => (await deadLetters.PeekMessagesAsync(10, fromSequenceNumber: 0)).Count == 1, describe: () => "the intake never dead-lettered dead-1");
+                await first.KillAsync();
+                Assert.Empty(first.Errors);
+            }
+
+            Assert.True(File.Exists(Path.Combine(data, "servicebus", "servicebus-emulator.db")), "no Service Bus data next to the Cloud Tasks data");
+            using var second = await RunnerProcess.StartAsync(settings);
+            await using (var client = new ServiceBusClient(BridgeServerApp.EmbeddedServiceBusConnectionString(second.ServiceBusPort)))
+            {
+                await using var queue = client.CreateReceiver(ServerOptions.DemoServiceBusQueue);
+                var kept = Assert.Single(await queue.PeekMessagesAsync(10, fromSequenceNumber: 0));
+                Assert.Equal(("kept-1", scheduled, ServiceBusMessageState.Scheduled), (kept.MessageId, kept.SequenceNumber, kept.State));
+                await using var deadLetters = client.CreateReceiver(ServerOptions.DemoServiceBusQueue, new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
+                Assert.Equal("dead-1", Assert.Single(await deadLetters.PeekMessagesAsync(10, fromSequenceNumber: 0)).MessageId);
+            }
+
+            Assert.Empty(second.Errors);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task The_send_command_the_banner_prints_puts_a_message_on_demo_in_with_the_official_SDK()
     {
         await using var server = await RunningServer.StartAsync();
