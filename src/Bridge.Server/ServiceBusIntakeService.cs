@@ -8,7 +8,8 @@ namespace Bridge.Server;
 /// <summary>
 /// Service Bus → Cloud Tasks with <c>ServiceBusProcessor</c>: peek-lock, bounded concurrency, each message settled by
 /// the same decision as the function app (complete / dead-letter with reason / hand back for later); stopping lets in-flight
-/// messages finish.
+/// messages finish. With a hand-back queue configured (<c>BridgeServiceBusHandBackQueue</c>) it
+/// receives from that queue too, on the same connection: a topic subscription's messages are handed back there.
 /// </summary>
 /// <remarks>
 /// Drains in <see cref="StoppingAsync"/>, which the host calls on every lifecycle service before it stops any of them:
@@ -40,9 +41,9 @@ public sealed partial class ServiceBusIntakeService(
     // Cancels the forwards under way only when the host's shutdown timeout runs out. The processor's own token is
     // signalled as soon as stopping begins, which would cut off the very forwards stopping waits for.
     private readonly CancellationTokenSource _shutdownExpired = new();
+    private readonly List<(string Entity, ServiceBusProcessor Processor)> _processors = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ServiceBusSender> _senders = new(StringComparer.OrdinalIgnoreCase);
     private ServiceBusClient? _client;
-    private ServiceBusProcessor? _processor;
-    private ServiceBusSender? _handBackSender;
 
     /// <summary>True when a connection and a queue are configured.</summary>
     public static bool IsConfigured(IConfiguration configuration) =>
@@ -55,23 +56,36 @@ public sealed partial class ServiceBusIntakeService(
             ? new ServiceBusConnection { ConnectionString = local.ConnectionString }
             : ServiceBusConnection.FromConfiguration(configuration);
         _client = connection.CreateClient();
-        _handBackSender = _client.CreateSender(_entity);
-        var concurrency = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls);
-        _processor = _client.CreateProcessor(_entity, new ServiceBusProcessorOptions
+        if (handler.AbandonsInsteadOfHandingBack(_entity))
         {
-            AutoCompleteMessages = false,
-            MaxConcurrentCalls = concurrency,
-            PrefetchCount = configuration.GetValue(PrefetchCountSetting, concurrency * DefaultPrefetchPerCall),
-            ReceiveMode = ServiceBusReceiveMode.PeekLock,
-        });
-        _processor.ProcessMessageAsync += ProcessAsync;
-        _processor.ProcessErrorAsync += args =>
+            LogNoHandBackQueue(_entity, ServiceBusConnection.HandBackQueueSetting);
+        }
+
+        string[] entities = handler.HandBackQueue is { } handBackQueue ? [_entity, handBackQueue] : [_entity];
+        foreach (var entity in entities)
         {
-            LogReceiveError(args.ErrorSource.ToString(), args.Exception);
-            return Task.CompletedTask;
-        };
-        await _processor.StartProcessingAsync(cancellationToken);
-        LogStarted(_entity);
+            var concurrency = configuration.GetValue(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultMaxConcurrentCalls);
+            var processor = _client.CreateProcessor(entity, new ServiceBusProcessorOptions
+            {
+                AutoCompleteMessages = false,
+                MaxConcurrentCalls = concurrency,
+                PrefetchCount = configuration.GetValue(PrefetchCountSetting, concurrency * DefaultPrefetchPerCall),
+                ReceiveMode = ServiceBusReceiveMode.PeekLock,
+            });
+            processor.ProcessMessageAsync += args => ProcessAsync(args, entity);
+            processor.ProcessErrorAsync += args =>
+            {
+                LogReceiveError(args.ErrorSource.ToString(), args.Exception);
+                return Task.CompletedTask;
+            };
+            _processors.Add((entity, processor));
+        }
+
+        foreach (var (entity, processor) in _processors)
+        {
+            await processor.StartProcessingAsync(cancellationToken);
+            LogStarted(entity);
+        }
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -86,45 +100,51 @@ public sealed partial class ServiceBusIntakeService(
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        if (_processor is not null)
+        if (_processors.Count > 0)
         {
             LogDraining(_entity);
             await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
-            await _processor.StopProcessingAsync(cancellationToken);
+            await Task.WhenAll(_processors.Select(p => p.Processor.StopProcessingAsync(cancellationToken)));
             LogDrained(_entity);
         }
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_processor is not null)
+        // Detaches the receiver links now, while the broker is still reachable: a message delivered to a link but
+        // not yet handed to a handler is released at once rather than held until its lock expires.
+        foreach (var (_, processor) in _processors)
         {
-            // Detaches the receiver link now, while the broker is still reachable: a message delivered to the link
-            // but not yet handed to a handler is released at once rather than held until its lock expires.
-            await _processor.CloseAsync(cancellationToken);
+            await processor.CloseAsync(cancellationToken);
         }
     }
 
     public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Settles one message; public so tests drive it with messages from ServiceBusModelFactory.</summary>
-    public Task ProcessAsync(ProcessMessageEventArgs args)
+    public Task ProcessAsync(ProcessMessageEventArgs args) => ProcessAsync(args, _entity);
+
+    private Task ProcessAsync(ProcessMessageEventArgs args, string entity)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return handler.HandleAsync(args.Message, _entity, new ProcessorSettler(args, _handBackSender), _shutdownExpired.Token);
+        return handler.HandleAsync(args.Message, entity, new ProcessorSettler(args, SenderFor), _shutdownExpired.Token);
     }
+
+    /// <summary>A sender on the processors' own client: one connection for receiving and handing back.</summary>
+    private ServiceBusSender SenderFor(string entity) =>
+        _senders.GetOrAdd(entity, e => (_client ?? throw new InvalidOperationException("The intake has not started.")).CreateSender(e));
 
     public async ValueTask DisposeAsync()
     {
         _shutdownExpired.Dispose();
-        if (_processor is not null)
+        foreach (var (_, processor) in _processors)
         {
-            await _processor.DisposeAsync();
+            await processor.DisposeAsync();
         }
 
-        if (_handBackSender is not null)
+        foreach (var sender in _senders.Values)
         {
-            await _handBackSender.DisposeAsync();
+            await sender.DisposeAsync();
         }
 
         if (_client is not null)
@@ -142,11 +162,14 @@ public sealed partial class ServiceBusIntakeService(
     [LoggerMessage(EventId = 402, Level = LogLevel.Information, Message = "Stopped receiving from {Entity}; the messages under way are settled")]
     private partial void LogDrained(string entity);
 
+    [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "{Entity} is a topic subscription and {Setting} names no hand-back queue: a message whose task can't be created yet is abandoned and redelivered at once, and dead-lettered after the subscription's MaxDeliveryCount (MaxDeliveryCountExceeded), not handed back with a growing delay within its route's retry budget. Configure a hand-back queue")]
+    private partial void LogNoHandBackQueue(string entity, string setting);
+
     [LoggerMessage(EventId = 401, Level = LogLevel.Warning, Message = "Service Bus receive error ({Source})")]
     private partial void LogReceiveError(string source, Exception exception);
 
     /// <summary>Settlement through the processor's event arguments (the message's receiver link).</summary>
-    private sealed class ProcessorSettler(ProcessMessageEventArgs args, ServiceBusSender? handBackSender) : IServiceBusSettler
+    private sealed class ProcessorSettler(ProcessMessageEventArgs args, Func<string, ServiceBusSender> senderFor) : IServiceBusSettler
     {
         public Task CompleteAsync(CancellationToken cancellationToken) => args.CompleteMessageAsync(args.Message, cancellationToken);
 
@@ -155,7 +178,7 @@ public sealed partial class ServiceBusIntakeService(
 
         public Task AbandonAsync(CancellationToken cancellationToken) => args.AbandonMessageAsync(args.Message, cancellationToken: cancellationToken);
 
-        public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) =>
-            (handBackSender ?? throw new InvalidOperationException("The intake has not started.")).SendMessageAsync(copy, cancellationToken);
+        public Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken) =>
+            senderFor(entity).SendMessageAsync(copy, cancellationToken);
     }
 }
