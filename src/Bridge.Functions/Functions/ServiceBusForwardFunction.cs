@@ -25,7 +25,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(messageActions);
         var entity = configuration[QueueSetting] ?? string.Empty;
-        var settlement = await handler.HandleAsync(message, entity, new FunctionSettler(messageActions, message, senders, entity), cancellationToken);
+        var settlement = await handler.HandleAsync(message, entity, new FunctionSettler(messageActions, message, senders), cancellationToken);
         if (settlement.Action == SettlementAction.Abandon)
         {
             throw settlement.Error!; // the invocation is recorded as failed; Service Bus redelivers
@@ -33,7 +33,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
     }
 
     /// <summary>Settlement through the Functions host's message actions.</summary>
-    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message, ServiceBusSenders senders, string entity) : IServiceBusSettler
+    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message, ServiceBusSenders senders) : IServiceBusSettler
     {
         public Task CompleteAsync(CancellationToken cancellationToken) => actions.CompleteMessageAsync(message, cancellationToken);
 
