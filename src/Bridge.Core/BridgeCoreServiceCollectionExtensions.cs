@@ -24,6 +24,7 @@ public static class BridgeCoreServiceCollectionExtensions
         var section = configuration.GetSection(BridgeOptions.SectionName);
         services.AddOptions<BridgeOptions>().Bind(section).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BridgeOptions>, BridgeOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BridgeOptions>>(new HandBackQueueValidator(configuration)));
         services.AddCloudTasksClient(section.GetSection("CloudTasks"));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<BridgeOptions>>().Value));
@@ -40,7 +41,8 @@ public static class BridgeCoreServiceCollectionExtensions
             sp.GetRequiredService<RouteTable>(),
             sp.GetRequiredService<IOptions<BridgeOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILogger<ServiceBusMessageHandler>>()));
+            sp.GetService<ILogger<ServiceBusMessageHandler>>(),
+            configuration[ServiceBusConnection.HandBackQueueSetting]));
         return services;
     }
 
@@ -53,6 +55,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.AddOptions<OutcomeOptions>().Bind(configuration.GetSection(OutcomeOptions.SectionName)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<OutcomeOptions>, OutcomeOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(_ => new ServiceBusSenders(ServiceBusConnection.FromConfiguration(configuration)));
         services.TryAddSingleton(sp => new OidcTokenVerifier(sp.GetRequiredService<IOptions<CallbackOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<IOutcomeSink>(sp => new CompositeOutcomeSink(CreateSinks(sp)));
         services.TryAddSingleton(sp => new CallbackReceiver(
@@ -84,13 +87,14 @@ public static class BridgeCoreServiceCollectionExtensions
             }
             else if (name.Equals(OutcomeOptions.ServiceBusSink, StringComparison.OrdinalIgnoreCase))
             {
-                var client = new ServiceBusConnection
+                // The senders' client for the namespace: the same connection as hand-backs when it is the same namespace.
+                var target = new ServiceBusConnection
                 {
                     FullyQualifiedNamespace = options.ServiceBusNamespace,
                     ConnectionString = options.ServiceBusConnectionString,
                     ManagedIdentityClientId = options.ManagedIdentityClientId,
-                }.CreateClient();
-                yield return new ServiceBusOutcomeSink(client.CreateSender(options.ServiceBusEntity));
+                };
+                yield return new ServiceBusOutcomeSink(sp.GetRequiredService<ServiceBusSenders>().For(target, options.ServiceBusEntity!));
             }
             else if (sp.GetKeyedService<IOutcomeSink>(name) is { } hosted)
             {

@@ -22,6 +22,14 @@ public sealed record ServiceBusConnection
     /// </summary>
     public const string QueueSetting = "BridgeServiceBusQueue";
 
+    /// <summary>
+    /// The queue a topic subscription's messages are handed back to when their task can't be created yet (a copy sent
+    /// to the topic would reach every subscription); both hosts receive from it too. Flat, like <see cref="QueueSetting"/>,
+    /// for the function app's trigger. Unset: a subscription's message is abandoned instead (redelivered at once, and
+    /// dead-lettered after the subscription's MaxDeliveryCount).
+    /// </summary>
+    public const string HandBackQueueSetting = "BridgeServiceBusHandBackQueue";
+
     /// <summary>The runner's processor concurrency.</summary>
     public const string MaxConcurrentCallsSetting = "Bridge:ServiceBus:MaxConcurrentCalls";
 

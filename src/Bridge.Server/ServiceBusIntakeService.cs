@@ -10,7 +10,9 @@ namespace Bridge.Server;
 /// Service Bus → Cloud Tasks in batches: several receive loops, each taking up to <see cref="MaxBatchSizeSetting"/>
 /// peek-locked messages at a time, forwarding them together (BatchCreateTasks per queue) and settling each message on
 /// its own result by the same decision as the function app (complete / dead-letter with reason / hand back for later).
-/// Locks are renewed while a batch is under way; stopping lets the batches under way finish.
+/// Locks are renewed while a batch is under way; stopping lets the batches under way finish. With a hand-back queue
+/// configured (<c>BridgeServiceBusHandBackQueue</c>) it receives from that queue too, on the same connection: a topic
+/// subscription's messages are handed back there.
 /// </summary>
 /// <remarks>
 /// Drains in <see cref="StoppingAsync"/>, which the host calls on every lifecycle service before it stops any of them:
@@ -57,9 +59,9 @@ public sealed partial class ServiceBusIntakeService(
     // receives (_stopReceiving), which would otherwise cut off the very forwards stopping waits for.
     private readonly CancellationTokenSource _shutdownExpired = new();
     private readonly CancellationTokenSource _stopReceiving = new();
+    private readonly List<ServiceBusReceiver> _receivers = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ServiceBusSender> _senders = new(StringComparer.OrdinalIgnoreCase);
     private ServiceBusClient? _client;
-    private ServiceBusReceiver? _receiver;
-    private ServiceBusSender? _handBackSender;
     private Task[] _loops = [];
 
     /// <summary>True when a connection and a queue are configured.</summary>
@@ -77,11 +79,22 @@ public sealed partial class ServiceBusIntakeService(
             ? new ServiceBusConnection { ConnectionString = local.ConnectionString }
             : ServiceBusConnection.FromConfiguration(configuration);
         _client = connection.CreateClient();
-        _handBackSender = _client.CreateSender(_entity);
-        _receiver = _client.CreateReceiver(_entity, new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = prefetch });
-        var receiver = _receiver;
-        _loops = Enumerable.Range(0, loops).Select(_ => Task.Run(() => ReceiveLoopAsync(receiver, maxBatchSize), CancellationToken.None)).ToArray();
-        LogStarted(_entity, maxBatchSize, loops);
+        if (handler.AbandonsInsteadOfHandingBack(_entity))
+        {
+            LogNoHandBackQueue(_entity, ServiceBusConnection.HandBackQueueSetting);
+        }
+
+        var started = new List<Task>();
+        string[] entities = handler.HandBackQueue is { } handBackQueue ? [_entity, handBackQueue] : [_entity];
+        foreach (var entity in entities)
+        {
+            var receiver = _client.CreateReceiver(entity, new ServiceBusReceiverOptions { ReceiveMode = ServiceBusReceiveMode.PeekLock, PrefetchCount = prefetch });
+            _receivers.Add(receiver);
+            started.AddRange(Enumerable.Range(0, loops).Select(_ => Task.Run(() => ReceiveLoopAsync(receiver, entity, maxBatchSize), CancellationToken.None)));
+            LogStarted(entity, maxBatchSize, loops);
+        }
+
+        _loops = [.. started];
         return Task.CompletedTask;
     }
 
@@ -96,7 +109,7 @@ public sealed partial class ServiceBusIntakeService(
     /// </summary>
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
-        if (_receiver is not null)
+        if (_receivers.Count > 0)
         {
             LogDraining(_entity);
             await using var _ = cancellationToken.Register(() => _shutdownExpired.Cancel());
@@ -108,11 +121,11 @@ public sealed partial class ServiceBusIntakeService(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_receiver is not null)
+        // Detaches the receiver links now, while the broker is still reachable: a message delivered to a link but not
+        // yet handed to a loop is released at once rather than held until its lock expires.
+        foreach (var receiver in _receivers)
         {
-            // Detaches the receiver link now, while the broker is still reachable: a message delivered to the link
-            // but not yet handed to a loop is released at once rather than held until its lock expires.
-            await _receiver.CloseAsync(cancellationToken);
+            await receiver.CloseAsync(cancellationToken);
         }
     }
 
@@ -123,23 +136,26 @@ public sealed partial class ServiceBusIntakeService(
     /// meanwhile; a message whose settlement failed is abandoned so it comes back at once. Public so tests drive it
     /// with messages from ServiceBusModelFactory.
     /// </summary>
-    public async Task ProcessBatchAsync(IReadOnlyList<ServiceBusReceivedMessage> messages, ServiceBusReceiver receiver)
+    public Task ProcessBatchAsync(IReadOnlyList<ServiceBusReceivedMessage> messages, ServiceBusReceiver receiver) =>
+        ProcessBatchAsync(messages, receiver, _entity);
+
+    private async Task ProcessBatchAsync(IReadOnlyList<ServiceBusReceivedMessage> messages, ServiceBusReceiver receiver, string entity)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(receiver);
-        var settlers = messages.Select(m => new ReceiverSettler(receiver, m, _handBackSender)).ToList();
+        var settlers = messages.Select(m => new ReceiverSettler(receiver, m, SenderFor)).ToList();
         using var renewing = new CancellationTokenSource();
         var renewal = RenewLocksAsync(receiver, settlers, renewing.Token);
         try
         {
-            await handler.HandleBatchAsync(messages, _entity, settlers, _shutdownExpired.Token);
+            await handler.HandleBatchAsync(messages, entity, settlers, _shutdownExpired.Token);
         }
 #pragma warning disable CA1031 // whatever went wrong, the messages not settled are given back, not left locked
         catch (Exception ex)
 #pragma warning restore CA1031
         {
             var unsettled = settlers.Where(s => !s.Settled).ToList();
-            LogBatchFailed(_entity, messages.Count, unsettled.Count, ex);
+            LogBatchFailed(entity, messages.Count, unsettled.Count, ex);
             using var bounded = new CancellationTokenSource(AbandonTimeout, time);
             await Task.WhenAll(unsettled.Select(s => s.TryAbandonAsync(bounded.Token)));
         }
@@ -160,14 +176,14 @@ public sealed partial class ServiceBusIntakeService(
         await Task.WhenAll(_loops).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _shutdownExpired.Dispose();
         _stopReceiving.Dispose();
-        if (_receiver is not null)
+        foreach (var receiver in _receivers)
         {
-            await _receiver.DisposeAsync();
+            await receiver.DisposeAsync();
         }
 
-        if (_handBackSender is not null)
+        foreach (var sender in _senders.Values)
         {
-            await _handBackSender.DisposeAsync();
+            await sender.DisposeAsync();
         }
 
         if (_client is not null)
@@ -176,7 +192,10 @@ public sealed partial class ServiceBusIntakeService(
         }
     }
 
-    private async Task ReceiveLoopAsync(ServiceBusReceiver receiver, int maxBatchSize)
+    private ServiceBusSender SenderFor(string entity) =>
+        _senders.GetOrAdd(entity, e => (_client ?? throw new InvalidOperationException("The intake has not started.")).CreateSender(e));
+
+    private async Task ReceiveLoopAsync(ServiceBusReceiver receiver, string entity, int maxBatchSize)
     {
         var stop = _stopReceiving.Token;
         while (!stop.IsCancellationRequested)
@@ -194,7 +213,7 @@ public sealed partial class ServiceBusIntakeService(
             catch (Exception ex)
 #pragma warning restore CA1031
             {
-                LogReceiveError(_entity, ex);
+                LogReceiveError(entity, ex);
                 try
                 {
                     await Task.Delay(ReceiveErrorBackoff, time, stop);
@@ -209,7 +228,7 @@ public sealed partial class ServiceBusIntakeService(
 
             if (batch.Count > 0)
             {
-                await ProcessBatchAsync(batch, receiver);
+                await ProcessBatchAsync(batch, receiver, entity);
             }
         }
     }
@@ -281,8 +300,11 @@ public sealed partial class ServiceBusIntakeService(
     [LoggerMessage(EventId = 405, Level = LogLevel.Warning, Message = "Could not renew the lock of message {MessageId} ({Reason})")]
     private partial void LogRenewFailed(string messageId, string reason);
 
+    [LoggerMessage(EventId = 406, Level = LogLevel.Warning, Message = "{Entity} is a topic subscription and {Setting} names no hand-back queue: a message whose task can't be created yet is abandoned and redelivered at once, and dead-lettered after the subscription's MaxDeliveryCount (MaxDeliveryCountExceeded), not handed back with a growing delay within its route's retry budget. Configure a hand-back queue")]
+    private partial void LogNoHandBackQueue(string entity, string setting);
+
     /// <summary>Settlement through the receiver that holds the message's lock; remembers whether it settled.</summary>
-    private sealed class ReceiverSettler(ServiceBusReceiver receiver, ServiceBusReceivedMessage message, ServiceBusSender? handBackSender) : IServiceBusSettler
+    private sealed class ReceiverSettler(ServiceBusReceiver receiver, ServiceBusReceivedMessage message, Func<string, ServiceBusSender> senderFor) : IServiceBusSettler
     {
         private volatile bool _settled;
 
@@ -308,8 +330,8 @@ public sealed partial class ServiceBusIntakeService(
             _settled = true;
         }
 
-        public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) =>
-            (handBackSender ?? throw new InvalidOperationException("The intake has not started.")).SendMessageAsync(copy, cancellationToken);
+        public Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken) =>
+            senderFor(entity).SendMessageAsync(copy, cancellationToken);
 
         /// <summary>Gives the message back after its batch failed; a lock already lost needs nothing.</summary>
         public async Task TryAbandonAsync(CancellationToken cancellationToken)

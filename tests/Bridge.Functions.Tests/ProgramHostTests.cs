@@ -48,4 +48,15 @@ public sealed class ProgramHostTests
 
         Assert.Contains(error.Failures, f => f.StartsWith("Bridge:Routes is empty", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_hand_back_queue_is_refused_since_the_function_app_has_no_trigger_on_one()
+    {
+        await using var emulator = await EmulatorHost.StartAsync();
+        using var host = BridgeFunctionsApp.Build([.. Settings(emulator), "--BridgeServiceBusHandBackQueue=bridge-handback"]);
+
+        var error = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Contains(error.Failures, f => f.StartsWith("BridgeServiceBusHandBackQueue is served by the self-hosted runner only", StringComparison.Ordinal));
+    }
 }

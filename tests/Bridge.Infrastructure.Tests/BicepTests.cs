@@ -267,6 +267,7 @@ public sealed partial class BicepTests
             {
                 ($"{group}/Microsoft.Insights/components/bridge-insights", "Monitoring Metrics Publisher"),
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "Service Bus Data Receiver"),
+                ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "Service Bus Data Sender"), // hand-backs: a scheduled copy to the intake queue
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-outcomes", "Service Bus Data Sender"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{payloadStore}/blobServices/default/containers/payloads", "Storage Blob Data Contributor"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{storageName}", "Storage Blob Data Owner"),

@@ -14,10 +14,12 @@ internal sealed partial class RunnerProcess : IDisposable
     private readonly Process _process;
     private readonly TaskCompletionSource<(int Port, int Grpc)> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<string> _output = [];
+    private readonly Regex? _readyWhen;
 
-    private RunnerProcess(Process process)
+    private RunnerProcess(Process process, Regex? readyWhen)
     {
         _process = process;
+        _readyWhen = readyWhen;
     }
 
     public int Port { get; private set; }
@@ -54,7 +56,13 @@ internal sealed partial class RunnerProcess : IDisposable
     public IReadOnlyList<string> Errors => Output.Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)).ToList();
 
     /// <summary>Starts the runner with <paramref name="settings"/> (command-line configuration) and waits, bounded, until it serves.</summary>
-    public static async Task<RunnerProcess> StartAsync(params string[] settings)
+    public static Task<RunnerProcess> StartAsync(params string[] settings) => StartAsync(readyWhen: null, settings);
+
+    /// <summary>
+    /// Starts the runner and waits, bounded, until it prints a line matching <paramref name="readyWhen"/> (for a runner
+    /// without the embedded emulator, whose banner it does not print); null: until it serves the embedded emulator.
+    /// </summary>
+    public static async Task<RunnerProcess> StartAsync(Regex? readyWhen, params string[] settings)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -73,7 +81,7 @@ internal sealed partial class RunnerProcess : IDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__Bridge"] = "Warning";
-        var runner = new RunnerProcess(Process.Start(start)!);
+        var runner = new RunnerProcess(Process.Start(start)!, readyWhen);
         runner._process.OutputDataReceived += (_, e) => runner.OnLine(e.Data);
         runner._process.ErrorDataReceived += (_, e) => runner.OnLine(e.Data);
         runner._process.EnableRaisingEvents = true;
@@ -121,6 +129,16 @@ internal sealed partial class RunnerProcess : IDisposable
         lock (_output)
         {
             _output.Add(line);
+            if (_readyWhen is not null)
+            {
+                if (_readyWhen.IsMatch(line))
+                {
+                    _ready.TrySetResult((0, 0));
+                }
+
+                return;
+            }
+
             var grpc = _output.Select(l => GrpcLine().Match(l)).FirstOrDefault(m => m.Success);
             var api = _output.Select(l => EventLine().Match(l)).FirstOrDefault(m => m.Success);
             if (grpc is not null && api is not null)

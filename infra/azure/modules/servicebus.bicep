@@ -85,8 +85,8 @@ resource outcomeTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = if (
   }
 }
 
-// Least privilege: receive on the intake queue only (Owner of that one queue where KEDA scales on it), send on the
-// outcome entity only.
+// Least privilege: receive and send (hand-backs) on the intake queue only (Owner of that one queue where KEDA scales
+// on it), send on the outcome entity only.
 var intakeRoleId = intakeRole == 'Owner' ? builtInRoles.serviceBusDataOwner : builtInRoles.serviceBusDataReceiver
 
 resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -94,6 +94,18 @@ resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: intakeQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', intakeRoleId)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Send on the intake queue too: a message whose task can't be created yet is handed back as a scheduled copy
+// to this queue (Receiver alone can't send, and every hand-back would fail). Owner includes it.
+resource intakeSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (intakeRole == 'Receiver') {
+  name: guid(intakeQueue.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

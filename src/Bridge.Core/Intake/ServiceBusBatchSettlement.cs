@@ -77,9 +77,11 @@ public sealed partial class ServiceBusMessageHandler
     internal async Task<IReadOnlyList<Settlement>> DecideBatchAsync(IReadOnlyList<ServiceBusMessageData> messages, string entity, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        if (_batchForwarder is null || messages.Count == 1)
+        if (_batchForwarder is null || messages.Count == 1
+            || (HandBackQueue is not null && string.Equals(entity, HandBackQueue, StringComparison.OrdinalIgnoreCase)))
         {
-            // One message needs no long-running operation: CreateTask is the cheaper call for it.
+            // One message needs no long-running operation: CreateTask is the cheaper call for it. Copies on the
+            // hand-back queue each name their own origin (and route), so they are decided one by one.
             return await Task.WhenAll(messages.Select(m => DecideAsync(m, entity, cancellationToken))).ConfigureAwait(false);
         }
 
@@ -111,7 +113,7 @@ public sealed partial class ServiceBusMessageHandler
             {
                 var i = indices[j];
                 decisions[i] = results[j] is { Succeeded: true, Forwarded: { } forwarded }
-                    ? new Settlement(SettlementAction.Complete, forwarded)
+                    ? new Settlement(SettlementAction.Complete, forwarded) { OriginEntity = entity }
                     : DecideFailure(messages[i], entity, results[j].Failure ?? new ForwardingException(ForwardingFailureReason.CloudTasksUnavailable, "The batch forwarder gave no result for this message."));
             }
         }
@@ -122,6 +124,6 @@ public sealed partial class ServiceBusMessageHandler
     /// <summary>The same choice as <see cref="DecideAsync"/>'s for a failed forward.</summary>
     private Settlement DecideFailure(ServiceBusMessageData message, string entity, ForwardingException error) =>
         ServiceBusHandBack.IsRetriedWithinBudget(error)
-            ? DecideRetry(message, entity, error)
-            : new Settlement(SettlementAction.DeadLetter, Error: error);
+            ? DecideRetry(message, entity, entity, error)
+            : new Settlement(SettlementAction.DeadLetter, Error: error) { OriginEntity = entity };
 }

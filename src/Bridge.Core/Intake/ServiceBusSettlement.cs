@@ -19,7 +19,8 @@ public enum SettlementAction
 
     /// <summary>
     /// Release the lock so Service Bus redelivers at once (and dead-letters after MaxDeliveryCount). Only where a
-    /// hand-back can't be scheduled: a topic subscription, whose copy would reach every subscription.
+    /// hand-back can't be scheduled: a topic subscription with no hand-back queue configured (a copy sent to the
+    /// topic would reach every subscription).
     /// </summary>
     Abandon,
 
@@ -42,6 +43,12 @@ public sealed record Settlement(SettlementAction Action, ForwardResult? Result =
 
     /// <summary>For <see cref="SettlementAction.HandBack"/>: when the copy comes back.</summary>
     public DateTimeOffset? RetryAt { get; init; }
+
+    /// <summary>For <see cref="SettlementAction.HandBack"/>: the queue the copy is sent to (the message's own, or the hand-back queue).</summary>
+    public string? HandBackEntity { get; init; }
+
+    /// <summary>The entity whose route the message takes: where it was received, or for a hand-back copy where it first came from.</summary>
+    public string? OriginEntity { get; init; }
 
     /// <summary>True when the message is dead-lettered because its route's retry budget is spent.</summary>
     public bool RetriesExhausted { get; init; }
@@ -68,15 +75,17 @@ public interface IServiceBusSettler
 
     Task AbandonAsync(CancellationToken cancellationToken);
 
-    /// <summary>Sends <paramref name="copy"/> (its ScheduledEnqueueTime set) to the entity the message came from.</summary>
-    Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken);
+    /// <summary>Sends <paramref name="copy"/> (its ScheduledEnqueueTime set) to the queue <paramref name="entity"/> (the message's own, or the hand-back queue).</summary>
+    Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken);
 }
 
 /// <summary>
 /// The one decision both hosts (the function app and the self-hosted runner's ServiceBusProcessor) make per message,
 /// so they can't drift apart: forward (the client retries within the call's deadline), then complete; dead-letter a
 /// permanent failure at once; hand a failure worth waiting for back with a growing delay until the route's retry
-/// budget is spent, then dead-letter it as <c>RetriesExhausted</c>.
+/// budget is spent, then dead-letter it as <c>RetriesExhausted</c>. A topic subscription's message is handed back
+/// to the hand-back queue (<see cref="HandBackQueue"/>), which the hosts receive from too; the copy carries the
+/// subscription, so it keeps its route.
 /// </summary>
 public sealed partial class ServiceBusMessageHandler
 {
@@ -87,8 +96,9 @@ public sealed partial class ServiceBusMessageHandler
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    internal ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder, RouteTable routes, BridgeOptions options, TimeProvider time, ILogger<ServiceBusMessageHandler>? logger = null)
+    internal ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder, RouteTable routes, BridgeOptions options, TimeProvider time, ILogger<ServiceBusMessageHandler>? logger = null, string? handBackQueue = null)
     {
+        HandBackQueue = string.IsNullOrWhiteSpace(handBackQueue) ? null : handBackQueue;
         _intake = intake;
         _forwarder = forwarder;
         _routes = routes;
@@ -96,6 +106,15 @@ public sealed partial class ServiceBusMessageHandler
         _time = time;
         _logger = logger ?? (ILogger)NullLogger.Instance;
     }
+
+    /// <summary>
+    /// The queue topic subscriptions' messages are handed back to (<see cref="ServiceBusConnection.HandBackQueueSetting"/>);
+    /// null: none, and a subscription's message that can't be forwarded yet is abandoned (redelivered at once).
+    /// </summary>
+    public string? HandBackQueue { get; }
+
+    /// <summary>True when messages from <paramref name="entity"/> can't be handed back with a delay: a subscription and no hand-back queue.</summary>
+    public bool AbandonsInsteadOfHandingBack(string entity) => HandBackQueue is null && IsSubscription(entity);
 
     /// <summary>Forwards the message and settles it through <paramref name="settler"/>; returns what was done.</summary>
     public async Task<Settlement> HandleAsync(ServiceBusReceivedMessage message, string entity, IServiceBusSettler settler, CancellationToken cancellationToken)
@@ -111,7 +130,7 @@ public sealed partial class ServiceBusMessageHandler
     /// <summary>Carries out one message's decision; shared by the single and the batched path.</summary>
     private async Task SettleAsync(ServiceBusReceivedMessage message, ServiceBusMessageData data, string entity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
     {
-        var route = settlement.Result?.Route ?? RouteOf(data, entity) ?? string.Empty;
+        var route = settlement.Result?.Route ?? RouteOf(data, settlement.OriginEntity ?? entity) ?? string.Empty;
         switch (settlement.Action)
         {
             case SettlementAction.Complete:
@@ -131,20 +150,30 @@ public sealed partial class ServiceBusMessageHandler
                 // CreateTask deduplicates; the other order could lose the message.
                 var retryAt = settlement.RetryAt!.Value;
                 var error = settlement.Error!;
-                var copy = ServiceBusHandBack.Copy(message, settlement.Attempt + 1, settlement.FirstFailure!.Value, retryAt, error);
-                await settler.ScheduleCopyAsync(copy, cancellationToken).ConfigureAwait(false);
+                var handBackEntity = settlement.HandBackEntity ?? entity;
+                var origin = settlement.OriginEntity is { } o && !string.Equals(o, handBackEntity, StringComparison.OrdinalIgnoreCase) ? o : null;
+                var copy = ServiceBusHandBack.Copy(message, settlement.Attempt + 1, settlement.FirstFailure!.Value, retryAt, error, origin);
+                await settler.ScheduleCopyAsync(handBackEntity, copy, cancellationToken).ConfigureAwait(false);
                 await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
-                BridgeDiagnostics.HandBacks.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, error.ReasonCode));
+                BridgeDiagnostics.HandBacks.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, error.ReasonCode), new(BridgeDiagnostics.Tags.MessagingDestination, handBackEntity));
                 System.Diagnostics.Activity.Current?.AddEvent(new("bridge.handback", tags: new System.Diagnostics.ActivityTagsCollection
                 {
                     [BridgeDiagnostics.Tags.Reason] = error.ReasonCode,
                     ["bridge.handback.attempt"] = settlement.Attempt + 1,
                     ["bridge.handback.retry_at"] = retryAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    ["bridge.handback.entity"] = handBackEntity,
                 }));
                 LogHandedBack(route, message.MessageId, settlement.Attempt + 1, error.ReasonCode, retryAt);
                 break;
             default:
                 await settler.AbandonAsync(cancellationToken).ConfigureAwait(false);
+                if (settlement.Error is { } abandoned)
+                {
+                    BridgeDiagnostics.Abandoned.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, abandoned.ReasonCode));
+                    System.Diagnostics.Activity.Current?.AddEvent(new("bridge.abandon", tags: new System.Diagnostics.ActivityTagsCollection { [BridgeDiagnostics.Tags.Reason] = abandoned.ReasonCode }));
+                    LogAbandoned(route, message.MessageId, abandoned.ReasonCode);
+                }
+
                 break;
         }
     }
@@ -152,39 +181,53 @@ public sealed partial class ServiceBusMessageHandler
     /// <summary>Forwards the message and says how to settle it, without settling.</summary>
     internal async Task<Settlement> DecideAsync(ServiceBusMessageData message, string entity, CancellationToken cancellationToken)
     {
+        var origin = entity;
+        if (HandBackQueue is not null && string.Equals(entity, HandBackQueue, StringComparison.OrdinalIgnoreCase))
+        {
+            // A copy handed back here takes the route of the subscription it came from.
+            origin = ServiceBusHandBack.OriginEntity(message.ApplicationProperties) ?? string.Empty;
+            if (origin.Length == 0 || string.Equals(origin, HandBackQueue, StringComparison.OrdinalIgnoreCase))
+            {
+                return new Settlement(SettlementAction.DeadLetter, Error: new ForwardingException(
+                    ForwardingFailureReason.InvalidEvent,
+                    $"A message on the hand-back queue '{HandBackQueue}' must name the entity it came from in property '{ServiceBusHandBack.OriginEntityProperty}' (at most {ServiceBusHandBack.MaxOriginEntityLength} characters)."));
+            }
+        }
+
         try
         {
-            var result = await _forwarder.ForwardAsync(_intake.Map(message, entity), cancellationToken).ConfigureAwait(false);
-            return new Settlement(SettlementAction.Complete, result);
+            var result = await _forwarder.ForwardAsync(_intake.Map(message, origin), cancellationToken).ConfigureAwait(false);
+            return new Settlement(SettlementAction.Complete, result) { OriginEntity = origin };
         }
         catch (ForwardingException ex) when (ServiceBusHandBack.IsRetriedWithinBudget(ex))
         {
-            return DecideRetry(message, entity, ex);
+            return DecideRetry(message, entity, origin, ex);
         }
         catch (ForwardingException ex)
         {
-            return new Settlement(SettlementAction.DeadLetter, Error: ex);
+            return new Settlement(SettlementAction.DeadLetter, Error: ex) { OriginEntity = origin };
         }
     }
 
-    private Settlement DecideRetry(ServiceBusMessageData message, string entity, ForwardingException error)
+    private Settlement DecideRetry(ServiceBusMessageData message, string entity, string origin, ForwardingException error)
     {
         var now = _time.GetUtcNow();
         var attempt = ServiceBusHandBack.Attempt(message.ApplicationProperties);
         var firstFailure = ServiceBusHandBack.FirstFailure(message.ApplicationProperties, now);
-        if (IsSubscription(entity))
+        // A copy sent to a topic would reach every subscription: a subscription's message goes to the hand-back queue.
+        var handBackEntity = IsSubscription(entity) ? HandBackQueue : entity;
+        if (handBackEntity is null)
         {
-            // TODO(issue 14): a copy sent to the topic would reach every subscription; subscriptions keep redelivery.
-            return new Settlement(SettlementAction.Abandon, Error: error) { Attempt = attempt, FirstFailure = firstFailure };
+            return new Settlement(SettlementAction.Abandon, Error: error) { Attempt = attempt, FirstFailure = firstFailure, OriginEntity = origin };
         }
 
-        var budget = RouteOf(message, entity) is { } routeName && _routes.TryFind(routeName, out var route)
+        var budget = RouteOf(message, origin) is { } routeName && _routes.TryFind(routeName, out var route)
             ? route.Options.RetryBudget
             : new RouteOptions().RetryBudget;
         var deadline = firstFailure + budget;
         if (now >= deadline)
         {
-            return new Settlement(SettlementAction.DeadLetter, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetriesExhausted = true };
+            return new Settlement(SettlementAction.DeadLetter, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetriesExhausted = true, OriginEntity = origin };
         }
 
         var delay = ServiceBusHandBack.Delay(attempt + 1, _options, Random.Shared);
@@ -195,7 +238,7 @@ public sealed partial class ServiceBusMessageHandler
 
         // The last try comes at the budget's end, so a message is dead-lettered only after the whole budget.
         var retryAt = now + delay < deadline ? now + delay : deadline;
-        return new Settlement(SettlementAction.HandBack, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetryAt = retryAt };
+        return new Settlement(SettlementAction.HandBack, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetryAt = retryAt, HandBackEntity = handBackEntity, OriginEntity = origin };
     }
 
     private string? RouteOf(ServiceBusMessageData message, string entity)
@@ -210,10 +253,13 @@ public sealed partial class ServiceBusMessageHandler
         }
     }
 
-    private static bool IsSubscription(string entity) => entity.Contains("/subscriptions/", StringComparison.OrdinalIgnoreCase);
+    internal static bool IsSubscription(string entity) => entity.Contains("/subscriptions/", StringComparison.OrdinalIgnoreCase);
 
     [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "Handed Service Bus message {MessageId} on route {Route} back (hand-back {Attempt}, {Reason}); it comes back at {RetryAt:O}")]
     private partial void LogHandedBack(string route, string messageId, int attempt, string reason, DateTimeOffset retryAt);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Warning, Message = "Abandoned Service Bus message {MessageId} on route {Route} ({Reason}): it comes from a topic subscription and no hand-back queue is configured, so it is redelivered at once")]
+    private partial void LogAbandoned(string route, string messageId, string reason);
 
     [LoggerMessage(EventId = 111, Level = LogLevel.Warning, Message = "Dead-lettered Service Bus message {MessageId} on route {Route}: retry budget spent after {Attempt} hand-backs (last: {Reason})")]
     private partial void LogRetriesExhausted(string route, string messageId, int attempt, string reason);

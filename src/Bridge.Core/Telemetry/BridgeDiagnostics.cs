@@ -21,6 +21,8 @@ public static class BridgeDiagnostics
 
     internal static readonly Counter<long> HandBacks = Meter.CreateCounter<long>("bridge.servicebus.handbacks", "{message}", "Service Bus messages handed back to be tried again later, by route and reason.");
 
+    internal static readonly Counter<long> Abandoned = Meter.CreateCounter<long>("bridge.servicebus.abandoned", "{message}", "Service Bus messages released for redelivery at once (a topic subscription with no hand-back queue), by route and reason.");
+
     internal static readonly Counter<long> RetriesExhausted = Meter.CreateCounter<long>("bridge.servicebus.retries_exhausted", "{message}", "Service Bus messages dead-lettered because their route's retry budget was spent, by route and last reason.");
 
     internal static readonly Counter<long> HttpRetryAfter = Meter.CreateCounter<long>("bridge.http.retry_after", "{request}", "HTTP events answered 503 with Retry-After, by route and reason.");

@@ -26,7 +26,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(messageActions);
         var entity = configuration[QueueSetting] ?? string.Empty;
-        var settlers = messages.Select(m => new FunctionSettler(messageActions, m, senders, entity)).ToArray();
+        var settlers = messages.Select(m => new FunctionSettler(messageActions, m, senders)).ToArray();
         var settlements = await handler.HandleBatchAsync(messages, entity, settlers, cancellationToken);
         if (settlements.FirstOrDefault(s => s.Action == SettlementAction.Abandon) is { } abandoned)
         {
@@ -35,7 +35,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
     }
 
     /// <summary>Settlement through the Functions host's message actions.</summary>
-    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message, ServiceBusSenders senders, string entity) : IServiceBusSettler
+    private sealed class FunctionSettler(ServiceBusMessageActions actions, ServiceBusReceivedMessage message, ServiceBusSenders senders) : IServiceBusSettler
     {
         public Task CompleteAsync(CancellationToken cancellationToken) => actions.CompleteMessageAsync(message, cancellationToken);
 
@@ -44,6 +44,6 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
 
         public Task AbandonAsync(CancellationToken cancellationToken) => actions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
 
-        public Task ScheduleCopyAsync(ServiceBusMessage copy, CancellationToken cancellationToken) => senders.For(entity).SendMessageAsync(copy, cancellationToken);
+        public Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken) => senders.For(entity).SendMessageAsync(copy, cancellationToken);
     }
 }

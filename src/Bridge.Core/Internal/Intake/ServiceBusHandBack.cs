@@ -12,7 +12,9 @@ namespace Bridge.Core.Internal;
 /// yet is scheduled again as a copy (same body and properties, plus the attempt count, the first failure's time and
 /// the original MessageId, which keeps naming the task), and then the original is completed. A crash between the two
 /// steps leaves both; they name the same task, so CreateTask deduplicates them, and the copy's MessageId is
-/// deterministic, so a queue with duplicate detection drops the second copy itself.
+/// deterministic, so a queue with duplicate detection drops the second copy itself. A message from a topic
+/// subscription is handed back to the hand-back queue instead (a copy sent to the topic would reach every
+/// subscription), carrying the subscription it came from so it keeps its route.
 /// </summary>
 internal static class ServiceBusHandBack
 {
@@ -20,6 +22,12 @@ internal static class ServiceBusHandBack
     public const string FirstFailureProperty = "bridge-first-failure";
     public const string OriginalMessageIdProperty = "bridge-original-message-id";
     public const string LastErrorProperty = "bridge-last-error";
+
+    /// <summary>On a copy in the hand-back queue: the entity (a topic subscription) the message first came from, which picks its route.</summary>
+    public const string OriginEntityProperty = "bridge-handback-origin";
+
+    /// <summary>Longest origin entity accepted: Service Bus' own path limit (topic 260 + subscription 50 and the separator).</summary>
+    public const int MaxOriginEntityLength = 400;
 
     /// <summary>Service Bus' MessageId limit.</summary>
     private const int MaxMessageIdLength = 128;
@@ -59,8 +67,15 @@ internal static class ServiceBusHandBack
         return TimeSpan.FromTicks((long)(capped * (0.5 + (random.NextDouble() / 2))));
     }
 
-    /// <summary>The copy to schedule: the original's body and properties with the hand-back's own.</summary>
-    public static ServiceBusMessage Copy(ServiceBusReceivedMessage original, int attempt, DateTimeOffset firstFailure, DateTimeOffset enqueueAt, ForwardingException error)
+    /// <summary>The entity a message on the hand-back queue came from; null when it names none (or an unusable one).</summary>
+    public static string? OriginEntity(IReadOnlyDictionary<string, object?> properties) =>
+        properties.TryGetValue(OriginEntityProperty, out var value) && value is string { Length: > 0 and <= MaxOriginEntityLength } origin ? origin : null;
+
+    /// <summary>
+    /// The copy to schedule: the original's body and properties with the hand-back's own; <paramref name="originEntity"/>
+    /// when it goes to another entity than the one its route takes messages from (the hand-back queue).
+    /// </summary>
+    public static ServiceBusMessage Copy(ServiceBusReceivedMessage original, int attempt, DateTimeOffset firstFailure, DateTimeOffset enqueueAt, ForwardingException error, string? originEntity = null)
     {
         var copy = new ServiceBusMessage(original);
         var originalId = original.ApplicationProperties.TryGetValue(OriginalMessageIdProperty, out var carried) && carried is string s && s.Length > 0
@@ -75,6 +90,11 @@ internal static class ServiceBusHandBack
         copy.ApplicationProperties[AttemptProperty] = attempt;
         copy.ApplicationProperties[FirstFailureProperty] = firstFailure.ToString("O", CultureInfo.InvariantCulture);
         copy.ApplicationProperties[LastErrorProperty] = error.ReasonCode;
+        if (originEntity is not null)
+        {
+            copy.ApplicationProperties[OriginEntityProperty] = originEntity;
+        }
+
         copy.ScheduledEnqueueTime = enqueueAt;
         return copy;
     }
