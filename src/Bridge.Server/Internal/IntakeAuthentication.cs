@@ -41,6 +41,10 @@ internal static class IntakeAuthentication
         {
             auth.AddScheme<IntakeKeyOptions, IntakeKeyHandler>(KeyScheme, o => o.Keys = keys);
             schemes.Add(KeyScheme);
+
+            // "Request starting … ?code=<key>" would put a key in the logs: the request log stays at Warning (appended
+            // last, so it wins over a configured Default).
+            services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(null, "Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning, null)));
         }
 
         var entra = options.Entra;
