@@ -24,10 +24,12 @@ internal sealed partial class EmulatorChild : IDisposable
 
     public CloudTasksClient Client { get; private set; } = null!;
 
-    public static Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args) => StartAsync(otlpEndpoint, null, args);
+    public static Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog: null);
 
-    /// <summary>With <paramref name="syscallLog"/>, the emulator runs under strace, which logs its fsync calls there.</summary>
-    public static async Task<EmulatorChild> StartAsync(Uri otlpEndpoint, string? syscallLog, params string[] args)
+    /// <summary>The emulator under strace, which logs its fsync calls to <paramref name="syscallLog"/>.</summary>
+    public static Task<EmulatorChild> StartTracedAsync(Uri otlpEndpoint, string syscallLog, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog);
+
+    private static async Task<EmulatorChild> StartAsync(Uri otlpEndpoint, string[] args, string? syscallLog)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         var start = new ProcessStartInfo(syscallLog is null ? dotnet : "strace")

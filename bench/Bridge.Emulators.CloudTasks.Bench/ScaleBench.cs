@@ -97,7 +97,7 @@ internal static class ScaleBench
         try
         {
             using var memory = await EmulatorChild.StartAsync(otlp);
-            using var durable = await EmulatorChild.StartAsync(otlp, log, "--data", data);
+            using var durable = await EmulatorChild.StartTracedAsync(otlp, log, "--data", data);
             var memoryQueue = await PausedQueueAsync(memory.Client, "memory");
             var durableQueue = await PausedQueueAsync(durable.Client, "durable");
             await CreateTasksAsync(memory.Client, memoryQueue, 500);
