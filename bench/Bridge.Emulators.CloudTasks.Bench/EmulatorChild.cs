@@ -24,14 +24,29 @@ internal sealed partial class EmulatorChild : IDisposable
 
     public CloudTasksClient Client { get; private set; } = null!;
 
-    public static async Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args)
+    public static Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog: null);
+
+    /// <summary>The emulator under strace, which logs its fsync calls to <paramref name="syscallLog"/>.</summary>
+    public static Task<EmulatorChild> StartTracedAsync(Uri otlpEndpoint, string syscallLog, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog);
+
+    private static async Task<EmulatorChild> StartAsync(Uri otlpEndpoint, string[] args, string? syscallLog)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var start = new ProcessStartInfo(syscallLog is null ? dotnet : "strace")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (syscallLog is not null)
+        {
+            // Every fsync/fdatasync of the emulator's threads, one line each (the seccomp filter leaves other calls untraced).
+            foreach (var arg in (string[])["-f", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", syscallLog, dotnet])
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         // BENCH_EMULATOR_DLL: another build of the emulator (say, of an earlier commit) to measure against.
         start.ArgumentList.Add(Environment.GetEnvironmentVariable("BENCH_EMULATOR_DLL") ?? Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll"));
         foreach (var arg in (string[])["--port", "0", "--http-port", "0", .. args])
@@ -72,7 +87,7 @@ internal sealed partial class EmulatorChild : IDisposable
     {
         if (!_process.HasExited)
         {
-            _process.Kill();
+            _process.Kill(entireProcessTree: true); // under strace, the emulator too
             _process.WaitForExit(30_000);
         }
 

@@ -12,14 +12,19 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 // Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
 // machine, so results compare across machines.
-// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory]
+// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory] [--commit-profile] [--many-queues] [--no-scale]
 // --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it; --batch runs only
-// BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall.
+// BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall;
+// --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
+// comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only).
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
 var longMode = args.Contains("--long");
 var batchOnly = args.Contains("--batch");
 var memoryOnly = args.Contains("--memory");
+var commitProfile = args.Contains("--commit-profile");
+var manyQueuesOnly = args.Contains("--many-queues");
+var noScale = args.Contains("--no-scale");
 const int Concurrency = 16;
 var report = new List<string>();
 void Report(string line)
@@ -41,6 +46,26 @@ if (memoryOnly)
     return;
 }
 
+// --many-queues: only CreateTask with 5,000 other queues against one queue.
+if (manyQueuesOnly)
+{
+    await using var queuesOtlp = await HttpTargetServer.StartAsync();
+    await ScaleBench.ManyQueuesAsync(queuesOtlp.Address, Math.Max(count, 2000), Report);
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
+
+// --commit-profile: durable CreateTask with the emulator under strace, counting creates per fsync (needs strace).
+if (commitProfile)
+{
+    await using var profileOtlp = await HttpTargetServer.StartAsync();
+    await ScaleBench.DurableCommitProfileAsync(profileOtlp.Address, Math.Max(count, 2000), Report);
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
+
 // --batch: only BatchCreateTasks against CreateTask (issue 16's whole-batch insert), then stop.
 if (batchOnly)
 {
@@ -52,8 +77,9 @@ if (batchOnly)
 }
 
 // 0. The emulator at scale, each emulator its own process with telemetry on (OTLP to a sink of the bench's).
-await using (var otlp = await HttpTargetServer.StartAsync())
+if (!noScale)
 {
+    await using var otlp = await HttpTargetServer.StartAsync();
     await ScaleBench.RunAsync(otlp.Address, Math.Max(count, 2000), longMode, Report);
 }
 

@@ -86,6 +86,61 @@ internal static class ScaleBench
         }
     }
 
+    /// <summary>
+    /// Where a durable CreateTask waits: the C# client's load (64 in flight) on a durable emulator run under strace,
+    /// counting its fsync/fdatasync calls during the round: calls per fsync is how many creates share a commit.
+    /// </summary>
+    public static async System.Threading.Tasks.Task DurableCommitProfileAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        var log = Path.Combine(Path.GetTempPath(), "bridge-bench-fsync-" + Guid.NewGuid().ToString("N") + ".log");
+        try
+        {
+            using var memory = await EmulatorChild.StartAsync(otlp);
+            using var durable = await EmulatorChild.StartTracedAsync(otlp, log, "--data", data);
+            var memoryQueue = await PausedQueueAsync(memory.Client, "memory");
+            var durableQueue = await PausedQueueAsync(durable.Client, "durable");
+            await CreateTasksAsync(memory.Client, memoryQueue, 500);
+            await CreateTasksAsync(durable.Client, durableQueue, 500);
+            var rates = (Memory: new List<double>(), Durable: new List<double>());
+            var perFsync = new List<double>();
+            for (var round = 0; round < 3; round++)
+            {
+                rates.Memory.Add(await CreateTasksAsync(memory.Client, memoryQueue, perRound));
+                var before = FsyncCount(log);
+                rates.Durable.Add(await CreateTasksAsync(durable.Client, durableQueue, perRound));
+                perFsync.Add(perRound / (double)Math.Max(1, FsyncCount(log) - before));
+            }
+
+            report($"Durable CreateTask under strace (C# client, {InFlight} in flight, 3 alternating rounds of {perRound}): in memory {Median(rates.Memory):F0}/s, durable {Median(rates.Durable):F0}/s, ratio {Median(rates.Durable) / Median(rates.Memory):F2}; creates per fsync {Median(perFsync):F1} (rounds {string.Join(", ", perFsync.Select(r => r.ToString("F1", CultureInfo.InvariantCulture)))}); a commit is one fdatasync of the WAL (synchronous=FULL), so this is creates per commit");
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+
+            File.Delete(log);
+        }
+    }
+
+    private static int FsyncCount(string log)
+    {
+        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        var count = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Contains("fsync(", StringComparison.Ordinal) || line.Contains("fdatasync(", StringComparison.Ordinal))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+
     /// <summary>Durable (SQLite, synchronous=FULL) against in-memory CreateTask, same client load, rounds alternating.</summary>
     private static async System.Threading.Tasks.Task DurableAgainstInMemoryAsync(Uri otlp, int perRound, Action<string> report)
     {
@@ -119,7 +174,7 @@ internal static class ScaleBench
     }
 
     /// <summary>CreateTask with 5,000 other (running, empty) queues present, against an emulator with one queue.</summary>
-    private static async System.Threading.Tasks.Task ManyQueuesAsync(Uri otlp, int perRound, Action<string> report)
+    public static async System.Threading.Tasks.Task ManyQueuesAsync(Uri otlp, int perRound, Action<string> report)
     {
         using var one = await EmulatorChild.StartAsync(otlp);
         using var many = await EmulatorChild.StartAsync(otlp);
