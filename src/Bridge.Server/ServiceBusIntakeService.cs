@@ -111,8 +111,10 @@ public sealed partial class ServiceBusIntakeService(
         if (_receiver is not null)
         {
             // Detaches the receiver link now, while the broker is still reachable: a message delivered to the link
-            // but not yet handed to a loop is released at once rather than held until its lock expires.
-            await _receiver.CloseAsync(cancellationToken);
+            // but not yet handed to a loop is released at once rather than held until its lock expires. Bounded on
+            // its own: the host's token may have run out already while the batches under way finished.
+            using var bounded = new CancellationTokenSource(AbandonTimeout, time);
+            await _receiver.CloseAsync(bounded.Token);
         }
     }
 
