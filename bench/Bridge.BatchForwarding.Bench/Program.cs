@@ -6,7 +6,7 @@ using System.Net.Sockets;
 using System.Text;
 using Azure.Messaging.ServiceBus;
 using Bridge.CloudTasks;
-using Bridge.CloudTasks.V2Beta3;
+using Queue = Bridge.CloudTasks.V2Beta3.Queue;
 using Bridge.Core.Routing;
 using Bridge.Emulators.ServiceBus;
 using Bridge.Server;

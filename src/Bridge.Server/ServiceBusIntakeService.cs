@@ -121,11 +121,13 @@ public sealed partial class ServiceBusIntakeService(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        // Detaches the receiver links now, while the broker is still reachable: a message delivered to a link but not
-        // yet handed to a loop is released at once rather than held until its lock expires.
+        // Detaches the receiver links now, while the broker is still reachable (the embedded one stops after this). A
+        // message prefetched but never handed to a loop stays locked until its lock expires, as Service Bus does.
         foreach (var receiver in _receivers)
         {
-            await receiver.CloseAsync(cancellationToken);
+            // Bounded on its own: the host's token may have run out already while the batches under way finished.
+            using var bounded = new CancellationTokenSource(AbandonTimeout, time);
+            await receiver.CloseAsync(bounded.Token);
         }
     }
 

@@ -31,7 +31,7 @@ internal sealed partial class BatchEventForwarder : IBatchEventForwarder
     private readonly ILogger<BatchEventForwarder> _logger;
     private readonly CallSettings _batchCall;
 
-    public BatchEventForwarder(CloudTasksClient client, RouteTable routes, IOptions<BridgeOptions> options, TimeProvider time, ILoggerFactory loggers)
+    public BatchEventForwarder(CloudTasksClient client, RouteTable routes, IOptions<BridgeOptions> options, TimeProvider time, ILoggerFactory loggers, IOptions<CloudTasksClientOptions>? clientOptions = null)
     {
         _client = client;
         _time = time;
@@ -39,6 +39,9 @@ internal sealed partial class BatchEventForwarder : IBatchEventForwarder
         _single = new EventForwarder(client, routes, options, time, loggers.CreateLogger<EventForwarder>());
         _batchCall = new CallSettings
         {
+            // As published, BatchCreateTasks has no deadline: without one a service that never answers would hold
+            // the batch (and its messages' locks) for ever. The same deadline as CreateTask's.
+            Timeout = clientOptions?.Value.Timeout ?? CloudTasksSettings.DefaultTimeout,
             Retry = RetrySettings.IdempotentDefault with
             {
                 RetryableStatusCodes = new HashSet<StatusCode> { StatusCode.Unavailable, StatusCode.DeadlineExceeded, StatusCode.ResourceExhausted, StatusCode.Internal },
