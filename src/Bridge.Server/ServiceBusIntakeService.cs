@@ -71,8 +71,8 @@ public sealed partial class ServiceBusIntakeService(
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var maxBatchSize = Setting(MaxBatchSizeSetting, ServiceBusMessageHandler.MaxBatchSize, 1, ServiceBusMessageHandler.MaxBatchSize, "one BatchCreateTasks call's worth");
-        var loops = Setting(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultConcurrentBatches, 1, 64, "batches under way at once");
-        var prefetch = Setting(PrefetchCountSetting, 0, 0, 10_000, "messages fetched ahead");
+        var loops = Setting(ServiceBusConnection.MaxConcurrentCallsSetting, DefaultConcurrentBatches, 1, ServiceBusIntakeSettingsValidator.MaxConcurrentCallsLimit, "batches under way at once");
+        var prefetch = Setting(PrefetchCountSetting, 0, 0, ServiceBusIntakeSettingsValidator.MaxPrefetchCount, "messages fetched ahead");
 
         // The embedded endpoint is started by now (registered first); its port may have been 0 until it bound.
         var connection = embeddedServiceBus?.Emulator is { } local

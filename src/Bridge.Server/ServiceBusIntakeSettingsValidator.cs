@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bridge.Core;
+using Bridge.Core.Intake;
 using Microsoft.Extensions.Options;
 
 namespace Bridge.Server;
@@ -10,8 +11,8 @@ namespace Bridge.Server;
 /// </summary>
 internal static class ServiceBusIntakeSettingsValidator
 {
-    /// <summary>More handlers than this only queue up on the forwarder; it bounds threads and locked messages.</summary>
-    public const int MaxConcurrentCallsLimit = 1000;
+    /// <summary>Receive loops (batches under way at once); more only queue up on the forwarder and hold locks.</summary>
+    public const int MaxConcurrentCallsLimit = 64;
 
     /// <summary>Prefetched messages are locked while they wait; beyond this they mostly lose their locks.</summary>
     public const int MaxPrefetchCount = 10_000;
@@ -19,7 +20,8 @@ internal static class ServiceBusIntakeSettingsValidator
     public static void ThrowIfInvalid(IConfiguration configuration)
     {
         var errors = new List<string>();
-        Check(configuration, ServiceBusConnection.MaxConcurrentCallsSetting, 1, MaxConcurrentCallsLimit, "handlers at once", errors);
+        Check(configuration, ServiceBusConnection.MaxConcurrentCallsSetting, 1, MaxConcurrentCallsLimit, "batches under way at once", errors);
+        Check(configuration, ServiceBusIntakeService.MaxBatchSizeSetting, 1, ServiceBusMessageHandler.MaxBatchSize, "messages per batch, one BatchCreateTasks call's worth", errors);
         Check(configuration, ServiceBusIntakeService.PrefetchCountSetting, 0, MaxPrefetchCount, "messages fetched ahead, 0 for none", errors);
         if (errors.Count > 0)
         {

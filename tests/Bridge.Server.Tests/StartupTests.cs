@@ -36,7 +36,7 @@ public sealed class StartupTests
     [Theory]
     [InlineData("0", "-1")]
     [InlineData("abc", "10001")]
-    [InlineData("1001", "1.5")]
+    [InlineData("65", "1.5")]
     public void Bad_service_bus_intake_settings_stop_the_start_one_message_each(string calls, string prefetch)
     {
         var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(
@@ -47,7 +47,7 @@ public sealed class StartupTests
 
         Assert.Equal(
             [
-                $"Bridge:ServiceBus:MaxConcurrentCalls '{calls}' must be a whole number from 1 to 1000 (handlers at once).",
+                $"Bridge:ServiceBus:MaxConcurrentCalls '{calls}' must be a whole number from 1 to 64 (batches under way at once).",
                 $"Bridge:ServiceBus:PrefetchCount '{prefetch}' must be a whole number from 0 to 10000 (messages fetched ahead, 0 for none).",
             ],
             error.Failures);
@@ -59,7 +59,7 @@ public sealed class StartupTests
         await using var app = BridgeServerApp.Build(
         [
             "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing",
-            "--Bridge:ServiceBus:MaxConcurrentCalls=1000", "--Bridge:ServiceBus:PrefetchCount=0",
+            "--Bridge:ServiceBus:MaxConcurrentCalls=64", "--Bridge:ServiceBus:PrefetchCount=0", "--Bridge:ServiceBus:MaxBatchSize=100",
         ]);
 
         Assert.NotNull(app);
