@@ -20,8 +20,8 @@ public sealed partial class ServiceBusMessageHandler
 
     private readonly IBatchEventForwarder? _batchForwarder;
 
-    internal ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder, IBatchEventForwarder batchForwarder, RouteTable routes, BridgeOptions options, TimeProvider time, ILogger<ServiceBusMessageHandler>? logger = null)
-        : this(intake, forwarder, routes, options, time, logger)
+    internal ServiceBusMessageHandler(ServiceBusIntake intake, IEventForwarder forwarder, IBatchEventForwarder batchForwarder, RouteTable routes, BridgeOptions options, TimeProvider time, ILogger<ServiceBusMessageHandler>? logger = null, string? handBackQueue = null)
+        : this(intake, forwarder, routes, options, time, logger, handBackQueue)
     {
         _batchForwarder = batchForwarder;
     }
