@@ -28,6 +28,16 @@ public static class BridgeServerApp
         var embeddedServiceBus = embedded && (server.EmbeddedServiceBus ?? !PointsAtServiceBus(builder.Configuration));
         var intake = IntakeSettings.Read(builder.Configuration);
         IntakeSettings.EnsureProtected(intake, IPAddress.Parse(server.ListenAddress), server.Port, builder.Configuration);
+        if (embedded && IPAddress.Parse(server.ListenAddress) is var address && !IPAddress.IsLoopback(address)
+            && !address.Equals(IPAddress.Any) && !address.Equals(IPAddress.IPv6Any))
+        {
+            // The embedded emulator dispatches to, and serves its keys from, this server through localhost.
+            throw new OptionsValidationException(ServerOptions.SectionName, typeof(ServerOptions),
+            [
+                $"{ServerOptions.SectionName}:ListenAddress '{server.ListenAddress}' leaves the embedded emulator no loopback way in: listen on 0.0.0.0, :: or a loopback address, or point the runner at another Cloud Tasks ({ServerOptions.SectionName}:EmbeddedEmulator=false).",
+            ]);
+        }
+
         if (!embedded && builder.Configuration[Bridge.CloudTasks.CloudTasksClient.EmulatorHostEnvironmentVariable] is { Length: > 0 } emulatorHost
             && string.IsNullOrEmpty(builder.Configuration["Bridge:CloudTasks:EmulatorHost"]))
         {

@@ -13,7 +13,7 @@ try
 {
     app = BridgeServerApp.Build(args);
 }
-catch (Exception ex) when (ex is PortInUseException or UnprotectedIntakeException)
+catch (Exception ex) when (ex is PortInUseException or UnprotectedIntakeException or Microsoft.Extensions.Options.OptionsValidationException)
 {
     await Console.Error.WriteLineAsync(ex.Message); // one line naming the setting, not a stack trace
     return 1;

@@ -35,7 +35,7 @@ public sealed partial class ServiceBusHandBackKillTests
                 TimeProvider.System);
             await using var cloudTasks = await EmulatorHost.StartAsync();
             var queue = await cloudTasks.CreateQueueAsync(q => q.State = Queue.Types.State.Paused); // tasks stay to be counted
-            var failing = cloudTasks.Emulator.Faults.Fail(StatusCode.Unavailable, ["CreateTask"], message: "Injected outage");
+            var failing = cloudTasks.Emulator.Faults.Fail(StatusCode.Unavailable, ["CreateTask", "BatchCreateTasks"], message: "Injected outage");
             string[] settings =
             [
                 $"--BridgeServiceBus={serviceBus.ConnectionString}",

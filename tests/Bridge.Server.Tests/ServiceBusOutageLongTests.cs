@@ -93,7 +93,7 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
         await using var server = await StartRunnerAsync(serviceBus.ConnectionString);
         var faults = server.Services.GetRequiredService<CloudTasksEmulator>().Faults;
         var clock = Stopwatch.StartNew();
-        faults.Fail(StatusCode.PermissionDenied, ["CreateTask"], duration: TimeSpan.FromSeconds(30), message: "Permission 'cloudtasks.tasks.create' denied");
+        faults.Fail(StatusCode.PermissionDenied, ["CreateTask", "BatchCreateTasks"], duration: TimeSpan.FromSeconds(30), message: "Permission 'cloudtasks.tasks.create' denied");
 
         using var pace = new PeriodicTimer(TimeSpan.FromSeconds(2));
         for (var i = 0; i < 20; i++)
@@ -116,7 +116,7 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
     {
         await using var serviceBus = StartServiceBus(0, dataDirectory: null);
         await using var server = await StartRunnerAsync(serviceBus.ConnectionString, "--Bridge:Routes:demo:RetryBudget=00:02:00");
-        server.Services.GetRequiredService<CloudTasksEmulator>().Faults.Fail(StatusCode.NotFound, ["CreateTask"], message: "Queue does not exist.");
+        server.Services.GetRequiredService<CloudTasksEmulator>().Faults.Fail(StatusCode.NotFound, ["CreateTask", "BatchCreateTasks"], message: "Queue does not exist.");
         var clock = Stopwatch.StartNew();
 
         await SendUntilAcceptedAsync(serviceBus.ConnectionString, "nowhere");

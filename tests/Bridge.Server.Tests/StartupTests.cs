@@ -64,4 +64,17 @@ public sealed class StartupTests
 
         Assert.NotNull(app);
     }
+
+    [Fact]
+    public void An_embedded_emulator_behind_a_specific_non_loopback_address_stops_the_start()
+    {
+        // A specific address (not 0.0.0.0 or ::) is never listened on through localhost, which the embedded emulator uses.
+        var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build(
+        [
+            "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing",
+            "--Bridge:Server:ListenAddress=192.0.2.10", $"--Bridge:Server:Intake:KeyHashes:0={new string('a', 64)}",
+        ]));
+
+        Assert.Contains(error.Failures, f => f.StartsWith("Bridge:Server:ListenAddress '192.0.2.10' leaves the embedded emulator no loopback way in", StringComparison.Ordinal));
+    }
 }
