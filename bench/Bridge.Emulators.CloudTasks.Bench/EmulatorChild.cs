@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Bridge.CloudTasks;
+using Bridge.Testing;
 
 namespace Bridge.Emulators.CloudTasks.Bench;
 
@@ -11,18 +11,18 @@ namespace Bridge.Emulators.CloudTasks.Bench;
 /// </summary>
 internal sealed partial class EmulatorChild : IDisposable
 {
-    private readonly Process _process;
-    private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<string> _output = [];
+    private readonly ChildProcess _child;
 
-    private EmulatorChild(Process process)
+    private EmulatorChild(ChildProcess child)
     {
-        _process = process;
+        _child = child;
+        GrpcHostPort = child.Values[0];
+        Client = new CloudTasksClientBuilder { EmulatorHost = GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
     }
 
-    public string GrpcHostPort { get; private set; } = string.Empty;
+    public string GrpcHostPort { get; }
 
-    public CloudTasksClient Client { get; private set; } = null!;
+    public CloudTasksClient Client { get; }
 
     public static Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog: null);
 
@@ -31,48 +31,31 @@ internal sealed partial class EmulatorChild : IDisposable
 
     private static async Task<EmulatorChild> StartAsync(Uri otlpEndpoint, string[] args, string? syscallLog)
     {
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        var start = new ProcessStartInfo(syscallLog is null ? dotnet : "strace")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        // BENCH_EMULATOR_DLL: another build of the emulator (say, of an earlier commit) to measure against.
+        var start = ChildProcess.DotnetStartInfo(
+            Environment.GetEnvironmentVariable("BENCH_EMULATOR_DLL") ?? "Bridge.Emulators.CloudTasks.dll",
+            ["--port", "0", "--http-port", "0", .. args]);
         if (syscallLog is not null)
         {
             // Every fsync/fdatasync of the emulator's threads, one line each (the seccomp filter leaves other calls untraced).
-            foreach (var arg in (string[])["-f", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", syscallLog, dotnet])
+            string[] traced = ["-f", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-o", syscallLog, start.FileName, .. start.ArgumentList];
+            start.FileName = "strace";
+            start.ArgumentList.Clear();
+            foreach (var arg in traced)
             {
                 start.ArgumentList.Add(arg);
             }
         }
 
-        // BENCH_EMULATOR_DLL: another build of the emulator (say, of an earlier commit) to measure against.
-        start.ArgumentList.Add(Environment.GetEnvironmentVariable("BENCH_EMULATOR_DLL") ?? Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll"));
-        foreach (var arg in (string[])["--port", "0", "--http-port", "0", .. args])
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlpEndpoint.ToString().TrimEnd('/');
         start.Environment["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
-        var child = new EmulatorChild(Process.Start(start)!);
-        child._process.OutputDataReceived += (_, e) => child.OnLine(e.Data);
-        child._process.ErrorDataReceived += (_, e) => child.OnLine(e.Data);
-        child._process.EnableRaisingEvents = true;
-        child._process.Exited += (_, _) => child._ready.TrySetException(new InvalidOperationException("The emulator exited: " + string.Join('\n', child._output)));
-        child._process.BeginOutputReadLine();
-        child._process.BeginErrorReadLine();
-        child.GrpcHostPort = await child._ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        child.Client = new CloudTasksClientBuilder { EmulatorHost = child.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
-        return child;
+        return new EmulatorChild(await ChildProcess.StartAsync(start, "The emulator", TimeSpan.FromSeconds(60), GrpcLine()));
     }
 
     /// <summary>Resident set size of the emulator process, from /proc (bytes).</summary>
     public long ResidentBytes()
     {
-        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        foreach (var line in File.ReadLines($"/proc/{_child.Id}/status"))
         {
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
             {
@@ -83,33 +66,8 @@ internal sealed partial class EmulatorChild : IDisposable
         throw new InvalidOperationException("No VmRSS in /proc status.");
     }
 
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true); // under strace, the emulator too
-            _process.WaitForExit(30_000);
-        }
-
-        _process.Dispose();
-    }
-
-    private void OnLine(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Add(line);
-            if (GrpcLine().Match(line) is { Success: true } match)
-            {
-                _ready.TrySetResult(match.Groups[1].Value);
-            }
-        }
-    }
+    /// <summary>Kills the emulator (under strace, the emulator too) with a bounded wait.</summary>
+    public void Dispose() => _child.Dispose();
 
     [GeneratedRegex(@"^\s*gRPC:\s+(\S+:\d+)")]
     private static partial Regex GrpcLine();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Bridge.Testing;
 using Task = System.Threading.Tasks.Task;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
@@ -11,103 +12,34 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// </summary>
 internal sealed partial class EmulatorProcess : IDisposable
 {
-    private readonly Process _process;
-    private readonly TaskCompletionSource<(string Grpc, Uri Http)> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<string> _output = [];
+    private readonly ChildProcess _child;
 
-    private EmulatorProcess(Process process)
+    private EmulatorProcess(ChildProcess child)
     {
-        _process = process;
+        _child = child;
+        GrpcHostPort = child.Values[0];
+        HttpAddress = new Uri(child.Values[1], UriKind.Absolute);
     }
 
-    public string GrpcHostPort { get; private set; } = string.Empty;
+    public string GrpcHostPort { get; }
 
-    public Uri HttpAddress { get; private set; } = null!;
+    public Uri HttpAddress { get; }
 
-    public int Id => _process.Id;
+    public int Id => _child.Id;
 
     /// <summary>Everything written to stdout and stderr so far.</summary>
-    public IReadOnlyList<string> Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return [.. _output];
-            }
-        }
-    }
+    public IReadOnlyList<string> Output => _child.Output;
 
-    public static ProcessStartInfo StartInfo(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.CloudTasks.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
-        return start;
-    }
+    public static ProcessStartInfo StartInfo(params string[] args) => ChildProcess.DotnetStartInfo("Bridge.Emulators.CloudTasks.dll", args);
 
     /// <summary>Starts the executable with <c>--port 0 --http-port 0</c> and waits (bounded) until it prints its addresses.</summary>
-    public static async Task<EmulatorProcess> StartAsync(params string[] args)
-    {
-        var emulator = new EmulatorProcess(Process.Start(StartInfo(["--port", "0", "--http-port", "0", .. args]))!);
-        emulator._process.OutputDataReceived += (_, e) => emulator.OnLine(e.Data);
-        emulator._process.ErrorDataReceived += (_, e) => emulator.OnLine(e.Data);
-        emulator._process.EnableRaisingEvents = true;
-        emulator._process.Exited += (_, _) => emulator._ready.TrySetException(new InvalidOperationException("The emulator exited before it was ready: " + string.Join('\n', emulator.Output)));
-        emulator._process.BeginOutputReadLine();
-        emulator._process.BeginErrorReadLine();
-        var (grpc, http) = await emulator._ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        emulator.GrpcHostPort = grpc;
-        emulator.HttpAddress = http;
-        return emulator;
-    }
+    public static async Task<EmulatorProcess> StartAsync(params string[] args) =>
+        new(await ChildProcess.StartAsync(StartInfo(["--port", "0", "--http-port", "0", .. args]), "The emulator", TimeSpan.FromSeconds(60), GrpcLine(), HealthLine()));
 
     /// <summary>SIGKILL: no shutdown code runs.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill();
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-    }
+    public Task KillAsync() => _child.KillAsync();
 
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-        }
-
-        _process.Dispose();
-    }
-
-    private void OnLine(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Add(line);
-            var grpc = _output.Select(l => GrpcLine().Match(l)).FirstOrDefault(m => m.Success);
-            var http = _output.Select(l => HealthLine().Match(l)).FirstOrDefault(m => m.Success);
-            if (grpc is not null && http is not null)
-            {
-                _ready.TrySetResult((grpc.Groups[1].Value, new Uri(http.Groups[1].Value, UriKind.Absolute)));
-            }
-        }
-    }
+    public void Dispose() => _child.Dispose();
 
     public static int Port(string hostPort) => int.Parse(hostPort[(hostPort.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture);
 

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Bridge.Testing;
 
 namespace Bridge.Server.Tests;
 
@@ -11,46 +11,24 @@ namespace Bridge.Server.Tests;
 /// </summary>
 internal sealed partial class RunnerProcess : IDisposable
 {
-    private readonly Process _process;
-    private readonly TaskCompletionSource<(int Port, int Grpc)> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<string> _output = [];
-    private readonly Regex? _readyWhen;
+    private readonly ChildProcess _child;
 
-    private RunnerProcess(Process process, Regex? readyWhen)
+    private RunnerProcess(ChildProcess child, int port, int emulatorGrpcPort)
     {
-        _process = process;
-        _readyWhen = readyWhen;
+        _child = child;
+        Port = port;
+        EmulatorGrpcPort = emulatorGrpcPort;
     }
 
-    public int Port { get; private set; }
+    public int Port { get; }
 
-    public int EmulatorGrpcPort { get; private set; }
+    public int EmulatorGrpcPort { get; }
 
     /// <summary>The embedded Service Bus emulator's AMQP port as the banner names it (0 when it has none).</summary>
-    public int ServiceBusPort
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.Select(l => ServiceBusLine().Match(l)).FirstOrDefault(m => m.Success) is { } match
-                    ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
-                    : 0;
-            }
-        }
-    }
+    public int ServiceBusPort => _child.FirstMatch(ServiceBusLine()) is { } match ? ParsePort(match.Groups[1].Value) : 0;
 
     /// <summary>Everything written to stdout and stderr so far.</summary>
-    public IReadOnlyList<string> Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return [.. _output];
-            }
-        }
-    }
+    public IReadOnlyList<string> Output => _child.Output;
 
     /// <summary>Lines the console logger wrote at Error or Critical: the child's counterpart of ErrorLogGuard.</summary>
     public IReadOnlyList<string> Errors => Output.Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)).ToList();
@@ -64,89 +42,27 @@ internal sealed partial class RunnerProcess : IDisposable
     /// </summary>
     public static async Task<RunnerProcess> StartAsync(Regex? readyWhen, params string[] settings)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Bridge.Server.dll"));
-        foreach (var setting in settings)
-        {
-            start.ArgumentList.Add(setting);
-        }
-
+        var start = ChildProcess.DotnetStartInfo("Bridge.Server.dll", settings);
+        start.WorkingDirectory = AppContext.BaseDirectory;
         start.Environment["DOTNET_ENVIRONMENT"] = "Testing";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["Logging__LogLevel__Bridge"] = "Warning";
-        var runner = new RunnerProcess(Process.Start(start)!, readyWhen);
-        runner._process.OutputDataReceived += (_, e) => runner.OnLine(e.Data);
-        runner._process.ErrorDataReceived += (_, e) => runner.OnLine(e.Data);
-        runner._process.EnableRaisingEvents = true;
-        runner._process.Exited += (_, _) => runner._ready.TrySetException(new InvalidOperationException("The runner exited before it was ready: " + string.Join('\n', runner.Output)));
-        runner._process.BeginOutputReadLine();
-        runner._process.BeginErrorReadLine();
-        try
+        var timeout = TimeSpan.FromSeconds(90);
+        if (readyWhen is not null)
         {
-            (runner.Port, runner.EmulatorGrpcPort) = await runner._ready.Task.WaitAsync(TimeSpan.FromSeconds(90));
-        }
-        catch
-        {
-            runner.Dispose();
-            throw;
+            return new RunnerProcess(await ChildProcess.StartAsync(start, "The runner", timeout, readyWhen), 0, 0);
         }
 
-        return runner;
+        var child = await ChildProcess.StartAsync(start, "The runner", timeout, EventLine(), GrpcLine());
+        return new RunnerProcess(child, ParsePort(child.Values[0]), ParsePort(child.Values[1]));
     }
 
     /// <summary>SIGKILL: no shutdown code runs; whatever was in flight is cut.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill();
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-    }
+    public Task KillAsync() => _child.KillAsync();
 
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            _process.WaitForExit(30_000);
-        }
+    public void Dispose() => _child.Dispose();
 
-        _process.Dispose();
-    }
-
-    private void OnLine(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Add(line);
-            if (_readyWhen is not null)
-            {
-                if (_readyWhen.IsMatch(line))
-                {
-                    _ready.TrySetResult((0, 0));
-                }
-
-                return;
-            }
-
-            var grpc = _output.Select(l => GrpcLine().Match(l)).FirstOrDefault(m => m.Success);
-            var api = _output.Select(l => EventLine().Match(l)).FirstOrDefault(m => m.Success);
-            if (grpc is not null && api is not null)
-            {
-                _ready.TrySetResult((int.Parse(api.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(grpc.Groups[1].Value, CultureInfo.InvariantCulture)));
-            }
-        }
-    }
+    private static int ParsePort(string value) => int.Parse(value, CultureInfo.InvariantCulture);
 
     [GeneratedRegex(@"embedded Cloud Tasks emulator \(gRPC 127\.0\.0\.1:(\d+),")]
     private static partial Regex GrpcLine();

@@ -15,10 +15,10 @@ public sealed partial class Azurite : IAsyncDisposable
 
     private const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    private readonly Process _process;
+    private readonly ChildProcess _process;
     private readonly string _location;
 
-    private Azurite(Process process, string location, int blobPort)
+    private Azurite(ChildProcess process, string location, int blobPort)
     {
         _process = process;
         _location = location;
@@ -42,9 +42,6 @@ public sealed partial class Azurite : IAsyncDisposable
         var location = Directory.CreateTempSubdirectory("azurite-").FullName;
         var start = new ProcessStartInfo("node")
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
             WorkingDirectory = location, // in memory; anything it still writes lands in a temp folder
         };
         foreach (var arg in new[] { Script, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--extentMemoryLimit", "256", "--skipApiVersionCheck", "--loose", "--disableTelemetry" })
@@ -52,57 +49,20 @@ public sealed partial class Azurite : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start.");
-        var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                listening.TrySetException(new InvalidOperationException($"Azurite exited before it listened: {string.Join(" | ", output)}"));
-                return;
-            }
-
-            output.Enqueue(e.Data);
-            if (ListeningLine().Match(e.Data) is { Success: true } match)
-            {
-                listening.TrySetResult(int.Parse(match.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture));
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                output.Enqueue(e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         try
         {
-            var port = await listening.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
-            return new Azurite(process, location, port);
+            var process = await ChildProcess.StartAsync(start, "Azurite", timeout ?? TimeSpan.FromSeconds(60), ListeningLine());
+            return new Azurite(process, location, int.Parse(process.Values[0], System.Globalization.CultureInfo.InvariantCulture));
         }
-        catch (Exception ex)
+        catch
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            process.Dispose();
             Directory.Delete(location, recursive: true);
-            throw new InvalidOperationException($"Azurite did not start listening: {string.Join(" | ", output)}", ex);
+            throw;
         }
     }
 
     /// <summary>Kills Azurite now (the store becomes unreachable); dispose still cleans up.</summary>
-    public async Task KillAsync()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-
-        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-    }
+    public Task KillAsync() => _process.KillAsync();
 
     public async ValueTask DisposeAsync()
     {
@@ -118,6 +78,6 @@ public sealed partial class Azurite : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"successfully listens on https?://[^\s:]+:(?<port>\d+)")]
+    [GeneratedRegex(@"successfully listens on https?://[^\s:]+:(\d+)")]
     private static partial Regex ListeningLine();
 }
