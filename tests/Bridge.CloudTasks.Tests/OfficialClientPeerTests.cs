@@ -104,31 +104,16 @@ public sealed class OfficialClientPeerTests(ITestOutputHelper output) : IAsyncLi
         {
             ArgumentList = { script },
             WorkingDirectory = Path.GetDirectoryName(script)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         start.Environment["SERVER_HOST"] = _server.HostPort;
         start.Environment["REQUEST_ID"] = RequestId;
         start.Environment["METADATA_SERVER_DETECTION"] = "none";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
+        var process = await ChildProcess.RunToExitAsync(start, TimeSpan.FromMinutes(2));
 
-        output.WriteLine(await stdout);
-        output.WriteLine(await stderr);
+        output.WriteLine(process.Stdout);
+        output.WriteLine(process.Stderr);
         Assert.Equal(0, process.ExitCode);
-        _nodeResult = JsonNode.Parse((await stdout).Trim().Split('\n')[^1]);
+        _nodeResult = JsonNode.Parse(process.Stdout.Trim().Split('\n')[^1]);
 
         var calls = _server.Calls.ToList();
         _server.Calls.Clear();

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Bridge.Testing;
 using Bridge.Emulators.CloudTasks.Internal;
 using Microsoft.Extensions.Options;
 using Task = System.Threading.Tasks.Task;
@@ -12,22 +12,8 @@ public sealed class ExecutableTests
 {
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(params string[] args)
     {
-        using var process = Process.Start(EmulatorProcess.StartInfo(args))!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-            }
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        var exited = await ChildProcess.RunToExitAsync(EmulatorProcess.StartInfo(args), TimeSpan.FromSeconds(60));
+        return (exited.ExitCode, exited.Stdout, exited.Stderr);
     }
 
     [Theory]

@@ -24,27 +24,20 @@ public sealed class NodeConformanceTests(ITestOutputHelper output)
         {
             ArgumentList = { script },
             WorkingDirectory = Path.GetDirectoryName(script)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         start.Environment["EMULATOR_HOST"] = host.GrpcHostPort;
         start.Environment["EMULATOR_HTTP"] = host.HttpAddress.ToString().TrimEnd('/');
         start.Environment["CLOUD_TASKS_API"] = api;
         start.Environment["METADATA_SERVER_DETECTION"] = "none"; // no Google metadata server to probe here
-        using var node = Process.Start(start)!;
-        var stdout = node.StandardOutput.ReadToEndAsync();
-        var stderr = node.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await node.WaitForExitAsync(timeout.Token);
+        var node = await ChildProcess.RunToExitAsync(start, TimeSpan.FromMinutes(3));
 
-        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = node.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         foreach (var line in lines)
         {
             output.WriteLine(line);
         }
 
-        output.WriteLine(await stderr);
+        output.WriteLine(node.Stderr);
         var failures = lines.Where(l => l.StartsWith("not ok", StringComparison.Ordinal)).ToList();
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Equal(0, node.ExitCode);

@@ -98,6 +98,30 @@ public sealed class ChildProcess : IDisposable
         return child;
     }
 
+    /// <summary>
+    /// Runs <paramref name="start"/> to its exit, at most <paramref name="timeout"/> (then it is killed, its whole
+    /// tree, and <see cref="TimeoutException"/> is thrown), and returns its exit code and what it wrote.
+    /// </summary>
+    public static async Task<ExitedProcess> RunToExitAsync(ProcessStartInfo start, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        using var process = Process.Start(Redirected(start)) ?? throw new InvalidOperationException($"{start.FileName} did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync().WaitAsync(ExitBound);
+            throw new TimeoutException($"{start.FileName} did not exit within {timeout}:\n{await stdout}\n{await stderr}");
+        }
+
+        return new ExitedProcess(process.ExitCode, await stdout, await stderr);
+    }
+
     /// <summary>The first line so far that <paramref name="pattern"/> matches, or null.</summary>
     public Match? FirstMatch(Regex pattern)
     {
@@ -191,3 +215,5 @@ public sealed class ChildProcess : IDisposable
     }
 }
 
+/// <summary>A process that ran to its exit: its exit code and everything it wrote.</summary>
+public sealed record ExitedProcess(int ExitCode, string Stdout, string Stderr);
