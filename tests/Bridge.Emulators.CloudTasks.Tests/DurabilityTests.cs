@@ -61,7 +61,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var queue = new QueueName("configured", "l", "q");
         using (var first = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q"))
-        using (var client = new CloudTasksClientBuilder { EmulatorHost = first.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        using (var client = first.CreateClient())
         {
             Assert.Equal(Queue.Types.State.Running, (await client.GetQueueAsync(queue)).State);
             await client.DeleteQueueAsync(queue); // reserves the name for 7 days
@@ -69,7 +69,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         using var second = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q");
-        using var secondClient = new CloudTasksClientBuilder { EmulatorHost = second.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+        using var secondClient = second.CreateClient();
 
         Assert.Equal(Queue.Types.State.Running, (await secondClient.GetQueueAsync(queue)).State);
     }
@@ -82,58 +82,19 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         await using var target = await HttpTargetServer.StartAsync();
         var queue = new QueueName("durable", "l", "stream");
-        var acknowledged = new ConcurrentBag<string>();
-        var killing = 0;
-        var acknowledgedCount = 0;
-
-        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
-        using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        var acknowledged = await WriteUntilKilledAsync(queue, writerCount, acknowledgedBeforeKill, async (client, w, i) =>
         {
-            await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
-            await client.PauseQueueAsync(queue);
-            using var stop = new CancellationTokenSource();
-            using var enough = new SemaphoreSlim(0);
-            var writers = Enumerable.Range(0, writerCount).Select(w => Task.Run(async () =>
-            {
-                for (var i = 0; !stop.IsCancellationRequested; i++)
-                {
-                    var name = queue.Task($"w{w}-{i}");
-                    try
-                    {
-                        await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
-                        acknowledged.Add(name.TaskId);
-                        if (Interlocked.Increment(ref acknowledgedCount) == acknowledgedBeforeKill)
-                        {
-                            enough.Release();
-                        }
-                    }
-                    catch (Exception) when (Volatile.Read(ref killing) == 1)
-                    {
-                        return; // in flight when the process died: never acknowledged
-                    }
-                }
-            })).ToList();
-
-            // The writers are still writing when the kill lands: mid-stream.
-            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(120)), $"only {acknowledged.Count} creates acknowledged in 120 s");
-            Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
-            await emulator.KillAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
-        }
+            var name = queue.Task($"w{w}-{i}");
+            await client.CreateTaskAsync(queue, new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = target.Url("/durable").ToString() } });
+            return [name.TaskId];
+        });
 
         using var restarted = await EmulatorProcess.StartAsync("--data", _data);
-        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = restarted.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
-        var present = new HashSet<string>();
-        await foreach (var task in restartedClient.ListTasks(queue))
-        {
-            present.Add(TaskName.Parse(task.Name).TaskId);
-        }
+        using var restartedClient = restarted.CreateClient();
+        var present = await TaskIdsAsync(restartedClient, queue);
+        AssertNoneLost(acknowledged, present);
 
-        var lost = acknowledged.Where(a => !present.Contains(a)).ToList();
-        Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged tasks lost: {string.Join(", ", lost.Take(10))}");
-
-        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}; lost: {lost.Count}");
+        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}; lost: 0");
         await restartedClient.ResumeQueueAsync(queue);
         await target.WaitForRequestsAsync(present.Count, TimeSpan.FromSeconds(120));
         var dispatched = target.Requests.Select(r => r.Header("X-CloudTasks-TaskName")).ToHashSet();
@@ -149,61 +110,85 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         const int BatchSize = 50;
         const int AcknowledgedBeforeKill = 40;
         var queue = new QueueName("durable", "l", "batches");
-        var acknowledged = new ConcurrentBag<string>();
-        var killing = 0;
-        var batches = 0;
-
-        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
-        using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
+        var acknowledged = await WriteUntilKilledAsync(queue, Writers, AcknowledgedBeforeKill, async (client, w, b) =>
         {
-            await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
-            await client.PauseQueueAsync(queue);
-            using var stop = new CancellationTokenSource();
-            using var enough = new SemaphoreSlim(0);
-            var writers = Enumerable.Range(0, Writers).Select(w => Task.Run(async () =>
-            {
-                for (var b = 0; !stop.IsCancellationRequested; b++)
-                {
-                    var ids = Enumerable.Range(0, BatchSize).Select(i => $"w{w}-b{b}-{i}").ToList();
-                    try
-                    {
-                        var operation = await client.BatchCreateTasksAsync(queue, ids.Select(id => new TaskMessage { Name = queue.Task(id).ToString(), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } }));
-                        Assert.Equal(BatchSize, operation.Response!.Tasks.Count);
-                        foreach (var id in ids)
-                        {
-                            acknowledged.Add(id);
-                        }
-
-                        if (Interlocked.Increment(ref batches) == AcknowledgedBeforeKill)
-                        {
-                            enough.Release();
-                        }
-                    }
-                    catch (Exception) when (Volatile.Read(ref killing) == 1)
-                    {
-                        return; // in flight when the process died: never acknowledged
-                    }
-                }
-            })).ToList();
-
-            Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(120)), $"only {Volatile.Read(ref batches)} batches acknowledged in 120 s");
-            Volatile.Write(ref killing, 1);
-            await emulator.KillAsync();
-            await stop.CancelAsync();
-            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
-        }
+            var ids = Enumerable.Range(0, BatchSize).Select(i => $"w{w}-b{b}-{i}").ToList();
+            var operation = await client.BatchCreateTasksAsync(queue, ids.Select(id => new TaskMessage { Name = queue.Task(id).ToString(), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } }));
+            Assert.Equal(BatchSize, operation.Response!.Tasks.Count);
+            return ids;
+        });
 
         using var restarted = await EmulatorProcess.StartAsync("--data", _data);
-        using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = restarted.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
+        using var restartedClient = restarted.CreateClient();
+        var present = await TaskIdsAsync(restartedClient, queue);
+        AssertNoneLost(acknowledged, present);
+        Assert.Equal(0, present.Count % BatchSize); // a batch is one commit: on disk whole or not at all
+        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}");
+    }
+
+    /// <summary>
+    /// Starts the emulator on the data folder with <paramref name="queue"/> paused, runs <paramref name="writerCount"/>
+    /// writers that call <paramref name="write"/> (writer, round: the task ids it got acknowledged) in a loop, and
+    /// SIGKILLs the emulator once <paramref name="writesBeforeKill"/> writes were acknowledged, with the writers still
+    /// writing. Returns every task id acknowledged before the kill.
+    /// </summary>
+    private async Task<IReadOnlyCollection<string>> WriteUntilKilledAsync(QueueName queue, int writerCount, int writesBeforeKill, Func<CloudTasksClient, int, int, Task<IEnumerable<string>>> write)
+    {
+        var acknowledged = new ConcurrentBag<string>();
+        var killing = 0;
+        var acknowledgedWrites = 0;
+        using var emulator = await EmulatorProcess.StartAsync("--data", _data);
+        using var client = emulator.CreateClient();
+        await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
+        await client.PauseQueueAsync(queue);
+        using var stop = new CancellationTokenSource();
+        using var enough = new SemaphoreSlim(0);
+        var writers = Enumerable.Range(0, writerCount).Select(w => Task.Run(async () =>
+        {
+            for (var round = 0; !stop.IsCancellationRequested; round++)
+            {
+                try
+                {
+                    foreach (var id in await write(client, w, round))
+                    {
+                        acknowledged.Add(id);
+                    }
+
+                    if (Interlocked.Increment(ref acknowledgedWrites) == writesBeforeKill)
+                    {
+                        enough.Release();
+                    }
+                }
+                catch (Exception) when (Volatile.Read(ref killing) == 1)
+                {
+                    return; // in flight when the process died: never acknowledged
+                }
+            }
+        })).ToList();
+
+        // The writers are still writing when the kill lands: mid-stream.
+        Assert.True(await enough.WaitAsync(TimeSpan.FromSeconds(120)), $"only {Volatile.Read(ref acknowledgedWrites)} writes acknowledged in 120 s");
+        Volatile.Write(ref killing, 1); // from here on a failed call is one the kill cut off: never acknowledged
+        await emulator.KillAsync();
+        await stop.CancelAsync();
+        await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
+        return acknowledged;
+    }
+
+    private static async Task<HashSet<string>> TaskIdsAsync(CloudTasksClient client, QueueName queue)
+    {
         var present = new HashSet<string>();
-        await foreach (var task in restartedClient.ListTasks(queue))
+        await foreach (var task in client.ListTasks(queue))
         {
             present.Add(TaskName.Parse(task.Name).TaskId);
         }
 
+        return present;
+    }
+
+    private static void AssertNoneLost(IReadOnlyCollection<string> acknowledged, HashSet<string> present)
+    {
         var lost = acknowledged.Where(a => !present.Contains(a)).ToList();
         Assert.True(lost.Count == 0, $"{lost.Count} of {acknowledged.Count} acknowledged tasks lost: {string.Join(", ", lost.Take(10))}");
-        Assert.Equal(0, present.Count % BatchSize); // a batch is one commit: on disk whole or not at all
-        output.WriteLine($"acknowledged before SIGKILL: {acknowledged.Count}; present after restart: {present.Count}");
     }
 }

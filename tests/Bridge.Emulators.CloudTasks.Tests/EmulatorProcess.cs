@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Bridge.CloudTasks;
 using Bridge.Testing;
 using Task = System.Threading.Tasks.Task;
 
@@ -26,6 +27,9 @@ internal sealed partial class EmulatorProcess : IDisposable
     public Uri HttpAddress { get; }
 
     public int Id => _child.Id;
+
+    /// <summary>A client of the emulator's gRPC port (the caller disposes it).</summary>
+    public CloudTasksClient CreateClient() => new CloudTasksClientBuilder { EmulatorHost = GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
 
     /// <summary>Everything written to stdout and stderr so far.</summary>
     public IReadOnlyList<string> Output => _child.Output;
