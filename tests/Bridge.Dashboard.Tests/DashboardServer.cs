@@ -1,55 +1,36 @@
 using Bridge.Emulators.CloudTasks;
-using Bridge.Server;
+using Bridge.Server.Tests;
 using Bridge.Testing;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Bridge.Dashboard.Tests;
 
-/// <summary>The runner on its embedded defaults, on ports bound as 0 and read back; its error logs fail the test.</summary>
+/// <summary>The runner on its embedded defaults, on ports bound as 0 and read back; its error logs fail the test (the server tests' <see cref="RunningServer"/>).</summary>
 public sealed class DashboardServer : IAsyncDisposable
 {
-    public const string DemoQueue = "projects/local-project/locations/local/queues/demo";
+    public const string DemoQueue = RunningServer.DemoQueue;
 
-    private readonly WebApplication _app;
+    private readonly RunningServer _server;
 
-    private DashboardServer(WebApplication app, ErrorLogGuard errors)
+    private DashboardServer(RunningServer server)
     {
-        _app = app;
-        Errors = errors;
-        Port = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.Port;
-        BaseUrl = $"http://localhost:{Port}";
-        Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        _server = server;
+        BaseUrl = $"http://localhost:{server.Port}";
     }
 
-    public int Port { get; }
+    public int Port => _server.Port;
 
     public string BaseUrl { get; }
 
-    public HttpClient Http { get; }
+    public HttpClient Http => _server.Http;
 
-    public ErrorLogGuard Errors { get; }
+    public ErrorLogGuard Errors => _server.Errors;
 
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _server.Services;
 
     public CloudTasksEmulator Emulator => Services.GetRequiredService<CloudTasksEmulator>();
 
-    public static async Task<DashboardServer> StartAsync(params string[] settings)
-    {
-        var errors = new ErrorLogGuard();
-        var args = new[] { "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing", "--Logging:LogLevel:Default=Warning" }.Concat(settings).ToArray();
-        var app = BridgeServerApp.Build(args, builder => builder.Logging.AddProvider(errors));
-        await app.StartAsync();
-        return new DashboardServer(app, errors);
-    }
+    public static async Task<DashboardServer> StartAsync(params string[] settings) => new(await RunningServer.StartAsync(settings));
 
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Errors.ThrowIfUnexpected();
-    }
+    public ValueTask DisposeAsync() => _server.DisposeAsync();
 }
