@@ -86,6 +86,29 @@ public sealed class BatchOperationTests : IAsyncLifetime
         };
     }
 
+    /// <summary>
+    /// BatchCreateTasks answers a running operation; every poll then hangs until the client cancels it (deadline or
+    /// token). Entered: a poll reached the server; ServerSawCancellation: the server saw it cancelled.
+    /// </summary>
+    private (Task Entered, Task ServerSawCancellation) HoldPollsUntilCancelled()
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serverSawCancellation = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _server.AsyncHandler = async (method, _, context) =>
+        {
+            if (method == "BatchCreateTasks")
+            {
+                return Running();
+            }
+
+            entered.TrySetResult();
+            await context.CancellationToken.WhenCancelled();
+            serverSawCancellation.TrySetResult();
+            throw new RpcException(new Status(StatusCode.Cancelled, "client went away"));
+        };
+        return (entered.Task, serverSawCancellation.Task);
+    }
+
     private int CallsTo(string method) => _server.Calls.Count(c => c.Method == method);
 
     // ---- polling ----
@@ -149,40 +172,19 @@ public sealed class BatchOperationTests : IAsyncLifetime
     [Fact]
     public async Task The_overall_poll_timeout_cuts_a_poll_in_flight_short()
     {
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var serverSawCancellation = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _server.AsyncHandler = async (method, _, context) =>
-        {
-            if (method == "BatchCreateTasks")
-            {
-                return Running();
-            }
-
-            entered.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, context.CancellationToken);
-            }
-            catch (OperationCanceledException)
-            {
-                serverSawCancellation.TrySetResult();
-                throw;
-            }
-
-            return Running();
-        };
+        var (entered, serverSawCancellation) = HoldPollsUntilCancelled();
         var operation = await _client.BatchCreateTasksAsync(Queue, Tasks(1));
 
         var wait = operation.PollUntilCompletedAsync(new PollSettings(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), 1.0, TimeSpan.FromSeconds(1)));
         Assert.Equal(TimeSpan.FromSeconds(5), await _time.NextTimerAsync());
         _time.Fake.Advance(await _time.NextTimerAsync());
-        await entered.Task.WaitAsync(Bounded);
+        await entered.WaitAsync(Bounded);
         _time.Fake.Advance(TimeSpan.FromSeconds(4));
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => wait.WaitAsync(Bounded));
         Assert.Equal(CloudTasksFailureReason.DeadlineExceeded, error.Reason);
         Assert.Contains("was not done after", error.Message, StringComparison.Ordinal);
-        await serverSawCancellation.Task.WaitAsync(Bounded);
+        await serverSawCancellation.WaitAsync(Bounded);
     }
 
     [Fact]
@@ -204,31 +206,18 @@ public sealed class BatchOperationTests : IAsyncLifetime
     [Fact]
     public async Task Cancellation_during_a_poll_cancels_the_call()
     {
-        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var serverSawCancellation = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _server.AsyncHandler = async (method, _, context) =>
-        {
-            if (method == "BatchCreateTasks")
-            {
-                return Running();
-            }
-
-            entered.TrySetResult();
-            await context.CancellationToken.WhenCancelled();
-            serverSawCancellation.TrySetResult();
-            throw new RpcException(new Status(StatusCode.Cancelled, "client went away"));
-        };
+        var (entered, serverSawCancellation) = HoldPollsUntilCancelled();
         var operation = await _client.BatchCreateTasksAsync(Queue, Tasks(1));
         using var cts = new CancellationTokenSource();
 
         var wait = operation.PollUntilCompletedAsync(new PollSettings(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(1), 1.0, TimeSpan.FromSeconds(1)), cancellationToken: cts.Token);
         await _time.NextTimerAsync();
         _time.Fake.Advance(await _time.NextTimerAsync());
-        await entered.Task.WaitAsync(Bounded);
+        await entered.WaitAsync(Bounded);
         await cts.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait.WaitAsync(Bounded));
-        await serverSawCancellation.Task.WaitAsync(Bounded);
+        await serverSawCancellation.WaitAsync(Bounded);
     }
 
     [Fact]
@@ -384,20 +373,12 @@ public sealed class BatchOperationTests : IAsyncLifetime
 
     // ---- retry classes and deadlines as published ----
 
-    private void FailFirst(string method, int failures, StatusCode code)
-    {
-        var calls = 0;
-        var inner = _server.Handler;
-        _server.Handler = (m, request, context) =>
-            m == method && Interlocked.Increment(ref calls) <= failures ? throw new RpcException(new Status(code, "injected")) : inner(m, request, context);
-    }
-
     [Theory]
     [InlineData("BatchCreateTasks")]
     [InlineData("BatchDeleteTasks")]
     public async Task Batches_are_not_retried_and_carry_no_default_deadline(string method)
     {
-        FailFirst(method, 1, StatusCode.Unavailable);
+        _server.FailFirst(1, StatusCode.Unavailable, method);
         Func<Task> call = method == "BatchCreateTasks"
             ? () => _client.BatchCreateTasksAsync(Queue, Tasks(1))
             : () => _client.BatchDeleteTasksAsync(Queue, [Queue.Task("t0")]);
@@ -425,7 +406,7 @@ public sealed class BatchOperationTests : IAsyncLifetime
     [Fact]
     public async Task Get_operation_retries_unavailable_with_the_published_backoff()
     {
-        FailFirst("GetOperation", 2, StatusCode.Unavailable);
+        _server.FailFirst(2, StatusCode.Unavailable, "GetOperation");
 
         var call = _client.GetOperationAsync(Operation1);
         var delays = await _time.AdvanceThroughTimersAsync(call);
@@ -441,7 +422,7 @@ public sealed class BatchOperationTests : IAsyncLifetime
     [Fact]
     public async Task Get_operation_gives_up_after_five_attempts()
     {
-        FailFirst("GetOperation", 100, StatusCode.Unavailable);
+        _server.FailFirst(100, StatusCode.Unavailable, "GetOperation");
 
         var call = _client.GetOperationAsync(Operation1);
         await _time.AdvanceThroughTimersAsync(call);
@@ -454,7 +435,7 @@ public sealed class BatchOperationTests : IAsyncLifetime
     [Fact]
     public async Task Get_operation_does_not_retry_deadline_exceeded_and_has_a_10_s_deadline()
     {
-        FailFirst("GetOperation", 1, StatusCode.DeadlineExceeded);
+        _server.FailFirst(1, StatusCode.DeadlineExceeded, "GetOperation");
         var before = _time.GetUtcNow().UtcDateTime;
 
         // Bounded: a retry would wait on the fake clock, which nobody advances here.

@@ -159,19 +159,11 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
 
     // ---- retries ----
 
-    private void FailFirst(int failures, StatusCode code)
-    {
-        var calls = 0;
-        var inner = _server.Handler;
-        _server.Handler = (method, request, context) =>
-            Interlocked.Increment(ref calls) <= failures ? throw new RpcException(new Status(code, "injected")) : inner(method, request, context);
-    }
-
     [Fact]
     public async Task Idempotent_calls_retry_unavailable_until_success()
     {
         using var client = CreateEmulatorClient(SettingsWithFastIdempotentRetry());
-        FailFirst(2, StatusCode.Unavailable);
+        _server.FailFirst(2, StatusCode.Unavailable);
 
         var queue = await client.GetQueueAsync(Queue);
 
@@ -183,7 +175,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     public async Task Idempotent_calls_give_up_after_max_attempts_with_a_transient_error()
     {
         using var client = CreateEmulatorClient(SettingsWithFastIdempotentRetry());
-        FailFirst(100, StatusCode.Unavailable);
+        _server.FailFirst(100, StatusCode.Unavailable);
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.GetQueueAsync(Queue));
 
@@ -197,7 +189,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     public async Task Non_retryable_codes_are_not_retried()
     {
         using var client = CreateEmulatorClient(SettingsWithFastIdempotentRetry());
-        FailFirst(1, StatusCode.NotFound);
+        _server.FailFirst(1, StatusCode.NotFound);
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => client.GetQueueAsync(Queue));
 
@@ -209,7 +201,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Create_task_is_not_retried_by_default()
     {
-        FailFirst(1, StatusCode.Unavailable);
+        _server.FailFirst(1, StatusCode.Unavailable);
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() => _client.CreateTaskAsync(Queue, new TaskMessage()));
 
@@ -220,7 +212,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task A_per_call_retry_setting_makes_create_task_retry()
     {
-        FailFirst(2, StatusCode.Unavailable);
+        _server.FailFirst(2, StatusCode.Unavailable);
 
         var task = await _client.CreateTaskAsync(
             new CreateTaskRequest { Parent = Queue.ToString(), Task = new TaskMessage { Name = Queue.Task("named").ToString() } },
@@ -234,7 +226,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     public async Task A_per_call_no_retry_setting_overrides_the_method_default()
     {
         using var client = CreateEmulatorClient(SettingsWithFastIdempotentRetry());
-        FailFirst(1, StatusCode.Unavailable);
+        _server.FailFirst(1, StatusCode.Unavailable);
 
         await Assert.ThrowsAsync<CloudTasksException>(() => client.GetQueueAsync(new GetQueueRequest { Name = Queue.ToString() }, CallSettings.FromRetry(RetrySettings.None)));
 
@@ -276,7 +268,7 @@ public sealed class ClientBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Retries_stop_at_the_overall_deadline()
     {
-        FailFirst(1000, StatusCode.Unavailable);
+        _server.FailFirst(1000, StatusCode.Unavailable);
         var slowRetry = new RetrySettings(100, TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(300), 1.0, StatusCode.Unavailable) { Jitter = false };
 
         var error = await Assert.ThrowsAsync<CloudTasksException>(() =>

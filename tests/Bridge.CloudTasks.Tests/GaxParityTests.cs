@@ -30,14 +30,6 @@ public sealed class GaxParityTests : IAsyncLifetime
     private CloudTasksClient CreateClient() =>
         new CloudTasksClientBuilder { EmulatorHost = _server.HostPort, EmulatorDetection = EmulatorDetection.None, TimeProvider = _time }.Build();
 
-    private void FailFirst(int failures, StatusCode code)
-    {
-        var calls = 0;
-        var inner = _server.Handler;
-        _server.Handler = (method, request, context) =>
-            Interlocked.Increment(ref calls) <= failures ? throw new RpcException(new Status(code, "injected")) : inner(method, request, context);
-    }
-
     [Fact]
     public void Idempotent_methods_follow_the_published_configuration_with_no_attempt_cap()
     {
@@ -65,7 +57,7 @@ public sealed class GaxParityTests : IAsyncLifetime
     public async Task An_idempotent_call_retries_past_any_fixed_count_until_the_deadline()
     {
         using var client = CreateClient();
-        FailFirst(int.MaxValue, StatusCode.Unavailable);
+        _server.FailFirst(int.MaxValue, StatusCode.Unavailable);
 
         var call = client.GetQueueAsync(Queue);
         var delays = await _time.AdvanceThroughTimersAsync(call);
@@ -85,7 +77,7 @@ public sealed class GaxParityTests : IAsyncLifetime
     public async Task A_named_create_task_is_retried_by_default_and_an_unnamed_one_is_not()
     {
         using var client = CreateClient();
-        FailFirst(7, StatusCode.Unavailable);
+        _server.FailFirst(7, StatusCode.Unavailable);
 
         var named = client.CreateTaskAsync(new CreateTaskRequest { Parent = Queue.ToString(), Task = new TaskMessage { Name = Queue.Task("t1").ToString() } });
         await _time.AdvanceThroughTimersAsync(named);
@@ -93,7 +85,7 @@ public sealed class GaxParityTests : IAsyncLifetime
         Assert.Equal(Queue.Task("t1").ToString(), (await named).Name);
         Assert.Equal(8, _server.Calls.Count);
 
-        FailFirst(1, StatusCode.Unavailable);
+        _server.FailFirst(1, StatusCode.Unavailable);
         await Assert.ThrowsAsync<CloudTasksException>(() => client.CreateTaskAsync(Queue, new TaskMessage()));
         Assert.Equal(9, _server.Calls.Count);
     }
@@ -120,7 +112,7 @@ public sealed class GaxParityTests : IAsyncLifetime
         });
         listener.Start();
         using var client = CreateClient();
-        FailFirst(2, StatusCode.DeadlineExceeded);
+        _server.FailFirst(2, StatusCode.DeadlineExceeded);
 
         var call = client.UpdateCmekConfigAsync(new UpdateCmekConfigRequest { CmekConfig = new CmekConfig { Name = "projects/p/locations/l/cmekConfig" } });
         await _time.AdvanceThroughTimersAsync(call);

@@ -97,6 +97,18 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
         SslOptions = { RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && Certificate is not null && cert.GetCertHashString() == Certificate.GetCertHashString() },
     };
 
+    /// <summary>
+    /// The next <paramref name="failures"/> calls (of <paramref name="method"/> only, when named) fail with
+    /// <paramref name="code"/>; the rest go to the handler set now.
+    /// </summary>
+    public void FailFirst(int failures, StatusCode code, string? method = null)
+    {
+        var calls = 0;
+        var inner = Handler;
+        Handler = (called, request, context) =>
+            (method is null || called == method) && Interlocked.Increment(ref calls) <= failures ? throw new RpcException(new Status(code, "injected")) : inner(called, request, context);
+    }
+
     public RecordedCall Single(string method) => Calls.Single(c => c.Method == method);
 
     public async ValueTask DisposeAsync()
