@@ -69,6 +69,13 @@ internal sealed partial class EmulatorChild : IDisposable
         return child;
     }
 
+    /// <summary>CPU time the emulator process has used so far (user and system).</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     /// <summary>Resident set size of the emulator process, from /proc (bytes).</summary>
     public long ResidentBytes()
     {

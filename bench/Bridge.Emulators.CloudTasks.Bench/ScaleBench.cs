@@ -303,20 +303,23 @@ internal static class ScaleBench
                 foreach (var inFlight in new[] { 16, 64 })
                 {
                     var rates = sides.Select(_ => new List<double>()).ToArray();
+                    var cpu = sides.Select(_ => new List<double>()).ToArray(); // the emulator's CPU µs per create
                     for (var round = 0; round < 3; round++)
                     {
                         for (var k = 0; k < sides.Length; k++)
                         {
                             var i = (k + round) % sides.Length; // each side goes first once
+                            var cpuBefore = sides[i].Child.CpuTime();
                             rates[i].Add(client == "C#"
                                 ? await CreateTasksAsync(sides[i].Child.Client, queues[i], perRound, inFlight)
                                 : await NodeCreateTasksAsync(sides[i].Child.GrpcHostPort, queues[i], perRound, inFlight));
+                            cpu[i].Add((sides[i].Child.CpuTime() - cpuBefore).TotalMicroseconds / perRound);
                         }
                     }
 
                     var inMemory = Median(rates[0]);
-                    report($"CreateTask, {client} client, {inFlight} in flight, {BodyBytes}-byte body, 3 alternating rounds of {perRound} (load {LoadAverage()}): in memory {inMemory:F0}/s; "
-                        + string.Join("; ", Enumerable.Range(1, sides.Length - 1).Select(i => $"durable {sides[i].Name} {Median(rates[i]):F0}/s, ratio {Median(rates[i]) / inMemory:F2}")));
+                    report($"CreateTask, {client} client, {inFlight} in flight, {BodyBytes}-byte body, 3 alternating rounds of {perRound} (load {LoadAverage()}): in memory {inMemory:F0}/s ({Median(cpu[0]):F0} µs CPU each); "
+                        + string.Join("; ", Enumerable.Range(1, sides.Length - 1).Select(i => $"durable {sides[i].Name} {Median(rates[i]):F0}/s ({Median(cpu[i]):F0} µs CPU each), ratio {Median(rates[i]) / inMemory:F2}, CPU ratio {Median(cpu[0]) / Median(cpu[i]):F2}")));
                 }
             }
         }
