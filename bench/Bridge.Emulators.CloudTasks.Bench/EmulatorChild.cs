@@ -52,6 +52,13 @@ internal sealed partial class EmulatorChild : IDisposable
         return new EmulatorChild(await ChildProcess.StartAsync(start, "The emulator", TimeSpan.FromSeconds(60), GrpcLine()));
     }
 
+    /// <summary>CPU time the emulator process has used so far (user and system).</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     /// <summary>Resident set size of the emulator process, from /proc (bytes).</summary>
     public long ResidentBytes()
     {

@@ -276,11 +276,72 @@ internal static class ScaleBench
         return queue;
     }
 
-    private static async System.Threading.Tasks.Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n)
+    /// <summary>
+    /// Durable against in-memory CreateTask in both durability modes (ProcessCrash: synchronous=NORMAL; PowerLoss:
+    /// synchronous=FULL), with the C# client and the official Node.js client, 16 and 64 calls in flight, 512-byte
+    /// bodies; three emulator processes side by side, rounds alternating which goes first.
+    /// </summary>
+    public static async System.Threading.Tasks.Task DurabilityModesAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        var crashData = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        var powerData = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var memory = await EmulatorChild.StartAsync(otlp);
+            using var crash = await EmulatorChild.StartAsync(otlp, "--data", crashData, "--durability", nameof(EmulatorDurability.ProcessCrash));
+            using var power = await EmulatorChild.StartAsync(otlp, "--data", powerData, "--durability", nameof(EmulatorDurability.PowerLoss));
+            var sides = new[] { (Name: "in memory", Child: memory), (Name: "ProcessCrash", Child: crash), (Name: "PowerLoss", Child: power) };
+            var queues = new List<QueueName>();
+            foreach (var side in sides)
+            {
+                queues.Add(await PausedQueueAsync(side.Child.Client, "modes"));
+                await CreateTasksAsync(side.Child.Client, queues[^1], 500); // warm-up: channels, pools, JIT
+            }
+
+            foreach (var client in new[] { "C#", "Node.js" })
+            {
+                foreach (var inFlight in new[] { 16, 64 })
+                {
+                    var rates = sides.Select(_ => new List<double>()).ToArray();
+                    var cpu = sides.Select(_ => new List<double>()).ToArray(); // the emulator's CPU µs per create
+                    for (var round = 0; round < 3; round++)
+                    {
+                        for (var k = 0; k < sides.Length; k++)
+                        {
+                            var i = (k + round) % sides.Length; // each side goes first once
+                            var cpuBefore = sides[i].Child.CpuTime();
+                            rates[i].Add(client == "C#"
+                                ? await CreateTasksAsync(sides[i].Child.Client, queues[i], perRound, inFlight)
+                                : await NodeCreateTasksAsync(sides[i].Child.GrpcHostPort, queues[i], perRound, inFlight));
+                            cpu[i].Add((sides[i].Child.CpuTime() - cpuBefore).TotalMicroseconds / perRound);
+                        }
+                    }
+
+                    var inMemory = Median(rates[0]);
+                    report($"CreateTask, {client} client, {inFlight} in flight, {BodyBytes}-byte body, 3 alternating rounds of {perRound} (load {LoadAverage()}): in memory {inMemory:F0}/s ({Median(cpu[0]):F0} µs CPU each); "
+                        + string.Join("; ", Enumerable.Range(1, sides.Length - 1).Select(i => $"durable {sides[i].Name} {Median(rates[i]):F0}/s ({Median(cpu[i]):F0} µs CPU each), ratio {Median(rates[i]) / inMemory:F2}, CPU ratio {Median(cpu[0]) / Median(cpu[i]):F2}")));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var data in new[] { crashData, powerData })
+            {
+                if (Directory.Exists(data))
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+            }
+        }
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+
+    private static async System.Threading.Tasks.Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n, int inFlight = InFlight)
     {
         var task = new TaskMessage { HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFrom(new byte[BodyBytes]) } };
         var clock = Stopwatch.StartNew();
-        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (_, ct) => await client.CreateTaskAsync(queue, task, ct));
+        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = inFlight }, async (_, ct) => await client.CreateTaskAsync(queue, task, ct));
         return n / clock.Elapsed.TotalSeconds;
     }
 
@@ -301,14 +362,14 @@ internal static class ScaleBench
         return n / clock.Elapsed.TotalSeconds;
     }
 
-    private static async System.Threading.Tasks.Task<double> NodeCreateTasksAsync(string emulatorHost, QueueName queue, int n)
+    private static async System.Threading.Tasks.Task<double> NodeCreateTasksAsync(string emulatorHost, QueueName queue, int n, int inFlight = InFlight)
     {
         var script = Path.Combine(RepositoryPaths.Root, "bench", "node", "create-tasks.mjs");
         var start = new ProcessStartInfo("node") { ArgumentList = { script }, RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["EMULATOR_HOST"] = emulatorHost;
         start.Environment["QUEUE"] = queue.ToString();
         start.Environment["COUNT"] = n.ToString(CultureInfo.InvariantCulture);
-        start.Environment["CONCURRENCY"] = InFlight.ToString(CultureInfo.InvariantCulture);
+        start.Environment["CONCURRENCY"] = inFlight.ToString(CultureInfo.InvariantCulture);
         start.Environment["BODY_BYTES"] = BodyBytes.ToString(CultureInfo.InvariantCulture);
         start.Environment["METADATA_SERVER_DETECTION"] = "none";
         using var node = Process.Start(start)!;

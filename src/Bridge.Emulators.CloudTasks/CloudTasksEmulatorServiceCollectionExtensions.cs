@@ -22,7 +22,7 @@ public static class CloudTasksEmulatorServiceCollectionExtensions
         services.TryAddSingleton<IEmulatorStore>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<EmulatorOptions>>().Value;
-            return string.IsNullOrWhiteSpace(o.Data) ? new InMemoryStore() : new SqliteStore(o.Data);
+            return string.IsNullOrWhiteSpace(o.Data) ? new InMemoryStore() : new SqliteStore(o.Data, o.Durability);
         });
         services.TryAddSingleton(sp => new EmulatorState(
             sp.GetRequiredService<IEmulatorStore>(),

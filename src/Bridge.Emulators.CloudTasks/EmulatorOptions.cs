@@ -19,6 +19,9 @@ public sealed class EmulatorOptions
     /// <summary>Folder for the SQLite database (queues, tasks, tombstones, IAM, signing key); empty: in memory.</summary>
     public string? Data { get; set; }
 
+    /// <summary>With <see cref="Data"/>: whether an acknowledged change survives a killed process (default) or a power loss too.</summary>
+    public EmulatorDurability Durability { get; set; } = EmulatorDurability.ProcessCrash;
+
     /// <summary>The OIDC issuer (<c>iss</c>) of tokens; default <c>http://localhost:&lt;http port&gt;</c>.</summary>
     public string? Issuer { get; set; }
 

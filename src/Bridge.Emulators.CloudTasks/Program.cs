@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Trace;
 
-// dotnet run --project src/Bridge.Emulators.CloudTasks -- --port 8123 --http-port 8124 [--data <dir>] [--issuer <url>] [--queues p/l/q,...]
+// dotnet run --project src/Bridge.Emulators.CloudTasks -- --port 8123 --http-port 8124 [--data <dir>] [--durability ProcessCrash|PowerLoss] [--issuer <url>] [--queues p/l/q,...]
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Configuration.AddInMemoryCollection(FromEnvironment());
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
@@ -17,6 +17,7 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--port"] = "Emulator:Port",
     ["--http-port"] = "Emulator:HttpPort",
     ["--data"] = "Emulator:Data",
+    ["--durability"] = "Emulator:Durability",
     ["--issuer"] = "Emulator:Issuer",
     ["--queues"] = "Emulator:Queues",
     ["--listen"] = "Emulator:ListenAddress",
@@ -28,6 +29,11 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 var started = false;
 builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
 builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && (started || level < LogLevel.Error));
+
+if (EmulatorOptionsValidator.CheckDurabilityText(builder.Configuration["Emulator:Durability"]) is { } badDurability)
+{
+    return InvalidSettings([badDurability]);
+}
 
 var options = builder.Configuration.GetSection(EmulatorOptions.SectionName).Get<EmulatorOptions>() ?? new EmulatorOptions();
 if (new EmulatorOptionsValidator().Validate(null, options) is { Failed: true } invalid)
@@ -92,7 +98,7 @@ Console.WriteLine($"  REST:   http://{http.Host}:{http.Port}/v2beta3/... and /v2
 Console.WriteLine($"  OIDC:   issuer {emulator.Issuer}, discovery {emulator.DiscoveryUrl}");
 Console.WriteLine($"  health: http://{http.Host}:{http.Port}/health");
 Console.WriteLine($"  dashboard: http://localhost:{http.Port}/   (loopback only)");
-Console.WriteLine($"  data:   {(string.IsNullOrWhiteSpace(options.Data) ? "in memory (use --data <dir> to keep state)" : Path.GetFullPath(options.Data))}");
+Console.WriteLine($"  data:   {(string.IsNullOrWhiteSpace(options.Data) ? "in memory (use --data <dir> to keep state)" : $"{Path.GetFullPath(options.Data)} (durability {options.Durability})")}");
 await app.WaitForShutdownAsync();
 return 0;
 
@@ -123,7 +129,7 @@ static string PortInUse(string message, EmulatorOptions options)
     return $"Port {port} on {options.ListenAddress} is already in use: choose another with {flag} <port> (or {variable}; 0 picks a free port).";
 }
 
-// CLOUDTASKS_EMULATOR_PORT, _HTTP_PORT, _DATA, _ISSUER, _QUEUES, _LISTEN, _APP_ENGINE_HOST
+// CLOUDTASKS_EMULATOR_PORT, _HTTP_PORT, _DATA, _DURABILITY, _ISSUER, _QUEUES, _LISTEN, _APP_ENGINE_HOST
 static Dictionary<string, string?> FromEnvironment()
 {
     var map = new Dictionary<string, string>
@@ -131,6 +137,7 @@ static Dictionary<string, string?> FromEnvironment()
         ["CLOUDTASKS_EMULATOR_PORT"] = "Emulator:Port",
         ["CLOUDTASKS_EMULATOR_HTTP_PORT"] = "Emulator:HttpPort",
         ["CLOUDTASKS_EMULATOR_DATA"] = "Emulator:Data",
+        ["CLOUDTASKS_EMULATOR_DURABILITY"] = "Emulator:Durability",
         ["CLOUDTASKS_EMULATOR_ISSUER"] = "Emulator:Issuer",
         ["CLOUDTASKS_EMULATOR_QUEUES"] = "Emulator:Queues",
         ["CLOUDTASKS_EMULATOR_LISTEN"] = "Emulator:ListenAddress",

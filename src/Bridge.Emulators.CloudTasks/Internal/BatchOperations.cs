@@ -11,7 +11,7 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>
 /// BatchCreateTasks and BatchDeleteTasks: checks that refuse the whole call, then the requests through the engine (a
-/// create batch as one insert: one lock, one signal, one commit; deletes one by one), a failure recorded at its index
+/// batch as one change: one lock, one signal, one commit), a failure recorded at its index
 /// (not atomic, like the service). The operation is done
 /// when the RPC answers; it is kept for the Operations service, and a request_id seen before returns the operation it
 /// started instead of running the batch again.
@@ -92,21 +92,12 @@ internal sealed class BatchOperations(EmulatorState state, OperationStore operat
         return Finish(operation, Run(operation, () =>
         {
             var metadata = new BatchDeleteTasksMetadata { StartTime = start };
-            for (var i = 0; i < request.Names.Count; i++)
+            var errors = state.DeleteTasks(parent.ToString(), request.Names);
+            for (var i = 0; i < errors.Count; i++)
             {
-                try
+                if (errors[i] is { } error)
                 {
-                    var name = QueueRules.ParseTaskName(request.Names[i], $"names[{i}]");
-                    if (name.Queue.ToString() != parent.ToString())
-                    {
-                        throw Errors.InvalidArgument($"names[{i}]", $"names[{i}] '{request.Names[i]}' is not a task of the batch's parent '{request.Parent}'.");
-                    }
-
-                    state.DeleteTask(new DeleteTaskRequest { Name = request.Names[i] });
-                }
-                catch (RpcException ex)
-                {
-                    metadata.FailedRequests[i] = ToStatus(ex);
+                    metadata.FailedRequests[i] = ToStatus(error);
                 }
             }
 

@@ -20,6 +20,34 @@ internal sealed class CreationOrder
         _chunks[^1].Add(task);
     }
 
+    /// <summary>Puts a task back at its place (a deletion undone); the chunk it lands in may grow past the usual size.</summary>
+    public void Insert(StoredTask task)
+    {
+        var c = ChunkHolding(task.Sequence);
+        if (c < 0)
+        {
+            if (_chunks.Count == 0)
+            {
+                _chunks.Add([task]);
+            }
+            else
+            {
+                _chunks[0].Insert(0, task);
+            }
+
+            return;
+        }
+
+        var chunk = _chunks[c];
+        var i = IndexIn(chunk, task.Sequence);
+        if (i < chunk.Count && chunk[i].Sequence == task.Sequence)
+        {
+            return; // already there
+        }
+
+        chunk.Insert(i, task);
+    }
+
     public void Remove(StoredTask task)
     {
         var c = ChunkHolding(task.Sequence);

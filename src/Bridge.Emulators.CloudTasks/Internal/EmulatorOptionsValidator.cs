@@ -33,6 +33,11 @@ internal sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOption
             failures.Add($"{Section}{nameof(EmulatorOptions.AppEngineHost)} '{options.AppEngineHost}' must be an absolute http or https URL.");
         }
 
+        if (!Enum.IsDefined(options.Durability))
+        {
+            failures.Add($"{Section}{nameof(EmulatorOptions.Durability)} '{options.Durability}' must be {DurabilityChoices}.");
+        }
+
         if (options.QueueNameReuseDelay < TimeSpan.Zero)
         {
             failures.Add($"{Section}{nameof(EmulatorOptions.QueueNameReuseDelay)} '{options.QueueNameReuseDelay}' must not be negative.");
@@ -53,6 +58,18 @@ internal sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOption
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    /// <summary>
+    /// Checks the text of the durability setting before it is bound (binding a bad enum text throws an exception
+    /// that would not say what to write instead); null when it is fine.
+    /// </summary>
+    public static string? CheckDurabilityText(string? value) =>
+        value is null || (Enum.TryParse<EmulatorDurability>(value, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !char.IsAsciiDigit(value.TrimStart('-')[0]))
+            ? null
+            : $"{Section}{nameof(EmulatorOptions.Durability)} '{value}' must be {DurabilityChoices}.";
+
+    private static string DurabilityChoices =>
+        $"{nameof(EmulatorDurability.ProcessCrash)} (acknowledged changes survive SIGKILL) or {nameof(EmulatorDurability.PowerLoss)} (they survive a power loss too; every commit fsynced)";
 
     /// <summary>An IP address, or <c>localhost</c> (loopback).</summary>
     public static bool TryParseListenAddress(string? value, out IPAddress address)

@@ -27,8 +27,9 @@ internal sealed partial class EmulatorState
         return Durably(() =>
         {
             _store.SaveCmekConfig(config);
+            var previous = _cmek.GetValueOrDefault(config.Name);
             _cmek[config.Name] = config;
-            return config.Clone();
+            return new Undoable<CmekConfig>(config.Clone(), () => Restore(_cmek, config.Name, config, previous));
         });
     }
 }

@@ -35,8 +35,9 @@ internal sealed partial class EmulatorState
 
             var policy = IamRules.Replace(current, request.Policy, request.UpdateMask);
             _store.SavePolicy(name, policy);
+            var previous = _policies.GetValueOrDefault(name);
             _policies[name] = policy;
-            return policy.Clone();
+            return new Undoable<Policy>(policy.Clone(), () => Restore(_policies, name, policy, previous));
         });
     }
 

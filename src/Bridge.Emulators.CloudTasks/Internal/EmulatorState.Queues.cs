@@ -42,9 +42,10 @@ internal sealed partial class EmulatorState
             QueueRules.ApplyDefaults(queue);
             QueueRules.Validate(queue, "queue."); // again with the defaults filled in: min_backoff 2h against the default max of 1h
             _store.SaveQueue(queue);
-            _queues[queue.Name] = NewStoredQueue(queue, now);
+            var created = NewStoredQueue(queue, now);
+            _queues[queue.Name] = created;
             Signal();
-            return queue.Clone();
+            return new Undoable<Queue>(queue.Clone(), () => Restore(_queues, queue.Name, created, null));
         });
     }
 
@@ -119,8 +120,9 @@ internal sealed partial class EmulatorState
             var now = _time.GetUtcNow();
             if (!_queues.TryGetValue(name, out var stored))
             {
-                // UpdateQueue creates a missing queue, like the service.
-                return CreateQueue(new CreateQueueRequest { Parent = Bridge.CloudTasks.QueueName.Parse(name).Location.ToString(), Queue = request.Queue });
+                // UpdateQueue creates a missing queue, like the service (that call waits for its own commit, and undoes its own change).
+                var created = CreateQueue(new CreateQueueRequest { Parent = Bridge.CloudTasks.QueueName.Parse(name).Location.ToString(), Queue = request.Queue });
+                return new Undoable<Queue>(created, null, Wrote: false);
             }
 
             var updated = stored.Queue.Clone();
@@ -146,11 +148,18 @@ internal sealed partial class EmulatorState
             QueueRules.ApplyDefaults(updated);
             QueueRules.Validate(updated, "queue.");
             _store.SaveQueue(updated);
+            var previous = stored.Queue;
             stored.Queue = updated;
             stored.Bucket.Reconfigure(updated.RateLimits!.MaxDispatchesPerSecond, updated.RateLimits.MaxBurstSize, now);
             _dirty.Add(stored);
             Signal();
-            return updated.Clone();
+            return new Undoable<Queue>(updated.Clone(), () =>
+            {
+                if (ReplaceConfig(stored, updated, previous))
+                {
+                    stored.Bucket.Reconfigure(previous.RateLimits.MaxDispatchesPerSecond, previous.RateLimits.MaxBurstSize, _time.GetUtcNow());
+                }
+            });
         });
     }
 
@@ -159,13 +168,41 @@ internal sealed partial class EmulatorState
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
         Durably(() =>
         {
-            RequireQueue(name);
+            var removed = RequireQueue(name);
             var reservedUntil = _time.GetUtcNow() + _options.QueueNameReuseDelay;
             _store.DeleteQueue(name, reservedUntil);
+            var previousTombstone = _queueTombstones.TryGetValue(name, out var t) ? t : (DateTimeOffset?)null;
+            var policy = _policies.GetValueOrDefault(name);
             _queues.Remove(name);
             _queueTombstones[name] = reservedUntil;
             _policies.Remove(name);
             Signal();
+            return new Undoable<bool>(true, () =>
+            {
+                if (!_queues.TryAdd(name, removed))
+                {
+                    return; // a queue of that name was created meanwhile (no reuse delay)
+                }
+
+                if (_queueTombstones.TryGetValue(name, out var until) && until == reservedUntil)
+                {
+                    if (previousTombstone is { } before)
+                    {
+                        _queueTombstones[name] = before;
+                    }
+                    else
+                    {
+                        _queueTombstones.Remove(name);
+                    }
+                }
+
+                if (policy is not null)
+                {
+                    _policies.TryAdd(name, policy);
+                }
+
+                _dirty.Add(removed);
+            });
         });
     }
 
@@ -179,12 +216,14 @@ internal sealed partial class EmulatorState
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
         PurgedNames purged;
         Queue result;
+        Action undo;
         System.Threading.Tasks.Task durable;
         lock (_gate)
         {
             var queue = RequireQueue(name);
             var now = _time.GetUtcNow();
             var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
+            var before = (queue.Tasks, queue.Order, queue.Ready, queue.OldestCreateTime, queue.Queue);
             purged = new PurgedNames(queue.Tasks, reservedUntil);
             _store.PurgeTasks(name, queue.Tasks.Keys, reservedUntil);
             queue.Tasks = new Dictionary<string, StoredTask>(StringComparer.Ordinal);
@@ -199,18 +238,31 @@ internal sealed partial class EmulatorState
             durable = _store.WhenDurable();
             Signal();
             result = Present(queue, null);
+            undo = () =>
+            {
+                _purgedNames.Remove(purged);
+                if (!_queues.TryGetValue(name, out var current) || !ReferenceEquals(current, queue))
+                {
+                    return;
+                }
+
+                // The purged tasks come back; those created since go on top (their sequences are all higher).
+                foreach (var task in queue.Order.After(0))
+                {
+                    before.Tasks[task.Name] = task;
+                    before.Order.Append(task);
+                }
+
+                before.Ready.UnionWith(queue.Ready);
+                (queue.Tasks, queue.Order, queue.Ready) = (before.Tasks, before.Order, before.Ready);
+                queue.OldestCreateTime = before.OldestCreateTime is { } oldest ? Earliest(queue.OldestCreateTime, oldest) : queue.OldestCreateTime;
+                ReplaceConfig(queue, updated, before.Queue);
+                _dirty.Add(queue);
+            };
         }
 
         purged.Compact();
-        try
-        {
-            durable.GetAwaiter().GetResult();
-        }
-        catch (Exception ex)
-        {
-            throw CommitFailed(ex);
-        }
-
+        WaitDurable(durable, undo);
         return result;
     }
 
@@ -220,14 +272,28 @@ internal sealed partial class EmulatorState
         return Durably(() =>
         {
             var queue = RequireQueue(name);
+            var previous = queue.Queue;
             var updated = queue.Queue.Clone();
             updated.State = state;
             _store.SaveQueue(updated);
             queue.Queue = updated;
             _dirty.Add(queue);
             Signal();
-            return Present(queue, null);
+            return new Undoable<Queue>(Present(queue, null), () => ReplaceConfig(queue, updated, previous));
         });
+    }
+
+    /// <summary>Undo of a config change: back to <paramref name="previous"/> unless a later change replaced <paramref name="set"/>.</summary>
+    private bool ReplaceConfig(StoredQueue queue, Queue set, Queue previous)
+    {
+        if (!ReferenceEquals(queue.Queue, set))
+        {
+            return false;
+        }
+
+        queue.Queue = previous;
+        _dirty.Add(queue);
+        return true;
     }
 
     private Queue Present(StoredQueue stored, FieldMask? readMask)

@@ -208,8 +208,64 @@ internal sealed partial class EmulatorState
         Durably(() =>
         {
             var task = RequireTask(name);
-            RemoveTasks(_queues[task.QueueName], [task], _time.GetUtcNow());
+            var undo = RemoveTasks(_queues[task.QueueName], [task], _time.GetUtcNow());
             Signal();
+            return new Undoable<bool>(true, undo);
+        });
+    }
+
+    /// <summary>
+    /// Deletes many tasks of one queue (BatchDeleteTasks) as one change: one lock, one store write, one commit. A
+    /// name that fails (not a task of the queue, not found) fails at its index and the others are deleted; a queue
+    /// that does not exist fails the whole call (NOT_FOUND); a commit that fails fails the whole call (UNAVAILABLE)
+    /// and every task comes back, so the batch is all or nothing on disk.
+    /// </summary>
+    public IReadOnlyList<RpcException?> DeleteTasks(string parent, IReadOnlyList<string> names)
+    {
+        var errors = new RpcException?[names.Count];
+        var parsed = new string?[names.Count];
+        for (var i = 0; i < names.Count; i++)
+        {
+            try
+            {
+                var name = QueueRules.ParseTaskName(names[i], $"names[{i}]");
+                parsed[i] = name.Queue.ToString() == parent
+                    ? name.ToString()
+                    : throw Errors.InvalidArgument($"names[{i}]", $"names[{i}] '{names[i]}' is not a task of the batch's parent '{parent}'.");
+            }
+            catch (RpcException ex)
+            {
+                errors[i] = ex;
+            }
+        }
+
+        return Durably(() =>
+        {
+            var queue = RequireQueue(parent);
+            var found = new Dictionary<string, StoredTask>(StringComparer.Ordinal);
+            for (var i = 0; i < names.Count; i++)
+            {
+                if (parsed[i] is not { } name)
+                {
+                    continue;
+                }
+
+                if (queue.Tasks.TryGetValue(name, out var task) && found.TryAdd(name, task))
+                {
+                    continue;
+                }
+
+                errors[i] = Errors.NotFound($"Task {name} does not exist (it may have run, been deleted, or never existed).");
+            }
+
+            if (found.Count == 0)
+            {
+                return new Undoable<IReadOnlyList<RpcException?>>(errors, null, Wrote: false);
+            }
+
+            var undo = RemoveTasks(queue, found.Values, _time.GetUtcNow());
+            Signal();
+            return new Undoable<IReadOnlyList<RpcException?>>(errors, undo);
         });
     }
 

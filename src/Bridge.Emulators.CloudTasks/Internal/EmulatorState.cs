@@ -125,22 +125,62 @@ internal sealed partial class EmulatorState : IDisposable
 
     public void Dispose() => _store.Dispose();
 
-    private void RemoveTasks(StoredQueue queue, IReadOnlyCollection<StoredTask> tasks, DateTimeOffset now)
+    /// <summary>
+    /// Takes the tasks out, leaving tombstones, with one store write for them all; the undo (after a failed commit)
+    /// puts back those still missing and drops the tombstones this call left.
+    /// </summary>
+    private Action RemoveTasks(StoredQueue queue, IReadOnlyCollection<StoredTask> tasks, DateTimeOffset now)
     {
         if (tasks.Count == 0)
         {
-            return;
+            return static () => { };
         }
 
         var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
         _store.DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
+        var wasReady = new List<StoredTask>();
         foreach (var task in tasks)
         {
             queue.Tasks.Remove(task.Name);
             queue.Order.Remove(task);
-            queue.Ready.Remove((task.ScheduleTime, task.Sequence, task.Name));
+            if (queue.Ready.Remove((task.ScheduleTime, task.Sequence, task.Name)))
+            {
+                wasReady.Add(task);
+            }
+
             AddTombstone(task.Name, reservedUntil);
         }
+
+        return () =>
+        {
+            if (!_queues.TryGetValue(queue.Queue.Name, out var current) || !ReferenceEquals(current, queue))
+            {
+                return; // the queue went meanwhile
+            }
+
+            foreach (var task in tasks)
+            {
+                if (_taskTombstones.TryGetValue(task.Name, out var until) && until == reservedUntil)
+                {
+                    _taskTombstones.Remove(task.Name);
+                }
+
+                if (queue.Tasks.TryAdd(task.Name, task))
+                {
+                    queue.Order.Insert(task);
+                }
+            }
+
+            foreach (var task in wasReady)
+            {
+                if (ReferenceEquals(queue.Tasks.GetValueOrDefault(task.Name), task) && !task.InFlight)
+                {
+                    queue.Ready.Add((task.ScheduleTime, task.Sequence, task.Name));
+                }
+            }
+
+            _dirty.Add(queue);
+        };
     }
 
     private void AddTombstone(string taskName, DateTimeOffset until)
@@ -198,27 +238,45 @@ internal sealed partial class EmulatorState : IDisposable
         }
     }
 
-    /// <summary>Makes a change under the lock, then waits (outside it) until the store has it durably.</summary>
-    private T Durably<T>(Func<T> change)
+    /// <summary>
+    /// Makes a change under the lock, then waits (outside it) until the store has it durably. If that commit fails,
+    /// the change's undo runs under the lock before the caller hears UNAVAILABLE: memory never keeps a change the
+    /// disk does not have. An undo puts back only what is still as the change left it (later calls may have moved on).
+    /// </summary>
+    private T Durably<T>(Func<Undoable<T>> change)
     {
-        T result;
+        Undoable<T> made;
         System.Threading.Tasks.Task durable;
         lock (_gate)
         {
-            result = change();
-            durable = _store.WhenDurable();
+            made = change();
+            durable = made.Wrote ? _store.WhenDurable() : System.Threading.Tasks.Task.CompletedTask;
         }
 
+        WaitDurable(durable, made.Undo);
+        return made.Result;
+    }
+
+    /// <summary>Waits for the commit; on its failure, undoes (under the lock) and throws UNAVAILABLE.</summary>
+    private void WaitDurable(System.Threading.Tasks.Task durable, Action? undo)
+    {
         try
         {
             durable.GetAwaiter().GetResult();
         }
         catch (Exception ex)
         {
+            if (undo is not null)
+            {
+                lock (_gate)
+                {
+                    undo();
+                    Signal();
+                }
+            }
+
             throw CommitFailed(ex);
         }
-
-        return result;
     }
 
     /// <summary>
@@ -248,10 +306,11 @@ internal sealed partial class EmulatorState : IDisposable
         return false;
     }
 
+    /// <summary>A change with no undo (Reset: tests only).</summary>
     private void Durably(Action change) => Durably(() =>
     {
         change();
-        return true;
+        return new Undoable<bool>(true, null);
     });
 
     private StoredQueue RequireQueue(string name, string? message = null) =>
@@ -272,6 +331,26 @@ internal sealed partial class EmulatorState : IDisposable
         _changed = NewSignal();
         previous.TrySetResult();
     }
+
+    /// <summary>Undo of a map entry: back to <paramref name="previous"/> (none when null) unless a later change replaced <paramref name="set"/>.</summary>
+    private static void Restore<T>(IDictionary<string, T> map, string key, T set, T? previous)
+        where T : class
+    {
+        if (map.TryGetValue(key, out var current) && ReferenceEquals(current, set))
+        {
+            if (previous is null)
+            {
+                map.Remove(key);
+            }
+            else
+            {
+                map[key] = previous;
+            }
+        }
+    }
+
+    /// <summary>What a change answers, and how to take it back if its commit fails (nothing to wait for when it wrote nothing).</summary>
+    private readonly record struct Undoable<T>(T Result, Action? Undo, bool Wrote = true);
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

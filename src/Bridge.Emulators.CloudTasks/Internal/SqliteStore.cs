@@ -6,7 +6,10 @@ using Microsoft.Data.Sqlite;
 namespace Bridge.Emulators.CloudTasks.Internal;
 
 /// <summary>
-/// SQLite in WAL mode with synchronous=FULL: a committed write survives the process being killed at any moment.
+/// SQLite in WAL mode. With <see cref="EmulatorDurability.ProcessCrash"/> (synchronous=NORMAL) a commit is written
+/// to the WAL before it returns, so it survives the process being killed at any moment (SIGKILL), but the WAL is
+/// fsynced only at checkpoints, so an OS crash or power loss may take back the last commits. With
+/// <see cref="EmulatorDurability.PowerLoss"/> (synchronous=FULL) every commit is fsynced too.
 /// Writes are queued in the order the state makes them (under its lock) and committed by one writer thread, which
 /// puts everything queued meanwhile into one transaction (group commit): many calls share one fsync, and
 /// <see cref="WhenDurable"/> tells each caller when its own writes are on disk.
@@ -33,15 +36,20 @@ internal sealed class SqliteStore : IEmulatorStore
     /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
     public long Commits => Interlocked.Read(ref _commits);
 
-    public SqliteStore(string directory)
+    /// <summary>
+    /// Tests: runs on the writer inside each transaction, just before it commits; a throw fails that commit as a
+    /// full disk would (the transaction is rolled back).
+    /// </summary>
+    internal Action? BeforeCommit { get; set; }
+
+    public SqliteStore(string directory, EmulatorDurability durability = EmulatorDurability.ProcessCrash)
     {
         Directory.CreateDirectory(directory);
         _lock = LockFolder(directory);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "cloudtasks-emulator.db"), Pooling = false }.ToString());
         _db.Open();
+        Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=" + (durability == EmulatorDurability.PowerLoss ? "FULL" : "NORMAL") + ";");
         Execute("""
-            PRAGMA journal_mode=WAL;
-            PRAGMA synchronous=FULL;
             CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS tasks (name TEXT PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, executions INTEGER NOT NULL,
                 previous_response INTEGER NOT NULL, first_attempt_at INTEGER, data BLOB NOT NULL);
@@ -240,7 +248,6 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             List<Action> batch;
             TaskCompletionSource commit;
-            var partial = false;
             lock (_queueGate)
             {
                 while (_pending.Count == 0 && !_stopping)
@@ -267,7 +274,6 @@ internal sealed class SqliteStore : IEmulatorStore
                     batch = _pending[..MaxBatch];
                     _pending.RemoveRange(0, MaxBatch);
                     commit = NewCommit();
-                    partial = true;
                 }
 
                 _committing = commit.Task;
@@ -281,6 +287,7 @@ internal sealed class SqliteStore : IEmulatorStore
                     write();
                 }
 
+                BeforeCommit?.Invoke();
                 _tx.Commit();
                 Interlocked.Increment(ref _commits);
                 commit.TrySetResult();
@@ -288,10 +295,7 @@ internal sealed class SqliteStore : IEmulatorStore
             catch (Exception ex)
             {
                 commit.TrySetException(ex);
-                if (partial)
-                {
-                    FailPending(ex);
-                }
+                FailPending(ex);
             }
             finally
             {
@@ -302,9 +306,10 @@ internal sealed class SqliteStore : IEmulatorStore
     }
 
     /// <summary>
-    /// After a partial commit failed: its callers wait on the pending commit, which must not then succeed. Everything
-    /// pending is dropped and its callers get the failure (they take their changes back), so what is on disk stays
-    /// what the callers were told.
+    /// After a commit failed, everything queued behind it fails too: those changes were made on top of the failed ones
+    /// (a task in a queue whose creation was lost), and after a split commit the callers of the first part wait on the
+    /// pending commit, which must not then succeed. Everything pending is dropped and its callers get the failure
+    /// (they take their changes back), so what is on disk stays what the callers were told.
     /// </summary>
     private void FailPending(Exception ex)
     {
