@@ -6,17 +6,16 @@ using Bridge.Emulators.CloudTasks.Bench;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Testing;
 using Google.Protobuf;
-using Google.Protobuf.WellKnownTypes;
-using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 // Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
 // machine, so results compare across machines.
-// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory] [--durability-modes] [--commit-profile] [--many-queues] [--no-scale]
+// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory] [--durability-modes] [--commit-profile] [--many-queues] [--no-scale] [--dispatch]
 // --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it; --batch runs only
 // BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall;
 // --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
-// comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only).
+// comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only);
+// --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable.
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
 var longMode = args.Contains("--long");
@@ -25,6 +24,7 @@ var memoryOnly = args.Contains("--memory");
 var commitProfile = args.Contains("--commit-profile");
 var manyQueuesOnly = args.Contains("--many-queues");
 var noScale = args.Contains("--no-scale");
+var dispatchOnly = args.Contains("--dispatch");
 const int Concurrency = 16;
 var report = new List<string>();
 void Report(string line)
@@ -35,6 +35,20 @@ void Report(string line)
 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
+
+// --dispatch: only dispatch against plain HttpClient, and schedule lateness, in memory and durable.
+if (dispatchOnly)
+{
+    foreach (var durableDispatch in new[] { false, true })
+    {
+        await DispatchBench.RunAsync(target, count, durableDispatch, Report);
+        await DispatchBench.LatenessAsync(target, durableDispatch, Report);
+    }
+
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
 
 // --memory: only memory per stored task and the purge stall (100,000 tasks in memory and durable; --long adds 1,000,000 in memory).
 if (memoryOnly)
@@ -131,70 +145,12 @@ finally
 
 Report($"CreateTask, durable (SQLite): {durableRate:F0}/s, ratio durable/in-memory {durableRate / csharpRate:F2}");
 
-// 3. Dispatch throughput across 20 queues (one queue is capped at 500/s, as in the service), against a baseline of
-// plain HttpClient requests to the same target with the same concurrency.
-double dispatchRate, rawRate;
-await using (var host = await EmulatorHost.StartAsync())
+// 3. Dispatch throughput across 20 queues against plain HttpClient calls (DispatchBench says what makes it fair),
+// and 4. schedule lateness against a plain timer; in memory and durable.
+foreach (var durableDispatch in new[] { false, true })
 {
-    var queues = new List<QueueName>();
-    for (var q = 0; q < 20; q++)
-    {
-        queues.Add(await host.CreateQueueAsync(x => x.RateLimits = new RateLimits { MaxDispatchesPerSecond = 500, MaxBurstSize = 500 }));
-        await host.Client.PauseQueueAsync(queues[^1]);
-    }
-
-    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
-        await host.Client.CreateTaskAsync(queues[i % queues.Count], new TaskMessage { HttpRequest = new HttpRequest { Url = target.Url("/dispatch").ToString(), Body = body } }, ct));
-    var before = target.Requests.Count;
-    var clock = Stopwatch.StartNew();
-    foreach (var q in queues)
-    {
-        await host.Client.ResumeQueueAsync(q);
-    }
-
-    await target.WaitForRequestsAsync(before + count, TimeSpan.FromMinutes(5));
-    dispatchRate = count / clock.Elapsed.TotalSeconds;
-
-    using var http = new HttpClient();
-    var raw = Stopwatch.StartNew();
-    await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (_, ct) =>
-    {
-        using var response = await http.PostAsync(target.Url("/raw"), new ByteArrayContent(body.ToByteArray()), ct);
-    });
-    rawRate = count / raw.Elapsed.TotalSeconds;
-}
-
-Report($"Dispatch, 20 queues: {dispatchRate:F0}/s; plain HttpClient to the same target {rawRate:F0}/s; ratio dispatch/plain {dispatchRate / rawRate:F2}");
-
-// 4. Schedule lateness: how long after its schedule time each task reaches the target, against the lateness of a
-// plain timer (Task.Delay) for the same schedule.
-await using (var host = await EmulatorHost.StartAsync())
-{
-    var queue = await host.CreateQueueAsync();
-    const int n = 500;
-    var start = TimeProvider.System.GetUtcNow().AddSeconds(2);
-    var before = target.Requests.Count;
-    await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
-        await host.Client.CreateTaskAsync(queue, new TaskMessage
-        {
-            ScheduleTime = Timestamp.FromDateTimeOffset(start.AddMilliseconds(i * 4)),
-            HttpRequest = new HttpRequest { Url = target.Url("/late").ToString() },
-        }, ct));
-    var received = (await target.WaitForRequestsAsync(before + n, TimeSpan.FromMinutes(1))).Where(r => r.PathAndQuery == "/late").ToList();
-    var lateness = received.Select(r =>
-    {
-        var eta = DateTimeOffset.UnixEpoch.AddTicks((long)(decimal.Parse(r.Header("X-CloudTasks-TaskETA")!, CultureInfo.InvariantCulture) * TimeSpan.TicksPerSecond));
-        return (r.ReceivedAt - eta).TotalMilliseconds;
-    }).Order().ToList();
-
-    var timerStart = TimeProvider.System.GetUtcNow().AddMilliseconds(500);
-    var timerLateness = (await Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
-    {
-        var due = timerStart.AddMilliseconds(i * 4);
-        await Task.Delay(due - TimeProvider.System.GetUtcNow());
-        return (TimeProvider.System.GetUtcNow() - due).TotalMilliseconds;
-    }))).Order().ToList();
-    Report($"Schedule lateness ({n} tasks over 2 s): p50 {Percentile(lateness, 0.5):F1} ms, p99 {Percentile(lateness, 0.99):F1} ms; plain timer p50 {Percentile(timerLateness, 0.5):F1} ms, p99 {Percentile(timerLateness, 0.99):F1} ms; ratio p99 emulator/timer {Percentile(lateness, 0.99) / Math.Max(0.1, Percentile(timerLateness, 0.99)):F1}");
+    await DispatchBench.RunAsync(target, count, durableDispatch, Report);
+    await DispatchBench.LatenessAsync(target, durableDispatch, Report);
 }
 
 // 5. Memory per stored task (1 KiB body), against the task's own serialized size.
@@ -250,5 +206,3 @@ static async Task<double> NodeCreateTasksAsync(string emulatorHost, QueueName qu
     using var result = JsonDocument.Parse(output.Trim().Split('\n')[^1]);
     return result.RootElement.GetProperty("count").GetInt32() / result.RootElement.GetProperty("seconds").GetDouble();
 }
-
-static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];

@@ -134,7 +134,7 @@ public sealed class ScheduleTests : IDisposable
         var attempt = Assert.Single(_state.TakeDue(out _));
 
         _store.FailNextTaskSave = true;
-        Assert.Throws<IOException>(() => _state.CompleteAttempt(attempt, new DispatchResult(500, _clock.GetUtcNow(), null)));
+        Assert.Throws<IOException>(() => { _ = _state.CompleteAttempt(attempt, new DispatchResult(500, _clock.GetUtcNow(), null)); }); // throws at once, before any commit
 
         Assert.False(_state.IsIdle(queue));
         _clock.Advance(TimeSpan.FromMinutes(1));

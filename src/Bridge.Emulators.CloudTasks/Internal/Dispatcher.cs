@@ -22,6 +22,11 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly HttpClient _http;
     private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
     private readonly ConcurrentDictionary<long, Task> _running = new(); // by attempt id: hashing the work would hash the whole task
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>Waits between writes of an outcome whose commit failed (the first rewrite goes at once).</summary>
+    private static readonly TimeSpan FirstRewriteDelay = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxRewriteDelay = TimeSpan.FromSeconds(30);
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
     {
@@ -48,7 +53,8 @@ internal sealed partial class Dispatcher : BackgroundService
     /// <summary>Dispatches one attempt now (RunTask).</summary>
     public void Start(DispatchWork work)
     {
-        var run = RunAsync(work);
+        // On the thread pool: building and sending the request must not hold up the loop handing out the next ones.
+        var run = Task.Run(() => RunAsync(work));
         _running[work.AttemptId] = run;
         _ = run.ContinueWith(_ => _running.TryRemove(work.AttemptId, out Task? _), TaskScheduler.Default);
     }
@@ -56,10 +62,12 @@ internal sealed partial class Dispatcher : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
+        await _stopping.CancelAsync();
 
         // Let attempts under way finish (their outcome is recorded), within the host's shutdown time.
         await Task.WhenAll(_running.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _http.Dispose();
+        _stopping.Dispose();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -125,14 +133,58 @@ internal sealed partial class Dispatcher : BackgroundService
             result = new DispatchResult(null, _time.GetUtcNow(), null);
         }
 
+        Task durable;
         try
         {
-            _state.CompleteAttempt(work, result);
+            durable = _state.CompleteAttempt(work, result);
         }
         catch (Exception ex)
         {
             // The state put the task back for a later attempt; this is worth an error in the log.
             LogCompleteFailed(work.Task.Name, ex);
+            return;
+        }
+
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogOutcomeNotDurable(work.Task.Name, ex);
+            await RewriteUntilDurableAsync(work).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The outcome's commit failed: memory has it, storage not. Writes the task as memory has it until a commit
+    /// holds (at once, then backing off), so storage agrees with memory again; gives up only at shutdown, when
+    /// storage keeps the attempt's start and the task is tried again after a restart.
+    /// </summary>
+    private async Task RewriteUntilDurableAsync(DispatchWork work)
+    {
+        var delay = TimeSpan.Zero;
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                }
+
+                await _state.RewriteTask(work.Queue.Name, work.Task.Name).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogRewriteFailed(work.Task.Name, ex);
+                delay = delay == TimeSpan.Zero ? FirstRewriteDelay : TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRewriteDelay.Ticks));
+            }
         }
     }
 
@@ -188,7 +240,7 @@ internal sealed partial class Dispatcher : BackgroundService
         var task = work.Task;
         HttpRequestMessage request;
         IEnumerable<KeyValuePair<string, string>> headers;
-        byte[] body;
+        Google.Protobuf.ByteString body; // immutable: sent as it is, not copied
         string headerPrefix;
         if (task.HttpRequest is { } http)
         {
@@ -196,14 +248,22 @@ internal sealed partial class Dispatcher : BackgroundService
             var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
             var url = UriOverrides.Apply(http.Url, target?.UriOverride);
             request = new HttpRequestMessage(ToHttpMethod(method), new Uri(url, UriKind.Absolute));
-            var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
-            foreach (var header in target?.HeaderOverrides ?? [])
+            if (target is { HeaderOverrides.Count: > 0 })
             {
-                merged[header.Header.Key] = header.Header.Value;
+                var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
+                foreach (var header in target.HeaderOverrides)
+                {
+                    merged[header.Header.Key] = header.Header.Value;
+                }
+
+                headers = merged;
+            }
+            else
+            {
+                headers = http.Headers;
             }
 
-            headers = merged;
-            body = http.Body.ToByteArray();
+            body = http.Body;
             headerPrefix = "X-CloudTasks-";
             var (oidc, oauth) = target is { AuthorizationHeaderCase: not HttpTarget.AuthorizationHeaderOneofCase.None }
                 ? (target.OidcToken, target.OauthToken)
@@ -211,7 +271,7 @@ internal sealed partial class Dispatcher : BackgroundService
             if (oidc is not null)
             {
                 var audience = string.IsNullOrEmpty(oidc.Audience) ? url : oidc.Audience; // the URL as given, not as Uri renders it
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _issuer.CreateIdToken(oidc.ServiceAccountEmail, audience));
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _issuer.GetIdToken(oidc.ServiceAccountEmail, audience));
             }
             else if (oauth is not null)
             {
@@ -224,13 +284,13 @@ internal sealed partial class Dispatcher : BackgroundService
             var url = new Uri(new Uri(_options.AppEngineHost), appEngine.RelativeUri);
             request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
             headers = appEngine.Headers;
-            body = appEngine.Body.ToByteArray();
+            body = appEngine.Body;
             headerPrefix = "X-AppEngine-";
         }
 
         if (body.Length > 0)
         {
-            request.Content = new ByteArrayContent(body);
+            request.Content = new ReadOnlyMemoryContent(body.Memory);
         }
 
         foreach (var (name, value) in headers)
@@ -300,4 +360,10 @@ internal sealed partial class Dispatcher : BackgroundService
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
     private partial void LogCompleteFailed(string task, Exception exception);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Committing the outcome of an attempt of {Task} failed; writing the task again")]
+    private partial void LogOutcomeNotDurable(string task, Exception exception);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Writing {Task} again after a failed commit failed too; trying again later")]
+    private partial void LogRewriteFailed(string task, Exception exception);
 }

@@ -86,20 +86,23 @@ internal sealed partial class EmulatorState
         return null;
     }
 
-    /// <summary>Records an attempt's outcome: success deletes the task; failure schedules a retry or gives up.</summary>
-    public void CompleteAttempt(DispatchWork work, DispatchResult result)
+    /// <summary>
+    /// Records an attempt's outcome: success deletes the task; failure schedules a retry or gives up. Returns when
+    /// the outcome's writes are durable (it faults when their commit failed: see <see cref="RewriteTask"/>).
+    /// </summary>
+    public System.Threading.Tasks.Task CompleteAttempt(DispatchWork work, DispatchResult result)
     {
         lock (_gate)
         {
             var queueName = work.Queue.Name;
             if (!_queues.TryGetValue(queueName, out var queue))
             {
-                return; // the queue was deleted meanwhile
+                return System.Threading.Tasks.Task.CompletedTask; // the queue was deleted meanwhile
             }
 
             if (!queue.InFlightAttempts.Remove(work.AttemptId))
             {
-                return; // started for an earlier queue of this name (deleted or reset since)
+                return System.Threading.Tasks.Task.CompletedTask; // started for an earlier queue of this name (deleted or reset since)
             }
 
             _dirty.Add(queue); // a slot is free, and the task may be back in the ready list
@@ -107,7 +110,7 @@ internal sealed partial class EmulatorState
             if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight || task.AttemptId != work.AttemptId)
             {
                 Signal();
-                return; // deleted or purged while in flight
+                return System.Threading.Tasks.Task.CompletedTask; // deleted or purged while in flight
             }
 
             task.InFlight = false;
@@ -124,7 +127,52 @@ internal sealed partial class EmulatorState
                 Signal();
                 throw;
             }
+
+            return _store.WhenDurable();
         }
+    }
+
+    /// <summary>
+    /// After the commit of an attempt's outcome failed, memory has the outcome and storage has not: writes the
+    /// task as memory has it now (its row, or its deletion and tombstone when it is gone), so storage catches up.
+    /// What memory has now is written, not the outcome again, so a later change of the task is never overwritten.
+    /// Returns when the write is durable (it faults when this commit failed too).
+    /// </summary>
+    public System.Threading.Tasks.Task RewriteTask(string queueName, string taskName)
+    {
+        lock (_gate)
+        {
+            if (!_queues.TryGetValue(queueName, out var queue))
+            {
+                return System.Threading.Tasks.Task.CompletedTask; // the queue's deletion took its rows
+            }
+
+            if (queue.Tasks.TryGetValue(taskName, out var task))
+            {
+                _store.SaveTask(task);
+            }
+            else
+            {
+                _store.DeleteTasks([taskName], ReservedUntil(taskName, _time.GetUtcNow()));
+            }
+
+            return _store.WhenDurable();
+        }
+    }
+
+    /// <summary>Until when a gone task's name is reserved (its tombstone, or the purge that took it).</summary>
+    private DateTimeOffset ReservedUntil(string taskName, DateTimeOffset now)
+    {
+        var until = _taskTombstones.TryGetValue(taskName, out var reserved) ? reserved : now;
+        foreach (var purge in _purgedNames)
+        {
+            if (purge.Until > until && purge.Contains(taskName))
+            {
+                until = purge.Until;
+            }
+        }
+
+        return until;
     }
 
     /// <summary>The attempt's start could not be made durable, so it never left: the task is tried again shortly.</summary>
@@ -148,6 +196,19 @@ internal sealed partial class EmulatorState
 
     private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
     {
+        if (AttemptRules.IsExecution(result.StatusCode))
+        {
+            task.ExecutionCount++;
+        }
+
+        task.PreviousResponse = result.StatusCode ?? 504;
+        if (AttemptRules.IsSuccess(result.StatusCode))
+        {
+            RemoveTasks(queue, [task], now); // gone: nothing of the attempt needs writing into the task first
+            Signal();
+            return;
+        }
+
         var settled = task.Task; // a copy: written back below
         var attempt = settled.LastAttempt;
         if (result.StatusCode is { } status)
@@ -161,22 +222,9 @@ internal sealed partial class EmulatorState
             attempt.ResponseStatus = new Google.Rpc.Status { Code = (int)Code.DeadlineExceeded, Message = "No response within the dispatch deadline." };
         }
 
-        if (AttemptRules.IsExecution(result.StatusCode))
-        {
-            task.ExecutionCount++;
-        }
-
         if (settled.DispatchCount == 1)
         {
             settled.FirstAttempt = attempt.Clone();
-        }
-
-        task.PreviousResponse = result.StatusCode ?? 504;
-        if (AttemptRules.IsSuccess(result.StatusCode))
-        {
-            RemoveTasks(queue, [task], now);
-            Signal();
-            return;
         }
 
         var retry = QueueRules.EffectiveRetry(settled.RetryConfig, queue.Queue.RetryConfig);
@@ -210,8 +258,8 @@ internal sealed partial class EmulatorState
     private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)
     {
         var eta = task.ScheduleTime;
-        var current = task.Task;
-        var started = current.Clone();
+        var started = task.Task; // parsed afresh from the stored form: ours to change, then the attempt's snapshot
+        var retryCount = started.DispatchCount;
         started.DispatchCount++;
         started.LastAttempt = new Attempt { ScheduleTime = started.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
         if (started.DispatchCount == 1)
@@ -222,15 +270,18 @@ internal sealed partial class EmulatorState
         // Durable before the attempt leaves: after a crash mid-attempt the task shows the dispatch it had. Written
         // before anything in memory changes, so a failed write leaves the task as it was.
         var firstAttemptAt = task.FirstAttemptAt ?? now;
-        _store.SaveTask(new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt });
+        var row = new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt };
+        _store.SaveTask(row);
 
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
-        var work = new DispatchWork(attemptId, current, queue.Queue.Clone(), current.DispatchCount, task.ExecutionCount, task.PreviousResponse, eta, now)
+
+        // The stored queue is replaced on every change, never changed in place, so the work can share it.
+        var work = new DispatchWork(attemptId, started, queue.Queue, retryCount, task.ExecutionCount, task.PreviousResponse, eta, now)
         {
             Recorded = _store.WhenDurable(),
         };
-        task.Task = started;
+        task.TakeTaskFrom(row);
         task.FirstAttemptAt = firstAttemptAt;
         task.InFlight = true;
         task.AttemptId = attemptId;

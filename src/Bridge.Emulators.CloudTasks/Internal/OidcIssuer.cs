@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -20,6 +21,12 @@ internal sealed class OidcIssuer : IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _lifetime;
     private readonly Func<string> _issuer;
+
+    /// <summary>Signed tokens by (issuer, account, audience), reused until near expiry as Google reuses its ID tokens: an RSA signature per dispatch cost more than the rest of the attempt.</summary>
+    private readonly ConcurrentDictionary<(string Issuer, string Account, string Audience), CachedToken> _tokens = new();
+
+    /// <summary>Distinct audiences are unbounded (by default each URL is one): past this, the cache starts over.</summary>
+    private const int MaxCachedTokens = 4096;
 
     public OidcIssuer(string signingKeyPem, Func<string> issuer, TimeProvider time, TimeSpan lifetime)
     {
@@ -56,9 +63,33 @@ internal sealed class OidcIssuer : IDisposable
         return "1" + value.ToString("D20", CultureInfo.InvariantCulture);
     }
 
-    public string CreateIdToken(string serviceAccountEmail, string audience)
+    /// <summary>
+    /// An ID token for the account and audience: a cached one while it has at least a quarter of its lifetime (at
+    /// most 5 minutes) left, else a newly signed one.
+    /// </summary>
+    public string GetIdToken(string serviceAccountEmail, string audience)
     {
         var now = _time.GetUtcNow();
+        var issuer = Issuer;
+        var key = (issuer, serviceAccountEmail, audience);
+        if (_tokens.TryGetValue(key, out var cached) && now >= cached.IssuedAt && now < cached.RefreshAt)
+        {
+            return cached.Token;
+        }
+
+        var token = CreateIdToken(serviceAccountEmail, audience, issuer, now);
+        if (_tokens.Count >= MaxCachedTokens)
+        {
+            _tokens.Clear();
+        }
+
+        var margin = TimeSpan.FromTicks(Math.Min(TimeSpan.FromMinutes(5).Ticks, _lifetime.Ticks / 4));
+        _tokens[key] = new CachedToken(token, now, now + _lifetime - margin);
+        return token;
+    }
+
+    private string CreateIdToken(string serviceAccountEmail, string audience, string issuer, DateTimeOffset now)
+    {
         var subject = SubjectFor(serviceAccountEmail);
         var header = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "RS256", ["kid"] = KeyId, ["typ"] = "JWT" });
         var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
@@ -69,7 +100,7 @@ internal sealed class OidcIssuer : IDisposable
             ["email_verified"] = true,
             ["exp"] = (now + _lifetime).ToUnixTimeSeconds(),
             ["iat"] = now.ToUnixTimeSeconds(),
-            ["iss"] = Issuer,
+            ["iss"] = issuer,
             ["sub"] = subject,
         });
         var signingInput = Base64Url(header) + "." + Base64Url(payload);
@@ -99,6 +130,8 @@ internal sealed class OidcIssuer : IDisposable
     };
 
     public void Dispose() => _key.Dispose();
+
+    private sealed record CachedToken(string Token, DateTimeOffset IssuedAt, DateTimeOffset RefreshAt);
 
     private static string Base64Url(byte[] data) => Convert.ToBase64String(data).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

@@ -52,6 +52,14 @@ internal sealed class StoredTask
         }
     }
 
+    /// <summary>Takes the task of <paramref name="other"/> (same name), sharing its serialized form: no second serialization.</summary>
+    public void TakeTaskFrom(StoredTask other)
+    {
+        _data = other._data;
+        _scheduleTicks = other._scheduleTicks;
+        _createTicks = other._createTicks;
+    }
+
     /// <summary>The serialized task without its name; replaced, never changed in place, so a reference to it is a snapshot.</summary>
     public byte[] Serialized => _data;
 

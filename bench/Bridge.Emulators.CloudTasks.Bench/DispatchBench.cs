@@ -1,0 +1,256 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Testing;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Bench;
+
+/// <summary>
+/// Dispatch throughput against plain <see cref="HttpClient"/> calls to the same target, made fair: the same target
+/// server, the same number of requests in flight (the queues' max_concurrent_dispatches add up to the baseline's
+/// concurrency), HTTP/1.1 over one pooled client each, the same body and the same headers (the X-CloudTasks-*
+/// set, the User-Agent, and with OIDC a bearer JWT: the baseline's is RS256-signed once, as a client caching its
+/// token sends it). The rate limits cannot bind: every round uses fresh queues whose bucket holds more tokens than
+/// the round gives each queue. A round ends when the target has every request and the emulator is idle (the
+/// outcomes recorded); the wait is on the target's arrivals and the emulator's change signal, not on polling.
+/// </summary>
+internal static class DispatchBench
+{
+    private const int Queues = 20;
+    private const int PerQueueInFlight = 2;
+    private const int InFlight = Queues * PerQueueInFlight;
+    private const int Rounds = 3;
+    private static readonly ByteString Body = ByteString.CopyFromUtf8("{\"bench\":true}");
+    private const string ServiceAccount = "bench-invoker@bench.iam.gserviceaccount.com";
+
+    public static async System.Threading.Tasks.Task RunAsync(HttpTargetServer target, int perRound, bool durable, Action<string> report)
+    {
+        // Every queue gets perRound / Queues tasks a round; its bucket (burst 500, refilled at 500/s) must hold them all.
+        perRound = Math.Min(perRound, Queues * 500);
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var host = await EmulatorHost.StartAsync(o => o.Data = durable ? data : null);
+            using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) });
+            var token = SignedToken(target.Url("/raw").ToString());
+
+            // Warm-up: JIT, connection pools, the emulator's first queues.
+            await DispatchRoundAsync(host, target, 400, oidc: true);
+            await DispatchRoundAsync(host, target, 400, oidc: false);
+            await PlainRoundAsync(http, target, 400, token);
+            await PlainRoundAsync(http, target, 400, null);
+
+            var rounds = new Dictionary<string, List<Round>> { ["dispatch+oidc"] = [], ["plain+jwt"] = [], ["dispatch"] = [], ["plain"] = [] };
+            for (var round = 0; round < Rounds; round++)
+            {
+                // Alternate which side goes first.
+                var order = round % 2 == 0 ? new[] { "dispatch+oidc", "plain+jwt", "dispatch", "plain" } : ["plain+jwt", "dispatch+oidc", "plain", "dispatch"];
+                foreach (var side in order)
+                {
+                    rounds[side].Add(side switch
+                    {
+                        "dispatch+oidc" => await DispatchRoundAsync(host, target, perRound, oidc: true),
+                        "dispatch" => await DispatchRoundAsync(host, target, perRound, oidc: false),
+                        "plain+jwt" => await PlainRoundAsync(http, target, perRound, token),
+                        _ => await PlainRoundAsync(http, target, perRound, null),
+                    });
+                }
+            }
+
+            var mode = durable ? "durable" : "in memory";
+            var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+            foreach (var (withToken, dispatch, plain) in new[] { (true, rounds["dispatch+oidc"], rounds["plain+jwt"]), (false, rounds["dispatch"], rounds["plain"]) })
+            {
+                var (dRate, pRate) = (Median(dispatch.Select(r => r.Rate)), Median(plain.Select(r => r.Rate)));
+                var (dCpu, pCpu) = (Median(dispatch.Select(r => r.CpuMicrosPerRequest)), Median(plain.Select(r => r.CpuMicrosPerRequest)));
+                var (dAlloc, pAlloc) = (Median(dispatch.Select(r => r.BytesPerRequest)), Median(plain.Select(r => r.BytesPerRequest)));
+                report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
+                    + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
+                    + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
+                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; load average {load}");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Schedule lateness: how long after its schedule time each task reaches the target (500 tasks due 4 ms apart),
+    /// against the lateness of a plain timer (Task.Delay) for the same schedule.
+    /// </summary>
+    public static async System.Threading.Tasks.Task LatenessAsync(HttpTargetServer target, bool durable, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var host = await EmulatorHost.StartAsync(o => o.Data = durable ? data : null);
+            var queue = await host.CreateQueueAsync();
+            const int n = 500;
+            var start = TimeProvider.System.GetUtcNow().AddSeconds(2);
+            var before = target.Requests.Count;
+            await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                await host.Client.CreateTaskAsync(queue, new TaskMessage
+                {
+                    ScheduleTime = Timestamp.FromDateTimeOffset(start.AddMilliseconds(i * 4)),
+                    HttpRequest = new HttpRequest { Url = target.Url("/late").ToString() },
+                }, ct));
+            var received = (await target.WaitForRequestsAsync(before + n, TimeSpan.FromMinutes(1))).Skip(before).Where(r => r.PathAndQuery == "/late").ToList();
+            var lateness = received.Select(r =>
+            {
+                var eta = DateTimeOffset.UnixEpoch.AddTicks((long)(decimal.Parse(r.Header("X-CloudTasks-TaskETA")!, CultureInfo.InvariantCulture) * TimeSpan.TicksPerSecond));
+                return (r.ReceivedAt - eta).TotalMilliseconds;
+            }).Order().ToList();
+
+            var timerStart = TimeProvider.System.GetUtcNow().AddMilliseconds(500);
+            var timerLateness = (await System.Threading.Tasks.Task.WhenAll(Enumerable.Range(0, n).Select(async i =>
+            {
+                var due = timerStart.AddMilliseconds(i * 4);
+                await System.Threading.Tasks.Task.Delay(due - TimeProvider.System.GetUtcNow());
+                return (TimeProvider.System.GetUtcNow() - due).TotalMilliseconds;
+            }))).Order().ToList();
+            var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+            report($"Schedule lateness, {(durable ? "durable" : "in memory")} ({n} tasks over 2 s): p50 {Percentile(lateness, 0.5):F1} ms, p99 {Percentile(lateness, 0.99):F1} ms; plain timer p50 {Percentile(timerLateness, 0.5):F1} ms, p99 {Percentile(timerLateness, 0.99):F1} ms; ratio p99 emulator/timer {Percentile(lateness, 0.99) / Math.Max(0.1, Percentile(timerLateness, 0.99)):F1}; load average {load}");
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>One round of dispatch: tasks created in paused fresh queues, then the queues resumed and timed until done.</summary>
+    private static async Task<Round> DispatchRoundAsync(EmulatorHost host, HttpTargetServer target, int n, bool oidc)
+    {
+        var queues = new List<QueueName>();
+        for (var q = 0; q < Queues; q++)
+        {
+            queues.Add(await host.CreateQueueAsync(x =>
+            {
+                x.RateLimits = new RateLimits { MaxDispatchesPerSecond = 500, MaxBurstSize = 500, MaxConcurrentDispatches = PerQueueInFlight };
+            }));
+            await host.Client.PauseQueueAsync(queues[^1]);
+        }
+
+        var url = target.Url("/dispatch").ToString();
+        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+        {
+            var request = new HttpRequest { Url = url, Body = Body };
+            if (oidc)
+            {
+                request.OidcToken = new OidcToken { ServiceAccountEmail = ServiceAccount, Audience = url };
+            }
+
+            await host.Client.CreateTaskAsync(queues[i % queues.Count], new TaskMessage { HttpRequest = request }, ct);
+        });
+
+        var before = target.Requests.Count;
+        var measure = Measure.Start();
+        await System.Threading.Tasks.Task.WhenAll(queues.Select(q => host.Client.ResumeQueueAsync(q)));
+        await target.WaitForRequestsAsync(before + n, TimeSpan.FromMinutes(5));
+        await host.Emulator.WaitForIdleAsync(timeout: TimeSpan.FromMinutes(1)); // the outcomes recorded too
+        var round = measure.Stop(n);
+        foreach (var q in queues)
+        {
+            await host.Client.DeleteQueueAsync(q);
+        }
+
+        return round;
+    }
+
+    /// <summary>One round of plain HttpClient POSTs with the headers a dispatch carries.</summary>
+    private static async Task<Round> PlainRoundAsync(HttpClient http, HttpTargetServer target, int n, string? token)
+    {
+        var url = target.Url("/raw");
+        var body = Body.ToByteArray();
+        var eta = Dispatch.FormatEta(TimeProvider.System.GetUtcNow());
+        var measure = Measure.Start();
+        await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (i, ct) =>
+        {
+            using var request = new HttpRequestMessage(System.Net.Http.HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+            if (token is not null)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
+
+            request.Headers.TryAddWithoutValidation("User-Agent", "Google-Cloud-Tasks");
+            request.Headers.TryAddWithoutValidation("X-CloudTasks-QueueName", "q-0123456789ab");
+            request.Headers.TryAddWithoutValidation("X-CloudTasks-TaskName", "12345678901234567890" + i.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation("X-CloudTasks-TaskRetryCount", "0");
+            request.Headers.TryAddWithoutValidation("X-CloudTasks-TaskExecutionCount", "0");
+            request.Headers.TryAddWithoutValidation("X-CloudTasks-TaskETA", eta);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        });
+        return measure.Stop(n);
+    }
+
+    /// <summary>An RS256 JWT with the claims of an emulator token, signed once (2048-bit key).</summary>
+    private static string SignedToken(string audience)
+    {
+        using var rsa = RSA.Create(2048);
+        static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var now = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+        var header = B64(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["alg"] = "RS256", ["kid"] = new string('a', 40), ["typ"] = "JWT" }));
+        var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        {
+            ["aud"] = audience, ["azp"] = "100000000000000000000", ["email"] = ServiceAccount, ["email_verified"] = true,
+            ["exp"] = now + 3600, ["iat"] = now, ["iss"] = "http://localhost:12345", ["sub"] = "100000000000000000000",
+        }));
+        var signature = rsa.SignData(Encoding.ASCII.GetBytes(header + "." + payload), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        return header + "." + payload + "." + B64(signature);
+    }
+
+    private static string Join(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)));
+
+    private static double Percentile(IReadOnlyList<double> sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Count) - 1, 0, sorted.Count - 1)];
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[(sorted.Count - 1) / 2];
+    }
+
+    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest);
+
+    /// <summary>Wall time, the whole process's CPU time and its allocations over one round.</summary>
+    private sealed class Measure
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: false);
+
+        public static Measure Start() => new();
+
+        public Round Stop(int n)
+        {
+            var wall = _clock.Elapsed;
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu;
+            var allocated = GC.GetTotalAllocatedBytes(precise: false) - _allocated;
+            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n);
+        }
+    }
+
+    /// <summary>X-CloudTasks-TaskETA as the emulator writes it.</summary>
+    private static class Dispatch
+    {
+        public static string FormatEta(DateTimeOffset eta)
+        {
+            var micros = (eta - DateTimeOffset.UnixEpoch).Ticks / 10;
+            return string.Create(CultureInfo.InvariantCulture, $"{micros / 1_000_000}.{micros % 1_000_000:D6}");
+        }
+    }
+}
