@@ -97,16 +97,31 @@ public sealed record TaskOutcome
 
     private string ComputeId()
     {
-        var text = $"{Queue}\n{TaskName}\n{TaskInstance}\n{Status}";
-        var length = Encoding.UTF8.GetByteCount(text);
+        // SHA-256 of the UTF-8 of "{Queue}\n{TaskName}\n{TaskInstance}\n{Status}", encoded part by part into one buffer
+        // rather than through a string built per outcome (the parts are split by '\n', so the bytes are the same).
+        var status = Status.ToString();
+        var length = Encoding.UTF8.GetByteCount(Queue ?? string.Empty) + Encoding.UTF8.GetByteCount(TaskName) + Encoding.UTF8.GetByteCount(TaskInstance ?? string.Empty) + Encoding.UTF8.GetByteCount(status) + 3;
         var bytes = length <= 1024 ? stackalloc byte[length] : new byte[length];
-        Encoding.UTF8.GetBytes(text, bytes);
+        var written = Encoding.UTF8.GetBytes(Queue.AsSpan(), bytes);
+        bytes[written++] = (byte)'\n';
+        written += Encoding.UTF8.GetBytes(TaskName.AsSpan(), bytes[written..]);
+        bytes[written++] = (byte)'\n';
+        written += Encoding.UTF8.GetBytes(TaskInstance.AsSpan(), bytes[written..]);
+        bytes[written++] = (byte)'\n';
+        Encoding.UTF8.GetBytes(status.AsSpan(), bytes[written..]);
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(bytes, hash);
         return Convert.ToHexStringLower(hash[..16]);
     }
 
-    public string Type => "dev.bridge.task." + Status.ToString().ToLowerInvariant();
+    public string Type => Status switch
+    {
+        // Constants, not built per call: the receiver tags every span with the type.
+        OutcomeStatus.Delivered => "dev.bridge.task.delivered",
+        OutcomeStatus.Succeeded => "dev.bridge.task.succeeded",
+        OutcomeStatus.Failed => "dev.bridge.task.failed",
+        _ => "dev.bridge.task." + Status.ToString().ToLowerInvariant(),
+    };
 
     /// <summary>
     /// The outcome as a CloudEvent. Its data is a typed <see cref="OutcomeData"/>: each sink serializes it in its own

@@ -35,10 +35,17 @@ internal sealed class CallbackAuthorization
     private readonly Route[] _routes;
     private readonly HashSet<string> _callbackAudiences;
 
+    // The routes whose tasks call this callback, by queue id, in route order, with what a dispatch is checked
+    // against worked out once: a dispatch is authorized without allocating.
+    private readonly Dictionary<string, DispatchRoute[]> _dispatchRoutes;
+
     public CallbackAuthorization(RouteTable routes, CallbackOptions options)
     {
         _routes = routes.All.ToArray();
         _callbackAudiences = new HashSet<string>(options.EffectiveAudiences, StringComparer.Ordinal);
+        _dispatchRoutes = _routes.Where(TargetsCallback)
+            .GroupBy(r => r.Queue.QueueId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(r => new DispatchRoute(r, AudienceOf(r), r.Queue.ToString())).ToArray(), StringComparer.Ordinal);
     }
 
     /// <summary>Whether the route's tasks call this callback: their token's audience is one the callback accepts.</summary>
@@ -51,34 +58,80 @@ internal sealed class CallbackAuthorization
     /// <summary>
     /// The route of a dispatch of a task in queue <paramref name="queueId"/>, if <paramref name="caller"/> may make it
     /// with a token for <paramref name="audiences"/>: the route's own audience, not only one the callback accepts.
+    /// Among the queue's routes: the one the bridge stamped on the task (<paramref name="routeName"/>) when it is one of
+    /// them; those signed as the caller, else those signed as the caller before a rotation; the first of these whose
+    /// audience the token carries.
     /// </summary>
-    public CallbackRefusal? AuthorizeDispatch(string caller, IReadOnlyList<string> audiences, string queueId, string? routeName, out Route? route)
+    public CallbackRefusal? AuthorizeDispatch(string caller, IReadOnlyList<string> audiences, string queueId, string? routeName, out DispatchRoute? route)
     {
         route = null;
-        var candidates = _routes.Where(r => string.Equals(r.Queue.QueueId, queueId, StringComparison.Ordinal) && TargetsCallback(r)).ToList();
-        if (!string.IsNullOrEmpty(routeName) && candidates.Find(r => string.Equals(r.Name, routeName, StringComparison.OrdinalIgnoreCase)) is { } named)
-        {
-            candidates = [named]; // the route the bridge stamped on the task, when it is one of them
-        }
-
-        if (candidates.Count == 0)
+        if (!_dispatchRoutes.TryGetValue(queueId, out var all))
         {
             return CallbackRefusal.QueueNotRoutedHere;
         }
 
-        var signedAsCaller = candidates.FindAll(r => string.Equals(r.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase));
-        if (signedAsCaller.Count == 0)
+        ReadOnlySpan<DispatchRoute> candidates = all;
+        if (!string.IsNullOrEmpty(routeName))
         {
-            signedAsCaller = candidates.FindAll(r => r.Options.PreviousServiceAccounts.Contains(caller, StringComparer.OrdinalIgnoreCase)); // tasks queued before a rotation
+            for (var i = 0; i < all.Length; i++)
+            {
+                if (string.Equals(all[i].Route.Name, routeName, StringComparison.OrdinalIgnoreCase))
+                {
+                    candidates = all.AsSpan(i, 1);
+                    break;
+                }
+            }
         }
 
-        if (signedAsCaller.Count == 0)
+        var current = false;
+        foreach (var candidate in candidates)
         {
-            return CallbackRefusal.NotTheRouteServiceAccount;
+            current |= string.Equals(candidate.Route.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase);
         }
 
-        route = signedAsCaller.Find(r => audiences.Contains(AudienceOf(r), StringComparer.Ordinal));
-        return route is null ? CallbackRefusal.NotTheRouteAudience : null;
+        var signedAsCaller = false;
+        foreach (var candidate in candidates)
+        {
+            if (current ? !string.Equals(candidate.Route.Options.ServiceAccountEmail, caller, StringComparison.OrdinalIgnoreCase) : !ContainsIgnoreCase(candidate.Route.Options.PreviousServiceAccounts, caller))
+            {
+                continue;
+            }
+
+            signedAsCaller = true;
+            if (ContainsOrdinal(audiences, candidate.Audience))
+            {
+                route = candidate;
+                return null;
+            }
+        }
+
+        return signedAsCaller ? CallbackRefusal.NotTheRouteAudience : CallbackRefusal.NotTheRouteServiceAccount;
+    }
+
+    private static bool ContainsIgnoreCase(List<string> values, string value)
+    {
+        foreach (var item in values)
+        {
+            if (string.Equals(item, value, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool ContainsOrdinal(IReadOnlyList<string> values, string value)
+    {
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (string.Equals(values[i], value, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The route of a report on <paramref name="task"/>, if <paramref name="caller"/> may make it.</summary>
@@ -96,3 +149,6 @@ internal sealed class CallbackAuthorization
         return route is null ? CallbackRefusal.NotAllowedToReport : null;
     }
 }
+
+/// <summary>A route whose tasks call this callback, with the audience its tokens carry and its queue's full name.</summary>
+internal sealed record DispatchRoute(Route Route, string Audience, string QueueName);

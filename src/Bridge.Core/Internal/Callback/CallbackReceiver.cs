@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -86,17 +87,23 @@ internal sealed partial class CallbackReceiver
     public Task<CallbackResponse> HandleAsync(CallbackRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return HandleAsync(request.Headers, request.ContentType, _ => Task.FromResult<ReadOnlyMemory<byte>?>(request.Body), cancellationToken);
+        return SettleAsync(request.Headers, request.ContentType, request.Body, null, cancellationToken);
     }
 
     /// <summary>
     /// Settles a callback whose body is read by <paramref name="readBody"/> (null: over the limit) only once the
     /// token is verified, so an unauthenticated caller can't make the receiver buffer a body.
     /// </summary>
-    public async Task<CallbackResponse> HandleAsync(IReadOnlyDictionary<string, string> headers, string? contentType, Func<CancellationToken, Task<ReadOnlyMemory<byte>?>> readBody, CancellationToken cancellationToken = default)
+    public Task<CallbackResponse> HandleAsync(IReadOnlyDictionary<string, string> headers, string? contentType, Func<CancellationToken, Task<ReadOnlyMemory<byte>?>> readBody, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(readBody);
+        return SettleAsync(headers, contentType, null, readBody, cancellationToken);
+    }
+
+    /// <summary>The body is <paramref name="body"/> when the host has it already, else what <paramref name="readBody"/> reads.</summary>
+    private async Task<CallbackResponse> SettleAsync(IReadOnlyDictionary<string, string> headers, string? contentType, ReadOnlyMemory<byte>? body, Func<CancellationToken, Task<ReadOnlyMemory<byte>?>>? readBody, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        ArgumentNullException.ThrowIfNull(readBody);
         var started = _time.GetTimestamp();
         var taskName = headers.GetValueOrDefault("X-CloudTasks-TaskName");
         var kind = taskName is null ? "report" : "dispatch";
@@ -107,7 +114,7 @@ internal sealed partial class CallbackReceiver
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity(taskName is null ? "callback report" : "callback dispatch", ActivityKind.Internal, parent);
         try
         {
-            var verification = await _verifier.VerifyAsync(headers.GetValueOrDefault("Authorization"), cancellationToken).ConfigureAwait(false);
+            var verification = await _verifier.VerifyValueAsync(headers.GetValueOrDefault("Authorization"), cancellationToken).ConfigureAwait(false);
             if (!verification.IsValid)
             {
                 return Refuse(activity, verification.Status, verification.Rejection!.Value.ToString(), verification.Status == 503 ? TimeSpan.FromSeconds(10) : null);
@@ -125,12 +132,13 @@ internal sealed partial class CallbackReceiver
                 }
             }
 
-            if (await readBody(cancellationToken).ConfigureAwait(false) is not { } body)
+            body ??= await readBody!(cancellationToken).ConfigureAwait(false);
+            if (body is not { } payload)
             {
                 return Refuse(activity, 413, "PayloadTooLarge", null, $"The body is over the callback's limit of {_options.MaxBodyBytes} bytes.");
             }
 
-            var request = new CallbackRequest(headers, body, contentType);
+            var request = new CallbackRequest(headers, payload, contentType);
             TaskOutcome outcome;
             try
             {
@@ -144,7 +152,7 @@ internal sealed partial class CallbackReceiver
 
             if (outcome is { Status: OutcomeStatus.Delivered, PayloadSha256: { } sha256 } && _payloads is not null)
             {
-                if (await StorePayloadAsync(outcome, body, sha256, headers, cancellationToken).ConfigureAwait(false) is not { } stored)
+                if (await StorePayloadAsync(outcome, payload, sha256, headers, cancellationToken).ConfigureAwait(false) is not { } stored)
                 {
                     return Refuse(activity, 503, "PayloadStoreUnavailable", TimeSpan.FromSeconds(10));
                 }
@@ -196,7 +204,7 @@ internal sealed partial class CallbackReceiver
     private TaskOutcome FromDispatch(CallbackRequest request, string taskId, string caller, IReadOnlyList<string> audiences)
     {
         var headers = request.Headers;
-        if (taskId.Length is 0 or > 500 || !taskId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        if (taskId.Length is 0 or > 500 || taskId.AsSpan().ContainsAnyExcept(TaskIdChars))
         {
             throw CallbackRefusedException.Invalid("InvalidTaskName", $"X-CloudTasks-TaskName '{Shorten(taskId)}' is not a task id: 1 to 500 letters, digits, '-' and '_'.");
         }
@@ -221,10 +229,10 @@ internal sealed partial class CallbackReceiver
         return new TaskOutcome
         {
             Status = OutcomeStatus.Delivered,
-            TaskName = route!.Queue.Task(taskId).ToString(),
+            TaskName = string.Concat(route!.QueueName, "/tasks/", taskId), // the task's full name, as TaskName formats it
             TaskInstance = Instance(headers.GetValueOrDefault(EventForwarder.TaskInstanceHeader), EventForwarder.TaskInstanceHeader),
-            Queue = route.Queue.ToString(),
-            Route = route.Name,
+            Queue = route.QueueName,
+            Route = route.Route.Name,
             IdentityKind = headers.GetValueOrDefault(EventForwarder.IdentityHeader),
             CorrelationId = headers.GetValueOrDefault(EventForwarder.CorrelationHeader),
             RetryCount = Int(headers, "X-CloudTasks-TaskRetryCount"),
@@ -283,12 +291,16 @@ internal sealed partial class CallbackReceiver
         throw CallbackRefusedException.Invalid(reason, $"{header} '{Shorten(text)}' is not a time: seconds since 1970 up to {MaxEtaSeconds}.");
     }
 
+    private static readonly SearchValues<char> AsciiLettersAndDigits = SearchValues.Create("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    private static readonly SearchValues<char> TaskIdChars = SearchValues.Create("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_");
+
     private static readonly decimal MaxEtaSeconds = (decimal)(DateTimeOffset.MaxValue - DateTimeOffset.UnixEpoch).Ticks / TimeSpan.TicksPerSecond - 1;
 
     private static string? Instance(string? value, string source) => value switch
     {
         null or "" => null,
-        { Length: <= 64 } when value.All(char.IsAsciiLetterOrDigit) => value,
+        { Length: <= 64 } when !value.AsSpan().ContainsAnyExcept(AsciiLettersAndDigits) => value,
         _ => throw CallbackRefusedException.Invalid("InvalidTaskInstance", $"{source} must be at most 64 ASCII letters and digits."),
     };
 

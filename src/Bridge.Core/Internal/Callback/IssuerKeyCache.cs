@@ -65,7 +65,8 @@ internal sealed class IssuerKeyCache(Uri discoveryUrl, HttpClient http, IssuerKe
 
     /// <summary>The key for <paramref name="kid"/>, or null when the issuer does not publish it.</summary>
     /// <exception cref="KeysUnavailableException">No usable keys: none fetched yet, or past the grace period, and the issuer can't be reached.</exception>
-    public async Task<RSA?> FindAsync(string kid, CancellationToken cancellationToken)
+    /// <remarks>A <see cref="ValueTask{TResult}"/>: nearly every call is answered from the held keys, without a task.</remarks>
+    public async ValueTask<RSA?> FindAsync(string kid, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var current = Volatile.Read(ref _current);

@@ -39,7 +39,13 @@ internal static class JwtParts
     public static bool TryReadHeader(ReadOnlySpan<char> segment, out JwtHeader header)
     {
         header = default;
-        Span<byte> buffer = stackalloc byte[MaxSegmentBytes];
+        if (!FitsBuffer(segment))
+        {
+            return false;
+        }
+
+        // Sized to the segment: a fixed 6 KiB buffer cost more to zero than the header costs to parse.
+        Span<byte> buffer = stackalloc byte[Base64Url.GetMaxDecodedLength(segment.Length)];
         if (!TryDecode(segment, buffer, out var json))
         {
             return false;
@@ -92,7 +98,12 @@ internal static class JwtParts
 
     public static JwtClaims? TryReadClaims(ReadOnlySpan<char> segment)
     {
-        Span<byte> buffer = stackalloc byte[MaxSegmentBytes];
+        if (!FitsBuffer(segment))
+        {
+            return null;
+        }
+
+        Span<byte> buffer = stackalloc byte[Base64Url.GetMaxDecodedLength(segment.Length)];
         if (!TryDecode(segment, buffer, out var json))
         {
             return null;
@@ -198,14 +209,12 @@ internal static class JwtParts
     private static double? Number(ref Utf8JsonReader reader) =>
         reader.TokenType == JsonTokenType.Number && reader.TryGetDouble(out var value) && double.IsFinite(value) ? value : null;
 
+    /// <summary>Whether the segment decodes into at most <see cref="MaxSegmentBytes"/>: larger ones are refused, not parsed.</summary>
+    private static bool FitsBuffer(ReadOnlySpan<char> segment) => Base64Url.GetMaxDecodedLength(segment.Length) <= MaxSegmentBytes;
+
     private static bool TryDecode(ReadOnlySpan<char> segment, Span<byte> buffer, out ReadOnlySpan<byte> decoded)
     {
         decoded = default;
-        if (Base64Url.GetMaxDecodedLength(segment.Length) > buffer.Length)
-        {
-            return false;
-        }
-
         int written;
         try
         {

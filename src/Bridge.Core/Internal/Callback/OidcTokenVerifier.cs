@@ -78,7 +78,11 @@ internal sealed class OidcTokenVerifier
     /// <summary>The key cache of <paramref name="issuer"/> (tests).</summary>
     internal IssuerKeyCache KeysOf(string issuer) => _issuers[issuer];
 
-    public async Task<TokenVerification> VerifyAsync(string? authorization, CancellationToken cancellationToken = default)
+    public Task<TokenVerification> VerifyAsync(string? authorization, CancellationToken cancellationToken = default) =>
+        VerifyValueAsync(authorization, cancellationToken).AsTask();
+
+    /// <summary>As <see cref="VerifyAsync"/>, without a task per call when the keys are held (the receiver's path).</summary>
+    internal async ValueTask<TokenVerification> VerifyValueAsync(string? authorization, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(authorization) || !authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
@@ -113,8 +117,8 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.UntrustedIssuer);
         }
 
-        var signature = DecodeBase64Url(raw.Span[(second + 1)..]);
-        if (signature is null || signature.Length == 0)
+        // Checked now, decoded into a stack buffer once the key is known (a span can't live across the await).
+        if (!Base64Url.IsValid(raw.Span[(second + 1)..], out var signatureLength) || signatureLength == 0)
         {
             return Reject(TokenRejection.BadSignature);
         }
@@ -132,6 +136,12 @@ internal sealed class OidcTokenVerifier
         if (key is null)
         {
             return Reject(TokenRejection.UnknownKey);
+        }
+
+        var signature = signatureLength <= 1024 ? stackalloc byte[signatureLength] : new byte[signatureLength];
+        if (!Base64Url.TryDecodeFromChars(raw.Span[(second + 1)..], signature, out var decoded) || decoded != signatureLength)
+        {
+            return Reject(TokenRejection.BadSignature);
         }
 
         var signedLength = Encoding.ASCII.GetByteCount(raw.Span[..second]);
@@ -185,19 +195,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.EmailNotVerified);
         }
 
-        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email, [.. claims.Audiences]) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
-    }
-
-    private static byte[]? DecodeBase64Url(ReadOnlySpan<char> text)
-    {
-        try
-        {
-            return Base64Url.DecodeFromChars(text);
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
+        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email, claims.Audiences) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
     }
 
     private static TokenVerification Reject(TokenRejection reason) => new(401, reason, null);

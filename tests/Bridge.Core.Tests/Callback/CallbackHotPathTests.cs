@@ -1,0 +1,84 @@
+using System.Security.Cryptography;
+using System.Text;
+using Bridge.Core.Callback;
+using Bridge.Core.Internal;
+using Bridge.Testing;
+using Microsoft.Extensions.Options;
+
+namespace Bridge.Core.Tests.Callback;
+
+/// <summary>
+/// What the receiver's allocation-light paths must keep exactly as before: the outcome's id and type, the JWS
+/// segment limits, and the refusal of a signature that is not base64url.
+/// </summary>
+public sealed class CallbackHotPathTests
+{
+    [Theory]
+    [InlineData("projects/p/locations/l/queues/q", "projects/p/locations/l/queues/q/tasks/t1", "abc123", OutcomeStatus.Delivered)]
+    [InlineData(null, "projects/p/locations/l/queues/q/tasks/t1", null, OutcomeStatus.Failed)]
+    [InlineData("projects/p/locations/l/queues/q", "projects/p/locations/l/queues/q/tasks/tâche-ü-😀", "", OutcomeStatus.Succeeded)]
+    public void The_outcome_id_is_the_sha256_of_queue_task_instance_and_status_as_before(string? queue, string task, string? instance, OutcomeStatus status)
+    {
+        var outcome = new TaskOutcome { Status = status, TaskName = task, Queue = queue, TaskInstance = instance, ReportedBy = "a@b", ReceivedAt = DateTimeOffset.UnixEpoch };
+
+        Assert.Equal(ReferenceId(queue, task, instance, status), outcome.Id);
+    }
+
+    [Fact]
+    public void An_outcome_id_over_the_stack_buffer_is_computed_the_same_way()
+    {
+        var task = "projects/p/locations/l/queues/q/tasks/" + new string('x', 500) + new string('é', 400);
+        var outcome = new TaskOutcome { Status = OutcomeStatus.Delivered, TaskName = task, Queue = "projects/p/locations/l/queues/q", TaskInstance = "i1", ReportedBy = "a@b", ReceivedAt = DateTimeOffset.UnixEpoch };
+
+        Assert.Equal(ReferenceId(outcome.Queue, task, "i1", OutcomeStatus.Delivered), outcome.Id);
+    }
+
+    [Theory]
+    [InlineData(OutcomeStatus.Delivered, "dev.bridge.task.delivered")]
+    [InlineData(OutcomeStatus.Succeeded, "dev.bridge.task.succeeded")]
+    [InlineData(OutcomeStatus.Failed, "dev.bridge.task.failed")]
+    public void The_outcome_type_names_its_status(OutcomeStatus status, string type) =>
+        Assert.Equal(type, new TaskOutcome { Status = status, TaskName = "t", ReportedBy = "a@b", ReceivedAt = DateTimeOffset.UnixEpoch }.Type);
+
+    [Fact]
+    public void A_header_segment_is_read_up_to_six_KiB_and_refused_beyond()
+    {
+        static string Segment(int decodedBytes)
+        {
+            const string prefix = "{\"alg\":\"RS256\",\"kid\":\"k\",\"pad\":\"";
+            var json = prefix + new string('x', decodedBytes - prefix.Length - 2) + "\"}";
+            Assert.Equal(decodedBytes, Encoding.UTF8.GetByteCount(json));
+            return TestTokenIssuer.Encode(Encoding.UTF8.GetBytes(json));
+        }
+
+        Assert.True(JwtParts.TryReadHeader(Segment(6 * 1024), out var header));
+        Assert.Equal(("RS256", "k"), (header.Alg, header.Kid));
+        Assert.False(JwtParts.TryReadHeader(Segment((6 * 1024) + 3), out _));
+    }
+
+    [Fact]
+    public async Task A_signature_that_is_not_base64url_is_a_bad_signature_before_any_key_is_fetched()
+    {
+        await using var issuer = await TestTokenIssuer.StartAsync();
+        var verifier = new OidcTokenVerifier(Options.Create(new CallbackOptions
+        {
+            Issuers = [new TrustedIssuer { Issuer = issuer.Issuer, DiscoveryUrl = issuer.DiscoveryUrl }],
+            Audiences = ["https://bridge.example.com/api/tasks/callback"],
+            AllowedServiceAccounts = ["invoker@p.iam.gserviceaccount.com"],
+        }), TimeProvider.System);
+        var token = issuer.Mint(TestTokenIssuer.Claims(issuer.Issuer, "https://bridge.example.com/api/tasks/callback", "invoker@p.iam.gserviceaccount.com"));
+        var signed = token[..token.LastIndexOf('.')];
+
+        var notBase64 = await verifier.VerifyAsync("Bearer " + signed + ".!!!!");
+        Assert.Equal(TokenRejection.BadSignature, notBase64.Rejection);
+        Assert.Equal(0, verifier.KeysOf(issuer.Issuer).Fetches);
+
+        var valid = await verifier.VerifyAsync("Bearer " + token);
+        Assert.True(valid.IsValid, valid.Rejection?.ToString());
+        Assert.Equal(["https://bridge.example.com/api/tasks/callback"], valid.Audiences);
+    }
+
+    /// <summary>The id as first specified: SHA-256 of the UTF-8 of the joined text, first 16 bytes in lower-case hex.</summary>
+    private static string ReferenceId(string? queue, string task, string? instance, OutcomeStatus status) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{queue}\n{task}\n{instance}\n{status}"))[..16]);
+}
