@@ -1,16 +1,14 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Azure.Messaging.ServiceBus;
+using Bridge.Bench;
 using Bridge.CloudTasks;
-using Queue = Bridge.CloudTasks.V2Beta3.Queue;
 using Bridge.Core.Routing;
-using Bridge.Emulators.ServiceBus;
 using Bridge.Server;
 using Microsoft.Extensions.DependencyInjection;
+using static Bridge.Bench.ServiceBusBench;
+using Queue = Bridge.CloudTasks.V2Beta3.Queue;
 
 // Service Bus messages per second through the runner, two runners side by side in one process, on one Service Bus
 // emulator and one Cloud Tasks emulator (the batched runner's embedded one):
@@ -25,29 +23,21 @@ var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) :
 var batchLoops = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : ServiceBusIntakeService.DefaultConcurrentBatches;
 var singleLoops = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16;
 const int Rounds = 5;
-const int SendBatch = 100;
 const string BatchIn = "batch-in";
 const string SingleIn = "single-in";
 const string Caller = "invoker@bench.iam.gserviceaccount.com";
 
-var serviceBusOptions = new ServiceBusEmulatorOptions { Port = 0 };
-serviceBusOptions.Queues.Add(new QueueDefinition { Name = BatchIn });
-serviceBusOptions.Queues.Add(new QueueDefinition { Name = SingleIn });
-await using var serviceBus = ServiceBusEmulator.Start(serviceBusOptions);
+await using var serviceBus = StartEmulator(BatchIn, SingleIn);
 
 var grpcPort = FreePort();
-var batched = BridgeServerApp.Build(
-[
-    $"--Bridge:Server:Port={FreePort()}",
-    $"--Bridge:Server:EmulatorGrpcPort={grpcPort}",
-    "--environment=Production",
-    "--Logging:LogLevel:Default=Warning",
+var batched = BuildRunner(
+    serviceBus,
+    BatchIn,
+    FreePort(),
+    grpcPort,
     "--Bridge:Server:EmbeddedEmulator=true",
-    $"--BridgeServiceBus={serviceBus.ConnectionString}",
-    $"--BridgeServiceBusQueue={BatchIn}",
     $"--Bridge:Routes:demo:ServiceBusEntity={BatchIn}",
-    $"--Bridge:ServiceBus:MaxConcurrentCalls={batchLoops}",
-]);
+    $"--Bridge:ServiceBus:MaxConcurrentCalls={batchLoops}");
 await batched.StartAsync();
 var client = batched.Services.GetRequiredService<CloudTasksClient>();
 var batchQueue = batched.Services.GetRequiredService<RouteTable>().All.Single(r => r.Name == "demo").Queue;
@@ -56,16 +46,13 @@ await client.CreateQueueAsync(batchQueue.Location, new Queue { Name = singleQueu
 await client.PauseQueueAsync(batchQueue); // only intake, forwarding and settlement are measured
 await client.PauseQueueAsync(singleQueue);
 
-var single = BridgeServerApp.Build(
-[
-    $"--Bridge:Server:Port={FreePort()}",
-    $"--Bridge:Server:EmulatorGrpcPort={FreePort()}",
-    "--environment=Production",
-    "--Logging:LogLevel:Default=Warning",
+var single = BuildRunner(
+    serviceBus,
+    SingleIn,
+    FreePort(),
+    FreePort(),
     "--Bridge:Server:EmbeddedEmulator=false",
     $"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{grpcPort}",
-    $"--BridgeServiceBus={serviceBus.ConnectionString}",
-    $"--BridgeServiceBusQueue={SingleIn}",
     $"--Bridge:Routes:single:Queue={singleQueue}",
     "--Bridge:Routes:single:TargetUrl=https://worker.example.com/bench",
     $"--Bridge:Routes:single:ServiceAccountEmail={Caller}",
@@ -73,39 +60,11 @@ var single = BridgeServerApp.Build(
     "--Bridge:Callback:PublicUrl=https://bridge.example.com/api/tasks/callback",
     $"--Bridge:Callback:AllowedServiceAccounts:0={Caller}",
     "--Bridge:ServiceBus:MaxBatchSize=1",
-    $"--Bridge:ServiceBus:MaxConcurrentCalls={singleLoops}",
-]);
+    $"--Bridge:ServiceBus:MaxConcurrentCalls={singleLoops}");
 await single.StartAsync();
 
-// Counts each runner's forwarded events by route (the meter production exports), to see when a side is done.
-long forwardedBatched = 0;
-long forwardedSingle = 0;
-using var meters = new MeterListener();
-meters.InstrumentPublished = (instrument, listener) =>
-{
-    if (instrument.Meter.Name == "Bridge.Core" && instrument.Name == "bridge.events.forwarded")
-    {
-        listener.EnableMeasurementEvents(instrument);
-    }
-};
-meters.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-{
-    foreach (var tag in tags)
-    {
-        if (tag.Key == "bridge.route")
-        {
-            if ((string?)tag.Value == "demo")
-            {
-                Interlocked.Add(ref forwardedBatched, value);
-            }
-            else if ((string?)tag.Value == "single")
-            {
-                Interlocked.Add(ref forwardedSingle, value);
-            }
-        }
-    }
-});
-meters.Start();
+// Each runner's forwarded events by route (the meter production exports), to see when a side is done.
+using var counter = new ForwardedCounter();
 
 var body = Encoding.UTF8.GetBytes("{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}");
 await using var sbClient = new ServiceBusClient(serviceBus.ConnectionString);
@@ -125,27 +84,20 @@ for (var round = 0; round < Rounds; round++)
     {
         if ((side == 0) == batchFirst)
         {
-            var (rate, cpu) = await RunAsync(batchSender, () => Interlocked.Read(ref forwardedBatched), $"b{round}", n);
+            var (rate, cpu) = await RunAsync(batchSender, () => counter.ForRoute("demo"), $"b{round}", n);
             batchRates.Add(rate);
             batchCpu.Add(cpu);
         }
         else
         {
-            var (rate, cpu) = await RunAsync(singleSender, () => Interlocked.Read(ref forwardedSingle), $"s{round}", n);
+            var (rate, cpu) = await RunAsync(singleSender, () => counter.ForRoute("single"), $"s{round}", n);
             singleRates.Add(rate);
             singleCpu.Add(cpu);
         }
     }
 }
 
-foreach (var (entity, runner) in new[] { (BatchIn, batched), (SingleIn, single) })
-{
-    await using var deadLetters = sbClient.CreateReceiver(entity, new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter });
-    if ((await deadLetters.PeekMessagesAsync(1, 0)).Count > 0)
-    {
-        throw new InvalidOperationException($"The runner dead-lettered benchmark messages from {entity}; the figures are not comparable.");
-    }
-}
+await EnsureNothingDeadLetteredAsync(sbClient, BatchIn, SingleIn);
 
 foreach (var list in new[] { batchRates, singleRates, batchCpu, singleCpu })
 {
@@ -170,23 +122,8 @@ async Task<(double Rate, double CpuMsPerEvent)> RunAsync(ServiceBusSender sender
     var target = forwarded() + n;
     var cpu = Cpu();
     var clock = Stopwatch.StartNew();
-    for (var i = 0; i < n; i += SendBatch)
-    {
-        await sender.SendMessagesAsync(Enumerable.Range(i, Math.Min(SendBatch, n - i))
-            .Select(j => new ServiceBusMessage(body) { MessageId = $"{prefix}-{j}", ContentType = "application/json" }));
-    }
-
-    var deadline = Stopwatch.StartNew();
-    while (forwarded() < target)
-    {
-        if (deadline.Elapsed > TimeSpan.FromMinutes(5))
-        {
-            throw new TimeoutException($"{prefix}: {forwarded() - (target - n)} of {n} forwarded after five minutes.");
-        }
-
-        await Task.Delay(1);
-    }
-
+    await SendAsync(sender, prefix, body, n);
+    await WaitForAsync(forwarded, target, prefix);
     var elapsed = clock.Elapsed;
     return (n / elapsed.TotalSeconds, (Cpu() - cpu).TotalMilliseconds / n);
 }
@@ -197,16 +134,4 @@ TimeSpan Cpu()
     return process.TotalProcessorTime;
 }
 
-static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-
 static string Rates(IEnumerable<double> rates) => string.Join(", ", rates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)));
-
-static int FreePort()
-{
-    using var listener = new TcpListener(IPAddress.Loopback, 0);
-    listener.Start();
-    return ((IPEndPoint)listener.LocalEndpoint).Port;
-}
-
-static string LoadAverage() =>
-    File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";

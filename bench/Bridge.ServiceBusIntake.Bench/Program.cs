@@ -1,16 +1,14 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 using Azure.Messaging.ServiceBus;
+using Bridge.Bench;
 using Bridge.CloudTasks;
 using Bridge.Core.Routing;
-using Bridge.Emulators.ServiceBus;
-using Bridge.Server;
 using Microsoft.Extensions.DependencyInjection;
+using static Bridge.Bench.ServiceBusBench;
 
 // (a) The runner's Service Bus intake (ServiceBusProcessor → forwarder → CreateTask on the embedded Cloud Tasks
 //     emulator) against its HTTP intake (POST /api/events → forwarder → CreateTask), same runner, same route, same
@@ -23,45 +21,28 @@ var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) :
 const int Concurrency = 16;
 var prefetch = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 0;
 const int Rounds = 5;
-const int Batch = 100;
+const int Batch = SendBatch;
 const string Intake = "bench-in";
 const string Raw = "bench-raw";
 
-var serviceBusOptions = new ServiceBusEmulatorOptions { Port = 0 };
-serviceBusOptions.Queues.Add(new QueueDefinition { Name = Intake });
-serviceBusOptions.Queues.Add(new QueueDefinition { Name = Raw });
-await using var serviceBus = ServiceBusEmulator.Start(serviceBusOptions);
+await using var serviceBus = StartEmulator(Intake, Raw);
 
 var port = FreePort();
-var app = BridgeServerApp.Build(
-[
-    $"--Bridge:Server:Port={port}",
-    $"--Bridge:Server:EmulatorGrpcPort={FreePort()}",
-    "--environment=Production",
-    "--Logging:LogLevel:Default=Warning",
+var app = BuildRunner(
+    serviceBus,
+    Intake,
+    port,
+    FreePort(),
     "--Bridge:Server:EmbeddedEmulator=true",
-    $"--BridgeServiceBus={serviceBus.ConnectionString}",
-    $"--BridgeServiceBusQueue={Intake}",
     $"--Bridge:Routes:demo:ServiceBusEntity={Intake}",
     $"--Bridge:ServiceBus:MaxConcurrentCalls={Concurrency}",
-    $"--Bridge:ServiceBus:PrefetchCount={prefetch}",
-]);
+    $"--Bridge:ServiceBus:PrefetchCount={prefetch}");
 await app.StartAsync();
 var queue = app.Services.GetRequiredService<RouteTable>().All.Single(r => r.Name == "demo").Queue;
 await app.Services.GetRequiredService<CloudTasksClient>().PauseQueueAsync(queue);
 
-// Counts the runner's forwarded events (the meter production exports), to see when the Service Bus side is done.
-long forwarded = 0;
-using var meters = new MeterListener();
-meters.InstrumentPublished = (instrument, listener) =>
-{
-    if (instrument.Meter.Name == "Bridge.Core" && instrument.Name == "bridge.events.forwarded")
-    {
-        listener.EnableMeasurementEvents(instrument);
-    }
-};
-meters.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref forwarded, value));
-meters.Start();
+// The runner's forwarded events (the meter production exports), to see when the Service Bus side is done.
+using var forwarded = new ForwardedCounter();
 
 var body = Encoding.UTF8.GetBytes("{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}");
 using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
@@ -103,13 +84,7 @@ for (var round = 0; round < Rounds; round++)
     }
 }
 
-await using (var deadLetters = client.CreateReceiver(Intake, new ServiceBusReceiverOptions { SubQueue = SubQueue.DeadLetter }))
-{
-    if ((await deadLetters.PeekMessagesAsync(1, 0)).Count > 0)
-    {
-        throw new InvalidOperationException("The runner dead-lettered benchmark messages; the figures are not comparable.");
-    }
-}
+await EnsureNothingDeadLetteredAsync(client, Intake);
 
 // Round 0 warmed both paths (and let tiered JIT settle); it is not counted.
 foreach (var rates in new[] { httpRates, serviceBusRates, channelRates, emulatorRates })
@@ -149,13 +124,10 @@ async Task<double> HttpIntakeAsync(int round, int n)
 // From the first send until the runner has forwarded every message (its CreateTask returned; the completion follows).
 async Task<double> ServiceBusIntakeAsync(int round, int n)
 {
-    var target = Interlocked.Read(ref forwarded) + n;
+    var target = forwarded.Total + n;
     var clock = Stopwatch.StartNew();
-    await SendAsync(intakeSender, $"s{round}", n);
-    while (Interlocked.Read(ref forwarded) < target)
-    {
-        await Task.Delay(1);
-    }
+    await SendAsync(intakeSender, $"s{round}", body, n);
+    await WaitForAsync(() => forwarded.Total, target, $"s{round}");
 
     return n / clock.Elapsed.TotalSeconds;
 }
@@ -163,7 +135,7 @@ async Task<double> ServiceBusIntakeAsync(int round, int n)
 async Task<double> EmulatorAsync(int round, int n)
 {
     var clock = Stopwatch.StartNew();
-    var sending = SendAsync(rawSender, $"e{round}", n);
+    var sending = SendAsync(rawSender, $"e{round}", body, n);
     var done = 0;
     while (done < n)
     {
@@ -215,32 +187,7 @@ async Task<double> ChannelAsync(int n)
     return done == n ? n / clock.Elapsed.TotalSeconds : throw new InvalidOperationException("The channel lost messages.");
 }
 
-async Task SendAsync(ServiceBusSender sender, string prefix, int n)
-{
-    for (var sent = 0; sent < n;)
-    {
-        using var batch = await sender.CreateMessageBatchAsync();
-        while (sent < n && batch.Count < Batch && batch.TryAddMessage(new ServiceBusMessage(body) { MessageId = $"{prefix}-{sent}", ContentType = "application/json" }))
-        {
-            sent++;
-        }
-
-        await sender.SendMessagesAsync(batch);
-    }
-}
-
 static void Report(string what, List<double> rates) =>
     Console.WriteLine($"{what}: {Median(rates):F0}/s (rounds: {string.Join(", ", rates.Select(r => r.ToString("F0", CultureInfo.InvariantCulture)))})");
 
-static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
-
 static double Ratio(List<double> side, List<double> baseline) => Median(side.Zip(baseline, (s, b) => s / b).ToList());
-
-static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
-
-static int FreePort()
-{
-    using var listener = new TcpListener(IPAddress.Loopback, 0);
-    listener.Start();
-    return ((IPEndPoint)listener.LocalEndpoint).Port;
-}

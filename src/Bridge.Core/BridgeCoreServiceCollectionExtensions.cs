@@ -30,6 +30,7 @@ public static class BridgeCoreServiceCollectionExtensions
         services.TryAddSingleton(sp => new RouteTable(sp.GetRequiredService<IOptions<BridgeOptions>>().Value));
         services.TryAddSingleton<IEventForwarder, EventForwarder>();
         services.TryAddSingleton<IBatchEventForwarder, BatchEventForwarder>();
+        services.TryAddSingleton<HttpEventCoalescer>();
         services.TryAddSingleton<HttpIntake>();
         services.TryAddSingleton<HttpRetryAfter>();
         services.TryAddSingleton<ServiceBusIntake>();

@@ -21,7 +21,8 @@ public static class BridgeHostingServiceCollectionExtensions
         services.AddBridgeCore(configuration).AddBridgeCallback(configuration);
         services.TryAddSingleton(sp => new BridgeEndpoints(
             sp.GetRequiredService<HttpIntake>(),
-            sp.GetRequiredService<IEventForwarder>(),
+            // Concurrent requests for one queue share BatchCreateTasks calls only when a window is configured.
+            sp.GetRequiredService<IOptions<BridgeOptions>>().Value.HttpCoalescingWindow > TimeSpan.Zero ? sp.GetRequiredService<HttpEventCoalescer>() : sp.GetRequiredService<IEventForwarder>(),
             sp.GetRequiredService<RouteTable>(),
             sp.GetRequiredService<CallbackReceiver>(),
             sp.GetRequiredService<IOptions<BridgeOptions>>(),

@@ -3,6 +3,7 @@ using Azure.Messaging.ServiceBus;
 using Bridge.Core;
 using Bridge.Core.Intake;
 using Bridge.Emulators.ServiceBus;
+using Bridge.Server.Internal;
 
 namespace Bridge.Server;
 
@@ -147,7 +148,15 @@ public sealed partial class ServiceBusIntakeService(
         ArgumentNullException.ThrowIfNull(receiver);
         var settlers = messages.Select(m => new ReceiverSettler(receiver, m, SenderFor)).ToList();
         using var renewing = new CancellationTokenSource();
-        var renewal = RenewLocksAsync(receiver, settlers, renewing.Token);
+        var renewal = new MessageLockRenewal(
+            time,
+            MaxLockRenewal,
+            async (message, ct) =>
+            {
+                await receiver.RenewMessageLockAsync(message, ct);
+                return message.LockedUntil;
+            },
+            (message, ex) => LogRenewFailed(message.MessageId, ex.Reason.ToString())).RunAsync(settlers, renewing.Token);
         try
         {
             await handler.HandleBatchAsync(messages, entity, settlers, _shutdownExpired.Token);
@@ -235,42 +244,6 @@ public sealed partial class ServiceBusIntakeService(
         }
     }
 
-    /// <summary>Renews the unsettled messages' locks when half of the earliest lock is left, until stopped or renewal's bound.</summary>
-    private async Task RenewLocksAsync(ServiceBusReceiver receiver, IReadOnlyList<ReceiverSettler> settlers, CancellationToken stop)
-    {
-        var until = time.GetUtcNow() + MaxLockRenewal;
-        try
-        {
-            while (true)
-            {
-                var now = time.GetUtcNow();
-                var held = settlers.Where(s => !s.Settled && s.Message.LockedUntil > now).ToList();
-                if (held.Count == 0 || now >= until)
-                {
-                    return; // nothing locked by us any more (or locks this receiver never had)
-                }
-
-                var earliest = held.Min(s => s.Message.LockedUntil);
-                await Task.Delay((earliest - now) / 2, time, stop);
-                await Task.WhenAll(held.Where(s => !s.Settled).Select(async s =>
-                {
-                    try
-                    {
-                        await receiver.RenewMessageLockAsync(s.Message, stop);
-                    }
-                    catch (ServiceBusException ex) when (!stop.IsCancellationRequested)
-                    {
-                        LogRenewFailed(s.Message.MessageId, ex.Reason.ToString());
-                    }
-                }));
-            }
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            // the batch is settled
-        }
-    }
-
     private int Setting(string key, int defaultValue, int min, int max, string meaning)
     {
         var text = configuration[key];
@@ -306,7 +279,7 @@ public sealed partial class ServiceBusIntakeService(
     private partial void LogNoHandBackQueue(string entity, string setting);
 
     /// <summary>Settlement through the receiver that holds the message's lock; remembers whether it settled.</summary>
-    private sealed class ReceiverSettler(ServiceBusReceiver receiver, ServiceBusReceivedMessage message, Func<string, ServiceBusSender> senderFor) : IServiceBusSettler
+    private sealed class ReceiverSettler(ServiceBusReceiver receiver, ServiceBusReceivedMessage message, Func<string, ServiceBusSender> senderFor) : IServiceBusSettler, IRenewableLock
     {
         private volatile bool _settled;
 

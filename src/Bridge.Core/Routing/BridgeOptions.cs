@@ -50,6 +50,16 @@ public sealed class BridgeOptions
     /// <summary>The longest wait between two hand-backs; well under the hour Cloud Tasks keeps a task name taken.</summary>
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// HTTP intake: how long the first of several concurrent requests for one queue waits for others to go with it in
+    /// one BatchCreateTasks call (each still gets its own answer). Zero (the default) forwards each request on its own;
+    /// at most <see cref="MaxHttpCoalescingWindow"/>.
+    /// </summary>
+    public TimeSpan HttpCoalescingWindow { get; set; } = TimeSpan.Zero;
+
+    /// <summary>The longest <see cref="HttpCoalescingWindow"/>: a request never waits longer than this for company.</summary>
+    public static readonly TimeSpan MaxHttpCoalescingWindow = TimeSpan.FromMilliseconds(5);
+
     public BridgeOptions Clone()
     {
         var copy = (BridgeOptions)MemberwiseClone();

@@ -165,9 +165,10 @@ internal sealed partial class BatchEventForwarder : IBatchEventForwarder
     private List<(int, BatchForwardResult)> ReadOperation(List<Prepared> chunk, CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata> operation)
     {
         var failures = operation.Metadata?.FailedRequests;
-        if (failures is null || (operation.IsFaulted && failures.Count != chunk.Count))
+        if (failures is null || !AccountsForEveryRequest(operation, failures, chunk.Count))
         {
-            // Done without per-request results (state FAILED): nothing says which tasks exist; retrying is safe.
+            // Done without per-request results, or with results that don't add up: nothing says which tasks exist, so
+            // no event may be completed on it. Each is transient: a redelivery finds a named task as ALREADY_EXISTS.
             var error = operation.Exception ?? new CloudTasksException(CloudTasksFailureReason.Unknown, $"BatchCreateTasks operation '{operation.Name}' finished without per-request results.");
             return chunk.Select(p => (p.Index, Rejected(p.Event, new ForwardingException(ForwardingFailureReason.CloudTasksUnavailable, $"Cloud Tasks did not finish the batch: {error.Message}", error)))).ToList();
         }
@@ -194,6 +195,21 @@ internal sealed partial class BatchEventForwarder : IBatchEventForwarder
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// True when the operation says what became of each request: every failure at an index of the chunk, and the
+    /// others created (listed in the response), or, failed as a whole, a failure at every index.
+    /// </summary>
+    private static bool AccountsForEveryRequest(CloudTasksOperation<BatchCreateTasksResponse, BatchCreateTasksMetadata> operation, IDictionary<int, Google.Rpc.Status> failures, int count)
+    {
+        if (failures.Keys.Any(i => i < 0 || i >= count))
+        {
+            return false;
+        }
+
+        var created = operation.Response?.Tasks.Count ?? 0;
+        return operation.IsFaulted ? failures.Count == count : created == count - failures.Count;
     }
 
     /// <summary>One event alone with CreateTask, when its batch was refused as a whole.</summary>

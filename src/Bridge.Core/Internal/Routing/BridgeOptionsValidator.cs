@@ -37,6 +37,11 @@ internal sealed class BridgeOptionsValidator : IValidateOptions<BridgeOptions>
             errors.Add($"{root}:RetryMaxDelay {options.RetryMaxDelay} must be at least {root}:RetryInitialDelay ({options.RetryInitialDelay}) and at most 01:00:00 (Cloud Tasks keeps a task name taken for about an hour, which is what deduplicates a hand-back).");
         }
 
+        if (options.HttpCoalescingWindow < TimeSpan.Zero || options.HttpCoalescingWindow > BridgeOptions.MaxHttpCoalescingWindow)
+        {
+            errors.Add($"{root}:HttpCoalescingWindow {options.HttpCoalescingWindow} must be from 00:00:00 (off) to {BridgeOptions.MaxHttpCoalescingWindow} (a request waits no longer for others to share its BatchCreateTasks call).");
+        }
+
         foreach (var (routeName, route) in options.Routes)
         {
             var key = $"{root}:Routes:{routeName}";
