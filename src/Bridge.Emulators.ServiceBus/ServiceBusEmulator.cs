@@ -14,9 +14,10 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
     readonly AmqpEndpoint endpoint;
     readonly ServiceBusEmulatorOptions options;
 
-    ServiceBusEmulator(ServiceBusEmulatorOptions options, Broker broker, AmqpEndpoint endpoint)
+    ServiceBusEmulator(ServiceBusEmulatorOptions options, Broker broker, AmqpEndpoint endpoint, ServiceBusEmulatorFaults faults)
     {
         this.options = options;
+        Faults = faults;
         this.broker = broker;
         this.endpoint = endpoint;
     }
@@ -46,7 +47,8 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
             throw;
         }
 
-        var endpoint = new AmqpEndpoint(broker, new SasTokenValidator(copy.SasKeyName, copy.SasKey, time), copy, time,
+        var faults = new ServiceBusEmulatorFaults(time);
+        var endpoint = new AmqpEndpoint(broker, faults, new SasTokenValidator(copy.SasKeyName, copy.SasKey, time), copy, time,
             loggerFactory.CreateLogger("Bridge.Emulators.ServiceBus.Amqp"));
         try
         {
@@ -59,7 +61,7 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
             throw;
         }
 
-        return new ServiceBusEmulator(copy, broker, endpoint);
+        return new ServiceBusEmulator(copy, broker, endpoint, faults);
     }
 
     static void Validate(ServiceBusEmulatorOptions o)
@@ -84,6 +86,9 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
             throw new ArgumentException($"MaxMessageSizeBytes {o.MaxMessageSizeBytes} is not between 1 KB and 100 MB.", nameof(o));
         }
     }
+
+    /// <summary>Fault injection for tests: settlements held between a client's steps (library API only).</summary>
+    public ServiceBusEmulatorFaults Faults { get; }
 
     /// <summary>The AMQP port actually bound (useful when <see cref="ServiceBusEmulatorOptions.Port"/> was 0).</summary>
     public int Port => endpoint.Port;
@@ -110,6 +115,7 @@ public sealed class ServiceBusEmulator : IAsyncDisposable, IDisposable
 
     public void Dispose()
     {
+        Faults.Dispose();
         endpoint.Dispose();
         broker.Dispose();
     }

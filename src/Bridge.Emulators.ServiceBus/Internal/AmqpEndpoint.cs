@@ -21,6 +21,7 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
     const int MaxConnections = 1000;
 
     readonly Broker broker;
+    readonly ServiceBusEmulatorFaults faults;
     readonly SasTokenValidator tokens;
     readonly ServiceBusEmulatorOptions options;
     readonly TimeProvider time;
@@ -33,9 +34,10 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
     AmqpTransportListener? listener;
     AmqpSettings? settings;
 
-    public AmqpEndpoint(Broker broker, SasTokenValidator tokens, ServiceBusEmulatorOptions options, TimeProvider time, ILogger logger)
+    public AmqpEndpoint(Broker broker, ServiceBusEmulatorFaults faults, SasTokenValidator tokens, ServiceBusEmulatorOptions options, TimeProvider time, ILogger logger)
     {
         this.broker = broker;
+        this.faults = faults;
         this.tokens = tokens;
         this.options = options;
         this.time = time;
@@ -397,24 +399,43 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
                 return;
         }
 
-        bool settled;
-        List<Outbound> outbound;
-        try
+        if (faults.TryHold(consumer.Entity.Path, settlement, ApplyLate))
         {
-            settled = broker.Settle(consumer.Entity.Path, lockToken, settlement, properties, reason, description, out outbound);
-        }
-        catch (BrokerException e)
-        {
-            consumer.Link.DisposeDelivery(delivery, true, new Rejected { Error = new Error { Condition = e.Condition, Description = e.Message } });
-            return;
+            return; // a test holds it: neither applied nor answered until the fault ends
         }
 
-        if (!delivery.Settled)
+        Apply();
+
+        void ApplyLate()
         {
-            consumer.Link.DisposeDelivery(delivery, true, settled ? reply : LockLost());
+            // Held until now: a receiver link closed meanwhile took its settlement with it.
+            if (consumer.Link.State == AmqpObjectState.Opened)
+            {
+                Apply();
+            }
         }
 
-        Broker.Flush(outbound);
+        void Apply()
+        {
+            bool settled;
+            List<Outbound> outbound;
+            try
+            {
+                settled = broker.Settle(consumer.Entity.Path, lockToken, settlement, properties, reason, description, out outbound);
+            }
+            catch (BrokerException e)
+            {
+                consumer.Link.DisposeDelivery(delivery, true, new Rejected { Error = new Error { Condition = e.Condition, Description = e.Message } });
+                return;
+            }
+
+            if (!delivery.Settled)
+            {
+                consumer.Link.DisposeDelivery(delivery, true, settled ? reply : LockLost());
+            }
+
+            Broker.Flush(outbound);
+        }
     }
 
     public static Rejected LockLost() => new()
