@@ -87,6 +87,20 @@ internal static class DispatchBench
         }
     }
 
+    /// <summary>Only dispatch rounds (in memory, no token), for a profiler attached to this process: no baseline mixed in.</summary>
+    public static async System.Threading.Tasks.Task ProfileAsync(HttpTargetServer target, int perRound, int rounds, Action<string> report)
+    {
+        await using var host = await EmulatorHost.StartAsync();
+        await DispatchRoundAsync(host, target, 400, oidc: false);
+        var results = new List<Round>();
+        for (var i = 0; i < rounds; i++)
+        {
+            results.Add(await DispatchRoundAsync(host, target, Math.Min(perRound, Queues * 500), oidc: false));
+        }
+
+        report($"Dispatch only (profile), in memory, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request");
+    }
+
     /// <summary>
     /// Schedule lateness: how long after its schedule time each task reaches the target (500 tasks due 4 ms apart),
     /// against the lateness of a plain timer (Task.Delay) for the same schedule.

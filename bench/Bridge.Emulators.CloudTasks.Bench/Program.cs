@@ -15,7 +15,8 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 // BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall;
 // --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
 // comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only);
-// --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable.
+// --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable;
+// --dispatch-profile only dispatch rounds in memory, to run under a profiler (dotnet-trace collect -- dotnet <bench dll> --dispatch-profile).
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
 var longMode = args.Contains("--long");
@@ -35,6 +36,13 @@ void Report(string line)
 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
+
+// --dispatch-profile: only dispatch rounds, in memory (to run under dotnet-trace).
+if (args.Contains("--dispatch-profile"))
+{
+    await DispatchBench.ProfileAsync(target, count, 10, Report);
+    return;
+}
 
 // --dispatch: only dispatch against plain HttpClient, and schedule lateness, in memory and durable.
 if (dispatchOnly)
