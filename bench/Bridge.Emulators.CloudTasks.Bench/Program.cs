@@ -10,7 +10,7 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 // Emulator benchmark. Every figure is printed with a ratio against a baseline measured in this same run, on this
 // machine, so results compare across machines.
-// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory] [--durability-modes] [--commit-profile] [--many-queues] [--no-scale] [--dispatch]
+// Usage: dotnet run -c Release --project bench/Bridge.Emulators.CloudTasks.Bench [count] [--scale-only] [--long] [--batch] [--memory] [--durability-modes] [--batch-delete] [--commit-profile] [--many-queues] [--no-scale] [--dispatch]
 // --scale-only runs only the scale section (issue 15); --long adds 1,000,000 stored tasks to it; --batch runs only
 // BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall;
 // --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
@@ -73,6 +73,16 @@ if (manyQueuesOnly)
 {
     await using var queuesOtlp = await HttpTargetServer.StartAsync();
     await ScaleBench.ManyQueuesAsync(queuesOtlp.Address, Math.Max(count, 2000), Report);
+    Console.WriteLine();
+    Console.WriteLine(JsonSerializer.Serialize(report));
+    return;
+}
+
+// --batch-delete: BatchDeleteTasks (one commit a call) against DeleteTask, in memory and durable.
+if (args.Contains("--batch-delete"))
+{
+    await using var deleteOtlp = await HttpTargetServer.StartAsync();
+    await ScaleBench.BatchDeleteAgainstSingleAsync(deleteOtlp.Address, Math.Max(count, 2000), Report);
     Console.WriteLine();
     Console.WriteLine(JsonSerializer.Serialize(report));
     return;

@@ -76,6 +76,77 @@ internal static class ScaleBench
         }
     }
 
+    /// <summary>
+    /// BatchDeleteTasks (100 names a call, 8 calls in flight; one commit a call) against DeleteTask (64 in flight), in
+    /// memory and durable, 3 rounds alternating which goes first; the tasks are made beforehand with BatchCreateTasks.
+    /// </summary>
+    public static async System.Threading.Tasks.Task BatchDeleteAgainstSingleAsync(Uri otlp, int perRound, Action<string> report)
+    {
+        foreach (var durable in new[] { false, true })
+        {
+            var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+                var queue = await PausedQueueAsync(emulator.Client, "deletes");
+                var rates = (Single: new List<double>(), Batch: new List<double>());
+                for (var round = 0; round < 3; round++)
+                {
+                    var single = await NamedTasksAsync(emulator.Client, queue, $"s{round}", perRound);
+                    var batch = await NamedTasksAsync(emulator.Client, queue, $"b{round}", perRound);
+                    if (round % 2 == 0)
+                    {
+                        rates.Single.Add(await DeleteTasksAsync(emulator.Client, single));
+                        rates.Batch.Add(await BatchDeleteTasksAsync(emulator.Client, queue, batch));
+                    }
+                    else
+                    {
+                        rates.Batch.Add(await BatchDeleteTasksAsync(emulator.Client, queue, batch));
+                        rates.Single.Add(await DeleteTasksAsync(emulator.Client, single));
+                    }
+                }
+
+                report($"BatchDeleteTasks, {(durable ? "durable" : "in memory")}, {BatchSize} names a call, {BatchesInFlight} calls in flight, 3 alternating rounds of {perRound} tasks (load {LoadAverage()}): {Median(rates.Batch):F0} tasks/s; DeleteTask, {InFlight} in flight: {Median(rates.Single):F0} tasks/s; ratio batch/single {Median(rates.Batch) / Median(rates.Single):F2}");
+            }
+            finally
+            {
+                if (Directory.Exists(data))
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+            }
+        }
+    }
+
+    private static async System.Threading.Tasks.Task<List<TaskName>> NamedTasksAsync(CloudTasksClient client, QueueName queue, string prefix, int n)
+    {
+        var names = Enumerable.Range(0, n).Select(i => queue.Task($"{prefix}-{i}")).ToList();
+        await Parallel.ForEachAsync(names.Chunk(BatchSize), new ParallelOptions { MaxDegreeOfParallelism = BatchesInFlight }, async (chunk, ct) =>
+            await client.BatchCreateTasksAsync(queue, chunk.Select(name => new TaskMessage { Name = name.ToString(), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/unused", Body = ByteString.CopyFrom(new byte[BodyBytes]) } }), cancellationToken: ct));
+        return names;
+    }
+
+    private static async System.Threading.Tasks.Task<double> DeleteTasksAsync(CloudTasksClient client, List<TaskName> names)
+    {
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(names, new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (name, ct) => await client.DeleteTaskAsync(name, ct));
+        return names.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async System.Threading.Tasks.Task<double> BatchDeleteTasksAsync(CloudTasksClient client, QueueName queue, List<TaskName> names)
+    {
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(names.Chunk(BatchSize), new ParallelOptions { MaxDegreeOfParallelism = BatchesInFlight }, async (chunk, ct) =>
+        {
+            var operation = await client.BatchDeleteTasksAsync(queue, chunk, cancellationToken: ct);
+            if (operation.Metadata?.FailedRequests.Count > 0)
+            {
+                throw new InvalidOperationException($"A batch delete of {chunk.Length} failed {operation.Metadata.FailedRequests.Count}.");
+            }
+        });
+        return names.Count / clock.Elapsed.TotalSeconds;
+    }
+
     public static async System.Threading.Tasks.Task MemoryAndPurgeOnlyAsync(Uri otlp, bool longMode, Action<string> report)
     {
         await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);

@@ -17,7 +17,7 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 internal sealed class SqliteStore : IEmulatorStore
 {
     /// <summary>Writes per transaction at most, so one huge batch does not delay everyone queued behind it.</summary>
-    private const int MaxBatch = 4096;
+    internal const int MaxBatch = 4096;
 
     private readonly SqliteConnection _db;
     private readonly FileStream _lock;
@@ -63,6 +63,9 @@ internal sealed class SqliteStore : IEmulatorStore
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "cloudtasks-emulator-store" };
         _writer.Start();
     }
+
+    /// <summary>SQLite's synchronous setting on the writer's connection (1 NORMAL, 2 FULL): tests read it back.</summary>
+    internal long Synchronous => OnWriter(() => ReadAll("PRAGMA synchronous", r => r.GetInt64(0))[0]);
 
     public StoredState Load() => OnWriter(() =>
     {
