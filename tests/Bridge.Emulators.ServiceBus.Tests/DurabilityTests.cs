@@ -1,13 +1,14 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Azure.Messaging.ServiceBus;
+using Bridge.Testing;
 using Xunit.Abstractions;
 
 namespace Bridge.Emulators.ServiceBus.Tests;
 
 /// <summary>With a data directory, acknowledged sends and settlements survive a restart and SIGKILL.</summary>
-public sealed class DurabilityTests(ITestOutputHelper output) : IDisposable
+public sealed partial class DurabilityTests(ITestOutputHelper output) : IDisposable
 {
     readonly string data = Directory.CreateTempSubdirectory("sb-emulator-").FullName;
 
@@ -179,8 +180,7 @@ public sealed class DurabilityTests(ITestOutputHelper output) : IDisposable
             }
 
             Volatile.Write(ref killing, 1);
-            emulator.Kill(); // SIGKILL to the process holding the SQLite file, mid-stream
-            await emulator.WaitForExitAsync();
+            await emulator.KillAsync(); // SIGKILL to the process holding the SQLite file, mid-stream
             await stop.CancelAsync();
             await Task.WhenAll(writers);
         }
@@ -213,45 +213,22 @@ public sealed class DurabilityTests(ITestOutputHelper output) : IDisposable
             Assert.Empty(completed.Intersect(present));
             Assert.Equal(deadLettered.Order(), dead.Order());
             Assert.Empty(deadLettered.Intersect(present));
-            restarted.Kill();
+            await restarted.KillAsync();
         }
     }
 
-    async Task<(Process Process, string ConnectionString)> StartProcessAsync(string config)
+    async Task<(ChildProcess Process, string ConnectionString)> StartProcessAsync(string config)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Bridge.Emulators.ServiceBus.dll");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            ArgumentList = { dll, "--port", "0", "--config", config, "--data", data },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var start = ChildProcess.DotnetStartInfo("Bridge.Emulators.ServiceBus.dll", ["--port", "0", "--config", config, "--data", data]);
         start.Environment["SERVICEBUS_EMULATOR_SAS_KEY"] = "a2V5LWZyb20tZW52";
-        var process = Process.Start(start)!;
-        var connection = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            const string prefix = "  connection string: ";
-            if (e.Data?.StartsWith(prefix, StringComparison.Ordinal) == true)
-            {
-                connection.TrySetResult(e.Data[prefix.Length..]);
-            }
-        };
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is not null)
-            {
-                output.WriteLine(e.Data);
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var started = await connection.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        var process = await ChildProcess.StartAsync(start, "The Service Bus emulator", TimeSpan.FromSeconds(60), ConnectionStringLine());
+        var started = process.Values[0];
         Assert.Contains("SharedAccessKey=a2V5LWZyb20tZW52", started, StringComparison.Ordinal);
         Assert.DoesNotContain(":0;", started, StringComparison.Ordinal);
         _ = int.Parse(started.Split(';')[0].Split(':')[^1], CultureInfo.InvariantCulture);
         return (process, started);
     }
+
+    [GeneratedRegex("^  connection string: (.+)$")]
+    private static partial Regex ConnectionStringLine();
 }

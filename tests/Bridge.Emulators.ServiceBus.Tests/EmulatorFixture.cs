@@ -37,6 +37,17 @@ public sealed class EmulatorFixture : IAsyncDisposable
         return new EmulatorFixture(emulator, client, time);
     }
 
+    /// <summary>The "orders" queue with <paramref name="lockDuration"/>, on a fake clock (<see cref="FakeTime"/>) the test advances.</summary>
+    public static EmulatorFixture StartWithLockDuration(TimeSpan lockDuration) =>
+        Start(o => o.Queues[0].Properties.LockDuration = lockDuration, NewFakeTime());
+
+    /// <summary>Sends one message a body to <paramref name="queue"/>, in one call, through a sender closed afterwards.</summary>
+    public async Task SendAsync(string queue, params string[] bodies)
+    {
+        await using var sender = Client.CreateSender(queue);
+        await sender.SendMessagesAsync(bodies.Select(b => new ServiceBusMessage(b)));
+    }
+
     /// <summary>Fake time starting now, so SAS tokens the client signs with the real clock stay valid.</summary>
     public static FakeTimeProvider NewFakeTime() => new(TimeProvider.System.GetUtcNow());
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bridge.Testing;
 using Xunit.Abstractions;
 
 namespace Bridge.Emulators.ServiceBus.Tests;
@@ -16,7 +17,7 @@ public sealed class NodeConformanceTests(ITestOutputHelper output)
     [Fact]
     public async Task The_official_node_client_passes_every_conformance_check()
     {
-        var conformance = Path.Combine(RepositoryRoot(), "tests", "conformance");
+        var conformance = Path.Combine(RepositoryPaths.Root, "tests", "conformance");
         Assert.True(Directory.Exists(Path.Combine(conformance, "node_modules", "@azure", "service-bus")), "Run 'npm ci' in tests/conformance (./test.sh does).");
         await using var emulator = ServiceBusEmulator.Start(new ServiceBusEmulatorOptions
         {
@@ -44,50 +45,22 @@ public sealed class NodeConformanceTests(ITestOutputHelper output)
         {
             ArgumentList = { Path.Combine(conformance, "servicebus-conformance.mjs") },
             WorkingDirectory = conformance,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
         };
         start.Environment["SERVICEBUS_CONNECTION_STRING"] = emulator.ConnectionString;
         start.Environment["QUEUE"] = "node-q";
         start.Environment["TOPIC"] = "node-topic";
-        using var node = Process.Start(start)!;
-        var stdout = node.StandardOutput.ReadToEndAsync();
-        var stderr = node.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
-        try
-        {
-            await node.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            node.Kill(entireProcessTree: true);
-            throw;
-        }
+        var node = await ChildProcess.RunToExitAsync(start, TimeSpan.FromMinutes(4));
 
-        var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = node.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         foreach (var line in lines)
         {
             output.WriteLine(line);
         }
 
-        output.WriteLine(await stderr);
+        output.WriteLine(node.Stderr);
         var failures = lines.Where(l => l.StartsWith("not ok", StringComparison.Ordinal)).ToList();
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.Equal(0, node.ExitCode);
         Assert.Equal(Checks, lines.Count(l => l.StartsWith("ok - ", StringComparison.Ordinal)));
-    }
-
-    static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "global.json")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("No global.json above " + AppContext.BaseDirectory);
     }
 }

@@ -91,10 +91,9 @@ public sealed class ProcessorTests
     [Fact]
     public async Task A_processor_renews_the_lock_of_a_slow_handler_so_the_message_is_not_redelivered()
     {
-        var time = EmulatorFixture.NewFakeTime();
-        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(10), time);
-        await using var sender = f.Client.CreateSender("orders");
-        await sender.SendMessageAsync(new ServiceBusMessage("slow"));
+        await using var f = EmulatorFixture.StartWithLockDuration(TimeSpan.FromSeconds(10));
+        var time = f.FakeTime;
+        await f.SendAsync("orders", "slow");
 
         var inHandler = new TaskCompletionSource<ServiceBusReceivedMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

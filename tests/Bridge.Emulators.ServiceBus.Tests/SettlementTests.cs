@@ -92,10 +92,9 @@ public sealed class SettlementTests
     [Fact]
     public async Task An_expired_lock_redelivers_the_message_and_settling_with_the_old_lock_reports_MessageLockLost()
     {
-        var time = EmulatorFixture.NewFakeTime();
-        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(30), time);
-        await using var sender = f.Client.CreateSender("orders");
-        await sender.SendMessageAsync(new ServiceBusMessage("slow"));
+        await using var f = EmulatorFixture.StartWithLockDuration(TimeSpan.FromSeconds(30));
+        var time = f.FakeTime;
+        await f.SendAsync("orders", "slow");
 
         await using var receiver = f.Client.CreateReceiver("orders");
         var first = await receiver.ReceiveMessageAsync(EmulatorFixture.Wait);
@@ -117,10 +116,9 @@ public sealed class SettlementTests
     [Fact]
     public async Task Renewing_a_lock_keeps_the_message_past_its_first_lock_duration()
     {
-        var time = EmulatorFixture.NewFakeTime();
-        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(30), time);
-        await using var sender = f.Client.CreateSender("orders");
-        await sender.SendMessageAsync(new ServiceBusMessage("long job"));
+        await using var f = EmulatorFixture.StartWithLockDuration(TimeSpan.FromSeconds(30));
+        var time = f.FakeTime;
+        await f.SendAsync("orders", "long job");
 
         await using var receiver = f.Client.CreateReceiver("orders");
         var message = await receiver.ReceiveMessageAsync(EmulatorFixture.Wait);
@@ -197,10 +195,9 @@ public sealed class SettlementTests
     [Fact]
     public async Task A_closed_receivers_message_stays_locked_until_its_lock_expires_as_on_the_service()
     {
-        var time = EmulatorFixture.NewFakeTime();
-        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(30), time);
-        await using var sender = f.Client.CreateSender("orders");
-        await sender.SendMessagesAsync([new ServiceBusMessage("held"), new ServiceBusMessage("not yet received")]);
+        await using var f = EmulatorFixture.StartWithLockDuration(TimeSpan.FromSeconds(30));
+        var time = f.FakeTime;
+        await f.SendAsync("orders", "held", "not yet received");
 
         var closing = f.Client.CreateReceiver("orders");
         var held = await closing.ReceiveMessageAsync(EmulatorFixture.Wait);

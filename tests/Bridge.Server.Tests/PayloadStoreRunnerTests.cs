@@ -2,9 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Azure.Messaging.ServiceBus;
 using Azure.Storage.Blobs;
-using Bridge.Emulators.ServiceBus;
 using Bridge.Testing;
 using Microsoft.Extensions.Options;
 
@@ -17,25 +15,16 @@ namespace Bridge.Server.Tests;
 /// </summary>
 public sealed class PayloadStoreRunnerTests
 {
-    private const string OutcomeQueue = "outcomes";
-
     [Fact]
     public async Task A_300_KB_delivered_payload_reaches_the_outcome_sink_by_reference()
     {
         await using var azurite = await Azurite.StartAsync();
         var container = new BlobContainerClient(azurite.ConnectionString, "payloads");
         await container.CreateAsync();
-        var options = new ServiceBusEmulatorOptions { Port = 0 };
-        options.Queues.Add(new QueueDefinition { Name = OutcomeQueue, Properties = { RequiresDuplicateDetection = true } });
-        await using var emulator = ServiceBusEmulator.Start(options);
-        await using var client = new ServiceBusClient(emulator.ConnectionString);
-        await using var server = await RunningServer.StartAsync(
-            "--Bridge:Outcomes:Sinks:0=ServiceBus",
-            "--Bridge:Outcomes:Sinks:1=Local",
-            $"--Bridge:Outcomes:ServiceBusConnectionString={emulator.ConnectionString}",
-            $"--Bridge:Outcomes:ServiceBusEntity={OutcomeQueue}",
+        await using var runner = await ServiceBusOutcomeRunner.StartAsync(
             $"--Bridge:Outcomes:PayloadStore:ConnectionString={azurite.ConnectionString}",
             "--Bridge:Outcomes:PayloadStore:Container=payloads");
+        var (client, server) = (runner.Client, runner.Server);
         var filler = new byte[225 * 1024];
         new Random(13).NextBytes(filler);
         var body = $"{{\"order\":1,\"attachment\":\"{Convert.ToBase64String(filler)}\"}}"; // 300 KB of JSON
@@ -45,7 +34,7 @@ public sealed class PayloadStoreRunnerTests
         Assert.Equal(HttpStatusCode.Accepted, (await server.PostEventAsync(body, "big-1")).StatusCode);
         await server.WaitForOutcomesAsync(1); // the Local sink has it, so every sink has it
 
-        await using var receiver = client.CreateReceiver(OutcomeQueue);
+        await using var receiver = client.CreateReceiver(ServiceBusOutcomeRunner.OutcomeQueue);
         var message = Assert.Single(await receiver.PeekMessagesAsync(10, fromSequenceNumber: 0));
         Assert.True(message.Body.ToMemory().Length < 64 * 1024);
         var data = JsonDocument.Parse(message.Body.ToString()).RootElement.GetProperty("data");

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Callback;
-using Bridge.Emulators.ServiceBus;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bridge.Server.Tests;
@@ -13,20 +12,11 @@ namespace Bridge.Server.Tests;
 /// </summary>
 public sealed class ServiceBusOutcomeSinkTests
 {
-    private const string OutcomeQueue = "outcomes";
-
     [Fact]
     public async Task Outcomes_arrive_as_CloudEvents_and_a_repeated_outcome_id_is_dropped_by_duplicate_detection()
     {
-        var options = new ServiceBusEmulatorOptions { Port = 0 };
-        options.Queues.Add(new QueueDefinition { Name = OutcomeQueue, Properties = { RequiresDuplicateDetection = true } });
-        await using var emulator = ServiceBusEmulator.Start(options);
-        await using var client = new ServiceBusClient(emulator.ConnectionString);
-        await using var server = await RunningServer.StartAsync(
-            "--Bridge:Outcomes:Sinks:0=ServiceBus",
-            "--Bridge:Outcomes:Sinks:1=Local",
-            $"--Bridge:Outcomes:ServiceBusConnectionString={emulator.ConnectionString}",
-            $"--Bridge:Outcomes:ServiceBusEntity={OutcomeQueue}");
+        await using var runner = await ServiceBusOutcomeRunner.StartAsync();
+        var (client, server) = (runner.Client, runner.Server);
 
         Assert.Equal(HttpStatusCode.Accepted, (await server.PostEventAsync("{\"order\":1}", "order-1")).StatusCode);
         await server.WaitForOutcomesAsync(1); // the Local sink has it, so every sink has it
@@ -74,7 +64,7 @@ public sealed class ServiceBusOutcomeSinkTests
 
     private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAllAsync(ServiceBusClient client)
     {
-        await using var receiver = client.CreateReceiver(OutcomeQueue);
+        await using var receiver = client.CreateReceiver(ServiceBusOutcomeRunner.OutcomeQueue);
         return await receiver.PeekMessagesAsync(100, fromSequenceNumber: 0);
     }
 }
