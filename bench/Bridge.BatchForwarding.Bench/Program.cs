@@ -19,6 +19,15 @@ using Queue = Bridge.CloudTasks.V2Beta3.Queue;
 // the .NET SDK in batches of 100; a round ends when the runner has forwarded every message. Rounds alternate which side
 // goes first; round 0 is a warm-up. CPU per event is this process's CPU time (runners, emulators and sender alike).
 // Usage: dotnet run -c Release --project bench/Bridge.BatchForwarding.Bench [messages] [batch loops] [single loops]
+// HTTP coalescing (HttpCoalescingBench): dotnet run -c Release --project bench/Bridge.BatchForwarding.Bench -- http [requests] [window ms]
+if (args.Length > 0 && args[0] == "http")
+{
+    await HttpCoalescingBench.RunAsync(
+        args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3000,
+        TimeSpan.FromMilliseconds(args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 2));
+    return;
+}
+
 var count = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 4000;
 var batchLoops = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : ServiceBusIntakeService.DefaultConcurrentBatches;
 var singleLoops = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 16;
