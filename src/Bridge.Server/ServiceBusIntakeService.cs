@@ -308,6 +308,8 @@ public sealed partial class ServiceBusIntakeService(
         public Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken) =>
             senderFor(entity).SendMessageAsync(copy, cancellationToken);
 
+        public ServiceBusSender? CopySender(string entity) => senderFor(entity);
+
         /// <summary>Gives the message back after its batch failed; a lock already lost needs nothing.</summary>
         public async Task TryAbandonAsync(CancellationToken cancellationToken)
         {

@@ -32,7 +32,7 @@ public sealed class SettlementFaultTests
     [Fact]
     public async Task A_held_complete_whose_link_closed_is_dropped_and_the_message_comes_back_when_its_lock_expires()
     {
-        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(2));
+        await using var f = EmulatorFixture.Start(o => o.Queues[0].Properties.LockDuration = TimeSpan.FromSeconds(5));
         await using var sender = f.Client.CreateSender("orders");
         await sender.SendMessageAsync(new ServiceBusMessage("cut") { MessageId = "c-1" });
         var fault = f.Emulator.Faults.HoldSettlements("orders");
@@ -46,12 +46,14 @@ public sealed class SettlementFaultTests
         await doomed.DisposeAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => completing.WaitAsync(EmulatorFixture.Wait));
 
-        Assert.True(f.Emulator.Faults.Remove(fault.Id));
+        // Back once its lock expires, while the fault still holds the dead link's complete; removing the fault then
+        // can't apply it (the link is closed, and its lock is gone either way).
         await using var again = f.Client.CreateReceiver("orders");
         var back = await again.ReceiveMessageAsync(EmulatorFixture.Wait);
         Assert.NotNull(back);
+        Assert.True(f.Emulator.Faults.Remove(fault.Id));
         Assert.Equal("c-1", back.MessageId);
-        Assert.Equal(2, back.DeliveryCount);
+        Assert.True(back.DeliveryCount >= 2, $"delivery {back.DeliveryCount}"); // more if the lock ran out on a loaded machine before the close
         await again.CompleteMessageAsync(back);
     }
 

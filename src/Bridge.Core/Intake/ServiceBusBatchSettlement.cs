@@ -43,7 +43,32 @@ public sealed partial class ServiceBusMessageHandler
         var data = messages.Select(ServiceBusMessages.ToMessageData).ToList();
         var settlements = await DecideBatchAsync(data, entity, cancellationToken).ConfigureAwait(false);
         var failures = new Exception?[messages.Count];
-        await Task.WhenAll(Enumerable.Range(0, messages.Count).Select(async i =>
+
+        // Hand-backs whose host gives a sender go out together, per entity; everything else is settled one by one.
+        var alone = new List<int>();
+        var together = new Dictionary<string, (ServiceBusSender Sender, List<int> Indices)>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (settlements[i].Action == SettlementAction.HandBack)
+            {
+                var target = settlements[i].HandBackEntity ?? entity;
+                if (!together.TryGetValue(target, out var group) && settlers[i].CopySender(target) is { } sender)
+                {
+                    group = (sender, []);
+                    together[target] = group;
+                }
+
+                if (group.Sender is not null)
+                {
+                    group.Indices.Add(i);
+                    continue;
+                }
+            }
+
+            alone.Add(i);
+        }
+
+        var work = alone.Select(async i =>
         {
             try
             {
@@ -55,7 +80,8 @@ public sealed partial class ServiceBusMessageHandler
             {
                 failures[i] = ex;
             }
-        })).ConfigureAwait(false);
+        }).Concat(together.Select(g => HandBackTogetherAsync(g.Key, g.Value.Sender, g.Value.Indices, messages, data, entity, settlements, settlers, failures, cancellationToken)));
+        await Task.WhenAll(work).ConfigureAwait(false);
 
         var failed = failures.OfType<Exception>().ToList();
         if (failed.Count == 1)
@@ -68,6 +94,111 @@ public sealed partial class ServiceBusMessageHandler
         }
 
         return settlements;
+    }
+
+    /// <summary>
+    /// Hands the messages at <paramref name="indices"/> back to <paramref name="target"/> together: their copies in
+    /// as few ServiceBusMessageBatch as the size limit allows, and once a batch is sent, its messages' originals
+    /// completed. The per-message guarantee stays: no original is completed before its copy is sent, and a batch
+    /// that can't be sent leaves its messages unsettled (recorded in <paramref name="failures"/>; the host gives
+    /// them back). A copy too large for a batch of its own is sent alone, so the broker's refusal names it.
+    /// </summary>
+    private async Task HandBackTogetherAsync(
+        string target,
+        ServiceBusSender sender,
+        List<int> indices,
+        IReadOnlyList<ServiceBusReceivedMessage> messages,
+        IReadOnlyList<ServiceBusMessageData> data,
+        string entity,
+        IReadOnlyList<Settlement> settlements,
+        IReadOnlyList<IServiceBusSettler> settlers,
+        Exception?[] failures,
+        CancellationToken cancellationToken)
+    {
+        var pending = new List<int>();
+        ServiceBusMessageBatch? batch = null;
+        try
+        {
+            foreach (var i in indices)
+            {
+                try
+                {
+                    var (_, copy) = HandBackCopy(messages[i], entity, settlements[i]);
+                    batch ??= await sender.CreateMessageBatchAsync(cancellationToken).ConfigureAwait(false);
+                    if (batch.TryAddMessage(copy))
+                    {
+                        pending.Add(i);
+                        continue;
+                    }
+
+                    if (pending.Count > 0)
+                    {
+                        // The batch is full: send it, and start the next with this copy.
+                        await SendThenCompleteAsync(batch, pending).ConfigureAwait(false);
+                        batch.Dispose();
+                        batch = null;
+                        pending = [];
+                        batch = await sender.CreateMessageBatchAsync(cancellationToken).ConfigureAwait(false);
+                        if (batch.TryAddMessage(copy))
+                        {
+                            pending.Add(i);
+                            continue;
+                        }
+                    }
+
+                    await sender.SendMessageAsync(copy, cancellationToken).ConfigureAwait(false);
+                    await CompleteHandedBackAsync(messages[i], RouteFor(data[i], entity, settlements[i]), target, settlements[i], settlers[i], cancellationToken).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // each message's settlement stands alone; the failures are rethrown by the caller
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    failures[i] = ex;
+                }
+            }
+
+            if (batch is not null && pending.Count > 0)
+            {
+                await SendThenCompleteAsync(batch, pending).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            batch?.Dispose();
+        }
+
+        async Task SendThenCompleteAsync(ServiceBusMessageBatch copies, List<int> sent)
+        {
+            try
+            {
+                await sender.SendMessagesAsync(copies, cancellationToken).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // none of these copies is known to be sent: none of their originals is completed
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                foreach (var i in sent)
+                {
+                    failures[i] = ex;
+                }
+
+                return;
+            }
+
+            await Task.WhenAll(sent.Select(async i =>
+            {
+                try
+                {
+                    await CompleteHandedBackAsync(messages[i], RouteFor(data[i], entity, settlements[i]), target, settlements[i], settlers[i], cancellationToken).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // the copy is sent; the original comes back and deduplicates against it
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    failures[i] = ex;
+                }
+            })).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

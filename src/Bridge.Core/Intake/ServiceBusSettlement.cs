@@ -77,6 +77,13 @@ public interface IServiceBusSettler
 
     /// <summary>Sends <paramref name="copy"/> (its ScheduledEnqueueTime set) to the queue <paramref name="entity"/> (the message's own, or the hand-back queue).</summary>
     Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The sender copies to <paramref name="entity"/> go out on, so a batch's copies to one entity are sent together
+    /// (in as few ServiceBusMessageBatch as the size limit allows) before their originals are completed; null (the
+    /// default): each copy goes through <see cref="ScheduleCopyAsync"/> on its own.
+    /// </summary>
+    ServiceBusSender? CopySender(string entity) => null;
 }
 
 /// <summary>
@@ -130,7 +137,7 @@ public sealed partial class ServiceBusMessageHandler
     /// <summary>Carries out one message's decision; shared by the single and the batched path.</summary>
     private async Task SettleAsync(ServiceBusReceivedMessage message, ServiceBusMessageData data, string entity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
     {
-        var route = settlement.Result?.Route ?? RouteOf(data, settlement.OriginEntity ?? entity) ?? string.Empty;
+        var route = RouteFor(data, entity, settlement);
         switch (settlement.Action)
         {
             case SettlementAction.Complete:
@@ -148,22 +155,9 @@ public sealed partial class ServiceBusMessageHandler
             case SettlementAction.HandBack:
                 // Schedule first, complete second: a crash in between leaves two messages for one task name, which
                 // CreateTask deduplicates; the other order could lose the message.
-                var retryAt = settlement.RetryAt!.Value;
-                var error = settlement.Error!;
-                var handBackEntity = settlement.HandBackEntity ?? entity;
-                var origin = settlement.OriginEntity is { } o && !string.Equals(o, handBackEntity, StringComparison.OrdinalIgnoreCase) ? o : null;
-                var copy = ServiceBusHandBack.Copy(message, settlement.Attempt + 1, settlement.FirstFailure!.Value, retryAt, error, origin);
+                var (handBackEntity, copy) = HandBackCopy(message, entity, settlement);
                 await settler.ScheduleCopyAsync(handBackEntity, copy, cancellationToken).ConfigureAwait(false);
-                await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
-                BridgeDiagnostics.HandBacks.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, error.ReasonCode), new(BridgeDiagnostics.Tags.MessagingDestination, handBackEntity));
-                System.Diagnostics.Activity.Current?.AddEvent(new("bridge.handback", tags: new System.Diagnostics.ActivityTagsCollection
-                {
-                    [BridgeDiagnostics.Tags.Reason] = error.ReasonCode,
-                    ["bridge.handback.attempt"] = settlement.Attempt + 1,
-                    ["bridge.handback.retry_at"] = retryAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-                    ["bridge.handback.entity"] = handBackEntity,
-                }));
-                LogHandedBack(route, message.MessageId, settlement.Attempt + 1, error.ReasonCode, retryAt);
+                await CompleteHandedBackAsync(message, route, handBackEntity, settlement, settler, cancellationToken).ConfigureAwait(false);
                 break;
             default:
                 await settler.AbandonAsync(cancellationToken).ConfigureAwait(false);
@@ -176,6 +170,34 @@ public sealed partial class ServiceBusMessageHandler
 
                 break;
         }
+    }
+
+    private string RouteFor(ServiceBusMessageData data, string entity, Settlement settlement) =>
+        settlement.Result?.Route ?? RouteOf(data, settlement.OriginEntity ?? entity) ?? string.Empty;
+
+    /// <summary>For a <see cref="SettlementAction.HandBack"/>: where the copy goes and the copy itself.</summary>
+    private static (string Entity, ServiceBusMessage Copy) HandBackCopy(ServiceBusReceivedMessage message, string entity, Settlement settlement)
+    {
+        var handBackEntity = settlement.HandBackEntity ?? entity;
+        var origin = settlement.OriginEntity is { } o && !string.Equals(o, handBackEntity, StringComparison.OrdinalIgnoreCase) ? o : null;
+        return (handBackEntity, ServiceBusHandBack.Copy(message, settlement.Attempt + 1, settlement.FirstFailure!.Value, settlement.RetryAt!.Value, settlement.Error!, origin));
+    }
+
+    /// <summary>The hand-back's second step, once its copy is sent: completes the original and records the hand-back.</summary>
+    private async Task CompleteHandedBackAsync(ServiceBusReceivedMessage message, string route, string handBackEntity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
+    {
+        await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        var retryAt = settlement.RetryAt!.Value;
+        var error = settlement.Error!;
+        BridgeDiagnostics.HandBacks.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, error.ReasonCode), new(BridgeDiagnostics.Tags.MessagingDestination, handBackEntity));
+        System.Diagnostics.Activity.Current?.AddEvent(new("bridge.handback", tags: new System.Diagnostics.ActivityTagsCollection
+        {
+            [BridgeDiagnostics.Tags.Reason] = error.ReasonCode,
+            ["bridge.handback.attempt"] = settlement.Attempt + 1,
+            ["bridge.handback.retry_at"] = retryAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["bridge.handback.entity"] = handBackEntity,
+        }));
+        LogHandedBack(route, message.MessageId, settlement.Attempt + 1, error.ReasonCode, retryAt);
     }
 
     /// <summary>Forwards the message and says how to settle it, without settling.</summary>

@@ -45,5 +45,7 @@ public sealed class ServiceBusForwardFunction(ServiceBusMessageHandler handler, 
         public Task AbandonAsync(CancellationToken cancellationToken) => actions.AbandonMessageAsync(message, propertiesToModify: null, cancellationToken);
 
         public Task ScheduleCopyAsync(string entity, ServiceBusMessage copy, CancellationToken cancellationToken) => senders.For(entity).SendMessageAsync(copy, cancellationToken);
+
+        public ServiceBusSender? CopySender(string entity) => senders.For(entity);
     }
 }
