@@ -55,8 +55,8 @@ internal sealed partial class EmulatorChild : IDisposable
     /// <summary>CPU time the emulator process has used so far (user and system).</summary>
     public TimeSpan CpuTime()
     {
-        _process.Refresh();
-        return _process.TotalProcessorTime;
+        using var process = System.Diagnostics.Process.GetProcessById(_child.Id);
+        return process.TotalProcessorTime;
     }
 
     /// <summary>Resident set size of the emulator process, from /proc (bytes).</summary>
