@@ -165,7 +165,7 @@ public sealed class RoundTripTests
         RunnerProcess? second = null;
         try
         {
-            using var first = await RunnerProcess.StartAsync([.. settings, "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0"]);
+            using var first = await RunnerProcess.StartAsync([.. settings, "--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0"]);
             var events = new Uri($"http://localhost:{first.Port}/api/events/demo");
 
             // The sender a client would be: each event until it is accepted, retried with the same key when the runner
@@ -215,7 +215,7 @@ public sealed class RoundTripTests
             Assert.Empty(first.Errors);
 
             // The same ports again: the stored tasks target the first run's callback URL.
-            second = await RunnerProcess.StartAsync([.. settings, $"--Bridge:Server:Port={first.Port}", $"--Bridge:Server:EmulatorGrpcPort={first.EmulatorGrpcPort}"]);
+            second = await RunnerProcess.StartAsync([.. settings, $"--Bridge:Server:Port={first.Port}", $"--Bridge:Server:EmulatorGrpcPort={first.EmulatorGrpcPort}", "--Bridge:Server:ServiceBusPort=0"]);
             await sender.WaitAsync(stop.Token);
             Assert.Equal(Events, accepted.Count);
             Assert.True(refused > 0, "The stream never met the killed runner: the kill was not in the middle of it.");
