@@ -64,6 +64,38 @@ public sealed class ScheduleTests : IDisposable
     }
 
     [Fact]
+    public void A_completion_wakes_the_dispatch_loop_only_when_its_queue_can_use_it_and_always_tells_idle_waiters()
+    {
+        var wakes = 0;
+        _state.OnDispatchWanted(() => wakes++); // called under the state's lock
+        var queue = CreateQueue("woken", q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 1 });
+        CreateTasks(queue, 2);
+        var first = Assert.Single(_state.TakeDue(out _));
+        Assert.Empty(_state.TakeDue(out _)); // the only slot is taken
+
+        wakes = 0;
+        _state.CompleteAttempt(first, new DispatchResult(200, _clock.GetUtcNow(), null));
+        Assert.Equal(1, wakes); // the second task can use the freed slot
+        var second = Assert.Single(_state.TakeDue(out _));
+
+        wakes = 0;
+        var changed = _state.Changed;
+        _state.CompleteAttempt(second, new DispatchResult(200, _clock.GetUtcNow(), null));
+        Assert.Equal(0, wakes); // nothing left to hand out: no pass of the loop
+        Assert.True(changed.IsCompleted); // but idle waiters hear of it
+
+        CreateTasks(queue, 1);
+        var third = Assert.Single(_state.TakeDue(out _));
+        wakes = 0;
+        _state.CompleteAttempt(third, new DispatchResult(503, _clock.GetUtcNow(), null));
+        Assert.Equal(1, wakes); // a retry the loop has not planned for
+        Assert.Empty(_state.TakeDue(out var retryAt));
+        Assert.NotNull(retryAt);
+        _clock.Advance(TimeSpan.FromSeconds(1)); // past the first retry's backoff (0.1 s by default)
+        Assert.Single(_state.TakeDue(out _));
+    }
+
+    [Fact]
     public void No_more_than_max_concurrent_dispatches_are_in_flight_and_a_completion_frees_a_slot()
     {
         var queue = CreateQueue("narrow", q => q.RateLimits = new RateLimits { MaxConcurrentDispatches = 2 });

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
@@ -21,8 +20,16 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly ILogger<Dispatcher> _logger;
     private readonly HttpClient _http;
     private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
-    private readonly ConcurrentDictionary<long, Task> _running = new(); // by attempt id: hashing the work would hash the whole task
     private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>
+    /// The loop's one wake-up: released by the state on a change that may make work and by the timer when the
+    /// next thing falls due; at most one release is pending, so a burst of completions costs one pass.
+    /// </summary>
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly ITimer _timer; // rescheduled each pass, never made anew
+    private int _running; // attempts under way, so shutdown can let them finish
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Waits between writes of an outcome whose commit failed (the first rewrite goes at once).</summary>
     private static readonly TimeSpan FirstRewriteDelay = TimeSpan.FromSeconds(1);
@@ -48,33 +55,73 @@ internal sealed partial class Dispatcher : BackgroundService
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
+        _timer = time.CreateTimer(static self => ((Dispatcher)self!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        state.OnDispatchWanted(Wake);
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount == 0)
+        {
+            try
+            {
+                _wake.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another wake got there first: one pending release is all the loop needs.
+            }
+        }
     }
 
     /// <summary>Dispatches one attempt now (RunTask).</summary>
     public void Start(DispatchWork work)
     {
         // On the thread pool: building and sending the request must not hold up the loop handing out the next ones.
-        var run = Task.Run(() => RunAsync(work));
-        _running[work.AttemptId] = run;
-        _ = run.ContinueWith(_ => _running.TryRemove(work.AttemptId, out Task? _), TaskScheduler.Default);
+        Interlocked.Increment(ref _running);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await RunAsync(work).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+                {
+                    _drained.TrySetResult();
+                }
+            }
+        });
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
         await _stopping.CancelAsync();
+        if (Volatile.Read(ref _running) == 0)
+        {
+            _drained.TrySetResult();
+        }
 
         // Let attempts under way finish (their outcome is recorded), within the host's shutdown time.
-        await Task.WhenAll(_running.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _timer.DisposeAsync();
         _http.Dispose();
         _stopping.Dispose();
+    }
+
+    public override void Dispose()
+    {
+        // Not the semaphore: the state may still call Wake, and an undisposed SemaphoreSlim holds nothing.
+        _timer.Dispose();
+        base.Dispose();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
-            var changed = _state.Changed;
             DateTimeOffset? nextWake;
             try
             {
@@ -93,18 +140,15 @@ internal sealed partial class Dispatcher : BackgroundService
             var wait = nextWake is { } at ? at - planned : Timeout.InfiniteTimeSpan;
             if (wait == Timeout.InfiniteTimeSpan || wait > TimeSpan.Zero)
             {
-                using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var delay = Task.Delay(wait, _time, sleep.Token);
+                _timer.Change(wait, Timeout.InfiniteTimeSpan);
 
                 // The timer counts from when it was armed: if the clock moved after it was read (a test's
-                // FakeTimeProvider.Advance), the timer would fire late, so plan again instead.
+                // FakeTimeProvider.Advance), the timer would fire late, so plan again instead. A change made
+                // since TakeDue left a release pending, so the wait returns at once: no wake-up is lost.
                 if (_time.GetUtcNow() - planned <= MaxClockDrift)
                 {
-                    await Task.WhenAny(changed, delay).ConfigureAwait(false);
+                    await _wake.WaitAsync(stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
-
-                await sleep.CancelAsync().ConfigureAwait(false);
-                await delay.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
     }

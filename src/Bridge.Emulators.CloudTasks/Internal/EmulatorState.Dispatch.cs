@@ -10,6 +10,37 @@ internal sealed partial class EmulatorState
     /// <summary>When a task whose attempt could not be recorded is tried again.</summary>
     private static readonly TimeSpan RecoveryDelay = TimeSpan.FromSeconds(10);
 
+    /// <summary>Wakes the dispatch loop (cheap and idempotent: called under the lock on every change).</summary>
+    private Action? _dispatchWanted;
+
+    /// <summary>The dispatcher's wake-up, called when something may have become due (one dispatcher per state).</summary>
+    public void OnDispatchWanted(Action wake)
+    {
+        lock (_gate)
+        {
+            _dispatchWanted = wake;
+        }
+    }
+
+    /// <summary>
+    /// After a completion: idle waiters always hear of it; the dispatch loop is woken only when the queue has a
+    /// task it could hand out now (the freed slot can be used), or a retry due before the queue's planned wake.
+    /// Otherwise the queue stays marked changed and is looked at on the next wake, which its planned one covers.
+    /// </summary>
+    private void SignalCompletion(StoredQueue queue, DateTimeOffset now)
+    {
+        if (queue.Ready.Count > 0)
+        {
+            var due = queue.Ready.Min.Due;
+            if (due <= now || queue.ScheduledWake is not { } planned || due < planned)
+            {
+                _dispatchWanted?.Invoke();
+            }
+        }
+
+        SignalWaiters();
+    }
+
     /// <summary>
     /// Hands out every task that is due, in running queues, within each queue's rate and concurrency limits.
     /// <paramref name="nextWake"/> is when something will next be due (null: only a change can make work).
@@ -109,7 +140,7 @@ internal sealed partial class EmulatorState
 
             if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight || task.AttemptId != work.AttemptId)
             {
-                Signal();
+                SignalCompletion(queue, _time.GetUtcNow());
                 return System.Threading.Tasks.Task.CompletedTask; // deleted or purged while in flight
             }
 
@@ -124,7 +155,7 @@ internal sealed partial class EmulatorState
                 // Whatever failed (the store, a rule), the task must not drop out of the ready list: it is tried
                 // again shortly, and the dispatcher reports the failure.
                 RecoverAfterFailedSettle(queue, task, now);
-                Signal();
+                SignalCompletion(queue, now);
                 throw;
             }
 
@@ -205,7 +236,7 @@ internal sealed partial class EmulatorState
         if (AttemptRules.IsSuccess(result.StatusCode))
         {
             RemoveTasks(queue, [task], now); // gone: nothing of the attempt needs writing into the task first
-            Signal();
+            SignalCompletion(queue, now);
             return;
         }
 
@@ -232,7 +263,7 @@ internal sealed partial class EmulatorState
         if (Backoff.IsExhausted(retry, settled.DispatchCount, sinceFirst))
         {
             RemoveTasks(queue, [task], now);
-            Signal();
+            SignalCompletion(queue, now);
             return;
         }
 
@@ -241,7 +272,7 @@ internal sealed partial class EmulatorState
         task.Task = settled;
         _store.SaveTask(task);
         queue.Ready.Add((due, task.Sequence, task.Name));
-        Signal();
+        SignalCompletion(queue, now);
     }
 
     private static void RecoverAfterFailedSettle(StoredQueue queue, StoredTask task, DateTimeOffset now)

@@ -27,7 +27,7 @@ internal sealed partial class EmulatorState : IDisposable
     private DateTimeOffset _nextSweep;
     private readonly HashSet<StoredQueue> _dirty = []; // queues changed since the dispatcher last looked
     private readonly PriorityQueue<StoredQueue, DateTimeOffset> _wakes = new(); // queues by next eligible time (stale entries skipped)
-    private TaskCompletionSource _changed = NewSignal();
+    private TaskCompletionSource? _changed; // made when someone waits: most changes have no waiter but the dispatcher
 
     public EmulatorState(IEmulatorStore store, EmulatorOptions options, TimeProvider time)
     {
@@ -74,7 +74,7 @@ internal sealed partial class EmulatorState : IDisposable
         {
             lock (_gate)
             {
-                return _changed.Task;
+                return (_changed ??= NewSignal()).Task;
             }
         }
     }
@@ -327,9 +327,18 @@ internal sealed partial class EmulatorState : IDisposable
 
     private void Signal()
     {
-        var previous = _changed;
-        _changed = NewSignal();
-        previous.TrySetResult();
+        _dispatchWanted?.Invoke();
+        SignalWaiters();
+    }
+
+    /// <summary>Wakes those waiting on <see cref="Changed"/> (idle waiters), not the dispatcher.</summary>
+    private void SignalWaiters()
+    {
+        if (_changed is { } previous)
+        {
+            _changed = null;
+            previous.TrySetResult();
+        }
     }
 
     /// <summary>Undo of a map entry: back to <paramref name="previous"/> (none when null) unless a later change replaced <paramref name="set"/>.</summary>
