@@ -22,7 +22,7 @@ public sealed class CommitFailureTests : IDisposable
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
     private SqliteStore _store;
     private EmulatorState _state;
-    private int _failNext;
+    private int _failing;
 
     public CommitFailureTests()
     {
@@ -44,7 +44,7 @@ public sealed class CommitFailureTests : IDisposable
     {
         CreateQueueWithTasks(3);
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.DeleteTask(new DeleteTaskRequest { Name = TaskName(1) }));
 
         Assert.Equal(TaskName(1), _state.GetTask(new GetTaskRequest { Name = TaskName(1) }).Name);
@@ -61,7 +61,7 @@ public sealed class CommitFailureTests : IDisposable
         _state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
         _state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(0) });
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.DeleteTask(new DeleteTaskRequest { Name = TaskName(0) }));
 
         Assert.Equal(TaskName(0), Assert.Single(_state.TakeDue(out _)).Task.Name);
@@ -70,7 +70,7 @@ public sealed class CommitFailureTests : IDisposable
     [Fact]
     public void A_queue_creation_whose_commit_fails_leaves_no_queue_and_the_name_free()
     {
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } }));
 
         AssertNotFound(() => _state.GetQueue(new GetQueueRequest { Name = QueueName }));
@@ -85,7 +85,7 @@ public sealed class CommitFailureTests : IDisposable
         CreateQueueWithTasks(0);
         var before = _state.GetQueue(new GetQueueRequest { Name = QueueName });
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.UpdateQueue(new UpdateQueueRequest
         {
             Queue = new Queue { Name = QueueName, RetryConfig = new RetryConfig { MaxAttempts = 7 } },
@@ -102,12 +102,12 @@ public sealed class CommitFailureTests : IDisposable
     {
         CreateQueueWithTasks(0); // paused
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.SetQueueState(QueueName, Queue.Types.State.Running));
         Assert.Equal(Queue.Types.State.Paused, _state.GetQueue(new GetQueueRequest { Name = QueueName }).State);
 
         _state.SetQueueState(QueueName, Queue.Types.State.Running);
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.SetQueueState(QueueName, Queue.Types.State.Paused));
         Assert.Equal(Queue.Types.State.Running, _state.GetQueue(new GetQueueRequest { Name = QueueName }).State);
 
@@ -121,7 +121,7 @@ public sealed class CommitFailureTests : IDisposable
         CreateQueueWithTasks(2);
         var policy = _state.SetIamPolicy(new SetIamPolicyRequest { Resource = QueueName, Policy = ViewerPolicy("a@example.com") });
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.DeleteQueue(new DeleteQueueRequest { Name = QueueName }));
 
         Assert.Equal(QueueName, _state.GetQueue(new GetQueueRequest { Name = QueueName }).Name);
@@ -138,7 +138,7 @@ public sealed class CommitFailureTests : IDisposable
     {
         CreateQueueWithTasks(3);
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.PurgeQueue(new PurgeQueueRequest { Name = QueueName }));
 
         Assert.Equal([TaskName(0), TaskName(1), TaskName(2)], TaskNames(_state));
@@ -156,9 +156,9 @@ public sealed class CommitFailureTests : IDisposable
         CreateQueueWithTasks(0);
         var first = _state.SetIamPolicy(new SetIamPolicyRequest { Resource = QueueName, Policy = ViewerPolicy("a@example.com") });
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.SetIamPolicy(new SetIamPolicyRequest { Resource = QueueName, Policy = ViewerPolicy("b@example.com") }));
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.UpdateCmekConfig(new UpdateCmekConfigRequest { CmekConfig = new CmekConfig { Name = Location + "/cmekConfig", KmsKey = Location + "/keyRings/r/cryptoKeys/k" } }));
 
         Assert.Equal(first, _state.GetIamPolicy(new GetIamPolicyRequest { Resource = QueueName }));
@@ -173,7 +173,7 @@ public sealed class CommitFailureTests : IDisposable
     {
         CreateQueueWithTasks(5);
 
-        FailNextCommit();
+        FailCommits();
         AssertUnavailable(() => _state.DeleteTasks(QueueName, [TaskName(0), TaskName(2), TaskName(4)]));
 
         Assert.Equal(5, TaskNames(_state).Count);
@@ -253,11 +253,13 @@ public sealed class CommitFailureTests : IDisposable
         (_store, _state) = Open();
     }
 
-    private void FailNextCommit() => Volatile.Write(ref _failNext, 1);
+    // Every commit fails until the failing call has answered: failing only the next one would race with a write the
+    // store commits on its own just before the call's (the minute sweep's, on the state's first call).
+    private void FailCommits() => Volatile.Write(ref _failing, 1);
 
     private void FailIfAsked()
     {
-        if (Interlocked.Exchange(ref _failNext, 0) == 1)
+        if (Volatile.Read(ref _failing) == 1)
         {
             throw new IOException("disk full");
         }
@@ -281,9 +283,10 @@ public sealed class CommitFailureTests : IDisposable
     private static TaskMessage HttpTask(int i) =>
         new() { Name = TaskName(i), HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x", Body = Google.Protobuf.ByteString.CopyFromUtf8("b") } };
 
-    private static void AssertUnavailable(Action call)
+    private void AssertUnavailable(Action call)
     {
         var error = Assert.Throws<RpcException>(call);
+        Volatile.Write(ref _failing, 0);
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
         Assert.Contains("IOException", error.Status.Detail, StringComparison.Ordinal);
     }
