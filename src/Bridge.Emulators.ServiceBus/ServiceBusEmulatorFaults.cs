@@ -12,14 +12,19 @@ public enum SettlementKind
     Defer,
 }
 
-/// <summary>One fault holding settlements: on which entity, of which kinds, until when, how many more, and how many it holds now.</summary>
+/// <summary>
+/// One fault holding settlements: on which entity, of which kinds, until when, how many more, how many it holds now,
+/// and how many of those came over a receiver link that is still open (the others will be dropped when the fault
+/// ends: a test that killed a receiver waits for this to reach 0 to know the broker saw its links close).
+/// </summary>
 public sealed record HeldSettlementsFault(
     string Id,
     string EntityPath,
     IReadOnlyList<SettlementKind> Kinds,
     DateTimeOffset? ExpiresAt,
     int? RemainingCount,
-    int Held);
+    int Held,
+    int HeldOnOpenLinks);
 
 /// <summary>
 /// Fault injection for tests of what a client does between its steps: settlements (complete, abandon, dead-letter,
@@ -171,7 +176,7 @@ public sealed class ServiceBusEmulatorFaults : IDisposable
     /// Holds a settlement of <paramref name="settlement"/> on <paramref name="entityPath"/> when a fault says so, to
     /// <paramref name="apply"/> when the fault ends; false: apply it now.
     /// </summary>
-    internal bool TryHold(string entityPath, Settlement settlement, Action apply)
+    internal bool TryHold(string entityPath, Settlement settlement, Action apply, Func<bool> linkOpen)
     {
         SettlementKind kind;
         switch (settlement)
@@ -196,7 +201,7 @@ public sealed class ServiceBusEmulatorFaults : IDisposable
         {
             foreach (var fault in faults)
             {
-                if (fault.TryHold(entityPath, kind, apply))
+                if (fault.TryHold(entityPath, kind, apply, linkOpen))
                 {
                     return true;
                 }
@@ -208,7 +213,7 @@ public sealed class ServiceBusEmulatorFaults : IDisposable
 
     sealed class ActiveFault(string id, string entityPath, SettlementKind[] kinds, DateTimeOffset? expiresAt, int? count)
     {
-        readonly List<Action> held = [];
+        readonly List<(Action Apply, Func<bool> LinkOpen)> held = [];
         int? remaining = count;
 
         public string Id => id;
@@ -216,7 +221,7 @@ public sealed class ServiceBusEmulatorFaults : IDisposable
         public ITimer? Timer { get; set; }
 
         // Guarded by the faults' lock.
-        public bool TryHold(string path, SettlementKind kind, Action apply)
+        public bool TryHold(string path, SettlementKind kind, Action apply, Func<bool> linkOpen)
         {
             if (remaining <= 0 || held.Count >= MaxHeldPerFault
                 || !string.Equals(path, entityPath, StringComparison.OrdinalIgnoreCase)
@@ -226,17 +231,17 @@ public sealed class ServiceBusEmulatorFaults : IDisposable
             }
 
             remaining--;
-            held.Add(apply);
+            held.Add((apply, linkOpen));
             return true;
         }
 
-        public HeldSettlementsFault Snapshot() => new(id, entityPath, kinds, expiresAt, remaining, held.Count);
+        public HeldSettlementsFault Snapshot() => new(id, entityPath, kinds, expiresAt, remaining, held.Count, held.Count(h => h.LinkOpen()));
 
         /// <summary>Applies what was held, off the caller's thread (each takes the broker's lock).</summary>
         public void Release()
         {
             Timer?.Dispose();
-            foreach (var apply in held)
+            foreach (var (apply, _) in held)
             {
                 ThreadPool.UnsafeQueueUserWorkItem(static a => a(), apply, preferLocal: false);
             }

@@ -24,7 +24,8 @@ public sealed class FaultInjectionTests : IAsyncLifetime
     {
         _host = await EmulatorHost.StartAsync(time: _time);
         _http = new HttpClient { BaseAddress = _host.HttpAddress };
-        _queue = await _host.CreateQueueAsync(q => q.State = Queue.Types.State.Paused);
+        _queue = await _host.CreateQueueAsync();
+        await _host.Client.PauseQueueAsync(_queue); // creating a queue ignores its state, as the service does
     }
 
     public async Task DisposeAsync()

@@ -43,8 +43,13 @@ public sealed class SettlementFaultTests
         var message = await receiver.ReceiveMessageAsync(EmulatorFixture.Wait);
         var completing = receiver.CompleteMessageAsync(message);
         await UntilHeldAsync(f.Emulator, fault.Id, 1);
+        Assert.Equal(1, f.Emulator.Faults.Find(fault.Id)!.HeldOnOpenLinks);
         await doomed.DisposeAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => completing.WaitAsync(EmulatorFixture.Wait));
+
+        // Still held, but over a link the broker has seen close: what a test waits for before it ends the fault.
+        await UntilAsync(f.Emulator, fault.Id, h => h.HeldOnOpenLinks == 0);
+        Assert.Equal(1, f.Emulator.Faults.Find(fault.Id)!.Held);
 
         // Back once its lock expires, while the fault still holds the dead link's complete; removing the fault then
         // can't apply it (the link is closed, and its lock is gone either way).
@@ -128,10 +133,13 @@ public sealed class SettlementFaultTests
     }
 
     /// <summary>Polls (bounded) until the fault holds <paramref name="count"/> settlements: the poll interval, not a stand-in for the event.</summary>
-    static async Task UntilHeldAsync(ServiceBusEmulator emulator, string id, int count)
+    static Task UntilHeldAsync(ServiceBusEmulator emulator, string id, int count) => UntilAsync(emulator, id, h => h.Held == count);
+
+    /// <summary>Polls (bounded) until the fault's snapshot satisfies <paramref name="condition"/>.</summary>
+    static async Task UntilAsync(ServiceBusEmulator emulator, string id, Func<HeldSettlementsFault, bool> condition)
     {
         using var timeout = new CancellationTokenSource(EmulatorFixture.Wait);
-        while (emulator.Faults.Find(id)?.Held != count)
+        while (emulator.Faults.Find(id) is not { } held || !condition(held))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), timeout.Token);
         }

@@ -144,7 +144,12 @@ public sealed partial class ServiceBusHandBackKillTests
             runner.Dispose();
             runner = null;
 
-            // The held completions went with the killed runner's links: removing the fault applies none of them.
+            // The held completions went with the killed runner's links: once the broker has seen them close, removing
+            // the fault applies none of them (before that, it would apply them and skip the duplicate-copy path).
+            await HoldsOrDiagnoseAsync(
+                () => Task.FromResult(serviceBus.Faults.Find(held.Id)?.HeldOnOpenLinks == 0),
+                "the broker never saw the killed runner's links close",
+                serviceBus, client, cloudTasks.Client, queue, runner: null);
             Assert.True(serviceBus.Faults.Remove(held.Id));
             Assert.True(cloudTasks.Emulator.Faults.Remove(failing.Id));
             runner = await RunnerProcess.StartAsync(Receiving(), settings);
@@ -189,7 +194,7 @@ public sealed partial class ServiceBusHandBackKillTests
     ];
 
     /// <summary>Waits (bounded) for <paramref name="condition"/>; on timeout fails with the state of everything involved.</summary>
-    private static async Task HoldsOrDiagnoseAsync(Func<Task<bool>> condition, string what, ServiceBusEmulator serviceBus, ServiceBusClient client, CloudTasksClient tasks, QueueName queue, RunnerProcess runner)
+    private static async Task HoldsOrDiagnoseAsync(Func<Task<bool>> condition, string what, ServiceBusEmulator serviceBus, ServiceBusClient client, CloudTasksClient tasks, QueueName queue, RunnerProcess? runner)
     {
         try
         {

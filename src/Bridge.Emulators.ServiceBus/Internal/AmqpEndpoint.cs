@@ -399,7 +399,7 @@ internal sealed partial class AmqpEndpoint : IRuntimeProvider, IDisposable
                 return;
         }
 
-        if (faults.TryHold(consumer.Entity.Path, settlement, ApplyLate))
+        if (faults.TryHold(consumer.Entity.Path, settlement, ApplyLate, () => consumer.Link.State == AmqpObjectState.Opened))
         {
             return; // a test holds it: neither applied nor answered until the fault ends
         }
