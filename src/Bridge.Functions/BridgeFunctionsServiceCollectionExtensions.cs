@@ -1,10 +1,7 @@
-using Bridge.Core.Routing;
 using Bridge.Functions.Internal;
 using Bridge.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Bridge.Functions;
 
@@ -14,7 +11,6 @@ public static class BridgeFunctionsServiceCollectionExtensions
     public static IServiceCollection AddBridgeFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddBridgeHosting(configuration);
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<BridgeOptions>>(new FunctionsHandBackQueueValidator(configuration)));
         services.AddHostedService<ServiceBusHandBackCheck>();
         return services;
     }
