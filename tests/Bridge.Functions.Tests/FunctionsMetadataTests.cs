@@ -39,6 +39,33 @@ public sealed class FunctionsMetadataTests
         Assert.False(trigger.TryGetProperty("isBatched", out _));
     }
 
+    [Fact]
+    public void The_hand_back_function_has_a_service_bus_trigger_on_the_hand_back_queue_setting_and_the_same_connection()
+    {
+        var trigger = Trigger(Function("ForwardHandedBackServiceBusMessage"));
+
+        Assert.Equal("serviceBusTrigger", trigger.GetProperty("type").GetString());
+        Assert.Equal("In", trigger.GetProperty("direction").GetString());
+        // The setting the runner reads too, flat for the scale controller; infra/azure always sets it. Unset, the host
+        // disables this function alone (an unresolved %setting% fails only its indexing).
+        Assert.Equal("%BridgeServiceBusHandBackQueue%", trigger.GetProperty("queueName").GetString());
+        Assert.Equal(Bridge.Core.ServiceBusConnection.HandBackQueueSetting, Functions.ServiceBusHandBackFunction.QueueSetting);
+        Assert.Matches("^[A-Za-z0-9_]+$", Functions.ServiceBusHandBackFunction.QueueSetting);
+        Assert.Equal("BridgeServiceBus", trigger.GetProperty("connection").GetString());
+        Assert.False(trigger.GetProperty("autoCompleteMessages").GetBoolean()); // settles each copy itself, as the intake does
+        Assert.Equal("Many", trigger.GetProperty("cardinality").GetString());
+        Assert.False(trigger.TryGetProperty("dataType", out _));
+    }
+
+    [Fact]
+    public void The_two_service_bus_functions_take_different_settings_so_neither_receives_the_other_s_entity()
+    {
+        var queues = new[] { "ForwardServiceBusMessage", "ForwardHandedBackServiceBusMessage" }
+            .Select(name => Trigger(Function(name)).GetProperty("queueName").GetString())
+            .ToList();
+        Assert.Equal(2, queues.Distinct(StringComparer.OrdinalIgnoreCase).Count());
+    }
+
     /// <summary>
     /// The build the workflow deploys (-p:UseOfficialServiceBusExtension=true) must make the Functions host install
     /// its Service Bus extension; the default build must say it does not (its stand-ins can't run under the host).

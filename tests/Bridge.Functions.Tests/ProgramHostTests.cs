@@ -31,7 +31,7 @@ public sealed class ProgramHostTests
         using var host = BridgeFunctionsApp.Build(Settings(emulator));
 
         host.Services.GetRequiredService<IStartupValidator>().Validate(); // what ValidateOnStart runs when the host starts
-        Assert.Equal(5, FunctionClasses.Length); // intake (HTTP, Service Bus), callback, health, queue check
+        Assert.Equal(6, FunctionClasses.Length); // intake (HTTP, Service Bus), the hand-back queue, callback, health, queue check
         foreach (var type in FunctionClasses)
         {
             Assert.NotNull(ActivatorUtilities.CreateInstance(host.Services, type));
@@ -50,13 +50,25 @@ public sealed class ProgramHostTests
     }
 
     [Fact]
-    public async Task A_hand_back_queue_is_refused_since_the_function_app_has_no_trigger_on_one()
+    public async Task A_subscription_with_a_hand_back_queue_validates_and_the_handler_hands_back_to_it()
     {
         await using var emulator = await EmulatorHost.StartAsync();
-        using var host = BridgeFunctionsApp.Build([.. Settings(emulator), "--BridgeServiceBusHandBackQueue=bridge-handback"]);
+        using var host = BridgeFunctionsApp.Build([.. Settings(emulator).Select(s => s.Replace("=orders-in", "=orders/subscriptions/bridge", StringComparison.Ordinal)), "--BridgeServiceBusHandBackQueue=bridge-handback"]);
+
+        host.Services.GetRequiredService<IStartupValidator>().Validate();
+        var handler = host.Services.GetRequiredService<Bridge.Core.Intake.ServiceBusMessageHandler>();
+        Assert.Equal("bridge-handback", handler.HandBackQueue);
+        Assert.False(handler.AbandonsInsteadOfHandingBack("orders/subscriptions/bridge"));
+    }
+
+    [Fact]
+    public async Task A_hand_back_queue_that_is_also_the_intake_is_refused_naming_both_settings()
+    {
+        await using var emulator = await EmulatorHost.StartAsync();
+        using var host = BridgeFunctionsApp.Build([.. Settings(emulator), "--BridgeServiceBusHandBackQueue=orders-in"]);
 
         var error = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<IStartupValidator>().Validate());
 
-        Assert.Contains(error.Failures, f => f.StartsWith("BridgeServiceBusHandBackQueue is served by the self-hosted runner only", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.StartsWith("BridgeServiceBusHandBackQueue 'orders-in' is also BridgeServiceBusQueue", StringComparison.Ordinal));
     }
 }
