@@ -143,6 +143,9 @@ param serviceBusSku string = 'Standard'
 @description('The queue the bridge consumes.')
 param intakeQueueName string = 'bridge-intake'
 
+@description('The queue a topic subscription\'s messages are handed back to (a scheduled copy) while their task can\'t be created yet; always created, and the app always receives from it. Only the bridge sends to it.')
+param handBackQueueName string = 'bridge-handback'
+
 @description('Optional topic whose subscription forwards into the intake queue (empty: none).')
 param intakeTopicName string = ''
 
@@ -239,6 +242,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     intakeQueueName: intakeQueueName
     intakeTopicName: intakeTopicName
     intakeSubscriptionName: intakeSubscriptionName
+    handBackQueueName: handBackQueueName
     outcomeEntityKind: outcomeEntityKind
     outcomeEntityName: outcomeEntityName
     maxDeliveryCount: maxDeliveryCount
@@ -285,6 +289,9 @@ var serviceBusSettings = {
   BridgeServiceBus__clientId: identity.properties.clientId
   // Flat: the trigger's binding expression %BridgeServiceBusQueue% is resolved by the scale controller too.
   BridgeServiceBusQueue: intakeQueueName
+  // Always set, so the function app's hand-back function (%BridgeServiceBusHandBackQueue%) is never disabled, and a
+  // subscription bound directly as the intake is handed back rather than abandoned. Flat like the one above.
+  BridgeServiceBusHandBackQueue: handBackQueueName
 }
 
 // Google's issuer is also the app's default; written out so that adding Issuers__1 (another issuer) keeps it.
@@ -413,6 +420,7 @@ module containerApp 'modules/containerapp.bicep' = if (isContainerApps) {
     callbackRoutes: callbackRoutes
     serviceBusNamespaceName: names.serviceBus
     intakeQueueName: intakeQueueName
+    handBackQueueName: handBackQueueName
     minReplicas: minReplicas
     maxReplicas: maxReplicas
     messagesPerReplica: messagesPerReplica

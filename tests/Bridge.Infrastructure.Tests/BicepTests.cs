@@ -92,6 +92,8 @@ public sealed partial class BicepTests
         Assert.Equal(settings["Bridge__Routes__orders__ServiceAccountEmail"], settings["Bridge__Callback__AllowedServiceAccounts__0"]);
         Assert.Equal("bridge-intake", settings[Functions.Functions.ServiceBusForwardFunction.QueueSetting]);
         Assert.Equal(settings["BridgeServiceBusQueue"], settings["Bridge__Routes__reminders__ServiceBusEntity"]);
+        // Always set: the hand-back function's trigger (%BridgeServiceBusHandBackQueue%) is never left unresolved.
+        Assert.Equal("bridge-handback", settings[Functions.Functions.ServiceBusHandBackFunction.QueueSetting]);
         Assert.Equal("X-Api-Version", settings["Bridge__Routes__orders__Headers__0__Name"]);
         Assert.Equal("2", settings["Bridge__Routes__orders__Headers__0__Value"]);
         Assert.Equal("orders", settings["Bridge__DefaultRoute"]);
@@ -267,7 +269,9 @@ public sealed partial class BicepTests
             {
                 ($"{group}/Microsoft.Insights/components/bridge-insights", "Monitoring Metrics Publisher"),
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "Service Bus Data Receiver"),
+                ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-handback", "Service Bus Data Receiver"), // the hand-back function
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "Service Bus Data Sender"), // hand-backs: a scheduled copy to the intake queue
+                ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-handback", "Service Bus Data Sender"), // a topic subscription's hand-backs
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-outcomes", "Service Bus Data Sender"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{payloadStore}/blobServices/default/containers/payloads", "Storage Blob Data Contributor"),
                 ($"{group}/Microsoft.Storage/storageAccounts/{storageName}", "Storage Blob Data Owner"),
@@ -327,6 +331,10 @@ public sealed partial class BicepTests
         Assert.True((bool)intake["deadLetteringOnMessageExpiration"]!);
         Assert.Equal(10, (int)intake["maxDeliveryCount"]!);
         Assert.Equal("PT1M", (string?)intake["lockDuration"]);
+        var handBack = snapshot.Single("Microsoft.ServiceBus/namespaces/queues", "/bridge-handback")["properties"]!;
+        Assert.True((bool)handBack["deadLetteringOnMessageExpiration"]!);
+        Assert.Equal(10, (int)handBack["maxDeliveryCount"]!);
+        Assert.True((bool)handBack["requiresDuplicateDetection"]!); // a copy's MessageId is deterministic: a second copy is dropped
         var outcomes = snapshot.Single("Microsoft.ServiceBus/namespaces/queues", "/bridge-outcomes")["properties"]!;
         Assert.True((bool)outcomes["requiresDuplicateDetection"]!);
         Assert.Equal("P1D", (string?)outcomes["duplicateDetectionHistoryTimeWindow"]);

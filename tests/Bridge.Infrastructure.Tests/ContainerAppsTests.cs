@@ -89,6 +89,7 @@ public sealed class ContainerAppsTests
             new List<(string, string)>
             {
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-intake", "090c5cfd-751d-490a-894a-3ce6f1109419"), // Service Bus Data Owner: KEDA needs Manage to read the length
+                ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-handback", "090c5cfd-751d-490a-894a-3ce6f1109419"), // the same on the hand-back queue
                 ($"{group}/Microsoft.Insights/components/bridge-insights", "3913510d-42f4-4e42-8a64-420c390055eb"), // Monitoring Metrics Publisher
                 ($"{group}/Microsoft.ServiceBus/namespaces/{namespaceName}/queues/bridge-outcomes", "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"), // Service Bus Data Sender
                 ($"{group}/Microsoft.ContainerRegistry/registries/{registryName}", "7f951dda-4ed3-4680-a7ca-43fe172d538d"), // AcrPull
@@ -120,6 +121,10 @@ public sealed class ContainerAppsTests
         Assert.Equal((string)snapshot.Single("Microsoft.ServiceBus/namespaces")["name"]!, (string?)queue["metadata"]!["namespace"]);
         Assert.Equal("bridge-intake", (string?)queue["metadata"]!["queueName"]);
         Assert.Equal("50", (string?)queue["metadata"]!["messageCount"]);
+        var handBack = rules["handback-queue"]["custom"]!; // copies coming due wake a scaled-to-zero runner too
+        Assert.Equal("azure-servicebus", (string?)handBack["type"]);
+        Assert.Equal(IdentityId, (string?)handBack["identity"]);
+        Assert.Equal("bridge-handback", (string?)handBack["metadata"]!["queueName"]);
         Assert.NotNull(rules["http"]["http"]); // a scaled-to-zero app wakes for callbacks and events
 
         var configuration = properties["configuration"]!;

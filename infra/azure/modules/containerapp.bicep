@@ -20,6 +20,7 @@ param bridgeSettings object
 param callbackRoutes string[]
 param serviceBusNamespaceName string
 param intakeQueueName string
+param handBackQueueName string
 @minValue(0)
 param minReplicas int
 @minValue(1)
@@ -185,6 +186,19 @@ resource app 'Microsoft.App/containerApps@2025-01-01' = if (!empty(image)) {
               metadata: {
                 namespace: serviceBusNamespaceName
                 queueName: intakeQueueName
+                messageCount: string(messagesPerReplica)
+              }
+              identity: identityId
+            }
+          }
+          {
+            // Hand-back copies coming due wake a scaled-to-zero app too: the runner receives from that queue as well.
+            name: 'handback-queue'
+            custom: {
+              type: 'azure-servicebus'
+              metadata: {
+                namespace: serviceBusNamespaceName
+                queueName: handBackQueueName
                 messageCount: string(messagesPerReplica)
               }
               identity: identityId

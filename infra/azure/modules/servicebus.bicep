@@ -1,5 +1,5 @@
 // The Service Bus side of the bridge: the intake queue the function app consumes (optionally fed by a
-// topic subscription that auto-forwards into it) and the entity outcomes are published to, with
+// topic subscription that auto-forwards into it), the hand-back queue, and the entity outcomes are published to, with
 // duplicate detection so a redelivered callback's outcome (same MessageId) is dropped.
 import { builtInRoles } from 'roles.bicep'
 
@@ -11,6 +11,8 @@ param sku string
 param intakeQueueName string
 param intakeTopicName string
 param intakeSubscriptionName string
+@description('The queue a topic subscription\'s messages are handed back to while their task can\'t be created yet; the app receives from it too.')
+param handBackQueueName string
 @allowed(['queue', 'topic', 'none'])
 param outcomeEntityKind string
 param outcomeEntityName string
@@ -45,6 +47,22 @@ resource intakeQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
     maxDeliveryCount: maxDeliveryCount
     deadLetteringOnMessageExpiration: true
     requiresSession: false
+  }
+}
+
+// Only the bridge sends here: a copy of a topic subscription's message (a copy sent to the topic would reach every
+// subscription), scheduled for later, naming its subscription. Copies have deterministic MessageIds, so duplicate
+// detection drops a second copy sent by an instance that died before completing the original.
+resource handBackQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+  parent: namespace
+  name: handBackQueueName
+  properties: {
+    lockDuration: lockDuration
+    maxDeliveryCount: maxDeliveryCount
+    deadLetteringOnMessageExpiration: true
+    requiresSession: false
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: duplicateDetectionWindow
   }
 }
 
@@ -85,8 +103,8 @@ resource outcomeTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = if (
   }
 }
 
-// Least privilege: receive and send (hand-backs) on the intake queue only (Owner of that one queue where KEDA scales
-// on it), send on the outcome entity only.
+// Least privilege: receive and send (hand-backs) on the intake and hand-back queues only (Owner of those two queues
+// where KEDA scales on them), send on the outcome entity only.
 var intakeRoleId = intakeRole == 'Owner' ? builtInRoles.serviceBusDataOwner : builtInRoles.serviceBusDataReceiver
 
 resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -104,6 +122,27 @@ resource intakeReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource intakeSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (intakeRole == 'Receiver') {
   name: guid(intakeQueue.id, appPrincipalId, builtInRoles.serviceBusDataSender)
   scope: intakeQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The hand-back queue: received from like the intake queue, and sent to (every hand-back of a subscription's message).
+resource handBackReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(handBackQueue.id, appPrincipalId, intakeRoleId)
+  scope: handBackQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', intakeRoleId)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource handBackSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (intakeRole == 'Receiver') {
+  name: guid(handBackQueue.id, appPrincipalId, builtInRoles.serviceBusDataSender)
+  scope: handBackQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', builtInRoles.serviceBusDataSender)
     principalId: appPrincipalId
@@ -133,3 +172,4 @@ resource outcomeTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01'
 
 output fullyQualifiedNamespace string = '${namespace.name}.servicebus.windows.net'
 output intakeQueueName string = intakeQueue.name
+output handBackQueueName string = handBackQueue.name
