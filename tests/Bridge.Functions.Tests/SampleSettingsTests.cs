@@ -23,6 +23,7 @@ public sealed class SampleSettingsTests
         services.GetRequiredService<IStartupValidator>().Validate();
 
         Assert.Equal("orders-in", configuration[Functions.ServiceBusForwardFunction.QueueSetting]);
+        Assert.Equal("bridge-handback", configuration[Functions.ServiceBusHandBackFunction.QueueSetting]); // as infra/azure sets it
         Assert.Equal([("X-Api-Version", "2")], services.GetRequiredService<IOptions<Bridge.Core.Routing.BridgeOptions>>().Value.Routes["orders"].Headers.Select(h => (h.Name, h.Value)));
 
         // Every name is one Linux app settings accept (letters, digits, '.', '_'), so the sample deploys as it is.
