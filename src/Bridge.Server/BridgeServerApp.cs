@@ -196,6 +196,7 @@ public static class BridgeServerApp
             o.ListenAddress = "127.0.0.1";
             o.DataDirectory = data;
             o.Queues.Add(new QueueDefinition { Name = ServerOptions.DemoServiceBusQueue });
+            o.Queues.Add(new QueueDefinition { Name = ServerOptions.DemoHandBackQueue });
         });
         defaults[ServiceBusConnection.DefaultName] = EmbeddedServiceBusConnectionString(port);
         defaults[ServiceBusConnection.QueueSetting] = ServerOptions.DemoServiceBusQueue;

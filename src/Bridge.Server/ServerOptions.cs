@@ -8,6 +8,12 @@ public sealed class ServerOptions
     /// <summary>The embedded Service Bus endpoint's queue, bound to the <c>demo</c> route.</summary>
     public const string DemoServiceBusQueue = "demo-in";
 
+    /// <summary>
+    /// The embedded Service Bus endpoint's hand-back queue, created so a function app pointed at it (the
+    /// <c>local.settings.emulators.json</c> sample) has its hand-back trigger's queue, as infra creates it when deployed.
+    /// </summary>
+    public const string DemoHandBackQueue = "bridge-handback";
+
     public const int DefaultServiceBusPort = 5672;
 
     /// <summary>HTTP/1.1 port of the API (<c>/api/...</c>) and, when embedded, the emulator's REST, OIDC and JWKS.</summary>

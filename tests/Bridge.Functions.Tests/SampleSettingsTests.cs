@@ -44,6 +44,9 @@ public sealed class SampleSettingsTests
         Assert.Equal("127.0.0.1:8123", services.GetRequiredService<IOptions<CloudTasksClientOptions>>().Value.EmulatorHost);
         Assert.Equal("demo-in", configuration[Functions.ServiceBusForwardFunction.QueueSetting]);
         Assert.Equal("demo-in", configuration["Bridge:Routes:demo:ServiceBusEntity"]);
+        // The runner's embedded Service Bus creates this queue (ServerOptions.DemoHandBackQueue), so the hand-back
+        // function starts under func start instead of being disabled for an unresolved setting.
+        Assert.Equal("bridge-handback", configuration[Functions.ServiceBusHandBackFunction.QueueSetting]);
         Assert.Equal(
             "Endpoint=sb://localhost:5672;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
             configuration["BridgeServiceBus"]);

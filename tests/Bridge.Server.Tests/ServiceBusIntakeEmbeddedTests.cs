@@ -20,6 +20,7 @@ public sealed class ServiceBusIntakeEmbeddedTests
         var serviceBus = EmbeddedServiceBus(server);
         Assert.NotEqual(0, serviceBus.Port);
         Assert.Contains(ServerOptions.DemoServiceBusQueue, serviceBus.Entities);
+        Assert.Contains(ServerOptions.DemoHandBackQueue, serviceBus.Entities); // for func start's hand-back function
 
         await using var client = new ServiceBusClient(serviceBus.ConnectionString);
         await using var sender = client.CreateSender(ServerOptions.DemoServiceBusQueue);
