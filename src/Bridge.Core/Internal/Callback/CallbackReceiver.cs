@@ -108,8 +108,9 @@ internal sealed partial class CallbackReceiver
         var taskName = headers.GetValueOrDefault("X-CloudTasks-TaskName");
         var kind = taskName is null ? "report" : "dispatch";
 
-        // Continue the forwarded event's trace: the host's request activity already does when it read traceparent.
-        var parent = Activity.Current is null && ActivityContext.TryParse(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"), out var carried) ? carried : default;
+        // Continue the forwarded event's trace: under the host's activity when a listener records it (the worker's
+        // invocation, an instrumented request), else from the task's traceparent.
+        var parent = TraceParents.Choose(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"));
         // Constant span names: no per-call string.
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity(taskName is null ? "callback report" : "callback dispatch", ActivityKind.Internal, parent);
         try

@@ -58,8 +58,9 @@ internal sealed partial class EventForwarder : IEventForwarder
     {
         ArgumentNullException.ThrowIfNull(inbound);
         var started = _time.GetTimestamp();
-        // Continue the host's activity (Functions trigger, ASP.NET request); failing that, the event's own trace context.
-        var parent = Activity.Current is null && ActivityContext.TryParse(inbound.TraceParent, null, out var carried) ? carried : default;
+        // Continue the host's activity (Functions invocation, instrumented ASP.NET request) when a listener records it;
+        // failing that, the event's own trace context.
+        var parent = TraceParents.Choose(inbound.TraceParent, null);
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity($"forward {inbound.Route}", ActivityKind.Producer, parent);
         activity?.SetTag(BridgeDiagnostics.Tags.Route, inbound.Route);
         activity?.SetTag(BridgeDiagnostics.Tags.Source, inbound.Source);
