@@ -113,7 +113,8 @@ internal sealed partial class EventForwarder : IEventForwarder
     private async Task<ForwardResult> ForwardCoreAsync(InboundEvent inbound, Activity? activity, CancellationToken cancellationToken)
     {
         var (route, task, scheduleTime) = Prepare(inbound, activity);
-        activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, route.Queue.ToString());
+        var queue = route.Queue.ToString(); // built once: the span's destination and the request's parent
+        activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, queue);
         if (task.Name.Length > 0)
         {
             activity?.SetTag(BridgeDiagnostics.Tags.TaskName, task.Name);
@@ -122,7 +123,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         try
         {
             var created = await _client.CreateTaskAsync(
-                new CreateTaskRequest { Parent = route.Queue.ToString(), Task = task },
+                new CreateTaskRequest { Parent = queue, Task = task },
                 task.Name.Length > 0 ? _namedTaskCall : null,
                 cancellationToken).ConfigureAwait(false);
             return new ForwardResult(ForwardOutcome.Created, created.Name, scheduleTime, route.Name);
@@ -202,7 +203,8 @@ internal sealed partial class EventForwarder : IEventForwarder
         var task = new Bridge.CloudTasks.V2Beta3.Task { HttpRequest = request };
         if (inbound.Identity is { } id)
         {
-            task.Name = route.Queue.Task(TaskNaming.TaskId(route.Name, id)).ToString();
+            // As TaskName formats it; a hex SHA-256 is always a valid task id, so no TaskName is built to check it.
+            task.Name = string.Concat(route.Queue.ToString(), "/tasks/", TaskNaming.TaskId(route.Name, id));
         }
 
         if (scheduleTime is { } at)
