@@ -21,6 +21,20 @@ public sealed class TaskNamingAndScheduleTests
         Assert.NotNull(new TaskName("p", "l", "q", id));
     }
 
+    [Theory]
+    [InlineData("orders", EventIdentity.ServiceBusMessageId, "msg-1")]
+    [InlineData("Orders", EventIdentity.IdempotencyKey, "clé-ü-😀")]
+    [InlineData("orders", EventIdentity.CloudEvent, "/src\nid")]
+    public void The_task_id_is_the_sha256_of_route_kind_and_value_as_before(string route, string kind, string value)
+    {
+        var reference = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{route.ToLowerInvariant()}\n{kind}\n{value}")));
+
+        Assert.Equal(reference, TaskNaming.TaskId(route, new EventIdentity(kind, value)));
+        Assert.Equal(
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"orders\n{kind}\n{new string('x', 2000)}"))),
+            TaskNaming.TaskId("orders", new EventIdentity(kind, new string('x', 2000)))); // over the stack buffer
+    }
+
     [Fact]
     public void Route_kind_and_value_all_change_the_id()
     {

@@ -24,6 +24,35 @@ public sealed class CallbackHotPathTests
         Assert.Equal(ReferenceId(queue, task, instance, status), outcome.Id);
     }
 
+    [Theory]
+    [InlineData("1795000000.123456")]
+    [InlineData("1795000000")]
+    [InlineData("1795000000.")]
+    [InlineData("0")]
+    [InlineData("0.0000001")]
+    [InlineData("1.99999999999")]
+    [InlineData("00000000001.5")]
+    [InlineData("99999999999.999999999999999")]
+    public void A_task_eta_reads_as_the_decimal_parse_did(string text)
+    {
+        Assert.True(CallbackReceiver.TryReadUnixTicks(text, out var ticks));
+
+        Assert.True(decimal.TryParse(text, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var seconds));
+        Assert.Equal((long)(seconds * TimeSpan.TicksPerSecond), ticks);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(".5")]
+    [InlineData("-1")]
+    [InlineData("1e9")]
+    [InlineData(" 1")]
+    [InlineData("1.2.3")]
+    [InlineData("253402300799")] // 12 digits: the decimal path decides (this one is past the limit)
+    [InlineData("1.1234567890123456")] // over 15 decimals
+    public void Any_other_eta_is_left_to_the_decimal_path(string text) =>
+        Assert.False(CallbackReceiver.TryReadUnixTicks(text, out _));
+
     [Fact]
     public void An_outcome_id_over_the_stack_buffer_is_computed_the_same_way()
     {
@@ -52,7 +81,7 @@ public sealed class CallbackHotPathTests
         }
 
         Assert.True(JwtParts.TryReadHeader(Segment(6 * 1024), out var header));
-        Assert.Equal(("RS256", "k"), (header.Alg, header.Kid));
+        Assert.Equal((true, "k"), (header.IsRs256, header.Kid));
         Assert.False(JwtParts.TryReadHeader(Segment((6 * 1024) + 3), out _));
     }
 

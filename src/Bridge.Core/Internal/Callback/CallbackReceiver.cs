@@ -108,8 +108,9 @@ internal sealed partial class CallbackReceiver
         var taskName = headers.GetValueOrDefault("X-CloudTasks-TaskName");
         var kind = taskName is null ? "report" : "dispatch";
 
-        // Continue the forwarded event's trace: the host's request activity already does when it read traceparent.
-        var parent = Activity.Current is null && ActivityContext.TryParse(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"), out var carried) ? carried : default;
+        // Continue the forwarded event's trace: under the host's activity when a listener records it (the worker's
+        // invocation, an instrumented request), else from the task's traceparent.
+        var parent = TraceParents.Choose(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"));
         // Constant span names: no per-call string.
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity(taskName is null ? "callback report" : "callback dispatch", ActivityKind.Internal, parent);
         try
@@ -283,6 +284,11 @@ internal sealed partial class CallbackReceiver
     /// <summary>Seconds since the epoch, with a fraction (X-CloudTasks-TaskETA); anything else is a bad call, not a 500.</summary>
     private static DateTimeOffset UnixSeconds(string text, string header, string reason)
     {
+        if (TryReadUnixTicks(text, out var ticks))
+        {
+            return DateTimeOffset.UnixEpoch.AddTicks(ticks);
+        }
+
         if (decimal.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds) && seconds <= MaxEtaSeconds)
         {
             return DateTimeOffset.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond));
@@ -290,6 +296,40 @@ internal sealed partial class CallbackReceiver
 
         throw CallbackRefusedException.Invalid(reason, $"{header} '{Shorten(text)}' is not a time: seconds since 1970 up to {MaxEtaSeconds}.");
     }
+
+    /// <summary>
+    /// The common stamp (up to 11 digits, so the ticks can't overflow, optionally a point and up to 15 more) read without <c>decimal</c>, with the
+    /// same result: ticks truncated after the seventh decimal. Anything else (other shapes, at or past the limit) is
+    /// left to the decimal path, which decides.
+    /// </summary>
+    internal static bool TryReadUnixTicks(ReadOnlySpan<char> text, out long ticks)
+    {
+        ticks = 0;
+        var point = text.IndexOf('.');
+        var whole = point < 0 ? text : text[..point];
+        var fraction = point < 0 ? default : text[(point + 1)..];
+        if (whole.Length is 0 or > 11 || fraction.Length > 15 || whole.ContainsAnyExceptInRange('0', '9') || fraction.ContainsAnyExceptInRange('0', '9'))
+        {
+            return false;
+        }
+
+        long seconds = 0;
+        foreach (var digit in whole)
+        {
+            seconds = (seconds * 10) + (digit - '0');
+        }
+
+        long fractionTicks = 0;
+        for (var i = 0; i < 7; i++)
+        {
+            fractionTicks = (fractionTicks * 10) + (i < fraction.Length ? fraction[i] - '0' : 0);
+        }
+
+        ticks = (seconds * TimeSpan.TicksPerSecond) + fractionTicks;
+        return ticks < MaxEtaTicks;
+    }
+
+    private static readonly long MaxEtaTicks = (DateTimeOffset.MaxValue - DateTimeOffset.UnixEpoch).Ticks - TimeSpan.TicksPerSecond;
 
     private static readonly SearchValues<char> AsciiLettersAndDigits = SearchValues.Create("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 

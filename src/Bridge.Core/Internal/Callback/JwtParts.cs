@@ -3,8 +3,8 @@ using System.Text.Json;
 
 namespace Bridge.Core.Internal;
 
-/// <summary>The header fields the verifier reads.</summary>
-internal readonly record struct JwtHeader(string? Alg, string? Kid, bool HasCrit);
+/// <summary>The header fields the verifier reads: whether <c>alg</c> is RS256 (compared as UTF-8, no string built), <c>kid</c>, <c>crit</c>.</summary>
+internal readonly record struct JwtHeader(bool IsRs256, string? Kid, bool HasCrit);
 
 /// <summary>The claims the verifier reads; <see cref="Duplicated"/> is set when one of them appears twice.</summary>
 internal sealed class JwtClaims
@@ -59,14 +59,14 @@ internal static class JwtParts
                 return false;
             }
 
-            string? alg = null, kid = null;
-            var crit = false;
+            string? kid = null;
+            bool rs256 = false, crit = false;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 if (reader.ValueTextEquals("alg"u8))
                 {
                     reader.Read();
-                    alg = reader.TokenType == JsonTokenType.String ? reader.GetString() : string.Empty;
+                    rs256 = reader.TokenType == JsonTokenType.String && reader.ValueTextEquals("RS256"u8);
                 }
                 else if (reader.ValueTextEquals("kid"u8))
                 {
@@ -86,7 +86,7 @@ internal static class JwtParts
                 return false; // not a single object, or something after it
             }
 
-            header = new JwtHeader(alg, kid, crit);
+            header = new JwtHeader(rs256, kid, crit);
             return true;
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)

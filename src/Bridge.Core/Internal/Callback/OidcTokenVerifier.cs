@@ -48,7 +48,6 @@ internal sealed record TokenVerification(int Status, TokenRejection? Rejection, 
 internal sealed class OidcTokenVerifier
 {
     public const int MaxTokenLength = 8192;
-    private const string Algorithm = "RS256";
     private const int MinKeyBits = 2048;
 
     private readonly CallbackOptions _options;
@@ -107,7 +106,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.Malformed);
         }
 
-        if (!string.Equals(header.Alg, Algorithm, StringComparison.Ordinal))
+        if (!header.IsRs256)
         {
             return Reject(TokenRejection.WrongAlgorithm);
         }

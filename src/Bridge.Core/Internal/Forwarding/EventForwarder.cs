@@ -58,8 +58,9 @@ internal sealed partial class EventForwarder : IEventForwarder
     {
         ArgumentNullException.ThrowIfNull(inbound);
         var started = _time.GetTimestamp();
-        // Continue the host's activity (Functions trigger, ASP.NET request); failing that, the event's own trace context.
-        var parent = Activity.Current is null && ActivityContext.TryParse(inbound.TraceParent, null, out var carried) ? carried : default;
+        // Continue the host's activity (Functions invocation, instrumented ASP.NET request) when a listener records it;
+        // failing that, the event's own trace context.
+        var parent = TraceParents.Choose(inbound.TraceParent, null);
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity($"forward {inbound.Route}", ActivityKind.Producer, parent);
         activity?.SetTag(BridgeDiagnostics.Tags.Route, inbound.Route);
         activity?.SetTag(BridgeDiagnostics.Tags.Source, inbound.Source);
@@ -112,7 +113,8 @@ internal sealed partial class EventForwarder : IEventForwarder
     private async Task<ForwardResult> ForwardCoreAsync(InboundEvent inbound, Activity? activity, CancellationToken cancellationToken)
     {
         var (route, task, scheduleTime) = Prepare(inbound, activity);
-        activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, route.Queue.ToString());
+        var queue = route.Queue.ToString(); // built once: the span's destination and the request's parent
+        activity?.SetTag(BridgeDiagnostics.Tags.MessagingDestination, queue);
         if (task.Name.Length > 0)
         {
             activity?.SetTag(BridgeDiagnostics.Tags.TaskName, task.Name);
@@ -121,7 +123,7 @@ internal sealed partial class EventForwarder : IEventForwarder
         try
         {
             var created = await _client.CreateTaskAsync(
-                new CreateTaskRequest { Parent = route.Queue.ToString(), Task = task },
+                new CreateTaskRequest { Parent = queue, Task = task },
                 task.Name.Length > 0 ? _namedTaskCall : null,
                 cancellationToken).ConfigureAwait(false);
             return new ForwardResult(ForwardOutcome.Created, created.Name, scheduleTime, route.Name);
@@ -201,7 +203,8 @@ internal sealed partial class EventForwarder : IEventForwarder
         var task = new Bridge.CloudTasks.V2Beta3.Task { HttpRequest = request };
         if (inbound.Identity is { } id)
         {
-            task.Name = route.Queue.Task(TaskNaming.TaskId(route.Name, id)).ToString();
+            // As TaskName formats it; a hex SHA-256 is always a valid task id, so no TaskName is built to check it.
+            task.Name = string.Concat(route.Queue.ToString(), "/tasks/", TaskNaming.TaskId(route.Name, id));
         }
 
         if (scheduleTime is { } at)
