@@ -406,6 +406,42 @@ internal static class ScaleBench
         }
     }
 
+    /// <summary>
+    /// Durable CreateTask alone, to run a profiler against the emulator: a warm-up (so tiered compilation is done),
+    /// then rounds of the C# client at <paramref name="inFlight"/> for <paramref name="seconds"/>, each printing the
+    /// emulator's CPU µs per create. Prints the emulator's pid first (perf record -g -p PID; DOTNET_PerfMapEnabled=1
+    /// and DOTNET_EnableWriteXorExecute=0 in the bench's environment make JIT frames readable).
+    /// </summary>
+    public static async System.Threading.Tasks.Task CreateProfileAsync(Uri otlp, int perRound, bool durable, int inFlight, int seconds, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+            var queue = await PausedQueueAsync(emulator.Client, "profile");
+            for (var i = 0; i < 5; i++)
+            {
+                await CreateTasksAsync(emulator.Client, queue, perRound, inFlight); // warm-up: tier-1 code before the profile
+            }
+
+            report($"profile start: emulator pid {emulator.ProcessId}, {(durable ? "durable" : "in memory")}, {inFlight} in flight");
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalSeconds < seconds)
+            {
+                var cpuBefore = emulator.CpuTime();
+                var rate = await CreateTasksAsync(emulator.Client, queue, perRound, inFlight);
+                report($"round: {rate:F0}/s, {(emulator.CpuTime() - cpuBefore).TotalMicroseconds / perRound:F0} µs CPU each (load {LoadAverage()})");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
     private static async System.Threading.Tasks.Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n, int inFlight = InFlight)

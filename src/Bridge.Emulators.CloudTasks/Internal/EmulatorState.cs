@@ -137,7 +137,7 @@ internal sealed partial class EmulatorState : IDisposable
         }
 
         var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
-        _store.DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
+        _store.DeleteStoredTasks(tasks, reservedUntil);
         var wasReady = new List<StoredTask>();
         foreach (var task in tasks)
         {

@@ -35,6 +35,9 @@ internal interface IEmulatorStore : IDisposable
 
     void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil);
 
+    /// <summary>Deletes the rows of tasks still known (by their key, the creation sequence), leaving tombstones.</summary>
+    void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil) => DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
+
     /// <summary>Deletes every task of the queue written so far, leaving tombstones (<paramref name="names"/> are those tasks).</summary>
     void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => DeleteTasks(names, reservedUntil);
 
