@@ -366,7 +366,12 @@ internal static class ScaleBench
             foreach (var side in sides)
             {
                 queues.Add(await PausedQueueAsync(side.Child.Client, "modes"));
-                await CreateTasksAsync(side.Child.Client, queues[^1], 500); // warm-up: channels, pools, JIT
+                for (var i = 0; i < 4; i++)
+                {
+                    // Warm-up: channels, pools, and tiered compilation (about 10,000 methods, tier 1 after a while):
+                    // a short warm-up left the JIT running through the first rounds, more so on the durable sides.
+                    await CreateTasksAsync(side.Child.Client, queues[^1], perRound, 16 << (i % 3));
+                }
             }
 
             foreach (var client in new[] { "C#", "Node.js" })

@@ -28,6 +28,9 @@ internal sealed class SqliteStore : IEmulatorStore
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
     private long _commits;
+    private long _failedCommits;
+    private Exception? _failure; // set after a failed commit, until the state has taken the failed changes back
+    private Action? _commitFailed;
     private SqliteTransaction? _tx;
     private SqliteCommand? _upsertTask;
     private SqliteCommand? _deleteTask;
@@ -226,10 +229,30 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         lock (_queueGate)
         {
+            if (_failure is not null)
+            {
+                return System.Threading.Tasks.Task.FromException(_failure); // the caller's writes were dropped (see Enqueue)
+            }
+
             // Anything this caller queued is either still waiting (the next commit) or in the commit under way.
             return _pending.Count > 0 ? _pendingCommit.Task : _committing;
         }
     }
+
+    public long FailedCommits => Interlocked.Read(ref _failedCommits);
+
+    public void ResumeAfterFailure(long failedCommitsSeen)
+    {
+        lock (_queueGate)
+        {
+            if (_failedCommits == failedCommitsSeen)
+            {
+                _failure = null;
+            }
+        }
+    }
+
+    public void OnCommitFailed(Action handler) => _commitFailed = handler;
 
     public string GetOrCreateSigningKey(Func<string> create) => OnWriter(() =>
     {
@@ -266,6 +289,11 @@ internal sealed class SqliteStore : IEmulatorStore
         lock (_queueGate)
         {
             ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_failure is not null)
+            {
+                return; // made on top of changes whose commit failed and which are not yet taken back: dropped, and WhenDurable faults
+            }
+
             _pending.Add(write);
             if (_pending.Count == 1)
             {
@@ -335,8 +363,8 @@ internal sealed class SqliteStore : IEmulatorStore
             }
             catch (Exception ex)
             {
-                commit.TrySetException(ex);
-                FailPending(ex);
+                FailPending(commit, ex);
+                _commitFailed?.Invoke();
             }
             finally
             {
@@ -350,16 +378,22 @@ internal sealed class SqliteStore : IEmulatorStore
     /// After a commit failed, everything queued behind it fails too: those changes were made on top of the failed ones
     /// (a task in a queue whose creation was lost), and after a split commit the callers of the first part wait on the
     /// pending commit, which must not then succeed. Everything pending is dropped and its callers get the failure
-    /// (they take their changes back), so what is on disk stays what the callers were told.
+    /// (they take their changes back), so what is on disk stays what the callers were told. Writes made later fail
+    /// too until the state has taken the failed changes back (<see cref="ResumeAfterFailure"/>): a change made just
+    /// before the failure was visible, on top of a failed one, may be queued only now. All in one section, the count
+    /// last, so whoever sees the new count also sees every affected commit faulted.
     /// </summary>
-    private void FailPending(Exception ex)
+    private void FailPending(TaskCompletionSource commit, Exception ex)
     {
         lock (_queueGate)
         {
+            commit.TrySetException(ex);
             _pending = [];
             var failed = _pendingCommit;
             _pendingCommit = NewCommit();
             failed.TrySetException(ex);
+            _failure = ex;
+            Interlocked.Increment(ref _failedCommits);
         }
     }
 
