@@ -134,7 +134,7 @@ public sealed class FailedCommitUndoTests : IDisposable
 
         var state = Open();
         Assert.Equal([TaskName(0), TaskName(2), TaskName(1)], TaskNames(state)); // creation order: by sequence
-        Assert.Equal("body-1", state.GetTask(new GetTaskRequest { Name = TaskName(1), ResponseView = Task.Types.View.Full }).HttpRequest.Body.ToStringUtf8());
+        Assert.Equal("body-1", state.GetTask(new GetTaskRequest { Name = TaskName(1), ResponseView = TaskMessage.Types.View.Full }).HttpRequest.Body.ToStringUtf8());
         state.DeleteTask(new DeleteTaskRequest { Name = TaskName(2) });
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(3) });
 

@@ -304,7 +304,7 @@ internal sealed partial class EmulatorState : IDisposable
         BeforeUndo?.Invoke();
         lock (_gate)
         {
-            UndoFailedChanges();
+            UndoFailedChanges(sawFailure: true);
         }
     }
 
@@ -328,9 +328,10 @@ internal sealed partial class EmulatorState : IDisposable
     /// since the last look, every change whose commit faulted is taken back, newest first, before anything else can
     /// build on it; then the store accepts writes again (it fails every write made after the failure until then, so a
     /// change made just before the failure was visible cannot reach the disk either). Otherwise it only forgets the
-    /// undos of committed changes, oldest first (commits answer in order): O(1) per change.
+    /// undos of committed changes, oldest first (commits answer in order): O(1) per change. A caller that saw its
+    /// own commit fail looks whatever the count says.
     /// </summary>
-    private void UndoFailedChanges()
+    private void UndoFailedChanges(bool sawFailure = false)
     {
         while (_uncommitted.TryPeek(out var oldest) && oldest.Durable.IsCompletedSuccessfully)
         {
@@ -338,7 +339,7 @@ internal sealed partial class EmulatorState : IDisposable
         }
 
         var failed = _store.FailedCommits;
-        if (failed == _failedCommitsSeen)
+        if (failed == _failedCommitsSeen && !sawFailure)
         {
             return;
         }
