@@ -22,6 +22,9 @@ internal sealed partial class EmulatorChild : IDisposable
 
     public string GrpcHostPort { get; }
 
+    /// <summary>The emulator's process id (to attach a profiler).</summary>
+    public int ProcessId => _child.Id;
+
     public CloudTasksClient Client { get; }
 
     public static Task<EmulatorChild> StartAsync(Uri otlpEndpoint, params string[] args) => StartAsync(otlpEndpoint, args, syscallLog: null);
@@ -45,6 +48,13 @@ internal sealed partial class EmulatorChild : IDisposable
             {
                 start.ArgumentList.Add(arg);
             }
+        }
+
+        if (Environment.GetEnvironmentVariable("BENCH_CHILD_JIT_LOG") is { Length: > 0 } jitLog)
+        {
+            // Every method the child's JIT compiles, with its tier, one line each (to see what is still compiled after a warm-up).
+            start.Environment["DOTNET_JitDisasmSummary"] = "1";
+            start.Environment["DOTNET_JitStdOutFile"] = $"{jitLog}.{Guid.NewGuid():N}.txt";
         }
 
         start.Environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlpEndpoint.ToString().TrimEnd('/');

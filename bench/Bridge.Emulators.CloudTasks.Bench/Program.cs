@@ -98,6 +98,21 @@ if (args.Contains("--durability-modes"))
     return;
 }
 
+// --create-profile [--in-memory] [--in-flight N] [--seconds S]: CreateTask rounds against one emulator, to profile it.
+if (args.Contains("--create-profile"))
+{
+    await using var createOtlp = await HttpTargetServer.StartAsync();
+    string? Option(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+    await ScaleBench.CreateProfileAsync(
+        createOtlp.Address,
+        Math.Max(count, 2000),
+        durable: !args.Contains("--in-memory"),
+        inFlight: Option("--in-flight") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : 64,
+        seconds: Option("--seconds") is { } s ? int.Parse(s, CultureInfo.InvariantCulture) : 30,
+        Report);
+    return;
+}
+
 // --commit-profile: durable CreateTask with the emulator under strace, counting creates per fsync (needs strace).
 if (commitProfile)
 {

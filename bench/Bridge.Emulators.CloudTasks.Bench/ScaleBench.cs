@@ -366,7 +366,12 @@ internal static class ScaleBench
             foreach (var side in sides)
             {
                 queues.Add(await PausedQueueAsync(side.Child.Client, "modes"));
-                await CreateTasksAsync(side.Child.Client, queues[^1], 500); // warm-up: channels, pools, JIT
+                for (var i = 0; i < 4; i++)
+                {
+                    // Warm-up: channels, pools, and tiered compilation (about 10,000 methods, tier 1 after a while):
+                    // a short warm-up left the JIT running through the first rounds, more so on the durable sides.
+                    await CreateTasksAsync(side.Child.Client, queues[^1], perRound, 16 << (i % 3));
+                }
             }
 
             foreach (var client in new[] { "C#", "Node.js" })
@@ -402,6 +407,42 @@ internal static class ScaleBench
                 {
                     Directory.Delete(data, recursive: true);
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Durable CreateTask alone, to run a profiler against the emulator: a warm-up (so tiered compilation is done),
+    /// then rounds of the C# client at <paramref name="inFlight"/> for <paramref name="seconds"/>, each printing the
+    /// emulator's CPU µs per create. Prints the emulator's pid first (perf record -g -p PID; DOTNET_PerfMapEnabled=1
+    /// and DOTNET_EnableWriteXorExecute=0 in the bench's environment make JIT frames readable).
+    /// </summary>
+    public static async System.Threading.Tasks.Task CreateProfileAsync(Uri otlp, int perRound, bool durable, int inFlight, int seconds, Action<string> report)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+            var queue = await PausedQueueAsync(emulator.Client, "profile");
+            for (var i = 0; i < 5; i++)
+            {
+                await CreateTasksAsync(emulator.Client, queue, perRound, inFlight); // warm-up: tier-1 code before the profile
+            }
+
+            report($"profile start: emulator pid {emulator.ProcessId}, {(durable ? "durable" : "in memory")}, {inFlight} in flight");
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalSeconds < seconds)
+            {
+                var cpuBefore = emulator.CpuTime();
+                var rate = await CreateTasksAsync(emulator.Client, queue, perRound, inFlight);
+                report($"round: {rate:F0}/s, {(emulator.CpuTime() - cpuBefore).TotalMicroseconds / perRound:F0} µs CPU each (load {LoadAverage()})");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
             }
         }
     }

@@ -58,13 +58,23 @@ internal sealed partial class EmulatorState
     {
         lock (_gate)
         {
+            UndoFailedChanges();
             if (_queues.ContainsKey(name.ToString()))
             {
                 return;
             }
 
-            _queueTombstones.Remove(name.ToString());
-            CreateQueue(new CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Queue { Name = name.ToString() } });
+            // Taken back with the creation when its commit fails: the name stays reserved as the disk has it.
+            var reserved = _queueTombstones.Remove(name.ToString(), out var until);
+            try
+            {
+                CreateQueue(new CreateQueueRequest { Parent = name.Location.ToString(), Queue = new Queue { Name = name.ToString() } });
+            }
+            catch (Exception) when (reserved && !_queues.ContainsKey(name.ToString()))
+            {
+                _queueTombstones.TryAdd(name.ToString(), until);
+                throw;
+            }
         }
     }
 
@@ -216,10 +226,10 @@ internal sealed partial class EmulatorState
         var name = QueueRules.ParseQueueName(request.Name, "name").ToString();
         PurgedNames purged;
         Queue result;
-        Action undo;
         System.Threading.Tasks.Task durable;
         lock (_gate)
         {
+            UndoFailedChanges();
             var queue = RequireQueue(name);
             var now = _time.GetUtcNow();
             var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
@@ -235,10 +245,9 @@ internal sealed partial class EmulatorState
             updated.PurgeTime = Timestamp.FromDateTimeOffset(now);
             _store.SaveQueue(updated);
             queue.Queue = updated;
-            durable = _store.WhenDurable();
             Signal();
             result = Present(queue, null);
-            undo = () =>
+            Action undo = () =>
             {
                 _purgedNames.Remove(purged);
                 if (!_queues.TryGetValue(name, out var current) || !ReferenceEquals(current, queue))
@@ -259,10 +268,11 @@ internal sealed partial class EmulatorState
                 ReplaceConfig(queue, updated, before.Queue);
                 _dirty.Add(queue);
             };
+            durable = Uncommitted(undo);
         }
 
         purged.Compact();
-        WaitDurable(durable, undo);
+        WaitDurable(durable);
         return result;
     }
 

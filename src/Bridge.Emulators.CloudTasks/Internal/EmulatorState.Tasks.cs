@@ -37,6 +37,7 @@ internal sealed partial class EmulatorState
         DateTimeOffset now;
         lock (_gate)
         {
+            UndoFailedChanges();
             queueConfig = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.").Queue;
             now = _time.GetUtcNow();
             SweepIfDue(now);
@@ -63,6 +64,7 @@ internal sealed partial class EmulatorState
         System.Threading.Tasks.Task durable;
         lock (_gate)
         {
+            UndoFailedChanges();
             var queue = RequireQueue(parent, "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.");
             for (var i = 0; i < prepared.Length; i++)
             {
@@ -95,7 +97,7 @@ internal sealed partial class EmulatorState
 
             queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
             _store.SaveTasks(added);
-            durable = _store.WhenDurable();
+            durable = Uncommitted(() => ForgetUncommitted(added));
             _dirty.Add(queue);
             Signal();
         }
@@ -106,7 +108,7 @@ internal sealed partial class EmulatorState
         }
         catch (Exception ex)
         {
-            ForgetUncommitted(added);
+            AfterFailedCommit();
             throw CommitFailed(ex);
         }
 
@@ -147,22 +149,17 @@ internal sealed partial class EmulatorState
         return task;
     }
 
-    /// <summary>Takes out tasks whose creation never became durable (unless an attempt of one already started).</summary>
+    /// <summary>Under the lock: takes out tasks whose creation never became durable (unless an attempt of one already started).</summary>
     private void ForgetUncommitted(IReadOnlyList<StoredTask> tasks)
     {
-        lock (_gate)
+        foreach (var stored in tasks)
         {
-            foreach (var stored in tasks)
+            if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
             {
-                if (_queues.TryGetValue(stored.QueueName, out var queue) && queue.Tasks.TryGetValue(stored.Name, out var current) && ReferenceEquals(current, stored) && !stored.InFlight)
-                {
-                    queue.Tasks.Remove(stored.Name);
-                    queue.Order.Remove(stored);
-                    queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
-                }
+                queue.Tasks.Remove(stored.Name);
+                queue.Order.Remove(stored);
+                queue.Ready.Remove((stored.ScheduleTime, stored.Sequence, stored.Name));
             }
-
-            Signal();
         }
     }
 

@@ -28,6 +28,8 @@ internal sealed partial class EmulatorState : IDisposable
     private readonly HashSet<StoredQueue> _dirty = []; // queues changed since the dispatcher last looked
     private readonly PriorityQueue<StoredQueue, DateTimeOffset> _wakes = new(); // queues by next eligible time (stale entries skipped)
     private TaskCompletionSource? _changed; // made when someone waits: most changes have no waiter but the dispatcher
+    private readonly Queue<(System.Threading.Tasks.Task Durable, Action Undo)> _uncommitted = new(); // changes whose commit has not answered, oldest first
+    private long _failedCommitsSeen;
 
     public EmulatorState(IEmulatorStore store, EmulatorOptions options, TimeProvider time)
     {
@@ -65,7 +67,19 @@ internal sealed partial class EmulatorState : IDisposable
         Copy(loaded.QueueTombstones, _queueTombstones);
         Copy(loaded.Policies, _policies);
         Copy(loaded.CmekConfigs, _cmek);
+        _failedCommitsSeen = store.FailedCommits;
+        store.OnCommitFailed(() => System.Threading.Tasks.Task.Run(() =>
+        {
+            // Nobody may be waiting for the failed changes (the minute sweep's), yet later writes fail until they are taken back.
+            lock (_gate)
+            {
+                UndoFailedChanges();
+            }
+        }));
     }
+
+    /// <summary>Tests: runs on a caller's thread after its commit failed, before it takes its own change back.</summary>
+    internal Action? BeforeUndo { get; set; }
 
     /// <summary>Completes when anything changes; the dispatcher and idle waiters wait on it.</summary>
     public System.Threading.Tasks.Task Changed
@@ -137,7 +151,7 @@ internal sealed partial class EmulatorState : IDisposable
         }
 
         var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
-        _store.DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
+        _store.DeleteStoredTasks(tasks, reservedUntil);
         var wasReady = new List<StoredTask>();
         foreach (var task in tasks)
         {
@@ -233,8 +247,20 @@ internal sealed partial class EmulatorState : IDisposable
             }
 
             var expired = queue.Tasks.Values.Where(t => !t.InFlight && t.CreateTime + ttl <= now).ToList();
-            RemoveTasks(queue, expired, now);
+            if (expired.Count == 0)
+            {
+                continue;
+            }
+
+            var undoRemoval = RemoveTasks(queue, expired, now);
+            var oldestBefore = queue.OldestCreateTime;
             queue.OldestCreateTime = queue.Tasks.Count == 0 ? null : queue.Tasks.Values.Min(t => t.CreateTime);
+            Uncommitted(() =>
+            {
+                // Nobody waits for the sweep's commit: if it fails, the expired tasks come back (the next sweep tries again).
+                undoRemoval();
+                queue.OldestCreateTime = Earliest(queue.OldestCreateTime, oldestBefore!.Value);
+            });
         }
     }
 
@@ -249,16 +275,17 @@ internal sealed partial class EmulatorState : IDisposable
         System.Threading.Tasks.Task durable;
         lock (_gate)
         {
+            UndoFailedChanges();
             made = change();
-            durable = made.Wrote ? _store.WhenDurable() : System.Threading.Tasks.Task.CompletedTask;
+            durable = made.Wrote ? Uncommitted(made.Undo) : System.Threading.Tasks.Task.CompletedTask;
         }
 
-        WaitDurable(durable, made.Undo);
+        WaitDurable(durable);
         return made.Result;
     }
 
-    /// <summary>Waits for the commit; on its failure, undoes (under the lock) and throws UNAVAILABLE.</summary>
-    private void WaitDurable(System.Threading.Tasks.Task durable, Action? undo)
+    /// <summary>Waits for the commit; on its failure, makes sure the failed changes are undone (under the lock) and throws UNAVAILABLE.</summary>
+    private void WaitDurable(System.Threading.Tasks.Task durable)
     {
         try
         {
@@ -266,17 +293,85 @@ internal sealed partial class EmulatorState : IDisposable
         }
         catch (Exception ex)
         {
-            if (undo is not null)
-            {
-                lock (_gate)
-                {
-                    undo();
-                    Signal();
-                }
-            }
-
+            AfterFailedCommit();
             throw CommitFailed(ex);
         }
+    }
+
+    /// <summary>A caller whose commit failed: its change (and every other failed one) is taken back before it answers.</summary>
+    private void AfterFailedCommit()
+    {
+        BeforeUndo?.Invoke();
+        lock (_gate)
+        {
+            UndoFailedChanges(sawFailure: true);
+        }
+    }
+
+    /// <summary>
+    /// Under the lock, after a change that wrote: the commit to wait for, with the change's undo kept until that
+    /// commit answers (whoever first sees it failed runs it: <see cref="UndoFailedChanges"/>).
+    /// </summary>
+    private System.Threading.Tasks.Task Uncommitted(Action? undo)
+    {
+        var durable = _store.WhenDurable();
+        if (undo is not null)
+        {
+            _uncommitted.Enqueue((durable, undo));
+        }
+
+        return durable;
+    }
+
+    /// <summary>
+    /// Called under the lock before any change is made (and by callers whose commit failed). When a commit failed
+    /// since the last look, every change whose commit faulted is taken back, newest first, before anything else can
+    /// build on it; then the store accepts writes again (it fails every write made after the failure until then, so a
+    /// change made just before the failure was visible cannot reach the disk either). Otherwise it only forgets the
+    /// undos of committed changes, oldest first (commits answer in order): O(1) per change. A caller that saw its
+    /// own commit fail looks whatever the count says.
+    /// </summary>
+    private void UndoFailedChanges(bool sawFailure = false)
+    {
+        while (_uncommitted.TryPeek(out var oldest) && oldest.Durable.IsCompletedSuccessfully)
+        {
+            _uncommitted.Dequeue();
+        }
+
+        var failed = _store.FailedCommits;
+        if (failed == _failedCommitsSeen && !sawFailure)
+        {
+            return;
+        }
+
+        var kept = new List<(System.Threading.Tasks.Task Durable, Action Undo)>(_uncommitted.Count);
+        var undos = new List<Action>();
+        foreach (var entry in _uncommitted)
+        {
+            if (entry.Durable.IsFaulted)
+            {
+                undos.Add(entry.Undo);
+            }
+            else if (!entry.Durable.IsCompletedSuccessfully)
+            {
+                kept.Add(entry);
+            }
+        }
+
+        _uncommitted.Clear();
+        foreach (var entry in kept)
+        {
+            _uncommitted.Enqueue(entry);
+        }
+
+        for (var i = undos.Count - 1; i >= 0; i--)
+        {
+            undos[i]();
+        }
+
+        _failedCommitsSeen = failed;
+        _store.ResumeAfterFailure(failed);
+        Signal();
     }
 
     /// <summary>

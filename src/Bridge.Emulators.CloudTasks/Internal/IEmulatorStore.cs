@@ -25,6 +25,23 @@ internal interface IEmulatorStore : IDisposable
     /// <summary>Completes when every write made before this call is durable; faults when committing them failed.</summary>
     System.Threading.Tasks.Task WhenDurable() => System.Threading.Tasks.Task.CompletedTask;
 
+    /// <summary>
+    /// Commits that failed so far. After a failure every later write fails too (its <see cref="WhenDurable"/>
+    /// faults) until <see cref="ResumeAfterFailure"/>: memory still holds the failed changes until they are taken
+    /// back, and a write made on top of one (a task in a queue whose creation failed) must not reach the disk.
+    /// </summary>
+    long FailedCommits => 0;
+
+    /// <summary>The failed changes up to <paramref name="failedCommitsSeen"/> are taken back: writes may commit again (unless another commit failed meanwhile).</summary>
+    void ResumeAfterFailure(long failedCommitsSeen)
+    {
+    }
+
+    /// <summary>Called (on the store's thread) after a commit failed, so the failed changes are taken back even when no caller waits for them.</summary>
+    void OnCommitFailed(Action handler)
+    {
+    }
+
     void SaveQueue(Queue queue);
 
     void DeleteQueue(string name, DateTimeOffset reservedUntil);
@@ -33,7 +50,11 @@ internal interface IEmulatorStore : IDisposable
 
     void SaveTasks(IReadOnlyCollection<StoredTask> tasks);
 
+    /// <summary>Deletes tasks by name alone (tasks no longer in memory), leaving tombstones.</summary>
     void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil);
+
+    /// <summary>Deletes the rows of tasks still known (by their key, the creation sequence), leaving tombstones.</summary>
+    void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil) => DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
 
     /// <summary>Deletes every task of the queue written so far, leaving tombstones (<paramref name="names"/> are those tasks).</summary>
     void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => DeleteTasks(names, reservedUntil);
