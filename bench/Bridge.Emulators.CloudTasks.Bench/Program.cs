@@ -34,6 +34,8 @@ void Report(string line)
     report.Add(line);
 }
 
+if (args.Contains("--million")) { await MillionTasksBench.RunAsync(durableOnly: args.Contains("--durable-only"), Report); return; } // 1,000,000 tasks: RSS, data folder, purge stall
+
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
 

@@ -139,6 +139,11 @@ async Task<double> EmulatorAsync(int round, int n)
     var done = 0;
     while (done < n)
     {
+        if (clock.Elapsed > TimeSpan.FromMinutes(5))
+        {
+            throw new TimeoutException($"e{round}: received {done} of {n} messages after five minutes.");
+        }
+
         var received = await rawReceiver.ReceiveMessagesAsync(Batch, TimeSpan.FromSeconds(5));
         await Task.WhenAll(received.Select(m => rawReceiver.CompleteMessageAsync(m)));
         done += received.Count;

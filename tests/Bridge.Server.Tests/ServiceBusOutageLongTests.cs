@@ -39,8 +39,8 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
         Directory.CreateDirectory(data);
         try
         {
-            var port = FreePort();
-            var serviceBus = StartServiceBus(port, data);
+            var serviceBus = StartServiceBus(0, data);
+            var port = serviceBus.Port; // bound as 0 and read back; the restart below takes the same port again
             await using var server = await StartRunnerAsync(serviceBus.ConnectionString);
             var faults = server.Services.GetRequiredService<CloudTasksEmulator>().Faults;
             var clock = Stopwatch.StartNew();
@@ -168,13 +168,5 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
         var parts = path.Split('/');
         await using var receiver = client.CreateReceiver(parts[0], new ServiceBusReceiverOptions { SubQueue = parts.Length > 1 ? SubQueue.DeadLetter : SubQueue.None });
         return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
-    }
-
-    /// <summary>A port to reuse after a restart: bound as 0 and read back, then released for the emulator.</summary>
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
