@@ -18,7 +18,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly EmulatorOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<Dispatcher> _logger;
-    private readonly HttpClient _http;
+    private readonly HttpMessageInvoker _http; // not HttpClient: no linked CancellationTokenSource and no extra state machine per request
     private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
     private readonly CancellationTokenSource _stopping = new();
 
@@ -35,6 +35,14 @@ internal sealed partial class Dispatcher : BackgroundService
     private static readonly TimeSpan FirstRewriteDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRewriteDelay = TimeSpan.FromSeconds(30);
 
+    /// <summary>Deadline sources kept for reuse (about the attempts under way at once).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<CancellationTokenSource> _deadlines = new();
+    private const int MaxPooledDeadlines = 1024;
+
+    /// <summary>Parsed target URLs by the URL as given; distinct URLs are unbounded, so past this the cache starts over.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TargetUri> _targets = new(StringComparer.Ordinal);
+    private const int MaxCachedTargets = 1024;
+
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
     {
         _state = state;
@@ -42,7 +50,7 @@ internal sealed partial class Dispatcher : BackgroundService
         _options = options;
         _time = time;
         _logger = logger;
-        _http = new HttpClient(new SocketsHttpHandler
+        _http = new HttpMessageInvoker(new SocketsHttpHandler
         {
             // Cloud Tasks treats a redirect as the attempt's response (an execution that failed), not something to follow.
             AllowAutoRedirect = false,
@@ -51,10 +59,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
             // Targets get the task's own headers, as from the real service; no traceparent of the emulator's.
             ActivityHeadersPropagator = null,
-        })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        }, disposeHandler: true); // no timeout but each attempt's deadline; the response is read up to its headers only
         _timer = time.CreateTimer(static self => ((Dispatcher)self!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         state.OnDispatchWanted(Wake);
     }
@@ -77,22 +82,8 @@ internal sealed partial class Dispatcher : BackgroundService
     /// <summary>Dispatches one attempt now (RunTask).</summary>
     public void Start(DispatchWork work)
     {
-        // On the thread pool: building and sending the request must not hold up the loop handing out the next ones.
         Interlocked.Increment(ref _running);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await RunAsync(work).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
-                {
-                    _drained.TrySetResult();
-                }
-            }
-        });
+        _ = RunAsync(work);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -109,6 +100,10 @@ internal sealed partial class Dispatcher : BackgroundService
         await _timer.DisposeAsync();
         _http.Dispose();
         _stopping.Dispose();
+        while (_deadlines.TryDequeue(out var timeout))
+        {
+            timeout.Dispose();
+        }
     }
 
     public override void Dispose()
@@ -154,6 +149,24 @@ internal sealed partial class Dispatcher : BackgroundService
     }
 
     private async Task RunAsync(DispatchWork work)
+    {
+        try
+        {
+            // On the thread pool: building and sending the request must not hold up the loop handing out the next
+            // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
+            await Task.Yield();
+            await AttemptAsync(work).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+            {
+                _drained.TrySetResult();
+            }
+        }
+    }
+
+    private async Task AttemptAsync(DispatchWork work)
     {
         try
         {
@@ -234,26 +247,26 @@ internal sealed partial class Dispatcher : BackgroundService
 
     private async Task<DispatchResult> SendAsync(DispatchWork work)
     {
-        using var request = BuildRequest(work);
+        using var request = BuildRequest(work, out var target);
         var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
             && ActivityContext.TryParse(traceparent, work.Task.HttpRequest.Headers.GetValueOrDefault("tracestate"), out var context)
             ? context
             : default;
-        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity("cloudtasks dispatch " + request.Method.Method, ActivityKind.Client, parent);
+        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity(SpanName(request.Method), ActivityKind.Client, parent);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(EmulatorDiagnostics.Tags.HttpMethod, request.Method.Method);
-            activity.SetTag(EmulatorDiagnostics.Tags.UrlFull, request.RequestUri!.GetLeftPart(UriPartial.Path));
+            activity.SetTag(EmulatorDiagnostics.Tags.UrlFull, target.WithoutQuery);
             activity.SetTag(EmulatorDiagnostics.Tags.Queue, work.Queue.Name);
             activity.SetTag(EmulatorDiagnostics.Tags.Task, work.Task.Name);
             activity.SetTag(EmulatorDiagnostics.Tags.RetryCount, work.RetryCount);
         }
 
         var deadline = work.Task.DispatchDeadline?.ToTimeSpan() ?? TaskRules.DefaultDispatchDeadline;
-        using var timeout = new CancellationTokenSource(deadline, _time);
+        var timeout = RentDeadline(deadline);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             activity?.SetTag(EmulatorDiagnostics.Tags.HttpStatusCode, status);
             if (status is < 200 or >= 300)
@@ -277,9 +290,74 @@ internal sealed partial class Dispatcher : BackgroundService
             activity?.SetTag(EmulatorDiagnostics.Tags.ErrorType, ex.HttpRequestError.ToString());
             return new DispatchResult(503, _time.GetUtcNow(), null);
         }
+        finally
+        {
+            ReturnDeadline(timeout);
+        }
     }
 
-    private HttpRequestMessage BuildRequest(DispatchWork work)
+    /// <summary>
+    /// A deadline's CancellationTokenSource, reused: a new one per attempt cost a source, its timer and its
+    /// registration in the timer queue. A reused one keeps its timer and is only re-armed.
+    /// </summary>
+    private CancellationTokenSource RentDeadline(TimeSpan deadline)
+    {
+        if (!_deadlines.TryDequeue(out var timeout))
+        {
+            timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        }
+
+        timeout.CancelAfter(deadline);
+        return timeout;
+    }
+
+    private void ReturnDeadline(CancellationTokenSource timeout)
+    {
+        // TryReset fails once the deadline fired (or its timer cannot be stopped for sure): then it is not reused.
+        if (_deadlines.Count < MaxPooledDeadlines && timeout.TryReset())
+        {
+            _deadlines.Enqueue(timeout);
+        }
+        else
+        {
+            timeout.Dispose();
+        }
+    }
+
+    private static string SpanName(System.Net.Http.HttpMethod method) => method.Method switch
+    {
+        "POST" => "cloudtasks dispatch POST",
+        "GET" => "cloudtasks dispatch GET",
+        "PUT" => "cloudtasks dispatch PUT",
+        "DELETE" => "cloudtasks dispatch DELETE",
+        "PATCH" => "cloudtasks dispatch PATCH",
+        "HEAD" => "cloudtasks dispatch HEAD",
+        "OPTIONS" => "cloudtasks dispatch OPTIONS",
+        var other => "cloudtasks dispatch " + other,
+    };
+
+    /// <summary>A target URL parsed once: tasks of a queue mostly share a few URLs, and a Uri is immutable.</summary>
+    private TargetUri ParseTarget(string url)
+    {
+        if (_targets.TryGetValue(url, out var target))
+        {
+            return target;
+        }
+
+        var uri = new Uri(url, UriKind.Absolute);
+        target = new TargetUri(uri, uri.GetLeftPart(UriPartial.Path));
+        if (_targets.Count >= MaxCachedTargets)
+        {
+            _targets.Clear();
+        }
+
+        _targets[url] = target;
+        return target;
+    }
+
+    private sealed record TargetUri(Uri Uri, string WithoutQuery);
+
+    private HttpRequestMessage BuildRequest(DispatchWork work, out TargetUri targetUri)
     {
         var task = work.Task;
         HttpRequestMessage request;
@@ -291,7 +369,8 @@ internal sealed partial class Dispatcher : BackgroundService
             var target = work.Queue.HttpTarget;
             var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
             var url = UriOverrides.Apply(http.Url, target?.UriOverride);
-            request = new HttpRequestMessage(ToHttpMethod(method), new Uri(url, UriKind.Absolute));
+            targetUri = ParseTarget(url);
+            request = new HttpRequestMessage(ToHttpMethod(method), targetUri.Uri);
             if (target is { HeaderOverrides.Count: > 0 })
             {
                 var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
@@ -326,6 +405,7 @@ internal sealed partial class Dispatcher : BackgroundService
         {
             var appEngine = task.AppEngineHttpRequest;
             var url = new Uri(new Uri(_options.AppEngineHost), appEngine.RelativeUri);
+            targetUri = new TargetUri(url, url.GetLeftPart(UriPartial.Path));
             request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
             headers = appEngine.Headers;
             body = appEngine.Body;
