@@ -166,7 +166,40 @@ internal sealed partial class Dispatcher : BackgroundService
         }
     }
 
+    /// <summary>
+    /// One attempt. The request leaves at once, without waiting for its start's commit: Cloud Tasks delivers at least
+    /// once, so a crash may cause a redelivery but must never lose a task or an outcome, and storage must never go
+    /// backward. With a durable store (one writer, commits in the order the writes were queued under the state's lock):
+    /// <list type="number">
+    /// <item>TakeDue queues the started row (dispatch_count + 1, the attempt) and changes memory;</item>
+    /// <item>the request leaves;</item>
+    /// <item>the start commits (usually while the request is under way);</item>
+    /// <item>the response comes and CompleteAttempt queues the outcome (the row with the response and the retry's
+    /// schedule, or the deletion and its tombstone) behind the start;</item>
+    /// <item>the outcome commits.</item>
+    /// </list>
+    /// SIGKILL between 1 and 3: storage has the task as before the attempt; after a restart it is dispatched again
+    /// with the same dispatch count (if the request had left, the target gets it twice). Between 3 and 5: storage has
+    /// the start; after a restart the task is dispatched again. After 5: the outcome stands. In no case is a task or an
+    /// acknowledged outcome lost, and the dispatch count on disk never goes down. A failed commit of the start (or of
+    /// the outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as
+    /// memory has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
+    /// </summary>
     private async Task AttemptAsync(DispatchWork work)
+    {
+        // In memory (and when the start is already on disk) there is nothing to watch.
+        var startWritten = work.Recorded.IsCompletedSuccessfully ? Task.CompletedTask : RewriteIfStartFailsAsync(work);
+        try
+        {
+            await SendAndCompleteAsync(work).ConfigureAwait(false);
+        }
+        finally
+        {
+            await startWritten.ConfigureAwait(false); // never faults: it logs and writes again
+        }
+    }
+
+    private async Task RewriteIfStartFailsAsync(DispatchWork work)
     {
         try
         {
@@ -174,11 +207,13 @@ internal sealed partial class Dispatcher : BackgroundService
         }
         catch (Exception ex)
         {
-            LogStartNotRecorded(work.Task.Name, ex);
-            _state.AbandonAttempt(work);
-            return;
+            LogStartNotDurable(work.Task.Name, ex);
+            await RewriteUntilDurableAsync(work).ConfigureAwait(false);
         }
+    }
 
+    private async Task SendAndCompleteAsync(DispatchWork work)
+    {
         DispatchResult result;
         try
         {
@@ -214,9 +249,10 @@ internal sealed partial class Dispatcher : BackgroundService
     }
 
     /// <summary>
-    /// The outcome's commit failed: memory has it, storage not. Writes the task as memory has it until a commit
-    /// holds (at once, then backing off), so storage agrees with memory again; gives up only at shutdown, when
-    /// storage keeps the attempt's start and the task is tried again after a restart.
+    /// The commit of the attempt's start or outcome failed: memory has it, storage not. Writes the task as memory has
+    /// it until a commit holds (at once, then backing off), so storage agrees with memory again; gives up only at
+    /// shutdown, when storage keeps what it had (the task as before the attempt, or its start) and the task is tried
+    /// again after a restart.
     /// </summary>
     private async Task RewriteUntilDurableAsync(DispatchWork work)
     {
@@ -479,8 +515,8 @@ internal sealed partial class Dispatcher : BackgroundService
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
     private partial void LogDispatchFailed(string task, Exception exception);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Recording the start of an attempt of {Task} failed; it was not sent and will be tried again")]
-    private partial void LogStartNotRecorded(string task, Exception exception);
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Committing the start of an attempt of {Task} failed; it was sent, writing the task again")]
+    private partial void LogStartNotDurable(string task, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
     private partial void LogCompleteFailed(string task, Exception exception);

@@ -206,33 +206,14 @@ internal sealed partial class EmulatorState
         return until;
     }
 
-    /// <summary>The attempt's start could not be made durable, so it never left: the task is tried again shortly.</summary>
-    public void AbandonAttempt(DispatchWork work)
-    {
-        lock (_gate)
-        {
-            if (_queues.TryGetValue(work.Queue.Name, out var queue)
-                && queue.InFlightAttempts.Remove(work.AttemptId)
-                && queue.Tasks.TryGetValue(work.Task.Name, out var task)
-                && task.InFlight
-                && task.AttemptId == work.AttemptId)
-            {
-                RecoverAfterFailedSettle(queue, task, _time.GetUtcNow());
-                _dirty.Add(queue);
-            }
-
-            Signal();
-        }
-    }
-
+    /// <summary>
+    /// Applies the outcome. Memory changes only after the write that can throw was queued: when it throws, the task
+    /// keeps what storage has (its counts and schedule), and <see cref="RecoverAfterFailedSettle"/> puts it back.
+    /// </summary>
     private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
     {
-        if (AttemptRules.IsExecution(result.StatusCode))
-        {
-            task.ExecutionCount++;
-        }
-
-        task.PreviousResponse = result.StatusCode ?? 504;
+        var executionCount = task.ExecutionCount + (AttemptRules.IsExecution(result.StatusCode) ? 1 : 0);
+        var previousResponse = result.StatusCode ?? 504;
         if (AttemptRules.IsSuccess(result.StatusCode))
         {
             RemoveTasks(queue, [task], now); // gone: nothing of the attempt needs writing into the task first
@@ -269,8 +250,11 @@ internal sealed partial class EmulatorState
 
         var due = now + AttemptRules.NextDelay(retry, settled.DispatchCount, result.StatusCode, result.RetryAfter);
         settled.ScheduleTime = Timestamp.FromDateTimeOffset(due);
-        task.Task = settled;
-        _store.SaveTask(task);
+        var row = new StoredTask { Task = settled, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = executionCount, PreviousResponse = previousResponse, FirstAttemptAt = task.FirstAttemptAt };
+        _store.SaveTask(row);
+        task.TakeTaskFrom(row);
+        task.ExecutionCount = executionCount;
+        task.PreviousResponse = previousResponse;
         queue.Ready.Add((due, task.Sequence, task.Name));
         SignalCompletion(queue, now);
     }
@@ -298,8 +282,8 @@ internal sealed partial class EmulatorState
             started.FirstAttempt = started.LastAttempt.Clone();
         }
 
-        // Durable before the attempt leaves: after a crash mid-attempt the task shows the dispatch it had. Written
-        // before anything in memory changes, so a failed write leaves the task as it was.
+        // Queued for the writer before anything in memory changes, so a write that throws leaves the task as it was.
+        // The request does not wait for this commit (see Dispatcher.AttemptAsync for what a crash at each step does).
         var firstAttemptAt = task.FirstAttemptAt ?? now;
         var row = new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt };
         _store.SaveTask(row);
