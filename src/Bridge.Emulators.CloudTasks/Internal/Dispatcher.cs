@@ -228,7 +228,14 @@ internal sealed partial class Dispatcher : BackgroundService
         Task durable;
         try
         {
-            durable = _state.CompleteAttempt(work, result);
+            durable = _state.CompleteAttempt(work, result, takeNext: true, out var next);
+            if (next is not null)
+            {
+                foreach (var started in next)
+                {
+                    Start(started); // what the freed slot lets the queue send, without a pass of the loop
+                }
+            }
         }
         catch (Exception ex)
         {
