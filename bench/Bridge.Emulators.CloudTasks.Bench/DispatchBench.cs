@@ -50,7 +50,7 @@ internal static class DispatchBench
                 await DispatchRoundAsync(host, target, 1000, oidc: false);
                 await PlainRoundAsync(http, target, 1000, token);
                 await PlainRoundAsync(http, target, 1000, null);
-            }, report);
+            }, maxRounds: 8, report);
 
             var rounds = new Dictionary<string, List<Round>> { ["dispatch+oidc"] = [], ["plain+jwt"] = [], ["dispatch"] = [], ["plain"] = [] };
             for (var round = 0; round < Rounds; round++)
@@ -104,7 +104,7 @@ internal static class DispatchBench
         {
             await using var host = await EmulatorHost.StartAsync(o => o.Data = durable ? data : null);
             using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) });
-            await WarmUpAsync(() => plain ? PlainRoundAsync(http, target, 1000, null) : DispatchRoundAsync(host, target, 1000, oidc: false), report);
+            await WarmUpAsync(() => plain ? PlainRoundAsync(http, target, 1000, null) : DispatchRoundAsync(host, target, 1000, oidc: false), maxRounds: 30, report);
 
             using var perf = Environment.GetEnvironmentVariable("BENCH_PERF_CTL") is { Length: > 0 } fifo ? new StreamWriter(fifo) { AutoFlush = true } : null;
             using var allocations = new AllocationSampler();
@@ -146,9 +146,9 @@ internal static class DispatchBench
 
     /// <summary>
     /// Runs warm-up rounds until tiered compilation settles: a round that compiled fewer than 20 methods (tier-ups
-    /// included), at least 3 rounds and at most 30.
+    /// included), at least 3 rounds and at most <paramref name="maxRounds"/>.
     /// </summary>
-    private static async System.Threading.Tasks.Task WarmUpAsync(Func<System.Threading.Tasks.Task> round, Action<string> report)
+    private static async System.Threading.Tasks.Task WarmUpAsync(Func<System.Threading.Tasks.Task> round, int maxRounds, Action<string> report)
     {
         var rounds = 0;
         long compiled;
@@ -159,7 +159,7 @@ internal static class DispatchBench
             compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
             rounds++;
         }
-        while (rounds < 30 && (rounds < 3 || compiled >= 20));
+        while (rounds < maxRounds && (rounds < 3 || compiled >= 20));
 
         report($"(warm-up: {rounds} rounds; the last compiled {compiled} methods)");
     }
