@@ -139,6 +139,37 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         Assert.Equal(0, second.PreviousResponse);
     }
 
+    [Fact]
+    public async Task A_completion_during_shutdown_hands_out_no_new_attempt()
+    {
+        using var gate = new ManualResetEventSlim();
+        _target.Respond = (request, before) =>
+        {
+            if (before == 0)
+            {
+                Assert.True(gate.Wait(Bound)); // the first attempt is under way until the shutdown has begun
+            }
+
+            return TargetResponse.Ok;
+        };
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName, RateLimits = new RateLimits { MaxConcurrentDispatches = 1 } } });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/second", HttpRequest = new HttpRequest { Url = _target.Url("/x").ToString() } } });
+        using var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _clock, TimeSpan.FromHours(1));
+        using var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _clock, NullLogger<Dispatcher>.Instance);
+        await dispatcher.StartAsync(CancellationToken.None);
+        await _target.WaitForRequestsAsync(1, Bound);
+
+        var stopping = dispatcher.StopAsync(CancellationToken.None); // waits for the attempt under way
+        gate.Set();
+        await stopping.WaitAsync(Bound);
+
+        Assert.Single(_target.Requests); // the freed slot was not used after the shutdown began
+        Assert.False(state.IsInFlight(QueueName + "/tasks/second"));
+        Assert.Equal(QueueName + "/tasks/second", state.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/second" }).Name);
+    }
+
     /// <summary>
     /// Queue A: every task answered 503 once, then its second attempt held at the target; an acknowledged write after
     /// those starts makes dispatch count 2 durable. Queue B: first attempts held, their starts possibly not committed.

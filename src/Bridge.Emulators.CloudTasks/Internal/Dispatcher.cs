@@ -29,6 +29,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly ITimer _timer; // rescheduled each pass, never made anew
     private int _running; // attempts under way, so shutdown can let them finish
+    private volatile bool _stopRequested; // from the start of shutdown, a completion hands out no new attempt
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Waits between writes of an outcome whose commit failed (the first rewrite goes at once).</summary>
@@ -88,6 +89,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopRequested = true; // before the loop stops: completions stop handing out too (the loop's own rule)
         await base.StopAsync(cancellationToken);
         await _stopping.CancelAsync();
         if (Volatile.Read(ref _running) == 0)
@@ -228,7 +230,7 @@ internal sealed partial class Dispatcher : BackgroundService
         Task durable;
         try
         {
-            durable = _state.CompleteAttempt(work, result, takeNext: true, out var next);
+            durable = _state.CompleteAttempt(work, result, takeNext: !_stopRequested, out var next);
             if (next is not null)
             {
                 foreach (var started in next)
