@@ -20,7 +20,7 @@ namespace Bridge.Emulators.CloudTasks.Bench;
 /// set, the User-Agent, and with OIDC a bearer JWT: the baseline's is RS256-signed once, as a client caching its
 /// token sends it). The rate limits cannot bind: every round uses fresh queues whose bucket holds more tokens than
 /// the round gives each queue. A round ends when the target has every request and the emulator is idle (the
-/// outcomes recorded); the wait is on the target's arrivals and the emulator's change signal, not on polling.
+/// outcomes recorded); the wait is on a count kept in the target's answer and the emulator's change signal, not on polling.
 /// </summary>
 internal static class DispatchBench
 {
@@ -42,11 +42,15 @@ internal static class DispatchBench
             using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) });
             var token = SignedToken(target.Url("/raw").ToString());
 
-            // Warm-up: JIT, connection pools, the emulator's first queues.
-            await DispatchRoundAsync(host, target, 400, oidc: true);
-            await DispatchRoundAsync(host, target, 400, oidc: false);
-            await PlainRoundAsync(http, target, 400, token);
-            await PlainRoundAsync(http, target, 400, null);
+            // Warm-up: connection pools, the emulator's first queues, and tiered compilation until it settles (on a
+            // loaded machine its background thread took several rounds: JIT inside a measured round is not steady state).
+            await WarmUpAsync(async () =>
+            {
+                await DispatchRoundAsync(host, target, 1000, oidc: true);
+                await DispatchRoundAsync(host, target, 1000, oidc: false);
+                await PlainRoundAsync(http, target, 1000, token);
+                await PlainRoundAsync(http, target, 1000, null);
+            }, maxRounds: 8, report);
 
             var rounds = new Dictionary<string, List<Round>> { ["dispatch+oidc"] = [], ["plain+jwt"] = [], ["dispatch"] = [], ["plain"] = [] };
             for (var round = 0; round < Rounds; round++)
@@ -75,7 +79,7 @@ internal static class DispatchBench
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
-                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; load average {load}");
+                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; load average {load}");
             }
         }
         finally
@@ -87,18 +91,125 @@ internal static class DispatchBench
         }
     }
 
-    /// <summary>Only dispatch rounds (in memory, no token), for a profiler attached to this process: no baseline mixed in.</summary>
-    public static async System.Threading.Tasks.Task ProfileAsync(HttpTargetServer target, int perRound, int rounds, Action<string> report)
+    /// <summary>
+    /// Only dispatch rounds (in memory, no token; durable with <paramref name="durable"/>), for a profiler: no baseline
+    /// mixed in. Only the dispatch phase of each round (not the task creation before it) is profiled: with
+    /// BENCH_PERF_CTL set to the control FIFO of <c>perf record --control fifo:PATH -D -1</c>, perf is enabled for
+    /// exactly that phase; and the runtime's allocation samples (one per ~100 KB) are counted by type over it.
+    /// </summary>
+    public static async System.Threading.Tasks.Task ProfileAsync(HttpTargetServer target, int perRound, int rounds, bool durable, bool plain, Action<string> report)
     {
-        await using var host = await EmulatorHost.StartAsync();
-        await DispatchRoundAsync(host, target, 400, oidc: false);
-        var results = new List<Round>();
-        for (var i = 0; i < rounds; i++)
+        var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+        try
         {
-            results.Add(await DispatchRoundAsync(host, target, Math.Min(perRound, Queues * 500), oidc: false));
+            await using var host = await EmulatorHost.StartAsync(o => o.Data = durable ? data : null);
+            using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) });
+            await WarmUpAsync(() => plain ? PlainRoundAsync(http, target, 1000, null) : DispatchRoundAsync(host, target, 1000, oidc: false), maxRounds: 30, report);
+
+            using var perf = Environment.GetEnvironmentVariable("BENCH_PERF_CTL") is { Length: > 0 } fifo ? new StreamWriter(fifo) { AutoFlush = true } : null;
+            using var allocations = new AllocationSampler();
+            var results = new List<Round>();
+            for (var i = 0; i < rounds; i++)
+            {
+                void Phase(bool on)
+                {
+                    allocations.Enabled = on;
+                    perf?.WriteLine(on ? "enable" : "disable");
+                }
+
+                var n = Math.Min(perRound, Queues * 500);
+                results.Add(plain ? await PlainRoundAsync(http, target, n, null, Phase) : await DispatchRoundAsync(host, target, n, oidc: false, Phase));
+            }
+
+            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request");
+            var total = results.Count * Math.Min(perRound, Queues * 500);
+            foreach (var (type, bytes) in allocations.ByType().Take(40))
+            {
+                report($"  {bytes / (double)total,8:F0} B/request  {type}");
+            }
+
+            var compiled = allocations.Compiled().ToList();
+            report($"Methods compiled while measuring: {compiled.Sum(c => c.Count)}");
+            foreach (var (method, times) in compiled.Take(30))
+            {
+                report($"  {times,5}  {method}");
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(data))
+            {
+                Directory.Delete(data, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs warm-up rounds until tiered compilation settles: a round that compiled fewer than 20 methods (tier-ups
+    /// included), at least 3 rounds and at most <paramref name="maxRounds"/>.
+    /// </summary>
+    private static async System.Threading.Tasks.Task WarmUpAsync(Func<System.Threading.Tasks.Task> round, int maxRounds, Action<string> report)
+    {
+        var rounds = 0;
+        long compiled;
+        do
+        {
+            var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+            await round();
+            compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
+            rounds++;
+        }
+        while (rounds < maxRounds && (rounds < 3 || compiled >= 20));
+
+        report($"(warm-up: {rounds} rounds; the last compiled {compiled} methods)");
+    }
+
+    /// <summary>The runtime's AllocationTick events (about one per 100 KB allocated), summed by type while enabled.</summary>
+    private sealed class AllocationSampler : System.Diagnostics.Tracing.EventListener
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _bytes = new();
+
+        public bool Enabled { get; set; }
+
+        public IEnumerable<(string Type, long Bytes)> ByType() => _bytes.OrderByDescending(p => p.Value).Select(p => (p.Key, p.Value));
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            {
+                // GC keyword (AllocationTick); JIT and Loader keywords (MethodLoadVerbose: what is compiled while measuring).
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)(0x1 | 0x10 | 0x8));
+            }
         }
 
-        report($"Dispatch only (profile), in memory, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request");
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _compiled = new();
+
+        public IEnumerable<(string Method, int Count)> Compiled() => _compiled.OrderByDescending(p => p.Value).Select(p => (p.Key, p.Value));
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            if (!Enabled || e.EventName is null || e.Payload is null)
+            {
+                return;
+            }
+
+            if (e.EventName.StartsWith("MethodLoadVerbose", StringComparison.Ordinal))
+            {
+                string Field(string name) => e.PayloadNames!.IndexOf(name) is var i and >= 0 ? Convert.ToString(e.Payload[i], CultureInfo.InvariantCulture) ?? "?" : "?";
+                var method = $"{Field("MethodNamespace")}::{Field("MethodName")} [{Field("OptimizationTier")}]";
+                _compiled.AddOrUpdate(method, 1, (_, c) => c + 1);
+                return;
+            }
+
+            if (!e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            var type = e.PayloadNames!.IndexOf("TypeName") is var t and >= 0 ? e.Payload[t] as string ?? "?" : "?";
+            var amount = e.PayloadNames!.IndexOf("AllocationAmount64") is var a and >= 0 ? Convert.ToInt64(e.Payload[a], CultureInfo.InvariantCulture) : 100_000;
+            _bytes.AddOrUpdate(type, amount, (_, sum) => sum + amount);
+        }
     }
 
     /// <summary>
@@ -148,7 +259,7 @@ internal static class DispatchBench
     }
 
     /// <summary>One round of dispatch: tasks created in paused fresh queues, then the queues resumed and timed until done.</summary>
-    private static async Task<Round> DispatchRoundAsync(EmulatorHost host, HttpTargetServer target, int n, bool oidc)
+    private static async Task<Round> DispatchRoundAsync(EmulatorHost host, HttpTargetServer target, int n, bool oidc, Action<bool>? phase = null)
     {
         var queues = new List<QueueName>();
         for (var q = 0; q < Queues; q++)
@@ -172,12 +283,27 @@ internal static class DispatchBench
             await host.Client.CreateTaskAsync(queues[i % queues.Count], new TaskMessage { HttpRequest = request }, ct);
         });
 
-        var before = target.Requests.Count;
+        // The end of the round is counted in the target's answer, not awaited per arrival: waiting on the target's
+        // arrival signal woke this method once per request (a thread-pool hop and ~330 B each), a cost only this side paid.
+        var arrived = 0;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        target.Respond = (_, _) =>
+        {
+            if (Interlocked.Increment(ref arrived) == n)
+            {
+                all.TrySetResult();
+            }
+
+            return TargetResponse.Ok;
+        };
+        phase?.Invoke(true);
         var measure = Measure.Start();
         await System.Threading.Tasks.Task.WhenAll(queues.Select(q => host.Client.ResumeQueueAsync(q)));
-        await target.WaitForRequestsAsync(before + n, TimeSpan.FromMinutes(5));
+        await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
         await host.Emulator.WaitForIdleAsync(timeout: TimeSpan.FromMinutes(1)); // the outcomes recorded too
         var round = measure.Stop(n);
+        phase?.Invoke(false);
+        target.Respond = (_, _) => TargetResponse.Ok;
         foreach (var q in queues)
         {
             await host.Client.DeleteQueueAsync(q);
@@ -187,11 +313,12 @@ internal static class DispatchBench
     }
 
     /// <summary>One round of plain HttpClient POSTs with the headers a dispatch carries.</summary>
-    private static async Task<Round> PlainRoundAsync(HttpClient http, HttpTargetServer target, int n, string? token)
+    private static async Task<Round> PlainRoundAsync(HttpClient http, HttpTargetServer target, int n, string? token, Action<bool>? phase = null)
     {
         var url = target.Url("/raw");
         var body = Body.ToByteArray();
         var eta = Dispatch.FormatEta(TimeProvider.System.GetUtcNow());
+        phase?.Invoke(true);
         var measure = Measure.Start();
         await Parallel.ForEachAsync(Enumerable.Range(0, n), new ParallelOptions { MaxDegreeOfParallelism = InFlight }, async (i, ct) =>
         {
@@ -209,7 +336,9 @@ internal static class DispatchBench
             request.Headers.TryAddWithoutValidation("X-CloudTasks-TaskETA", eta);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         });
-        return measure.Stop(n);
+        var round = measure.Stop(n);
+        phase?.Invoke(false);
+        return round;
     }
 
     /// <summary>An RS256 JWT with the claims of an emulator token, signed once (2048-bit key).</summary>
@@ -238,7 +367,7 @@ internal static class DispatchBench
         return sorted[(sorted.Count - 1) / 2];
     }
 
-    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest);
+    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest);
 
     /// <summary>Wall time, the whole process's CPU time and its allocations over one round.</summary>
     private sealed class Measure
@@ -246,6 +375,7 @@ internal static class DispatchBench
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;
         private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: false);
+        private readonly TimeSpan _jit = System.Runtime.JitInfo.GetCompilationTime();
 
         public static Measure Start() => new();
 
@@ -254,7 +384,8 @@ internal static class DispatchBench
             var wall = _clock.Elapsed;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu;
             var allocated = GC.GetTotalAllocatedBytes(precise: false) - _allocated;
-            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n);
+            var jit = System.Runtime.JitInfo.GetCompilationTime() - _jit;
+            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n);
         }
     }
 

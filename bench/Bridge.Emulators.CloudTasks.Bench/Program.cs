@@ -16,7 +16,7 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 // --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
 // comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only);
 // --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable;
-// --dispatch-profile only dispatch rounds in memory, to run under a profiler (dotnet-trace collect -- dotnet <bench dll> --dispatch-profile).
+// --dispatch-profile only dispatch rounds in memory (durable with --durable), to run under a profiler (see the README's dispatch section).
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
 var longMode = args.Contains("--long");
@@ -39,10 +39,10 @@ if (args.Contains("--million")) { await MillionTasksBench.RunAsync(durableOnly: 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");
 
-// --dispatch-profile: only dispatch rounds, in memory (to run under dotnet-trace).
+// --dispatch-profile: only dispatch rounds, in memory or --durable, with allocations by type (and perf control through BENCH_PERF_CTL).
 if (args.Contains("--dispatch-profile"))
 {
-    await DispatchBench.ProfileAsync(target, count, 10, Report);
+    await DispatchBench.ProfileAsync(target, count, 10, args.Contains("--durable"), args.Contains("--plain"), Report);
     return;
 }
 

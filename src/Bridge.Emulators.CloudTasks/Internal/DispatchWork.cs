@@ -14,7 +14,7 @@ internal sealed record DispatchWork(
     DateTimeOffset Eta,
     DateTimeOffset DispatchTime)
 {
-    /// <summary>Completes once the attempt's start is durable; the request leaves only after that.</summary>
+    /// <summary>Completes once the attempt's start is durable (faults when its commit failed); the request does not wait for it.</summary>
     public System.Threading.Tasks.Task Recorded { get; init; } = System.Threading.Tasks.Task.CompletedTask;
 }
 

@@ -18,7 +18,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly EmulatorOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<Dispatcher> _logger;
-    private readonly HttpClient _http;
+    private readonly HttpMessageInvoker _http; // not HttpClient: no linked CancellationTokenSource and no extra state machine per request
     private static readonly TimeSpan MaxClockDrift = TimeSpan.FromMilliseconds(1);
     private readonly CancellationTokenSource _stopping = new();
 
@@ -29,11 +29,20 @@ internal sealed partial class Dispatcher : BackgroundService
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly ITimer _timer; // rescheduled each pass, never made anew
     private int _running; // attempts under way, so shutdown can let them finish
+    private volatile bool _stopRequested; // from the start of shutdown, a completion hands out no new attempt
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Waits between writes of an outcome whose commit failed (the first rewrite goes at once).</summary>
     private static readonly TimeSpan FirstRewriteDelay = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRewriteDelay = TimeSpan.FromSeconds(30);
+
+    /// <summary>Deadline sources kept for reuse (about the attempts under way at once).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<CancellationTokenSource> _deadlines = new();
+    private const int MaxPooledDeadlines = 1024;
+
+    /// <summary>Parsed target URLs by the URL as given; distinct URLs are unbounded, so past this the cache starts over.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TargetUri> _targets = new(StringComparer.Ordinal);
+    private const int MaxCachedTargets = 1024;
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
     {
@@ -42,7 +51,7 @@ internal sealed partial class Dispatcher : BackgroundService
         _options = options;
         _time = time;
         _logger = logger;
-        _http = new HttpClient(new SocketsHttpHandler
+        _http = new HttpMessageInvoker(new SocketsHttpHandler
         {
             // Cloud Tasks treats a redirect as the attempt's response (an execution that failed), not something to follow.
             AllowAutoRedirect = false,
@@ -51,10 +60,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
             // Targets get the task's own headers, as from the real service; no traceparent of the emulator's.
             ActivityHeadersPropagator = null,
-        })
-        {
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        }, disposeHandler: true); // no timeout but each attempt's deadline; the response is read up to its headers only
         _timer = time.CreateTimer(static self => ((Dispatcher)self!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         state.OnDispatchWanted(Wake);
     }
@@ -77,26 +83,13 @@ internal sealed partial class Dispatcher : BackgroundService
     /// <summary>Dispatches one attempt now (RunTask).</summary>
     public void Start(DispatchWork work)
     {
-        // On the thread pool: building and sending the request must not hold up the loop handing out the next ones.
         Interlocked.Increment(ref _running);
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await RunAsync(work).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
-                {
-                    _drained.TrySetResult();
-                }
-            }
-        });
+        _ = RunAsync(work);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopRequested = true; // before the loop stops: completions stop handing out too (the loop's own rule)
         await base.StopAsync(cancellationToken);
         await _stopping.CancelAsync();
         if (Volatile.Read(ref _running) == 0)
@@ -109,6 +102,10 @@ internal sealed partial class Dispatcher : BackgroundService
         await _timer.DisposeAsync();
         _http.Dispose();
         _stopping.Dispose();
+        while (_deadlines.TryDequeue(out var timeout))
+        {
+            timeout.Dispose();
+        }
     }
 
     public override void Dispose()
@@ -157,15 +154,68 @@ internal sealed partial class Dispatcher : BackgroundService
     {
         try
         {
+            // On the thread pool: building and sending the request must not hold up the loop handing out the next
+            // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
+            await Task.Yield();
+            await AttemptAsync(work).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+            {
+                _drained.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One attempt. The request leaves at once, without waiting for its start's commit: Cloud Tasks delivers at least
+    /// once, so a crash may cause a redelivery but must never lose a task or an outcome, and storage must never go
+    /// backward. With a durable store (one writer, commits in the order the writes were queued under the state's lock):
+    /// <list type="number">
+    /// <item>TakeDue queues the started row (dispatch_count + 1, the attempt) and changes memory;</item>
+    /// <item>the request leaves;</item>
+    /// <item>the start commits (usually while the request is under way);</item>
+    /// <item>the response comes and CompleteAttempt queues the outcome (the row with the response and the retry's
+    /// schedule, or the deletion and its tombstone) behind the start;</item>
+    /// <item>the outcome commits.</item>
+    /// </list>
+    /// SIGKILL between 1 and 3: storage has the task as before the attempt; after a restart it is dispatched again
+    /// with the same dispatch count (if the request had left, the target gets it twice). Between 3 and 5: storage has
+    /// the start; after a restart the task is dispatched again. After 5: the outcome stands. In no case is a task or an
+    /// acknowledged outcome lost, and the dispatch count on disk never goes down. A failed commit of the start (or of
+    /// the outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as
+    /// memory has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
+    /// </summary>
+    private async Task AttemptAsync(DispatchWork work)
+    {
+        // In memory (and when the start is already on disk) there is nothing to watch.
+        var startWritten = work.Recorded.IsCompletedSuccessfully ? Task.CompletedTask : RewriteIfStartFailsAsync(work);
+        try
+        {
+            await SendAndCompleteAsync(work).ConfigureAwait(false);
+        }
+        finally
+        {
+            await startWritten.ConfigureAwait(false); // never faults: it logs and writes again
+        }
+    }
+
+    private async Task RewriteIfStartFailsAsync(DispatchWork work)
+    {
+        try
+        {
             await work.Recorded.ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            LogStartNotRecorded(work.Task.Name, ex);
-            _state.AbandonAttempt(work);
-            return;
+            LogStartNotDurable(work.Task.Name, ex);
+            await RewriteUntilDurableAsync(work).ConfigureAwait(false);
         }
+    }
 
+    private async Task SendAndCompleteAsync(DispatchWork work)
+    {
         DispatchResult result;
         try
         {
@@ -180,7 +230,14 @@ internal sealed partial class Dispatcher : BackgroundService
         Task durable;
         try
         {
-            durable = _state.CompleteAttempt(work, result);
+            durable = _state.CompleteAttempt(work, result, takeNext: !_stopRequested, out var next);
+            if (next is not null)
+            {
+                foreach (var started in next)
+                {
+                    Start(started); // what the freed slot lets the queue send, without a pass of the loop
+                }
+            }
         }
         catch (Exception ex)
         {
@@ -201,9 +258,10 @@ internal sealed partial class Dispatcher : BackgroundService
     }
 
     /// <summary>
-    /// The outcome's commit failed: memory has it, storage not. Writes the task as memory has it until a commit
-    /// holds (at once, then backing off), so storage agrees with memory again; gives up only at shutdown, when
-    /// storage keeps the attempt's start and the task is tried again after a restart.
+    /// The commit of the attempt's start or outcome failed: memory has it, storage not. Writes the task as memory has
+    /// it until a commit holds (at once, then backing off), so storage agrees with memory again; gives up only at
+    /// shutdown, when storage keeps what it had (the task as before the attempt, or its start) and the task is tried
+    /// again after a restart.
     /// </summary>
     private async Task RewriteUntilDurableAsync(DispatchWork work)
     {
@@ -234,26 +292,26 @@ internal sealed partial class Dispatcher : BackgroundService
 
     private async Task<DispatchResult> SendAsync(DispatchWork work)
     {
-        using var request = BuildRequest(work);
+        using var request = BuildRequest(work, out var target);
         var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
             && ActivityContext.TryParse(traceparent, work.Task.HttpRequest.Headers.GetValueOrDefault("tracestate"), out var context)
             ? context
             : default;
-        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity("cloudtasks dispatch " + request.Method.Method, ActivityKind.Client, parent);
+        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity(SpanName(request.Method), ActivityKind.Client, parent);
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(EmulatorDiagnostics.Tags.HttpMethod, request.Method.Method);
-            activity.SetTag(EmulatorDiagnostics.Tags.UrlFull, request.RequestUri!.GetLeftPart(UriPartial.Path));
+            activity.SetTag(EmulatorDiagnostics.Tags.UrlFull, target.WithoutQuery);
             activity.SetTag(EmulatorDiagnostics.Tags.Queue, work.Queue.Name);
             activity.SetTag(EmulatorDiagnostics.Tags.Task, work.Task.Name);
             activity.SetTag(EmulatorDiagnostics.Tags.RetryCount, work.RetryCount);
         }
 
         var deadline = work.Task.DispatchDeadline?.ToTimeSpan() ?? TaskRules.DefaultDispatchDeadline;
-        using var timeout = new CancellationTokenSource(deadline, _time);
+        var timeout = RentDeadline(deadline);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             activity?.SetTag(EmulatorDiagnostics.Tags.HttpStatusCode, status);
             if (status is < 200 or >= 300)
@@ -277,9 +335,74 @@ internal sealed partial class Dispatcher : BackgroundService
             activity?.SetTag(EmulatorDiagnostics.Tags.ErrorType, ex.HttpRequestError.ToString());
             return new DispatchResult(503, _time.GetUtcNow(), null);
         }
+        finally
+        {
+            ReturnDeadline(timeout);
+        }
     }
 
-    private HttpRequestMessage BuildRequest(DispatchWork work)
+    /// <summary>
+    /// A deadline's CancellationTokenSource, reused: a new one per attempt cost a source, its timer and its
+    /// registration in the timer queue. A reused one keeps its timer and is only re-armed.
+    /// </summary>
+    private CancellationTokenSource RentDeadline(TimeSpan deadline)
+    {
+        if (!_deadlines.TryDequeue(out var timeout))
+        {
+            timeout = new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
+        }
+
+        timeout.CancelAfter(deadline);
+        return timeout;
+    }
+
+    private void ReturnDeadline(CancellationTokenSource timeout)
+    {
+        // TryReset fails once the deadline fired (or its timer cannot be stopped for sure): then it is not reused.
+        if (_deadlines.Count < MaxPooledDeadlines && timeout.TryReset())
+        {
+            _deadlines.Enqueue(timeout);
+        }
+        else
+        {
+            timeout.Dispose();
+        }
+    }
+
+    private static string SpanName(System.Net.Http.HttpMethod method) => method.Method switch
+    {
+        "POST" => "cloudtasks dispatch POST",
+        "GET" => "cloudtasks dispatch GET",
+        "PUT" => "cloudtasks dispatch PUT",
+        "DELETE" => "cloudtasks dispatch DELETE",
+        "PATCH" => "cloudtasks dispatch PATCH",
+        "HEAD" => "cloudtasks dispatch HEAD",
+        "OPTIONS" => "cloudtasks dispatch OPTIONS",
+        var other => "cloudtasks dispatch " + other,
+    };
+
+    /// <summary>A target URL parsed once: tasks of a queue mostly share a few URLs, and a Uri is immutable.</summary>
+    private TargetUri ParseTarget(string url)
+    {
+        if (_targets.TryGetValue(url, out var target))
+        {
+            return target;
+        }
+
+        var uri = new Uri(url, UriKind.Absolute);
+        target = new TargetUri(uri, uri.GetLeftPart(UriPartial.Path));
+        if (_targets.Count >= MaxCachedTargets)
+        {
+            _targets.Clear();
+        }
+
+        _targets[url] = target;
+        return target;
+    }
+
+    private sealed record TargetUri(Uri Uri, string WithoutQuery);
+
+    private HttpRequestMessage BuildRequest(DispatchWork work, out TargetUri targetUri)
     {
         var task = work.Task;
         HttpRequestMessage request;
@@ -291,7 +414,8 @@ internal sealed partial class Dispatcher : BackgroundService
             var target = work.Queue.HttpTarget;
             var method = target is { HttpMethod: not HttpMethod.Unspecified } ? target.HttpMethod : http.HttpMethod;
             var url = UriOverrides.Apply(http.Url, target?.UriOverride);
-            request = new HttpRequestMessage(ToHttpMethod(method), new Uri(url, UriKind.Absolute));
+            targetUri = ParseTarget(url);
+            request = new HttpRequestMessage(ToHttpMethod(method), targetUri.Uri);
             if (target is { HeaderOverrides.Count: > 0 })
             {
                 var merged = new Dictionary<string, string>(http.Headers, StringComparer.OrdinalIgnoreCase);
@@ -326,6 +450,7 @@ internal sealed partial class Dispatcher : BackgroundService
         {
             var appEngine = task.AppEngineHttpRequest;
             var url = new Uri(new Uri(_options.AppEngineHost), appEngine.RelativeUri);
+            targetUri = new TargetUri(url, url.GetLeftPart(UriPartial.Path));
             request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
             headers = appEngine.Headers;
             body = appEngine.Body;
@@ -399,8 +524,8 @@ internal sealed partial class Dispatcher : BackgroundService
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Dispatching {Task} failed before a response")]
     private partial void LogDispatchFailed(string task, Exception exception);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Recording the start of an attempt of {Task} failed; it was not sent and will be tried again")]
-    private partial void LogStartNotRecorded(string task, Exception exception);
+    [LoggerMessage(EventId = 4, Level = LogLevel.Error, Message = "Committing the start of an attempt of {Task} failed; it was sent, writing the task again")]
+    private partial void LogStartNotDurable(string task, Exception exception);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "Recording the outcome of an attempt of {Task} failed; it will be tried again")]
     private partial void LogCompleteFailed(string task, Exception exception);

@@ -27,9 +27,11 @@ internal sealed partial class EmulatorState
     /// task it could hand out now (the freed slot can be used), or a retry due before the queue's planned wake.
     /// Otherwise the queue stays marked changed and is looked at on the next wake, which its planned one covers.
     /// </summary>
-    private void SignalCompletion(StoredQueue queue, DateTimeOffset now)
+    private void SignalCompletion(StoredQueue queue, DateTimeOffset now, bool taken = false)
     {
-        if (queue.Ready.Count > 0)
+        // Taken at once (TakeNext): what is still due waits for a slot (a completion touches the queue), a token
+        // (its wake is planned) or a resume; the loop has nothing to do for it.
+        if (!taken && queue.Ready.Count > 0)
         {
             var due = queue.Ready.Min.Due;
             if (due <= now || queue.ScheduledWake is not { } planned || due < planned)
@@ -71,11 +73,7 @@ internal sealed partial class EmulatorState
                     continue; // deleted (or reset) since
                 }
 
-                if (TakeDue(queue, now, work) is { } wake && (queue.ScheduledWake is not { } scheduled || wake < scheduled))
-                {
-                    queue.ScheduledWake = wake;
-                    _wakes.Enqueue(queue, wake);
-                }
+                TakeDueAndPlan(queue, now, work);
             }
 
             _dirty.Clear();
@@ -83,6 +81,19 @@ internal sealed partial class EmulatorState
         }
 
         return work;
+    }
+
+    /// <summary>Hands out what is due in one queue and plans its next look; true when that look is earlier than any planned.</summary>
+    private bool TakeDueAndPlan(StoredQueue queue, DateTimeOffset now, List<DispatchWork> work)
+    {
+        if (TakeDue(queue, now, work) is { } wake && (queue.ScheduledWake is not { } scheduled || wake < scheduled))
+        {
+            queue.ScheduledWake = wake;
+            _wakes.Enqueue(queue, wake);
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>Hands out what is due in one queue; returns when it will next have something (null: only a change can make work).</summary>
@@ -121,8 +132,17 @@ internal sealed partial class EmulatorState
     /// Records an attempt's outcome: success deletes the task; failure schedules a retry or gives up. Returns when
     /// the outcome's writes are durable (it faults when their commit failed: see <see cref="RewriteTask"/>).
     /// </summary>
-    public System.Threading.Tasks.Task CompleteAttempt(DispatchWork work, DispatchResult result)
+    public System.Threading.Tasks.Task CompleteAttempt(DispatchWork work, DispatchResult result) => CompleteAttempt(work, result, takeNext: false, out _);
+
+    /// <summary>
+    /// Records an attempt's outcome (see above) and, with <paramref name="takeNext"/>, hands out at once what the freed
+    /// slot lets the queue send (<paramref name="next"/>, for the caller to start), under the same lock and with the
+    /// same limits as the dispatch loop: the loop is not woken and no thread hop is made for the common case of a
+    /// busy queue. Nothing is handed out when this throws.
+    /// </summary>
+    public System.Threading.Tasks.Task CompleteAttempt(DispatchWork work, DispatchResult result, bool takeNext, out List<DispatchWork>? next)
     {
+        next = null;
         lock (_gate)
         {
             var queueName = work.Queue.Name;
@@ -140,7 +160,9 @@ internal sealed partial class EmulatorState
 
             if (!queue.Tasks.TryGetValue(work.Task.Name, out var task) || !task.InFlight || task.AttemptId != work.AttemptId)
             {
-                SignalCompletion(queue, _time.GetUtcNow());
+                var at = _time.GetUtcNow();
+                next = takeNext ? TakeNext(queue, at) : null;
+                SignalCompletion(queue, at, taken: next is not null);
                 return System.Threading.Tasks.Task.CompletedTask; // deleted or purged while in flight
             }
 
@@ -158,6 +180,9 @@ internal sealed partial class EmulatorState
                 SignalCompletion(queue, now);
                 throw;
             }
+
+            next = takeNext ? TakeNext(queue, now) : null;
+            SignalCompletion(queue, now, taken: next is not null);
 
             return _store.WhenDurable();
         }
@@ -206,37 +231,17 @@ internal sealed partial class EmulatorState
         return until;
     }
 
-    /// <summary>The attempt's start could not be made durable, so it never left: the task is tried again shortly.</summary>
-    public void AbandonAttempt(DispatchWork work)
-    {
-        lock (_gate)
-        {
-            if (_queues.TryGetValue(work.Queue.Name, out var queue)
-                && queue.InFlightAttempts.Remove(work.AttemptId)
-                && queue.Tasks.TryGetValue(work.Task.Name, out var task)
-                && task.InFlight
-                && task.AttemptId == work.AttemptId)
-            {
-                RecoverAfterFailedSettle(queue, task, _time.GetUtcNow());
-                _dirty.Add(queue);
-            }
-
-            Signal();
-        }
-    }
-
+    /// <summary>
+    /// Applies the outcome. Memory changes only after the write that can throw was queued: when it throws, the task
+    /// keeps what storage has (its counts and schedule), and <see cref="RecoverAfterFailedSettle"/> puts it back.
+    /// </summary>
     private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
     {
-        if (AttemptRules.IsExecution(result.StatusCode))
-        {
-            task.ExecutionCount++;
-        }
-
-        task.PreviousResponse = result.StatusCode ?? 504;
+        var executionCount = task.ExecutionCount + (AttemptRules.IsExecution(result.StatusCode) ? 1 : 0);
+        var previousResponse = result.StatusCode ?? 504;
         if (AttemptRules.IsSuccess(result.StatusCode))
         {
             RemoveTasks(queue, [task], now); // gone: nothing of the attempt needs writing into the task first
-            SignalCompletion(queue, now);
             return;
         }
 
@@ -263,16 +268,46 @@ internal sealed partial class EmulatorState
         if (Backoff.IsExhausted(retry, settled.DispatchCount, sinceFirst))
         {
             RemoveTasks(queue, [task], now);
-            SignalCompletion(queue, now);
             return;
         }
 
         var due = now + AttemptRules.NextDelay(retry, settled.DispatchCount, result.StatusCode, result.RetryAfter);
         settled.ScheduleTime = Timestamp.FromDateTimeOffset(due);
-        task.Task = settled;
-        _store.SaveTask(task);
+        var row = new StoredTask { Task = settled, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = executionCount, PreviousResponse = previousResponse, FirstAttemptAt = task.FirstAttemptAt };
+        _store.SaveTask(row);
+        task.TakeTaskFrom(row);
+        task.ExecutionCount = executionCount;
+        task.PreviousResponse = previousResponse;
         queue.Ready.Add((due, task.Sequence, task.Name));
-        SignalCompletion(queue, now);
+    }
+
+    /// <summary>
+    /// What the completing attempt's queue can send now that a slot is free, handed out as the loop would (the queue
+    /// is then no longer marked changed). A failure leaves the queue marked, for the loop to try and report.
+    /// </summary>
+    private List<DispatchWork>? TakeNext(StoredQueue queue, DateTimeOffset now)
+    {
+        if (queue.Ready.Count == 0 || queue.Ready.Min.Due > now)
+        {
+            return null; // nothing due: the queue stays marked, and the planned wake covers what comes due
+        }
+
+        var next = new List<DispatchWork>(1);
+        try
+        {
+            if (TakeDueAndPlan(queue, now, next))
+            {
+                _dispatchWanted?.Invoke(); // an earlier look than the loop planned (a token comes later): let it plan again
+            }
+
+            _dirty.Remove(queue);
+        }
+        catch (Exception)
+        {
+            _dispatchWanted?.Invoke(); // the loop tries again and reports the failure; what was handed out still goes
+        }
+
+        return next;
     }
 
     private static void RecoverAfterFailedSettle(StoredQueue queue, StoredTask task, DateTimeOffset now)
@@ -298,8 +333,8 @@ internal sealed partial class EmulatorState
             started.FirstAttempt = started.LastAttempt.Clone();
         }
 
-        // Durable before the attempt leaves: after a crash mid-attempt the task shows the dispatch it had. Written
-        // before anything in memory changes, so a failed write leaves the task as it was.
+        // Queued for the writer before anything in memory changes, so a write that throws leaves the task as it was.
+        // The request does not wait for this commit (see Dispatcher.AttemptAsync for what a crash at each step does).
         var firstAttemptAt = task.FirstAttemptAt ?? now;
         var row = new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt };
         _store.SaveTask(row);

@@ -1,0 +1,335 @@
+using Bridge.CloudTasks;
+using Bridge.CloudTasks.Iam.V1;
+using Bridge.CloudTasks.V2Beta3;
+using Bridge.Emulators.CloudTasks.Internal;
+using Bridge.Testing;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Task = System.Threading.Tasks.Task;
+using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+
+namespace Bridge.Emulators.CloudTasks.Tests;
+
+/// <summary>
+/// The order of an attempt with a durable store: the request leaves without waiting for its start's commit; a failed
+/// start commit means "sent, write again"; an outcome that cannot be written leaves the counts storage has; and a
+/// SIGKILL with attempts in flight only ever causes redeliveries, with the dispatch count on disk never going down.
+/// </summary>
+public sealed class DispatchOrderTests : IAsyncLifetime
+{
+    private const string Location = "projects/p/locations/l";
+    private const string QueueName = Location + "/queues/q";
+    private const string TaskName = QueueName + "/tasks/t";
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-order-" + Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private HttpTargetServer _target = null!;
+
+    public async Task InitializeAsync() => _target = await HttpTargetServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _target.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (Directory.Exists(_data))
+        {
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task The_request_leaves_while_its_start_is_still_being_committed()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holding = 0;
+        var store = new SqliteStore(_data);
+        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        try
+        {
+            CreateQueueAndTask(state);
+
+            // From here the next commit (the attempt's start) is held on the writer until released.
+            store.BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref holding, 0) == 1)
+                {
+                    entered.Set();
+                    Assert.True(release.Wait(Bound));
+                }
+            };
+            Volatile.Write(ref holding, 1);
+            await using (var dispatcher = await StartDispatcherAsync(state))
+            {
+                // Sent although the start's commit cannot complete before the release (the old order waited for it).
+                Assert.Single(await _target.WaitForRequestsAsync(1, Bound));
+                Assert.True(entered.Wait(Bound), "the start's commit reaches the writer");
+                release.Set();
+                await state.WaitUntilAsync(() => state.IsInFlight(TaskName) || HasTask(state) ? null : "gone", "the outcome to be recorded");
+            }
+        }
+        finally
+        {
+            release.Set(); // never leave the writer held: disposing the store waits for it
+            state.Dispose();
+        }
+
+        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        Assert.False(HasTask(reopened)); // the success is on disk
+        Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => reopened.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() })).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_start_whose_commit_fails_is_still_sent_once_and_storage_catches_up_with_memory()
+    {
+        _target.Respond = (_, _) => new TargetResponse(503);
+        var failNext = 0;
+        var store = new SqliteStore(_data)
+        {
+            BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref failNext, 0) == 1)
+                {
+                    throw new IOException("disk full");
+                }
+            },
+        };
+        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        try
+        {
+            CreateQueueAndTask(state);
+            Volatile.Write(ref failNext, 1); // the next commit is the attempt's start
+            await using var dispatcher = await StartDispatcherAsync(state);
+            await _target.WaitForRequestsAsync(1, Bound);
+            var settled = await state.WaitForAttemptAsync(TaskName, 1);
+            Assert.Equal(0, Volatile.Read(ref failNext)); // the failure happened
+            Assert.Equal(1, settled.ResponseCount);
+        }
+        finally
+        {
+            state.Dispose(); // after the dispatcher stopped: attempts under way and their writes finished
+        }
+
+        Assert.Single(_target.Requests); // sent once, not held back and sent again
+        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
+        Assert.Equal(1, stored.DispatchCount); // what memory had: the attempt and its response
+        Assert.Equal(1, stored.ResponseCount);
+        Assert.Equal((int)Google.Rpc.Code.Unavailable, stored.LastAttempt.ResponseStatus.Code);
+    }
+
+    [Fact]
+    public void An_outcome_whose_write_throws_leaves_the_execution_count_and_previous_response_that_storage_has()
+    {
+        var store = new ThrowingStore();
+        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        CreateQueueAndTask(state);
+        var first = Assert.Single(state.TakeDue(out _));
+
+        store.Throwing = true;
+        Assert.Throws<IOException>(() => { _ = state.CompleteAttempt(first, new DispatchResult(404, _clock.GetUtcNow(), null)); }); // throws at once
+        store.Throwing = false;
+
+        _clock.Advance(TimeSpan.FromMinutes(1)); // the task was put back for a later attempt
+        var second = Assert.Single(state.TakeDue(out _));
+        Assert.Equal(1, second.RetryCount); // the start was written
+        Assert.Equal(0, second.ExecutionCount); // the outcome was not: none of it is applied
+        Assert.Equal(0, second.PreviousResponse);
+    }
+
+    [Fact]
+    public async Task A_completion_during_shutdown_hands_out_no_new_attempt()
+    {
+        using var gate = new ManualResetEventSlim();
+        _target.Respond = (request, before) =>
+        {
+            if (before == 0)
+            {
+                Assert.True(gate.Wait(Bound)); // the first attempt is under way until the shutdown has begun
+            }
+
+            return TargetResponse.Ok;
+        };
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName, RateLimits = new RateLimits { MaxConcurrentDispatches = 1 } } });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/second", HttpRequest = new HttpRequest { Url = _target.Url("/x").ToString() } } });
+        using var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _clock, TimeSpan.FromHours(1));
+        using var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _clock, NullLogger<Dispatcher>.Instance);
+        await dispatcher.StartAsync(CancellationToken.None);
+        await _target.WaitForRequestsAsync(1, Bound);
+
+        var stopping = dispatcher.StopAsync(CancellationToken.None); // waits for the attempt under way
+        gate.Set();
+        await stopping.WaitAsync(Bound);
+
+        Assert.Single(_target.Requests); // the freed slot was not used after the shutdown began
+        Assert.False(state.IsInFlight(QueueName + "/tasks/second"));
+        Assert.Equal(QueueName + "/tasks/second", state.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/second" }).Name);
+    }
+
+    /// <summary>
+    /// Queue A: every task answered 503 once, then its second attempt held at the target; an acknowledged write after
+    /// those starts makes dispatch count 2 durable. Queue B: first attempts held, their starts possibly not committed.
+    /// SIGKILL with all of them in flight. After a restart every task is delivered again and succeeds; no A task comes
+    /// back with a retry count below 2 (storage never went backward).
+    /// </summary>
+    [Fact]
+    public async Task Sigkill_with_attempts_in_flight_only_redelivers_and_the_dispatch_count_on_disk_never_goes_down()
+    {
+        const int PerQueue = 20;
+        var restarted = 0;
+        _target.Respond = (request, _) =>
+        {
+            if (Volatile.Read(ref restarted) == 1)
+            {
+                return TargetResponse.Ok;
+            }
+
+            return request.Header("X-CloudTasks-TaskRetryCount") == "0" && request.PathAndQuery == "/a"
+                ? new TargetResponse(503)
+                : new TargetResponse(200, Delay: TimeSpan.FromMinutes(10)); // in flight until the kill cuts it off
+        };
+
+        var a = new QueueName("order", "l", "a");
+        var b = new QueueName("order", "l", "b");
+        var marker = new QueueName("order", "l", "marker");
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var client = emulator.CreateClient())
+        {
+            var retry = new RetryConfig { MaxAttempts = -1, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) };
+            foreach (var queue in new[] { a, b, marker })
+            {
+                await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString(), RetryConfig = retry });
+                await client.PauseQueueAsync(queue);
+            }
+
+            for (var i = 0; i < PerQueue; i++)
+            {
+                await client.CreateTaskAsync(a, new TaskMessage { Name = a.Task($"a{i}").ToString(), HttpRequest = new HttpRequest { Url = _target.Url("/a").ToString() } });
+                await client.CreateTaskAsync(b, new TaskMessage { Name = b.Task($"b{i}").ToString(), HttpRequest = new HttpRequest { Url = _target.Url("/b").ToString() } });
+            }
+
+            await client.ResumeQueueAsync(a);
+            await _target.WaitForRequestsAsync(2 * PerQueue, Bound); // each A task: its 503, then its second attempt held
+
+            // Acknowledged after every second attempt's start was queued: from here dispatch count 2 is on disk.
+            await client.CreateTaskAsync(marker, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/marker").ToString() } });
+
+            await client.ResumeQueueAsync(b);
+            await _target.WaitForRequestsAsync(3 * PerQueue, Bound); // B's first attempts held, their starts maybe not committed
+            await emulator.KillAsync();
+        }
+
+        Volatile.Write(ref restarted, 1);
+        var beforeRestart = _target.Requests.Count; // the killed process sends nothing more
+        Assert.Equal(3 * PerQueue, beforeRestart);
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        {
+            await _target.WaitForRequestsAsync(5 * PerQueue, Bound); // every A and B task delivered again (and answered 200)
+        }
+
+        var redelivered = _target.Requests.Skip(beforeRestart).GroupBy(r => r.Header("X-CloudTasks-TaskName")!).ToDictionary(g => g.Key, g => g.Min(r => int.Parse(r.Header("X-CloudTasks-TaskRetryCount")!, System.Globalization.CultureInfo.InvariantCulture)));
+        for (var i = 0; i < PerQueue; i++)
+        {
+            Assert.True(redelivered.TryGetValue($"a{i}", out var aRetry), $"a{i} was not delivered after the restart");
+            Assert.True(aRetry >= 2, $"a{i} came back with retry count {aRetry}: storage went below the durable dispatch count 2");
+            Assert.True(redelivered.TryGetValue($"b{i}", out var bRetry), $"b{i} was not delivered after the restart");
+            Assert.InRange(bRetry, 0, 1); // its start may or may not have been committed: a redelivery either way
+        }
+    }
+
+    private void CreateQueueAndTask(EmulatorState state)
+    {
+        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() });
+    }
+
+    private TaskMessage NewTask() => new() { Name = TaskName, HttpRequest = new HttpRequest { Url = _target.Url("/x").ToString() } };
+
+    private static bool HasTask(EmulatorState state)
+    {
+        try
+        {
+            state.GetTask(new GetTaskRequest { Name = TaskName });
+            return true;
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    private async Task<StartedDispatcher> StartDispatcherAsync(EmulatorState state)
+    {
+        var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _clock, TimeSpan.FromHours(1));
+        var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _clock, NullLogger<Dispatcher>.Instance);
+        await dispatcher.StartAsync(CancellationToken.None);
+        return new StartedDispatcher(dispatcher, issuer);
+    }
+
+    /// <summary>Stops the dispatcher (letting attempts under way finish and their writes go in) when disposed.</summary>
+    private sealed class StartedDispatcher(Dispatcher dispatcher, OidcIssuer issuer) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await dispatcher.StopAsync(CancellationToken.None);
+            dispatcher.Dispose();
+            issuer.Dispose();
+        }
+    }
+
+    /// <summary>In-memory storage whose task writes throw while <see cref="Throwing"/> (the store refusing a write).</summary>
+    private sealed class ThrowingStore : IEmulatorStore
+    {
+        private readonly InMemoryStore _inner = new();
+
+        public bool Throwing { get; set; }
+
+        public StoredState Load() => _inner.Load();
+
+        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
+
+        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
+
+        public void SaveTask(StoredTask task)
+        {
+            ThrowIfAsked();
+            _inner.SaveTask(task);
+        }
+
+        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+        {
+            ThrowIfAsked();
+            _inner.SaveTasks(tasks);
+        }
+
+        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
+        {
+            ThrowIfAsked();
+            _inner.DeleteTasks(names, reservedUntil);
+        }
+
+        public void SavePolicy(string resource, Policy policy) => _inner.SavePolicy(resource, policy);
+
+        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
+
+        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
+
+        public void Clear() => _inner.Clear();
+
+        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
+
+        public void Dispose() => _inner.Dispose();
+
+        private void ThrowIfAsked()
+        {
+            if (Throwing)
+            {
+                throw new IOException("the store refused the write");
+            }
+        }
+    }
+}
