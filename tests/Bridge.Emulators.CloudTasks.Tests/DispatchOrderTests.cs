@@ -86,12 +86,14 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     {
         _target.Respond = (_, _) => new TargetResponse(503);
         var failNext = 0;
+        using var failed = new ManualResetEventSlim();
         var store = new SqliteStore(_data)
         {
             BeforeCommit = () =>
             {
                 if (Interlocked.Exchange(ref failNext, 0) == 1)
                 {
+                    failed.Set();
                     throw new IOException("disk full");
                 }
             },
@@ -104,7 +106,8 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             await using var dispatcher = await StartDispatcherAsync(state);
             await _target.WaitForRequestsAsync(1, Bound);
             var settled = await state.WaitForAttemptAsync(TaskName, 1);
-            Assert.Equal(0, Volatile.Read(ref failNext)); // the failure happened
+            // The start's commit may fail after the attempt settled in memory: the request no longer waits for it.
+            Assert.True(failed.Wait(Bound), "the start's commit failed");
             Assert.Equal(1, settled.ResponseCount);
         }
         finally
@@ -116,6 +119,51 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
         var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
         Assert.Equal(1, stored.DispatchCount); // what memory had: the attempt and its response
+        Assert.Equal(1, stored.ResponseCount);
+        Assert.Equal((int)Google.Rpc.Code.Unavailable, stored.LastAttempt.ResponseStatus.Code);
+    }
+
+    [Fact]
+    public async Task A_start_whose_commit_fails_after_the_attempt_settled_in_memory_still_leaves_storage_as_memory_has_it()
+    {
+        _target.Respond = (_, _) => new TargetResponse(503);
+        var armed = 0;
+        using var settled = new ManualResetEventSlim();
+        using var failed = new ManualResetEventSlim();
+        var store = new SqliteStore(_data)
+        {
+            BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref armed, 0) == 1)
+                {
+                    // The start's commit is held until the attempt's outcome is in memory, then fails.
+                    Assert.True(settled.Wait(Bound));
+                    failed.Set();
+                    throw new IOException("disk full");
+                }
+            },
+        };
+        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        try
+        {
+            CreateQueueAndTask(state);
+            Volatile.Write(ref armed, 1); // the next commit is the attempt's start
+            await using var dispatcher = await StartDispatcherAsync(state);
+            await _target.WaitForRequestsAsync(1, Bound);
+            Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
+            settled.Set();
+            Assert.True(failed.Wait(Bound), "the start's commit failed");
+        }
+        finally
+        {
+            settled.Set(); // never leave the writer held: disposing the store waits for it
+            state.Dispose();
+        }
+
+        Assert.Single(_target.Requests);
+        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
+        Assert.Equal(1, stored.DispatchCount);
         Assert.Equal(1, stored.ResponseCount);
         Assert.Equal((int)Google.Rpc.Code.Unavailable, stored.LastAttempt.ResponseStatus.Code);
     }

@@ -52,6 +52,7 @@ internal sealed partial class EmulatorState
         var work = new List<DispatchWork>();
         lock (_gate)
         {
+            UndoFailedChanges(); // an attempt's start must not be written while the store refuses writes after a failure
             var now = _time.GetUtcNow();
             SweepIfDue(now);
 
@@ -145,6 +146,7 @@ internal sealed partial class EmulatorState
         next = null;
         lock (_gate)
         {
+            UndoFailedChanges(); // as before any change: the outcome's write would fail behind another call's failed commit
             var queueName = work.Queue.Name;
             if (!_queues.TryGetValue(queueName, out var queue))
             {
@@ -198,6 +200,9 @@ internal sealed partial class EmulatorState
     {
         lock (_gate)
         {
+            // The failure that made this rewrite needed leaves the store refusing writes until the failed changes are
+            // taken back; without this the rewrite could fail at once and wait a whole backoff step.
+            UndoFailedChanges();
             if (!_queues.TryGetValue(queueName, out var queue))
             {
                 return System.Threading.Tasks.Task.CompletedTask; // the queue's deletion took its rows
