@@ -64,6 +64,7 @@ internal sealed class SqliteStore : IEmulatorStore
             CREATE TABLE IF NOT EXISTS policies (resource TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS cmek (name TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS task_tombstones_by_until ON task_tombstones(until);
             """);
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "cloudtasks-emulator-store" };
         _writer.Start();
@@ -216,10 +217,45 @@ internal sealed class SqliteStore : IEmulatorStore
         Enqueue(() => Execute("INSERT OR REPLACE INTO cmek(name, data) VALUES ($n, $d)", ("$n", name), ("$d", data)));
     }
 
+    /// <summary>Expired tombstone rows taken out per transaction at most: a purge's million expire together.</summary>
+    internal const int TombstoneSlice = 10_000;
+
+    /// <summary>
+    /// Through the index on until, a slice per transaction: when a slice was full, the next one is queued behind
+    /// whatever came meanwhile, so other calls' commits never wait behind the whole deletion.
+    /// </summary>
     public void DeleteExpiredTombstones(DateTimeOffset now)
     {
         var ms = now.ToUnixTimeMilliseconds();
-        Enqueue(() => Execute("DELETE FROM task_tombstones WHERE until < $t; DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
+        Enqueue(() => Execute("DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
+        Enqueue(() => DeleteTombstoneSlice(ms));
+    }
+
+    private void DeleteTombstoneSlice(long ms)
+    {
+        var deleted = Execute(
+            "DELETE FROM task_tombstones WHERE rowid IN (SELECT rowid FROM task_tombstones WHERE until < $t LIMIT $n)",
+            ("$t", ms),
+            ("$n", TombstoneSlice));
+        if (deleted == TombstoneSlice)
+        {
+            EnqueueFromWriter(() => DeleteTombstoneSlice(ms));
+        }
+    }
+
+    /// <summary>
+    /// From a write, on the writer: more work for a later transaction. Dropped when stopping or after a failure (the
+    /// next sweep queues it again), never thrown: that would fail the transaction it runs in.
+    /// </summary>
+    private void EnqueueFromWriter(Action write)
+    {
+        lock (_queueGate)
+        {
+            if (!_stopping && _failure is null)
+            {
+                _pending.Add(write); // the writer looks at _pending again once this transaction ends
+            }
+        }
     }
 
     public void Clear() =>
@@ -503,7 +539,7 @@ internal sealed class SqliteStore : IEmulatorStore
         }
     }
 
-    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = _db.CreateCommand();
         command.Transaction = _tx;
@@ -513,7 +549,7 @@ internal sealed class SqliteStore : IEmulatorStore
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
-        command.ExecuteNonQuery();
+        return command.ExecuteNonQuery();
     }
 
     private List<T> ReadAll<T>(string sql, Func<SqliteDataReader, T> map)
