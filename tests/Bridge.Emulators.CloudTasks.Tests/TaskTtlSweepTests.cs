@@ -75,7 +75,7 @@ public sealed class TaskTtlSweepTests : IDisposable
     }
 
     [Fact]
-    public void Expired_tombstone_rows_leave_the_disk_a_slice_per_transaction_until_none_is_left()
+    public async System.Threading.Tasks.Task Expired_tombstone_rows_leave_the_disk_a_slice_per_transaction_until_none_is_left()
     {
         const int Deleted = 25_000;
         var store = new SqliteStore(_data);
@@ -85,7 +85,7 @@ public sealed class TaskTtlSweepTests : IDisposable
             var names = new List<string>(Deleted);
             foreach (var chunk in Enumerable.Range(0, Deleted).Chunk(1000))
             {
-                var created = state.CreateTasksAsync(QueueName, chunk.Select(i => new CreateTaskRequest { Parent = QueueName, Task = HttpTask($"t{i}") }).ToList()).GetAwaiter().GetResult();
+                var created = await state.CreateTasksAsync(QueueName, chunk.Select(i => new CreateTaskRequest { Parent = QueueName, Task = HttpTask($"t{i}") }).ToList());
                 names.AddRange(created.Select(c => c.Task!.Name));
             }
 
