@@ -9,6 +9,9 @@ internal sealed class CreationOrder
     private const int ChunkSize = 256;
     private readonly List<List<StoredTask>> _chunks = [];
 
+    /// <summary>The oldest task (the lowest sequence); null when there is none.</summary>
+    public StoredTask? First => _chunks.Count == 0 ? null : _chunks[0][0];
+
     /// <summary>Adds a task with a sequence above every task's here (creation hands them out in order).</summary>
     public void Append(StoredTask task)
     {

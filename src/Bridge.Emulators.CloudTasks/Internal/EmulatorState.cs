@@ -206,7 +206,8 @@ internal sealed partial class EmulatorState : IDisposable
     /// <summary>
     /// Drops expired tombstones and tasks older than their queue's task_ttl, about once a minute. Tombstones come
     /// out of an expiry-ordered index, a slice at a time (the next slice on the next call); a queue's tasks are
-    /// looked at only when its oldest task may have expired.
+    /// looked at only when its oldest task may have expired, oldest first (creation order) up to the first one that
+    /// has not, at most a slice of tasks per call over all queues.
     /// </summary>
     private void SweepIfDue(DateTimeOffset now)
     {
@@ -238,6 +239,7 @@ internal sealed partial class EmulatorState : IDisposable
         }
 
         _store.DeleteExpiredTombstones(now);
+        var budget = Slice; // tasks looked at, over all queues: the rest waits for the next call
         foreach (var queue in _queues.Values)
         {
             var ttl = queue.Queue.TaskTtl.ToTimeSpan();
@@ -246,21 +248,51 @@ internal sealed partial class EmulatorState : IDisposable
                 continue;
             }
 
-            var expired = queue.Tasks.Values.Where(t => !t.InFlight && t.CreateTime + ttl <= now).ToList();
-            if (expired.Count == 0)
+            // Oldest first, stopping at the first task not yet expired: the sweep costs what it removes, not the queue.
+            var expired = new List<StoredTask>();
+            var more = false;
+            foreach (var task in queue.Order.After(long.MinValue))
             {
-                continue;
+                if (task.CreateTime + ttl > now)
+                {
+                    break;
+                }
+
+                if (budget == 0)
+                {
+                    more = true;
+                    break;
+                }
+
+                budget--;
+                if (!task.InFlight)
+                {
+                    expired.Add(task); // an attempt under way finishes first; a later sweep takes it
+                }
             }
 
-            var undoRemoval = RemoveTasks(queue, expired, now);
-            var oldestBefore = queue.OldestCreateTime;
-            queue.OldestCreateTime = queue.Tasks.Count == 0 ? null : queue.Tasks.Values.Min(t => t.CreateTime);
-            Uncommitted(() =>
+            if (more)
             {
-                // Nobody waits for the sweep's commit: if it fails, the expired tasks come back (the next sweep tries again).
-                undoRemoval();
-                queue.OldestCreateTime = Earliest(queue.OldestCreateTime, oldestBefore!.Value);
-            });
+                _nextSweep = now; // more to drop: the next call takes the next slice
+            }
+
+            if (expired.Count > 0)
+            {
+                var undoRemoval = RemoveTasks(queue, expired, now);
+                var oldestBefore = queue.OldestCreateTime;
+                queue.OldestCreateTime = queue.Order.First?.CreateTime;
+                Uncommitted(() =>
+                {
+                    // Nobody waits for the sweep's commit: if it fails, the expired tasks come back (the next sweep tries again).
+                    undoRemoval();
+                    queue.OldestCreateTime = Earliest(queue.OldestCreateTime, oldestBefore!.Value);
+                });
+            }
+
+            if (more)
+            {
+                break;
+            }
         }
     }
 

@@ -64,7 +64,10 @@ internal sealed class SqliteStore : IEmulatorStore
             CREATE TABLE IF NOT EXISTS policies (resource TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS cmek (name TEXT PRIMARY KEY, data BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS task_tombstones_by_until ON task_tombstones(until);
+            CREATE TABLE IF NOT EXISTS purges (queue TEXT NOT NULL, through INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (queue, through));
             """);
+        Enqueue(ResumePurges); // purges acknowledged before a restart whose rows are not all moved yet
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "cloudtasks-emulator-store" };
         _writer.Start();
     }
@@ -76,7 +79,17 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         var queues = ReadAll("SELECT data FROM queues", r => Queue.Parser.ParseFrom((byte[])r[0]));
         var queueNames = queues.ToDictionary(q => q.Name, q => q.Name, StringComparer.Ordinal); // one string per queue, shared by its tasks
-        var tasks = ReadAll("SELECT queue, seq, executions, previous_response, first_attempt_at, data, name FROM tasks", r =>
+        // A row under a purge record (its queue's, through a sequence at least its own) was purged: only its name is
+        // kept, reserved until the purge's until, as the rows the purge's slices already moved to task_tombstones.
+        var purged = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        foreach (var (name, until) in ReadAll(
+            "SELECT t.name, MIN(p.until) FROM purges p JOIN tasks t ON t.queue = p.queue AND t.seq <= p.through GROUP BY t.seq",
+            r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))))
+        {
+            purged[name] = until;
+        }
+
+        var tasks = ReadAll("SELECT t.queue, t.seq, t.executions, t.previous_response, t.first_attempt_at, t.data, t.name FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM purges p WHERE p.queue = t.queue AND p.through >= t.seq)", r =>
         {
             var task = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])r[5]);
             task.Name = r.GetString(6); // the data leaves the name out (rows written before that have it too)
@@ -90,10 +103,16 @@ internal sealed class SqliteStore : IEmulatorStore
                 Task = task,
             };
         });
+        var tombstones = ReadAll("SELECT name, until FROM task_tombstones", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(t => t.Item1, t => t.Item2);
+        foreach (var (name, until) in purged)
+        {
+            tombstones[name] = tombstones.TryGetValue(name, out var other) && other > until ? other : until;
+        }
+
         return new StoredState(
             queues,
             tasks,
-            ReadAll("SELECT name, until FROM task_tombstones", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(t => t.Item1, t => t.Item2),
+            tombstones,
             ReadAll("SELECT name, until FROM queue_tombstones", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(t => t.Item1, t => t.Item2),
             ReadAll("SELECT resource, data FROM policies", r => (r.GetString(0), Policy.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2),
             ReadAll("SELECT name, data FROM cmek", r => (r.GetString(0), CmekConfig.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2));
@@ -111,7 +130,8 @@ internal sealed class SqliteStore : IEmulatorStore
         Enqueue(() =>
         {
             Execute("DELETE FROM queues WHERE name = $n", ("$n", name));
-            Execute("DELETE FROM tasks WHERE queue = $n", ("$n", name));
+            // Rows under a purge record stay for its slices, which move their names to task_tombstones.
+            Execute("DELETE FROM tasks WHERE queue = $n AND seq > COALESCE((SELECT MAX(through) FROM purges WHERE queue = $n), 0)", ("$n", name));
             Execute("DELETE FROM policies WHERE resource = $n", ("$n", name));
             Execute("INSERT OR REPLACE INTO queue_tombstones(name, until) VALUES ($n, $u)", ("$n", name), ("$u", until));
         });
@@ -195,13 +215,77 @@ internal sealed class SqliteStore : IEmulatorStore
         return end < 0 ? taskName : taskName[..end];
     }
 
+    /// <summary>
+    /// The purge itself is one small row (the queue, the last sequence written for it, the reservation's end): from
+    /// its commit on, every row of the queue up to that sequence counts as purged (<see cref="Load"/> reads them as
+    /// tombstones), so the call is acknowledged after one short transaction and survives SIGKILL. The rows then move
+    /// to task_tombstones a slice per transaction (<see cref="PurgeSlice"/>), behind other calls' writes, never one
+    /// transaction of a million; a failed commit of the record takes nothing else with it.
+    /// </summary>
     public void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
     {
         var until = reservedUntil.ToUnixTimeMilliseconds();
-        Enqueue(() => Execute(
-            "INSERT OR REPLACE INTO task_tombstones(name, until) SELECT name, $u FROM tasks WHERE queue = $q; DELETE FROM tasks WHERE queue = $q",
-            ("$q", queueName),
-            ("$u", until)));
+        Enqueue(() =>
+        {
+            var through = ReadAll("SELECT MAX(seq) FROM tasks WHERE queue = $q", r => r.IsDBNull(0) ? (long?)null : r.GetInt64(0), ("$q", queueName))[0];
+            if (through is not { } last)
+            {
+                return; // nothing written for the queue: nothing to purge on disk
+            }
+
+            Execute("INSERT OR REPLACE INTO purges(queue, through, until) VALUES ($q, $t, $u)", ("$q", queueName), ("$t", last), ("$u", until));
+            StartPurgeSlices(queueName, last, until);
+        });
+    }
+
+    /// <summary>Rows moved per transaction by a purge's slices.</summary>
+    internal const int PurgeSliceRows = 10_000;
+
+    /// <summary>Purge records whose slices are queued (touched on the writer only): one chain each.</summary>
+    private readonly HashSet<(string Queue, long Through)> _purgesMoving = [];
+
+    /// <summary>Tests: the purges whose rows are not all moved yet (read on the writer).</summary>
+    internal long PendingPurges => OnWriter(() => ReadAll("SELECT COUNT(*) FROM purges", r => r.GetInt64(0))[0]);
+
+    private void StartPurgeSlices(string queue, long through, long until)
+    {
+        if (_purgesMoving.Add((queue, through)))
+        {
+            EnqueueFromWriter(() => PurgeSlice(queue, through, until));
+        }
+    }
+
+    /// <summary>On the writer: starts the slices of every purge record not already moving (at open, and at each sweep).</summary>
+    private void ResumePurges()
+    {
+        foreach (var (queue, through, until) in ReadAll("SELECT queue, through, until FROM purges", r => (r.GetString(0), r.GetInt64(1), r.GetInt64(2))))
+        {
+            StartPurgeSlices(queue, through, until);
+        }
+    }
+
+    /// <summary>
+    /// The oldest slice of the purge's rows: names to task_tombstones, rows deleted by their key; when the last slice
+    /// is done the record goes in the same transaction. Each transaction leaves the disk meaning the same thing.
+    /// </summary>
+    private void PurgeSlice(string queue, long through, long until)
+    {
+        var seqs = ReadAll("SELECT seq FROM tasks WHERE queue = $q AND seq <= $t ORDER BY seq LIMIT $n", r => r.GetInt64(0), ("$q", queue), ("$t", through), ("$n", PurgeSliceRows));
+        if (seqs.Count > 0)
+        {
+            (string, object?)[] range = [("$q", queue), ("$lo", seqs[0]), ("$hi", seqs[^1]), ("$u", until)];
+            Execute("INSERT OR REPLACE INTO task_tombstones(name, until) SELECT name, $u FROM tasks WHERE queue = $q AND seq BETWEEN $lo AND $hi", range);
+            Execute("DELETE FROM tasks WHERE queue = $q AND seq BETWEEN $lo AND $hi", range[..3]);
+        }
+
+        if (seqs.Count == PurgeSliceRows)
+        {
+            EnqueueFromWriter(() => PurgeSlice(queue, through, until));
+            return;
+        }
+
+        Execute("DELETE FROM purges WHERE queue = $q AND through = $t", ("$q", queue), ("$t", through));
+        _purgesMoving.Remove((queue, through));
     }
 
     public void SavePolicy(string resource, Policy policy)
@@ -216,14 +300,50 @@ internal sealed class SqliteStore : IEmulatorStore
         Enqueue(() => Execute("INSERT OR REPLACE INTO cmek(name, data) VALUES ($n, $d)", ("$n", name), ("$d", data)));
     }
 
+    /// <summary>Expired tombstone rows taken out per transaction at most: a purge's million expire together.</summary>
+    internal const int TombstoneSlice = 10_000;
+
+    /// <summary>
+    /// Through the index on until, a slice per transaction: when a slice was full, the next one is queued behind
+    /// whatever came meanwhile, so other calls' commits never wait behind the whole deletion.
+    /// </summary>
     public void DeleteExpiredTombstones(DateTimeOffset now)
     {
         var ms = now.ToUnixTimeMilliseconds();
-        Enqueue(() => Execute("DELETE FROM task_tombstones WHERE until < $t; DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
+        Enqueue(() => Execute("DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
+        Enqueue(() => DeleteTombstoneSlice(ms));
+        Enqueue(ResumePurges); // slices dropped by a failed commit start again
+    }
+
+    private void DeleteTombstoneSlice(long ms)
+    {
+        var deleted = Execute(
+            "DELETE FROM task_tombstones WHERE rowid IN (SELECT rowid FROM task_tombstones WHERE until < $t LIMIT $n)",
+            ("$t", ms),
+            ("$n", TombstoneSlice));
+        if (deleted == TombstoneSlice)
+        {
+            EnqueueFromWriter(() => DeleteTombstoneSlice(ms));
+        }
+    }
+
+    /// <summary>
+    /// From a write, on the writer: more work for a later transaction. Dropped when stopping or after a failure (the
+    /// next sweep queues it again), never thrown: that would fail the transaction it runs in.
+    /// </summary>
+    private void EnqueueFromWriter(Action write)
+    {
+        lock (_queueGate)
+        {
+            if (!_stopping && _failure is null)
+            {
+                _pending.Add(write); // the writer looks at _pending again once this transaction ends
+            }
+        }
     }
 
     public void Clear() =>
-        Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek;"));
+        Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek; DELETE FROM purges;"));
 
     public System.Threading.Tasks.Task WhenDurable()
     {
@@ -364,6 +484,7 @@ internal sealed class SqliteStore : IEmulatorStore
             catch (Exception ex)
             {
                 FailPending(commit, ex);
+                _purgesMoving.Clear(); // their queued slices were dropped with everything pending; the next sweep starts them again
                 _commitFailed?.Invoke();
             }
             finally
@@ -503,7 +624,7 @@ internal sealed class SqliteStore : IEmulatorStore
         }
     }
 
-    private void Execute(string sql, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
         using var command = _db.CreateCommand();
         command.Transaction = _tx;
@@ -513,14 +634,19 @@ internal sealed class SqliteStore : IEmulatorStore
             command.Parameters.AddWithValue(name, value ?? DBNull.Value);
         }
 
-        command.ExecuteNonQuery();
+        return command.ExecuteNonQuery();
     }
 
-    private List<T> ReadAll<T>(string sql, Func<SqliteDataReader, T> map)
+    private List<T> ReadAll<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
     {
         using var command = _db.CreateCommand();
         command.Transaction = _tx;
         command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
         using var reader = command.ExecuteReader();
         var result = new List<T>();
         while (reader.Read())
