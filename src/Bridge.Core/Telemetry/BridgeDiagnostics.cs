@@ -34,6 +34,12 @@ public static class BridgeDiagnostics
         public const string Route = "bridge.route";
         public const string Source = "bridge.source";
         public const string Outcome = "bridge.outcome";
+
+        /// <summary>On the callback span: the outcome the worker reported (the dashboard finds a journey's last hop by it).</summary>
+        public const string OutcomeStatus = "bridge.outcome.status";
+
+        /// <summary>On the callback metrics: which kind of callback was accepted.</summary>
+        public const string CallbackKind = "bridge.callback.kind";
         public const string Reason = "bridge.reason";
         public const string MessagingSystem = "messaging.system";
         public const string MessagingOperation = "messaging.operation.type";
