@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using Bridge.Dashboard;
 using Bridge.Emulators.ServiceBus;
 using Microsoft.AspNetCore.Connections;
@@ -48,12 +49,18 @@ using var loggerFactory = LoggerFactory.Create(l => l.AddConsole().SetMinimumLev
 
 // The broker starts first: the dashboard's connection string names the port it bound.
 ServiceBusEmulator emulator;
+var options = new ServiceBusEmulatorOptions();
 try
 {
-    var options = builder.Configuration.GetSection(ServiceBusEmulatorOptions.SectionName).Get<ServiceBusEmulatorOptions>() ?? new ServiceBusEmulatorOptions();
+    options = builder.Configuration.GetSection(ServiceBusEmulatorOptions.SectionName).Get<ServiceBusEmulatorOptions>() ?? new ServiceBusEmulatorOptions();
     emulator = ServiceBusEmulator.Start(options, TimeProvider.System, loggerFactory);
 }
-catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or IOException or System.Text.Json.JsonException or System.Net.Sockets.SocketException)
+catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
+{
+    await Console.Error.WriteLineAsync(PortNotFree(options.Port, options.ListenAddress, e.SocketErrorCode, "--port", "SERVICEBUS_EMULATOR_PORT"));
+    return 2;
+}
+catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or IOException or System.Text.Json.JsonException or SocketException)
 {
     // A bad option or config file: say which, without a stack trace.
     await Console.Error.WriteLineAsync($"Service Bus emulator did not start: {e.Message}");
@@ -81,7 +88,7 @@ try
 }
 catch (IOException e) when (e.InnerException is AddressInUseException)
 {
-    await Console.Error.WriteLineAsync($"Service Bus emulator did not start: port {httpPort} on 127.0.0.1 is already in use: choose another with --http-port <port> (or SERVICEBUS_EMULATOR_HTTP_PORT; 0 picks a free port).");
+    await Console.Error.WriteLineAsync(PortNotFree(httpPort, "127.0.0.1", SocketError.AddressAlreadyInUse, "--http-port", "SERVICEBUS_EMULATOR_HTTP_PORT"));
     return 2;
 }
 
@@ -96,6 +103,10 @@ Console.WriteLine($"  dashboard: http://localhost:{http.Port}/   (loopback only)
 Console.WriteLine($"  connection string: {emulator.ConnectionString}");
 await app.WaitForShutdownAsync();
 return 0;
+
+// One line naming the setting to change, in the Cloud Tasks emulator's words (a port below 1024 may be refused, not taken).
+static string PortNotFree(int port, string address, SocketError error, string flag, string variable) =>
+    $"Service Bus emulator did not start: port {port} on {address} is {(error == SocketError.AccessDenied ? "not allowed" : "already in use")}: choose another with {flag} <port> (or {variable}; 0 picks a free port).";
 
 // SERVICEBUS_EMULATOR_PORT, _HTTP_PORT, _CONFIG, _SAS_KEY, _SAS_KEY_NAME, _LISTEN, _DATA, _MAX_MESSAGE_SIZE
 static Dictionary<string, string?> FromEnvironment()

@@ -89,6 +89,56 @@ public sealed class ServiceBusRetryBudgetTests
     }
 
     [Fact]
+    public async Task A_hand_back_and_a_dead_letter_each_end_a_settle_span_in_the_message_s_trace_with_reason_attempt_and_delay()
+    {
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        var route = "spans-" + Guid.NewGuid().ToString("N")[..8];
+        var h = new Harness(route, Queue);
+        var spans = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == BridgeDiagnostics.SourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = span =>
+            {
+                if (Equals(span.GetTagItem(BridgeDiagnostics.Tags.Route), route))
+                {
+                    lock (spans)
+                    {
+                        spans.Add(span);
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var traced = new Dictionary<string, object> { ["traceparent"] = $"00-{traceId}-b7ad6b7169203331-01" };
+
+        h.Forwarder.Error = new ForwardingException(ForwardingFailureReason.CloudTasksUnavailable, "down");
+        var handedBack = await h.Handler.HandleAsync(Received("m1", traced), Queue, h.Settler, CancellationToken.None);
+        h.Forwarder.Error = new ForwardingException(ForwardingFailureReason.InvalidEvent, "not JSON");
+        await h.Handler.HandleAsync(Received("m2", traced), Queue, h.Settler, CancellationToken.None);
+        h.Forwarder.Error = null;
+        await h.Handler.HandleAsync(Received("m3", traced), Queue, h.Settler, CancellationToken.None);
+
+        // A plain complete has no settle span; the hand-back and the dead-letter have one each.
+        Assert.Equal([$"handback {Queue}", $"dead_letter {Queue}"], spans.Select(s => s.DisplayName));
+        Assert.All(spans, s => Assert.Equal(traceId, s.TraceId.ToHexString()));
+        var handBack = Assert.Single(spans[0].Events);
+        Assert.Equal("bridge.handback", handBack.Name);
+        var tags = handBack.Tags.ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+        Assert.Equal("CloudTasksUnavailable", tags[BridgeDiagnostics.Tags.Reason]);
+        Assert.Equal(1, tags[BridgeDiagnostics.Tags.HandBackAttempt]);
+        Assert.Equal(Queue, tags[BridgeDiagnostics.Tags.HandBackEntity]);
+        Assert.Equal((handedBack.RetryAt!.Value - h.Time.GetUtcNow()).TotalSeconds, tags[BridgeDiagnostics.Tags.HandBackDelay]);
+        Assert.Equal("m1", spans[0].GetTagItem(BridgeDiagnostics.Tags.MessagingMessageId));
+        var deadLetter = Assert.Single(spans[1].Events);
+        Assert.Equal("bridge.deadletter", deadLetter.Name);
+        Assert.Equal("InvalidEvent", deadLetter.Tags.Single(t => t.Key == BridgeDiagnostics.Tags.Reason).Value);
+        Assert.Equal(false, deadLetter.Tags.Single(t => t.Key == BridgeDiagnostics.Tags.RetriesExhausted).Value);
+        Assert.Equal("InvalidEvent", spans[1].GetTagItem(BridgeDiagnostics.Tags.Reason));
+    }
+
+    [Fact]
     public async Task The_service_s_retry_after_is_waited_for_when_longer_but_never_past_the_cap()
     {
         var h = new Harness("after-" + Guid.NewGuid().ToString("N")[..8], Queue);

@@ -84,7 +84,7 @@ public sealed class GroupCommitTests : IDisposable
     }
 
     [Fact]
-    public void The_default_durability_survives_a_killed_process()
+    public void The_default_durability_is_ProcessCrash()
     {
         Assert.Equal(EmulatorDurability.ProcessCrash, new EmulatorOptions().Durability);
     }

@@ -35,6 +35,55 @@ public sealed class HttpRetryAfterTests
         Assert.InRange(await RetryAfterAsync(server, "down-again"), 2, 4);
     }
 
+    [Fact]
+    public async Task Each_retry_after_answer_is_counted_by_route_and_reason_and_a_success_is_not()
+    {
+        const string route = "retry_after_metric"; // only this test uses it: parallel tests share the meter
+        var counted = new System.Collections.Concurrent.ConcurrentQueue<(long Value, string? Reason)>();
+        using var meters = new System.Diagnostics.Metrics.MeterListener();
+        meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == Bridge.Core.Telemetry.BridgeDiagnostics.SourceName && instrument.Name == "bridge.http.retry_after")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? measuredRoute = null, reason = null;
+            foreach (var tag in tags)
+            {
+                measuredRoute = tag.Key == Bridge.Core.Telemetry.BridgeDiagnostics.Tags.Route ? tag.Value as string : measuredRoute;
+                reason = tag.Key == Bridge.Core.Telemetry.BridgeDiagnostics.Tags.Reason ? tag.Value as string : reason;
+            }
+
+            if (measuredRoute == route)
+            {
+                counted.Enqueue((value, reason));
+            }
+        });
+        meters.Start();
+        await using var server = await RunningServer.StartAsync(
+            "--Bridge:CloudTasks:Timeout=00:00:01",
+            "--Bridge:Server:EmbeddedEmulator=true",
+            $"--Bridge:Routes:{route}:Queue={RunningServer.DemoQueue}",
+            $"--Bridge:Routes:{route}:TargetUrl=https://worker.example.com/metric");
+        var faults = server.Services.GetRequiredService<CloudTasksEmulator>().Faults;
+        faults.Fail(StatusCode.Unavailable, ["CreateTask"]);
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var refused = await server.PostEventAsync("{}", $"metric-down-{i}", route);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        }
+
+        faults.Clear();
+        using var accepted = await server.PostEventAsync("{}", "metric-up", route);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+
+        Assert.Equal([(1L, "CloudTasksUnavailable"), (1L, "CloudTasksUnavailable")], counted.ToArray());
+    }
+
     private static async Task<int> RetryAfterAsync(RunningServer server, string key)
     {
         using var response = await server.PostEventAsync("{}", key);

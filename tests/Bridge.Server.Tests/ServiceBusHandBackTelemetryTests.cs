@@ -18,6 +18,7 @@ namespace Bridge.Server.Tests;
 public sealed class ServiceBusHandBackTelemetryTests
 {
     private const string Queue = "telemetry-in"; // only this test uses it: parallel tests share the meter
+    private const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736"; // the message's own trace context
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
 
     [Fact]
@@ -41,16 +42,33 @@ public sealed class ServiceBusHandBackTelemetryTests
     }
 
     /// <summary>
-    /// The hand-back as a span event with its reason. ServiceBusMessageHandler adds "bridge.handback" to
-    /// Activity.Current, but the runner settles after the forward span has ended and starts no span around a received
-    /// batch, so nothing is current and the event is dropped: found by this audit, left for the issue-14 owner.
+    /// The hand-back as an exported span event with its reason, attempt, delay and entity. The runner settles after
+    /// the forward span has ended and starts no span around a received batch, so each hand-back has a settle span of
+    /// its own, in the message's trace (its traceparent), beside the failed forward spans.
     /// </summary>
-    [Fact(Skip = "Gap (issue 14): the runner exports no span for a hand-back; remove this Skip once a span is current when it settles")]
+    [Fact]
     public async Task A_hand_back_is_an_exported_span_event_with_its_reason()
     {
         var (_, spans) = await HandBackOnceAsync();
 
-        Assert.Contains(spans, s => s.Events.Any(e => e.Name == "bridge.handback" && Equals(e.Tags.FirstOrDefault(t => t.Key == BridgeDiagnostics.Tags.Reason).Value, "CloudTasksUnavailable")));
+        var handBacks = spans.Where(s => s.Source.Name == BridgeDiagnostics.SourceName && s.DisplayName == $"handback {Queue}").ToList();
+        Assert.True(handBacks.Count >= 2, $"{handBacks.Count} hand-back spans");
+        Assert.All(handBacks, s =>
+        {
+            Assert.Equal(TraceId, s.TraceId.ToHexString()); // the message's trace, like its forward spans
+            Assert.Equal("settle", s.GetTagItem(BridgeDiagnostics.Tags.MessagingOperation));
+            Assert.StartsWith("telemetry-1", (string)s.GetTagItem(BridgeDiagnostics.Tags.MessagingMessageId)!, StringComparison.Ordinal); // the original, or a copy handed back
+            Assert.Equal("demo", s.GetTagItem(BridgeDiagnostics.Tags.Route));
+            var handBack = Assert.Single(s.Events, e => e.Name == "bridge.handback");
+            var tags = handBack.Tags.ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+            Assert.Equal("CloudTasksUnavailable", tags[BridgeDiagnostics.Tags.Reason]);
+            Assert.Equal(Queue, tags[BridgeDiagnostics.Tags.HandBackEntity]);
+            Assert.InRange((double)tags[BridgeDiagnostics.Tags.HandBackDelay]!, 0.1, 1.0); // RetryInitialDelay 0.2 s doubling to the 1 s cap
+            Assert.True(DateTimeOffset.TryParse((string)tags[BridgeDiagnostics.Tags.HandBackRetryAt]!, System.Globalization.CultureInfo.InvariantCulture, out _));
+        });
+        var attempts = handBacks.Select(s => (int)s.Events.Single(e => e.Name == "bridge.handback").Tags.First(t => t.Key == BridgeDiagnostics.Tags.HandBackAttempt).Value!).ToList();
+        Assert.Contains(1, attempts);
+        Assert.Contains(2, attempts);
     }
 
     /// <summary>
@@ -99,7 +117,7 @@ public sealed class ServiceBusHandBackTelemetryTests
 
         await using var client = new ServiceBusClient(serviceBus.ConnectionString);
         await using var sender = client.CreateSender(Queue);
-        await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "telemetry-1" });
+        await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "telemetry-1", ApplicationProperties = { ["traceparent"] = $"00-{TraceId}-00f067aa0ba902b7-01" } });
 
         await Eventually.HoldsAsync(() => Task.FromResult(handBacks.Count >= 2), Wait, () => $"{handBacks.Count} hand-backs counted");
         faults.Clear();

@@ -147,7 +147,7 @@ public sealed partial class ServiceBusMessageHandler
                     }
 
                     await sender.SendMessageAsync(copy, cancellationToken).ConfigureAwait(false);
-                    await CompleteHandedBackAsync(messages[i], RouteFor(data[i], entity, settlements[i]), target, settlements[i], settlers[i], cancellationToken).ConfigureAwait(false);
+                    await CompleteHandedBackTracedAsync(i).ConfigureAwait(false);
                 }
 #pragma warning disable CA1031 // each message's settlement stands alone; the failures are rethrown by the caller
                 catch (Exception ex)
@@ -189,7 +189,7 @@ public sealed partial class ServiceBusMessageHandler
             {
                 try
                 {
-                    await CompleteHandedBackAsync(messages[i], RouteFor(data[i], entity, settlements[i]), target, settlements[i], settlers[i], cancellationToken).ConfigureAwait(false);
+                    await CompleteHandedBackTracedAsync(i).ConfigureAwait(false);
                 }
 #pragma warning disable CA1031 // the copy is sent; the original comes back and deduplicates against it
                 catch (Exception ex)
@@ -198,6 +198,22 @@ public sealed partial class ServiceBusMessageHandler
                     failures[i] = ex;
                 }
             })).ConfigureAwait(false);
+        }
+
+        // Its copy sent with others, the message's settle span covers completing the original.
+        async Task CompleteHandedBackTracedAsync(int i)
+        {
+            var route = RouteFor(data[i], entity, settlements[i]);
+            using var span = ServiceBusSettleSpans.Start(messages[i], data[i].ApplicationProperties, entity, route, settlements[i]);
+            try
+            {
+                await CompleteHandedBackAsync(messages[i], route, target, settlements[i], settlers[i], span, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                ServiceBusSettleSpans.Failed(span, ex);
+                throw;
+            }
         }
     }
 

@@ -44,6 +44,9 @@ public sealed record Settlement(SettlementAction Action, ForwardResult? Result =
     /// <summary>For <see cref="SettlementAction.HandBack"/>: when the copy comes back.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
+    /// <summary>For <see cref="SettlementAction.HandBack"/>: the wait from the decision to <see cref="RetryAt"/>.</summary>
+    public TimeSpan? RetryDelay { get; init; }
+
     /// <summary>For <see cref="SettlementAction.HandBack"/>: the queue the copy is sent to (the message's own, or the hand-back queue).</summary>
     public string? HandBackEntity { get; init; }
 
@@ -138,13 +141,32 @@ public sealed partial class ServiceBusMessageHandler
     private async Task SettleAsync(ServiceBusReceivedMessage message, ServiceBusMessageData data, string entity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
     {
         var route = RouteFor(data, entity, settlement);
+        if (settlement.Action == SettlementAction.Complete)
+        {
+            await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        using var span = ServiceBusSettleSpans.Start(message, data.ApplicationProperties, entity, route, settlement);
+        try
+        {
+            await SettleOtherwiseAsync(message, entity, route, settlement, settler, span, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            ServiceBusSettleSpans.Failed(span, ex);
+            throw;
+        }
+    }
+
+    /// <summary>A hand-back, dead-letter or abandon, recorded on <paramref name="span"/>.</summary>
+    private async Task SettleOtherwiseAsync(ServiceBusReceivedMessage message, string entity, string route, Settlement settlement, IServiceBusSettler settler, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
+    {
         switch (settlement.Action)
         {
-            case SettlementAction.Complete:
-                await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
-                break;
             case SettlementAction.DeadLetter:
                 await settler.DeadLetterAsync(settlement.DeadLetterReason!, settlement.DeadLetterDescription!, cancellationToken).ConfigureAwait(false);
+                ServiceBusSettleSpans.DeadLettered(span, settlement);
                 if (settlement.RetriesExhausted)
                 {
                     BridgeDiagnostics.RetriesExhausted.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, settlement.Error!.ReasonCode));
@@ -157,14 +179,14 @@ public sealed partial class ServiceBusMessageHandler
                 // CreateTask deduplicates; the other order could lose the message.
                 var (handBackEntity, copy) = HandBackCopy(message, entity, settlement);
                 await settler.ScheduleCopyAsync(handBackEntity, copy, cancellationToken).ConfigureAwait(false);
-                await CompleteHandedBackAsync(message, route, handBackEntity, settlement, settler, cancellationToken).ConfigureAwait(false);
+                await CompleteHandedBackAsync(message, route, handBackEntity, settlement, settler, span, cancellationToken).ConfigureAwait(false);
                 break;
             default:
                 await settler.AbandonAsync(cancellationToken).ConfigureAwait(false);
                 if (settlement.Error is { } abandoned)
                 {
                     BridgeDiagnostics.Abandoned.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, abandoned.ReasonCode));
-                    System.Diagnostics.Activity.Current?.AddEvent(new("bridge.abandon", tags: new System.Diagnostics.ActivityTagsCollection { [BridgeDiagnostics.Tags.Reason] = abandoned.ReasonCode }));
+                    ServiceBusSettleSpans.Abandoned(span, abandoned.ReasonCode);
                     LogAbandoned(route, message.MessageId, abandoned.ReasonCode);
                 }
 
@@ -184,19 +206,13 @@ public sealed partial class ServiceBusMessageHandler
     }
 
     /// <summary>The hand-back's second step, once its copy is sent: completes the original and records the hand-back.</summary>
-    private async Task CompleteHandedBackAsync(ServiceBusReceivedMessage message, string route, string handBackEntity, Settlement settlement, IServiceBusSettler settler, CancellationToken cancellationToken)
+    private async Task CompleteHandedBackAsync(ServiceBusReceivedMessage message, string route, string handBackEntity, Settlement settlement, IServiceBusSettler settler, System.Diagnostics.Activity? span, CancellationToken cancellationToken)
     {
         await settler.CompleteAsync(cancellationToken).ConfigureAwait(false);
         var retryAt = settlement.RetryAt!.Value;
         var error = settlement.Error!;
         BridgeDiagnostics.HandBacks.Add(1, new(BridgeDiagnostics.Tags.Route, route), new(BridgeDiagnostics.Tags.Reason, error.ReasonCode), new(BridgeDiagnostics.Tags.MessagingDestination, handBackEntity));
-        System.Diagnostics.Activity.Current?.AddEvent(new("bridge.handback", tags: new System.Diagnostics.ActivityTagsCollection
-        {
-            [BridgeDiagnostics.Tags.Reason] = error.ReasonCode,
-            ["bridge.handback.attempt"] = settlement.Attempt + 1,
-            ["bridge.handback.retry_at"] = retryAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-            ["bridge.handback.entity"] = handBackEntity,
-        }));
+        ServiceBusSettleSpans.HandedBack(span, settlement, handBackEntity);
         LogHandedBack(route, message.MessageId, settlement.Attempt + 1, error.ReasonCode, retryAt);
     }
 
@@ -260,7 +276,7 @@ public sealed partial class ServiceBusMessageHandler
 
         // The last try comes at the budget's end, so a message is dead-lettered only after the whole budget.
         var retryAt = now + delay < deadline ? now + delay : deadline;
-        return new Settlement(SettlementAction.HandBack, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetryAt = retryAt, HandBackEntity = handBackEntity, OriginEntity = origin };
+        return new Settlement(SettlementAction.HandBack, Error: error) { Attempt = attempt, FirstFailure = firstFailure, RetryAt = retryAt, RetryDelay = retryAt - now, HandBackEntity = handBackEntity, OriginEntity = origin };
     }
 
     private string? RouteOf(ServiceBusMessageData message, string entity)

@@ -34,12 +34,33 @@ public static class BridgeDiagnostics
         public const string Route = "bridge.route";
         public const string Source = "bridge.source";
         public const string Outcome = "bridge.outcome";
+
+        /// <summary>On the callback span: the outcome the worker reported (the dashboard finds a journey's last hop by it).</summary>
+        public const string OutcomeStatus = "bridge.outcome.status";
+
+        /// <summary>On the callback metrics: which kind of callback was accepted.</summary>
+        public const string CallbackKind = "bridge.callback.kind";
         public const string Reason = "bridge.reason";
         public const string MessagingSystem = "messaging.system";
         public const string MessagingOperation = "messaging.operation.type";
+        public const string MessagingOperationName = "messaging.operation.name";
         public const string MessagingDestination = "messaging.destination.name";
         public const string MessagingMessageId = "messaging.message.id";
         public const string TaskName = Bridge.CloudTasks.CloudTasksTelemetry.Tags.TaskName;
         public const string ErrorType = "error.type";
+
+        /// <summary>On a settle span's event: hand-backs including this one (a hand-back), or before this delivery (a dead-letter).</summary>
+        public const string HandBackAttempt = "bridge.handback.attempt";
+
+        /// <summary>On a hand-back event: when the copy comes back (ISO 8601), and the wait until then in seconds.</summary>
+        public const string HandBackRetryAt = "bridge.handback.retry_at";
+
+        public const string HandBackDelay = "bridge.handback.delay_seconds";
+
+        /// <summary>On a hand-back event: the queue the copy was sent to (the message's own, or the hand-back queue).</summary>
+        public const string HandBackEntity = "bridge.handback.entity";
+
+        /// <summary>On a dead-letter event: true when the route's retry budget was spent, false for a permanent failure.</summary>
+        public const string RetriesExhausted = "bridge.retries_exhausted";
     }
 }

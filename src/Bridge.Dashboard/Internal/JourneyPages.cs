@@ -1,6 +1,7 @@
 using System.Globalization;
 using Bridge.CloudTasks;
 using Bridge.CloudTasks.V2Beta3;
+using Bridge.Core.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -24,9 +25,6 @@ internal static class JourneyPages
                 """);
         return Layout.Page(context, "Journeys", "/traces", body);
     }
-
-    /// <summary>Tags that mark the outcome hop (the callback receiver's span) and name the task.</summary>
-    private const string OutcomeStatusTag = "bridge.outcome.status";
 
     public static async Task<IResult> TraceAsync(HttpContext context, string? id, string? task, CancellationToken cancellationToken)
     {
@@ -71,7 +69,7 @@ internal static class JourneyPages
     /// </summary>
     private static async Task<Markup> PendingAsync(HttpContext context, DashboardState state, TraceView trace, string? task, CancellationToken cancellationToken)
     {
-        var hasOutcome = trace.Spans.Any(s => s.Tags.Any(t => t.Key == OutcomeStatusTag))
+        var hasOutcome = trace.Spans.Any(s => s.Tags.Any(t => t.Key == BridgeDiagnostics.Tags.OutcomeStatus))
             || state.Outcomes.Recent().Any(o => o.TraceId == trace.TraceId);
         if (hasOutcome)
         {

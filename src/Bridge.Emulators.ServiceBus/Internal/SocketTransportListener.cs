@@ -18,8 +18,18 @@ internal sealed class SocketTransportListener : TransportListener
         : base("sb-emulator-tcp")
     {
         socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        socket.Bind(new IPEndPoint(address, port));
-        socket.Listen(512);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, port));
+            socket.Listen(512);
+        }
+        catch (SocketException)
+        {
+            // A port in use: the caller names it; the socket is not left open behind the failed start.
+            socket.Dispose();
+            throw;
+        }
+
         Port = ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 

@@ -176,20 +176,20 @@ internal sealed partial class CallbackReceiver
                 return Refuse(activity, 503, "SinkUnavailable", TimeSpan.FromSeconds(10));
             }
 
-            Accepted.Add(1, new KeyValuePair<string, object?>("bridge.callback.kind", kind));
+            Accepted.Add(1, new KeyValuePair<string, object?>(BridgeDiagnostics.Tags.CallbackKind, kind));
             if (activity is { IsAllDataRequested: true })
             {
                 activity.AddTag(CloudTasksTelemetry.Tags.TaskName, outcome.TaskName);
                 activity.AddTag(BridgeDiagnostics.Tags.MessagingDestination, outcome.Queue);
                 activity.AddTag("bridge.outcome.id", outcome.Id);
-                activity.AddTag("bridge.outcome.status", outcome.Type);
+                activity.AddTag(BridgeDiagnostics.Tags.OutcomeStatus, outcome.Type);
             }
 
             return new CallbackResponse(200, null, outcome.Id);
         }
         finally
         {
-            Duration.Record(_time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("bridge.callback.kind", kind));
+            Duration.Record(_time.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>(BridgeDiagnostics.Tags.CallbackKind, kind));
         }
     }
 

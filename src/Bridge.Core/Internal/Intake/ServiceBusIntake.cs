@@ -66,12 +66,25 @@ internal sealed class ServiceBusIntake(RouteTable routes, IOptions<BridgeOptions
             ContentType = message.ContentType,
             CorrelationId = message.CorrelationId ?? Text(message.ApplicationProperties, ServiceBusHandBack.OriginalMessageIdProperty) ?? message.MessageId,
             Headers = headers,
-            TraceParent = traceParent is { Length: 55 } && traceParent.StartsWith("00-", StringComparison.Ordinal) ? traceParent : null,
+            TraceParent = IsTraceParent(traceParent) ? traceParent : null,
             Schedule = new ScheduleHint(
                 Text(message.ApplicationProperties, _options.ScheduleTimeProperty), $"Property '{_options.ScheduleTimeProperty}'",
                 Text(message.ApplicationProperties, _options.DelayProperty), $"Property '{_options.DelayProperty}'"),
         };
     }
+
+    /// <summary>
+    /// The message's trace context for spans after the forward (its settlement): the same properties
+    /// <see cref="Map"/> reads, but never throwing, since a message <see cref="Map"/> refused is settled too.
+    /// </summary>
+    public static string? TraceParentOf(IReadOnlyDictionary<string, object?> properties)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        var traceParent = (properties.GetValueOrDefault("traceparent") ?? properties.GetValueOrDefault("Diagnostic-Id")) as string;
+        return IsTraceParent(traceParent) ? traceParent : null;
+    }
+
+    private static bool IsTraceParent(string? value) => value is { Length: 55 } && value.StartsWith("00-", StringComparison.Ordinal);
 
     /// <summary>A property as text; Service Bus properties are typed, and only scalar types make sense here.</summary>
     private static string? Text(IReadOnlyDictionary<string, object?> properties, string name)
