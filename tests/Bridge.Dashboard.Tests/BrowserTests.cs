@@ -100,11 +100,13 @@ public sealed class BrowserTests(Browser browser)
         await AssertAccessibleAsync(page);
 
         // Once the task runs and its outcome arrives, nothing is pending any more.
+        var journey = page.Url;
         await pending.GetByRole(AriaRole.Link, new() { Name = "See the task" }).ClickAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Run now" }).ClickAsync();
         await server.Emulator.WaitForIdleAsync(DashboardServer.DemoQueue, TimeSpan.FromSeconds(60));
-        await page.GoBackAsync();
-        await page.GoBackAsync();
+        // To the journey by its address: going back through history raced the form post's own navigation
+        // ("Not attached to an active page" in CI).
+        await page.GotoAsync(journey);
         await Eventually.HoldsAsync(async () =>
         {
             await page.ReloadAsync();
