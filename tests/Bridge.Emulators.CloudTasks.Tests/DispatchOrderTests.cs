@@ -115,12 +115,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             state.Dispose(); // after the dispatcher stopped: attempts under way and their writes finished
         }
 
-        Assert.Single(_target.Requests); // sent once, not held back and sent again
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
-        var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
-        Assert.Equal(1, stored.DispatchCount); // what memory had: the attempt and its response
-        Assert.Equal(1, stored.ResponseCount);
-        Assert.Equal((int)Google.Rpc.Code.Unavailable, stored.LastAttempt.ResponseStatus.Code);
+        AssertSentOnceAndStoredAsMemoryHadIt();
     }
 
     [Fact]
@@ -160,7 +155,56 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             state.Dispose();
         }
 
-        Assert.Single(_target.Requests);
+        AssertSentOnceAndStoredAsMemoryHadIt();
+    }
+
+    [Fact]
+    public async Task A_start_whose_commit_fails_once_the_dispatcher_is_stopping_is_still_written_before_it_stops()
+    {
+        _target.Respond = (_, _) => new TargetResponse(503);
+        var armed = 0;
+        using var release = new ManualResetEventSlim();
+        var store = new SqliteStore(_data)
+        {
+            BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref armed, 0) == 1)
+                {
+                    // The start's commit is held until shutdown has begun, then fails.
+                    Assert.True(release.Wait(Bound));
+                    throw new IOException("disk full");
+                }
+            },
+        };
+        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        try
+        {
+            CreateQueueAndTask(state);
+            Volatile.Write(ref armed, 1); // the next commit is the attempt's start
+            var dispatcher = await StartDispatcherAsync(state);
+            await using (dispatcher)
+            {
+                await _target.WaitForRequestsAsync(1, Bound);
+                Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
+                var stopped = dispatcher.StopAsync(); // waits for the attempt, held on its start
+                await Eventually.HoldsAsync(() => Task.FromResult(dispatcher.Dispatcher.IsStopping), Bound, () => "the dispatcher to begin stopping");
+                release.Set();
+                await stopped.WaitAsync(Bound);
+            }
+        }
+        finally
+        {
+            release.Set(); // never leave the writer held: disposing the store waits for it
+            state.Dispose();
+        }
+
+        AssertSentOnceAndStoredAsMemoryHadIt(); // before, the write was given up at once and storage kept no attempt
+    }
+
+    /// <summary>The task was sent once, and storage has what memory had: the attempt and its 503.</summary>
+    private void AssertSentOnceAndStoredAsMemoryHadIt()
+    {
+        Assert.Single(_target.Requests); // sent once, not held back and sent again
         using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
         var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
         Assert.Equal(1, stored.DispatchCount);
@@ -321,9 +365,16 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     /// <summary>Stops the dispatcher (letting attempts under way finish and their writes go in) when disposed.</summary>
     private sealed class StartedDispatcher(Dispatcher dispatcher, OidcIssuer issuer) : IAsyncDisposable
     {
+        private Task? _stop;
+
+        public Dispatcher Dispatcher => dispatcher;
+
+        /// <summary>Begins the stop once; disposing waits for the same stop.</summary>
+        public Task StopAsync() => _stop ??= dispatcher.StopAsync(CancellationToken.None);
+
         public async ValueTask DisposeAsync()
         {
-            await dispatcher.StopAsync(CancellationToken.None);
+            await StopAsync();
             dispatcher.Dispose();
             issuer.Dispose();
         }

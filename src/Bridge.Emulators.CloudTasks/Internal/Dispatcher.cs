@@ -259,14 +259,15 @@ internal sealed partial class Dispatcher : BackgroundService
 
     /// <summary>
     /// The commit of the attempt's start or outcome failed: memory has it, storage not. Writes the task as memory has
-    /// it until a commit holds (at once, then backing off), so storage agrees with memory again; gives up only at
-    /// shutdown, when storage keeps what it had (the task as before the attempt, or its start) and the task is tried
-    /// again after a restart.
+    /// it until a commit holds (at once, then backing off), so storage agrees with memory again. The first write is
+    /// made even when shutdown has begun (a failure seen during a graceful stop is not left behind); only the waits
+    /// between further tries end at shutdown, when storage keeps what it had (the task as before the attempt, or its
+    /// start) and the task is tried again after a restart.
     /// </summary>
     private async Task RewriteUntilDurableAsync(DispatchWork work)
     {
         var delay = TimeSpan.Zero;
-        while (!_stopping.IsCancellationRequested)
+        while (true)
         {
             try
             {
@@ -285,10 +286,18 @@ internal sealed partial class Dispatcher : BackgroundService
             catch (Exception ex)
             {
                 LogRewriteFailed(work.Task.Name, ex);
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 delay = delay == TimeSpan.Zero ? FirstRewriteDelay : TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRewriteDelay.Ticks));
             }
         }
     }
+
+    /// <summary>Whether shutdown has begun: from here a failed write is tried once more, not again and again.</summary>
+    internal bool IsStopping => _stopping.IsCancellationRequested;
 
     private async Task<DispatchResult> SendAsync(DispatchWork work)
     {
