@@ -23,10 +23,9 @@ internal static class HttpCoalescingBench
     public static async Task RunAsync(int requests, TimeSpan window)
     {
         const int Rounds = 5;
-        var grpcPort = FreePort();
-        var offPort = FreePort();
-        var off = BridgeServerApp(offPort, grpcPort, "--Bridge:Server:EmbeddedEmulator=true");
+        var off = BridgeServerApp("--Bridge:Server:EmbeddedEmulator=true");
         await off.StartAsync();
+        var (offPort, grpcPort) = Ports(off);
         var client = off.Services.GetRequiredService<CloudTasksClient>();
         var offQueue = off.Services.GetRequiredService<RouteTable>().All.Single(r => r.Name == "demo").Queue;
         var onQueue = offQueue.Location.Queue("coalesced");
@@ -34,10 +33,7 @@ internal static class HttpCoalescingBench
         await client.PauseQueueAsync(offQueue);
         await client.PauseQueueAsync(onQueue);
 
-        var onPort = FreePort();
         var on = BridgeServerApp(
-            onPort,
-            FreePort(),
             "--Bridge:Server:EmbeddedEmulator=false",
             $"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{grpcPort}",
             $"--Bridge:Routes:demo:Queue={onQueue}",
@@ -47,6 +43,7 @@ internal static class HttpCoalescingBench
             $"--Bridge:Callback:AllowedServiceAccounts:0={Caller}",
             $"--Bridge:HttpCoalescingWindow={window.ToString("c", CultureInfo.InvariantCulture)}");
         await on.StartAsync();
+        var (onPort, _) = Ports(on);
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 });
         var body = "{\"order\":12345,\"items\":[1,2,3],\"note\":\"benchmark payload\"}"u8.ToArray();
@@ -83,10 +80,11 @@ internal static class HttpCoalescingBench
         await off.DisposeAsync();
     }
 
-    private static WebApplication BridgeServerApp(int port, int grpcPort, params string[] settings) => Bridge.Server.BridgeServerApp.Build(
+    /// <summary>A runner on ports bound as 0 (read back with <see cref="ServiceBusBench.Ports"/>).</summary>
+    private static WebApplication BridgeServerApp(params string[] settings) => Bridge.Server.BridgeServerApp.Build(
     [
-        $"--Bridge:Server:Port={port}",
-        $"--Bridge:Server:EmulatorGrpcPort={grpcPort}",
+        "--Bridge:Server:Port=0",
+        "--Bridge:Server:EmulatorGrpcPort=0",
         "--environment=Production",
         "--Logging:LogLevel:Default=Warning",
         "--Bridge:Server:EmbeddedServiceBus=false",

@@ -38,12 +38,9 @@ const string Caller = "invoker@bench.iam.gserviceaccount.com";
 
 await using var serviceBus = StartEmulator(BatchIn, SingleIn);
 
-var grpcPort = FreePort();
 var batched = BuildRunner(
     serviceBus,
     BatchIn,
-    FreePort(),
-    grpcPort,
     "--Bridge:Server:EmbeddedEmulator=true",
     $"--Bridge:Routes:demo:ServiceBusEntity={BatchIn}",
     $"--Bridge:ServiceBus:MaxConcurrentCalls={batchLoops}");
@@ -58,10 +55,8 @@ await client.PauseQueueAsync(singleQueue);
 var single = BuildRunner(
     serviceBus,
     SingleIn,
-    FreePort(),
-    FreePort(),
     "--Bridge:Server:EmbeddedEmulator=false",
-    $"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{grpcPort}",
+    $"--Bridge:CloudTasks:EmulatorHost=127.0.0.1:{Ports(batched).EmulatorGrpc}",
     $"--Bridge:Routes:single:Queue={singleQueue}",
     "--Bridge:Routes:single:TargetUrl=https://worker.example.com/bench",
     $"--Bridge:Routes:single:ServiceAccountEmail={Caller}",

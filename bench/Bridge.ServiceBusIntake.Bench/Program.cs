@@ -27,17 +27,15 @@ const string Raw = "bench-raw";
 
 await using var serviceBus = StartEmulator(Intake, Raw);
 
-var port = FreePort();
 var app = BuildRunner(
     serviceBus,
     Intake,
-    port,
-    FreePort(),
     "--Bridge:Server:EmbeddedEmulator=true",
     $"--Bridge:Routes:demo:ServiceBusEntity={Intake}",
     $"--Bridge:ServiceBus:MaxConcurrentCalls={Concurrency}",
     $"--Bridge:ServiceBus:PrefetchCount={prefetch}");
 await app.StartAsync();
+var (port, _) = Ports(app);
 var queue = app.Services.GetRequiredService<RouteTable>().All.Single(r => r.Name == "demo").Queue;
 await app.Services.GetRequiredService<CloudTasksClient>().PauseQueueAsync(queue);
 

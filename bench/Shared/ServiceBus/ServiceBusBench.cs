@@ -1,10 +1,10 @@
 using System.Diagnostics.Metrics;
-using System.Net;
-using System.Net.Sockets;
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.ServiceBus;
 using Bridge.Server;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Bridge.Bench;
 
@@ -30,11 +30,14 @@ internal static class ServiceBusBench
         return ServiceBusEmulator.Start(options);
     }
 
-    /// <summary>A runner on free ports taking <paramref name="queue"/> from the emulator, plus <paramref name="settings"/> (<c>--key=value</c>).</summary>
-    public static WebApplication BuildRunner(ServiceBusEmulator serviceBus, string queue, int port, int emulatorGrpcPort, params string[] settings) => BridgeServerApp.Build(
+    /// <summary>
+    /// A runner taking <paramref name="queue"/> from the emulator, plus <paramref name="settings"/> (<c>--key=value</c>).
+    /// Its ports are bound as 0 when it is built; read them back with <see cref="Ports"/>.
+    /// </summary>
+    public static WebApplication BuildRunner(ServiceBusEmulator serviceBus, string queue, params string[] settings) => BridgeServerApp.Build(
     [
-        $"--Bridge:Server:Port={port}",
-        $"--Bridge:Server:EmulatorGrpcPort={emulatorGrpcPort}",
+        "--Bridge:Server:Port=0",
+        "--Bridge:Server:EmulatorGrpcPort=0",
         "--environment=Production",
         "--Logging:LogLevel:Default=Warning",
         $"--BridgeServiceBus={serviceBus.ConnectionString}",
@@ -85,11 +88,14 @@ internal static class ServiceBusBench
         }
     }
 
-    public static int FreePort()
+    /// <summary>
+    /// The ports a runner built on port 0 holds: its HTTP port and its embedded emulator's gRPC port (bound by
+    /// <see cref="BridgeServerApp.Build"/> itself, so nothing else can take them between the pick and the bind).
+    /// </summary>
+    public static (int Http, int EmulatorGrpc) Ports(WebApplication runner)
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var options = runner.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        return (options.Port, options.EmulatorGrpcPort);
     }
 
     public static string LoadAverage() =>
