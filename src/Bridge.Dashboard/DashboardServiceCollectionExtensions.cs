@@ -22,7 +22,7 @@ public static class DashboardServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddBridgeDashboard(this IServiceCollection services, Action<DashboardOptions>? configure = null)
     {
-        services.AddDashboardPages(configure);
+        services.AddBridgeDashboardPages(configure);
 
         // The feed is one more outcome sink, beside whatever the host configured.
         services.AddKeyedSingleton<IOutcomeSink>(OutcomeFeed.SinkName, (sp, _) => sp.GetRequiredService<OutcomeFeed>());
@@ -71,7 +71,7 @@ public static class DashboardServiceCollectionExtensions
     /// a host that maps <see cref="MapCloudTasksDashboard"/> or <see cref="MapServiceBusDashboard"/> without the
     /// bridge's pipeline, such as a standalone emulator. Calling it more than once adds its services once.
     /// </summary>
-    public static IServiceCollection AddDashboardPages(this IServiceCollection services, Action<DashboardOptions>? configure = null)
+    public static IServiceCollection AddBridgeDashboardPages(this IServiceCollection services, Action<DashboardOptions>? configure = null)
     {
         var options = services.AddOptions<DashboardOptions>();
         if (configure is not null)

@@ -45,7 +45,7 @@ if (new EmulatorOptionsValidator().Validate(null, options) is { Failed: true } i
 builder.Services.AddCloudTasksEmulator(o => builder.Configuration.GetSection(EmulatorOptions.SectionName).Bind(o));
 
 // The dashboard's queue pages, through the official client's path: a Bridge client on this emulator's own gRPC port.
-builder.Services.AddDashboardPages();
+builder.Services.AddBridgeDashboardPages();
 builder.Services.AddOptions<DashboardOptions>().Configure<CloudTasksEmulator>((o, emulator) => o.LocationSource = emulator.QueueLocations);
 builder.Services.AddSingleton(sp => new CloudTasksClientBuilder
 {

@@ -69,7 +69,7 @@ catch (Exception e) when (e is FormatException or ArgumentException or InvalidOp
 
 await using var owned = emulator;
 builder.Services.AddSingleton(emulator);
-builder.Services.AddDashboardPages(o =>
+builder.Services.AddBridgeDashboardPages(o =>
 {
     o.ServiceBusConnectionString = emulator.ConnectionString;
     o.ServiceBusEntitySource = () => emulator.Entities;

@@ -155,6 +155,7 @@ public sealed partial class DurabilityTests(ITestOutputHelper output) : IDisposa
             }
 
             using var stop = new CancellationTokenSource();
+            var midStream = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
             {
                 await using var writer = client.CreateSender("durable");
@@ -165,6 +166,10 @@ public sealed partial class DurabilityTests(ITestOutputHelper output) : IDisposa
                     {
                         await writer.SendMessagesAsync([new ServiceBusMessage(id) { MessageId = id }]);
                         acknowledged.Add(id);
+                        if (acknowledged.Count >= 160)
+                        {
+                            midStream.TrySetResult();
+                        }
                     }
                     catch (Exception) when (Volatile.Read(ref killing) == 1)
                     {
@@ -173,10 +178,13 @@ public sealed partial class DurabilityTests(ITestOutputHelper output) : IDisposa
                 }
             })).ToList();
 
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (acknowledged.Count < 160)
+            // The kill comes once 160 sends are acknowledged, while the writers keep sending; a writer that fails
+            // before then fails the test at once rather than at the bound.
+            await Task.WhenAny(midStream.Task, Task.WhenAll(writers)).WaitAsync(TimeSpan.FromSeconds(60));
+            if (!midStream.Task.IsCompleted)
             {
-                await Task.Delay(10, deadline.Token);
+                await Task.WhenAll(writers);
+                throw new InvalidOperationException($"The writers stopped after {acknowledged.Count} acknowledged sends, before 160.");
             }
 
             Volatile.Write(ref killing, 1);

@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Bridge.Testing;
 
 namespace Bridge.Emulators.ServiceBus.Tests;
 
@@ -132,16 +133,16 @@ public sealed class SettlementFaultTests
         }
     }
 
-    /// <summary>Polls (bounded) until the fault holds <paramref name="count"/> settlements: the poll interval, not a stand-in for the event.</summary>
-    static Task UntilHeldAsync(ServiceBusEmulator emulator, string id, int count) => UntilAsync(emulator, id, h => h.Held == count);
+    /// <summary>Waits (bounded) until the fault holds <paramref name="count"/> settlements.</summary>
+    static Task UntilHeldAsync(ServiceBusEmulator emulator, string id, int count) => UntilAsync(emulator, id, h => h.Held == count, $"holding {count} settlement(s)");
 
-    /// <summary>Polls (bounded) until the fault's snapshot satisfies <paramref name="condition"/>.</summary>
-    static async Task UntilAsync(ServiceBusEmulator emulator, string id, Func<HeldSettlementsFault, bool> condition)
-    {
-        using var timeout = new CancellationTokenSource(EmulatorFixture.Wait);
-        while (emulator.Faults.Find(id) is not { } held || !condition(held))
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(20), timeout.Token);
-        }
-    }
+    /// <summary>
+    /// Waits (bounded) until the fault's snapshot satisfies <paramref name="condition"/>: the fault API has no event
+    /// for a settlement arriving or a link closing, so its snapshot is polled.
+    /// </summary>
+    static Task UntilAsync(ServiceBusEmulator emulator, string id, Func<HeldSettlementsFault, bool> condition, string what = "its expected state") =>
+        Eventually.HoldsAsync(
+            () => Task.FromResult(emulator.Faults.Find(id) is { } held && condition(held)),
+            EmulatorFixture.Wait,
+            () => $"Fault {id} did not reach {what}; now: {emulator.Faults.Find(id)?.ToString() ?? "over"}.");
 }

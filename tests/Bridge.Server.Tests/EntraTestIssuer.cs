@@ -12,7 +12,8 @@ namespace Bridge.Server.Tests;
 
 /// <summary>
 /// An Entra ID look-alike on a port-0 Kestrel: per-tenant v2.0 discovery and JWKS as login.microsoftonline.com lays
-/// them out, and RS256 access tokens signed with its key (or a key it never published).
+/// them out, and RS256 access tokens signed with its key (or a key it never published). Errors it logs (a handler
+/// that throws) fail the test when it is disposed, unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class EntraTestIssuer : IAsyncDisposable
 {
@@ -20,10 +21,13 @@ public sealed class EntraTestIssuer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly RSA _key = RSA.Create(2048);
 
-    private EntraTestIssuer(WebApplication app)
+    private EntraTestIssuer(WebApplication app, ErrorLogGuard errors)
     {
         _app = app;
+        Errors = errors;
     }
+
+    public ErrorLogGuard Errors { get; }
 
     /// <summary>The instance (cloud login endpoint), ending in '/'.</summary>
     public string Instance { get; private set; } = string.Empty;
@@ -34,9 +38,10 @@ public sealed class EntraTestIssuer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
-        builder.Logging.ClearProviders();
+        var errors = new ErrorLogGuard();
+        builder.Logging.ClearProviders().AddProvider(errors);
         var app = builder.Build();
-        var issuer = new EntraTestIssuer(app);
+        var issuer = new EntraTestIssuer(app, errors);
         app.MapGet("/{tenant}/v2.0/.well-known/openid-configuration", (string tenant) => Results.Json(new Dictionary<string, object>
         {
             ["issuer"] = issuer.IssuerOf(tenant),
@@ -89,5 +94,6 @@ public sealed class EntraTestIssuer : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         _key.Dispose();
+        Errors.ThrowIfUnexpected();
     }
 }

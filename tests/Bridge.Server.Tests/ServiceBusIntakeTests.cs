@@ -5,6 +5,7 @@ using System.Text;
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.CloudTasks;
 using Bridge.Emulators.ServiceBus;
+using Bridge.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -171,7 +172,7 @@ public sealed class ServiceBusIntakeTests
 
         await sender.SendMessageAsync(new ServiceBusMessage("{\"slow\":true}") { MessageId = "slow" });
         await relay.Held.WaitAsync(Wait); // the CreateTask is on its way and held
-        await WaitForAsync(() => h.BrokerLog.Count(BrokerLog.LockRenewed) >= 3, "three lock renewals"); // well past the first lock's two seconds
+        await h.BrokerLog.ReachedAsync(BrokerLog.LockRenewed, 3).WaitAsync(Wait); // three lock renewals: well past the first lock's two seconds
         Assert.Single(await h.PeekAsync(Queue)); // not completed before the task exists
         relay.Open();
 
@@ -241,21 +242,9 @@ public sealed class ServiceBusIntakeTests
         return result.Count >= count ? result : throw new TimeoutException($"Received {result.Count} of {count} messages from {receiver.EntityPath}.");
     }
 
-    private static Task WaitForAsync(Func<bool> condition, string what) => WaitForAsync(() => Task.FromResult(condition()), what);
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
-    {
-        var until = TimeProvider.System.GetUtcNow() + (timeout ?? Wait);
-        while (!await condition())
-        {
-            if (TimeProvider.System.GetUtcNow() > until)
-            {
-                throw new TimeoutException($"Waited {timeout ?? Wait} for {what}.");
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>Waits (bounded) for broker state only a peek shows: the emulator raises no event for it.</summary>
+    private static Task WaitForAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null) =>
+        Eventually.HoldsAsync(condition, timeout ?? Wait, () => $"Waited {timeout ?? Wait} for {what}.");
 
     /// <summary>A Service Bus emulator with the queue, the runner pointed at it (embedded Cloud Tasks emulator unless settings say otherwise), and an SDK client.</summary>
     private sealed class Harness : IAsyncDisposable
@@ -373,14 +362,38 @@ public sealed class ServiceBusIntakeTests
         }
     }
 
-    /// <summary>Counts the Service Bus emulator's broker events by id (lock expired, lock renewed).</summary>
+    /// <summary>Counts the Service Bus emulator's broker events by id (lock expired, lock renewed), and tells when a count is reached.</summary>
     private sealed class BrokerLog : ILoggerProvider, ILogger
     {
         public const int LockExpired = 3;
         public const int LockRenewed = 4;
-        private readonly ConcurrentDictionary<int, int> _counts = new();
+        private readonly Lock _gate = new();
+        private readonly Dictionary<int, int> _counts = [];
+        private readonly List<(int EventId, int Count, TaskCompletionSource Reached)> _waiters = [];
 
-        public int Count(int eventId) => _counts.GetValueOrDefault(eventId);
+        public int Count(int eventId)
+        {
+            lock (_gate)
+            {
+                return _counts.GetValueOrDefault(eventId);
+            }
+        }
+
+        /// <summary>Completes once the broker has logged <paramref name="eventId"/> <paramref name="count"/> times.</summary>
+        public Task ReachedAsync(int eventId, int count)
+        {
+            lock (_gate)
+            {
+                if (_counts.GetValueOrDefault(eventId) >= count)
+                {
+                    return Task.CompletedTask;
+                }
+
+                var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Add((eventId, count, reached));
+                return reached.Task;
+            }
+        }
 
         public ILogger CreateLogger(string categoryName) => categoryName == "Bridge.Emulators.ServiceBus.Broker" ? this : Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
@@ -388,8 +401,18 @@ public sealed class ServiceBusIntakeTests
 
         public bool IsEnabled(LogLevel logLevel) => true;
 
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            _counts.AddOrUpdate(eventId.Id, 1, (_, n) => n + 1);
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (_gate)
+            {
+                var count = _counts[eventId.Id] = _counts.GetValueOrDefault(eventId.Id) + 1;
+                foreach (var waiter in _waiters.Where(w => w.EventId == eventId.Id && w.Count <= count).ToList())
+                {
+                    waiter.Reached.TrySetResult();
+                    _waiters.Remove(waiter);
+                }
+            }
+        }
 
         public void Dispose()
         {
