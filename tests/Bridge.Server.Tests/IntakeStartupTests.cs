@@ -8,7 +8,7 @@ namespace Bridge.Server.Tests;
 /// </summary>
 public sealed class IntakeStartupTests
 {
-    private static readonly string[] FreePorts = ["--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing"];
+    private static readonly string[] PortsBoundAsZero = ["--Bridge:Server:Port=0", "--Bridge:Server:EmulatorGrpcPort=0", "--Bridge:Server:ServiceBusPort=0", "--environment=Testing"];
 
     [Theory]
     [InlineData("--Bridge:Server:ListenAddress=0.0.0.0", "0.0.0.0:0")]
@@ -19,7 +19,7 @@ public sealed class IntakeStartupTests
     [InlineData("--Kestrel:Endpoints:Public:Url=http://bridge.example.com:5000", "http://bridge.example.com:5000")]
     public void Beyond_loopback_without_intake_authentication_is_refused_in_one_line_naming_the_settings(string setting, string address)
     {
-        var error = Assert.Throws<UnprotectedIntakeException>(() => BridgeServerApp.Build([.. FreePorts, setting]));
+        var error = Assert.Throws<UnprotectedIntakeException>(() => BridgeServerApp.Build([.. PortsBoundAsZero, setting]));
 
         Assert.DoesNotContain('\n', error.Message);
         Assert.Contains(address, error.Message, StringComparison.Ordinal);
@@ -35,7 +35,7 @@ public sealed class IntakeStartupTests
     public async Task Loopback_only_starts_open_as_before(string setting)
     {
         // Only the address check: a Kestrel endpoint from configuration is not bound (the app is not started).
-        await using var app = BridgeServerApp.Build([.. FreePorts, setting]);
+        await using var app = BridgeServerApp.Build([.. PortsBoundAsZero, setting]);
     }
 
     [Fact]
@@ -43,7 +43,7 @@ public sealed class IntakeStartupTests
     {
         const string secret = "this-is-a-raw-key-not-a-hash";
         var error = Assert.Throws<OptionsValidationException>(() => BridgeServerApp.Build([
-            .. FreePorts,
+            .. PortsBoundAsZero,
             $"--Bridge:Server:Intake:KeyHashes:0={secret}",
             "--Bridge:Server:Intake:Entra:TenantId=common",
             "--Bridge:Server:Intake:Entra:Instance=http://login.example.com/"]));
