@@ -25,6 +25,15 @@ public sealed class ServiceBusFailurePolicyTests
         "--Bridge:RetryMaxDelay=00:00:01",
     ];
 
+    // Where the error is answered at once (not an outage), the call's deadline only has to outlast a slow answer on a
+    // busy machine: with 1 s, a late answer was recorded as CloudTasksUnavailable instead of the injected error.
+    private static readonly string[] FastRetriesPatientCalls =
+    [
+        "--Bridge:CloudTasks:Timeout=00:00:10",
+        "--Bridge:RetryInitialDelay=00:00:00.200",
+        "--Bridge:RetryMaxDelay=00:00:01",
+    ];
+
     [Fact]
     public async Task While_Cloud_Tasks_is_unreachable_messages_are_handed_back_not_dead_lettered_and_each_becomes_one_task_after()
     {
@@ -61,7 +70,7 @@ public sealed class ServiceBusFailurePolicyTests
     [Fact]
     public async Task Permission_denied_is_retried_within_the_budget_until_the_permission_arrives()
     {
-        await using var h = await PolicyHarness.StartAsync([.. FastRetries, "--Bridge:Routes:demo:RetryBudget=00:10:00"]);
+        await using var h = await PolicyHarness.StartAsync([.. FastRetriesPatientCalls, "--Bridge:Routes:demo:RetryBudget=00:10:00"]);
         var denied = h.Faults.Fail(StatusCode.PermissionDenied, ["CreateTask", "BatchCreateTasks"], message: "Permission 'cloudtasks.tasks.create' denied");
         await using var sender = h.Client.CreateSender(Queue);
 
@@ -87,7 +96,7 @@ public sealed class ServiceBusFailurePolicyTests
     public async Task A_missing_queue_is_dead_lettered_as_RetriesExhausted_after_the_budget_not_after_MaxDeliveryCount()
     {
         // The runner creates its routes' queues in the embedded emulator, so the missing queue is injected.
-        await using var h = await PolicyHarness.StartAsync([.. FastRetries, "--Bridge:Routes:demo:RetryBudget=00:00:03"]);
+        await using var h = await PolicyHarness.StartAsync([.. FastRetriesPatientCalls, "--Bridge:Routes:demo:RetryBudget=00:00:03"]);
         h.Faults.Fail(StatusCode.NotFound, ["CreateTask", "BatchCreateTasks"], message: "Queue does not exist.");
         await using var sender = h.Client.CreateSender(Queue);
 
