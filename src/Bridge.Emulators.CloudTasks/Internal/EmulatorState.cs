@@ -327,7 +327,7 @@ internal sealed partial class EmulatorState : IDisposable
     private System.Threading.Tasks.Task Uncommitted(Action? undo)
     {
         var durable = _store.WhenDurable();
-        if (undo is not null)
+        if (undo is not null && !durable.IsCompletedSuccessfully) // already durable (in memory): nothing to undo, and the undo would keep what it captured (a purge's or a deletion's tasks) alive until the next change
         {
             _uncommitted.Enqueue((durable, undo));
         }
