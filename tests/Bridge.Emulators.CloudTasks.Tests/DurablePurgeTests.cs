@@ -15,7 +15,7 @@ public sealed class DurablePurgeTests : IDisposable
 {
     private const string Location = "projects/p/locations/l";
     private const string QueueName = Location + "/queues/q";
-    private const int Purged = 25_000; // two full slices of 10,000 and a partial one
+    private const int Purged = 25_000; // many slices (SqliteStore.PurgeSliceRows each)
     private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-purge-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
