@@ -22,10 +22,10 @@ internal static class MillionTasksBench
     private const int BatchesInFlight = 8;
     private static readonly LocationName Location = new("bench", "l");
 
-    public static async System.Threading.Tasks.Task RunAsync(bool durableOnly, Action<string> report)
+    public static async System.Threading.Tasks.Task RunAsync(bool durableOnly, bool inMemoryOnly, Action<string> report)
     {
         await using var otlp = await HttpTargetServer.StartAsync();
-        foreach (var durable in durableOnly ? [true] : new[] { true, false })
+        foreach (var durable in durableOnly ? [true] : inMemoryOnly ? [false] : new[] { true, false })
         {
             await MeasureAsync(otlp.Address, durable, report);
         }
@@ -42,25 +42,18 @@ internal static class MillionTasksBench
             var other = await PausedQueueAsync(emulator.Client, "other");
             await FillAsync(emulator.Client, other, 2000); // warm-up: channels, pools, JIT
             await emulator.Client.PurgeQueueAsync(other);
-            var empty = await SettledRssAsync(emulator);
+            var empty = await StoredTasksMeasures.SettledRssAsync(emulator);
 
             var fill = Stopwatch.StartNew();
             await FillAsync(emulator.Client, big, Tasks);
             var fillRate = Tasks / fill.Elapsed.TotalSeconds;
-            var full = await SettledRssAsync(emulator);
+            var full = await StoredTasksMeasures.SettledRssAsync(emulator);
             var onDisk = durable ? FolderBytes(data) : 0;
-            report($"Memory, {kind}, {Tasks:N0} tasks with a {BodyBytes}-byte body (load {LoadAverage()}): RSS {empty / 1048576.0:F0} MB empty, {full / 1048576.0:F0} MB full "
+            report($"Memory, {kind}, {Tasks:N0} tasks with a {BodyBytes}-byte body (load {StoredTasksMeasures.LoadAverage()}): RSS {empty / 1048576.0:F0} MB empty, {full / 1048576.0:F0} MB full "
                 + $"({(full <= 2L * 1024 * 1024 * 1024 ? "within" : "over")} 2 GB); {(full - empty) / (double)Tasks:F0} bytes per stored task; filled at {fillRate:F0}/s"
                 + (durable ? $"; data folder {onDisk / 1048576.0:F0} MB" : string.Empty));
 
-            var quiet = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromSeconds(2), null);
-            var purge = emulator.Client.PurgeQueueAsync(new PurgeQueueRequest { Name = big.ToString() }, CallSettings.FromTimeout(TimeSpan.FromMinutes(10)));
-            var purgeClock = Stopwatch.StartNew();
-            var during = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromMinutes(10), purge);
-            await purge;
-            report($"Purge of {Tasks:N0} tasks, {kind} (load {LoadAverage()}): answered after {purgeClock.Elapsed.TotalSeconds:F2} s; concurrent GetQueue max {Percentile(during, 1):F1} ms, "
-                + $"p99 {Percentile(during, 0.99):F1} ms, p50 {Percentile(during, 0.5):F1} ms over {during.Count} calls, against max {Percentile(quiet, 1):F1} ms (p50 {Percentile(quiet, 0.5):F1} ms) with no purge; "
-                + $"calls over 50 ms: {during.Count(l => l > 50)}");
+            await StoredTasksMeasures.PurgeStallAsync(emulator.Client, big, other, Tasks, kind, durable ? data : null, report);
         }
         finally
         {
@@ -86,53 +79,8 @@ internal static class MillionTasksBench
         });
     }
 
-    private static async System.Threading.Tasks.Task<QueueName> PausedQueueAsync(CloudTasksClient client, string id)
-    {
-        var queue = Location.Queue(id);
-        await client.CreateQueueAsync(Location, new Queue { Name = queue.ToString() });
-        await client.PauseQueueAsync(queue); // creation ignores a state; pausing keeps the tasks from being dispatched
-        return queue;
-    }
-
-    /// <summary>GetQueue latencies in ms, one call after another, until <paramref name="until"/> completes (or for <paramref name="max"/>); sorted.</summary>
-    private static async System.Threading.Tasks.Task<List<double>> GetQueueLatenciesAsync(CloudTasksClient client, QueueName queue, TimeSpan max, System.Threading.Tasks.Task? until)
-    {
-        var latencies = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (total.Elapsed < max && until?.IsCompleted != true)
-        {
-            var call = Stopwatch.StartNew();
-            await client.GetQueueAsync(queue);
-            latencies.Add(call.Elapsed.TotalMilliseconds);
-        }
-
-        latencies.Sort();
-        return latencies;
-    }
-
-    /// <summary>RSS once it stops falling (the runtime gives memory back lazily), at most 5 s of half-second looks.</summary>
-    private static async System.Threading.Tasks.Task<long> SettledRssAsync(EmulatorChild emulator)
-    {
-        var last = emulator.ResidentBytes();
-        for (var i = 0; i < 10; i++)
-        {
-            await System.Threading.Tasks.Task.Delay(500);
-            var now = emulator.ResidentBytes();
-            if (now >= last)
-            {
-                return now;
-            }
-
-            last = now;
-        }
-
-        return last;
-    }
+    private static System.Threading.Tasks.Task<QueueName> PausedQueueAsync(CloudTasksClient client, string id) => StoredTasksMeasures.PausedQueueAsync(client, Location, id);
 
     private static long FolderBytes(string folder) =>
         Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
-
-    private static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)(p * sorted.Count))];
-
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 }

@@ -34,7 +34,7 @@ void Report(string line)
     report.Add(line);
 }
 
-if (args.Contains("--million")) { await MillionTasksBench.RunAsync(durableOnly: args.Contains("--durable-only"), Report); return; } // 1,000,000 tasks: RSS, data folder, purge stall
+if (args.Contains("--million")) { await MillionTasksBench.RunAsync(durableOnly: args.Contains("--durable-only"), inMemoryOnly: args.Contains("--in-memory-only"), Report); return; } // 1,000,000 tasks: RSS, data folder, purge stall
 
 await using var target = await HttpTargetServer.StartAsync();
 var body = ByteString.CopyFromUtf8("{\"bench\":true}");

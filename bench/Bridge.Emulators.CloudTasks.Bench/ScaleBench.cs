@@ -151,9 +151,31 @@ internal static class ScaleBench
     {
         await MemoryAndPurgeAsync(otlp, 100_000, durable: false, report);
         await MemoryAndPurgeAsync(otlp, 100_000, durable: true, report);
+        await TombstonesAsync(otlp, 100_000, report);
         if (longMode)
         {
             await MemoryAndPurgeAsync(otlp, 1_000_000, durable: false, report);
+        }
+    }
+
+    /// <summary>RSS per tombstone (tasks created and deleted), in memory and durable, each on a fresh emulator.</summary>
+    private static async System.Threading.Tasks.Task TombstonesAsync(Uri otlp, int count, Action<string> report)
+    {
+        foreach (var durable in new[] { false, true })
+        {
+            var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                using var emulator = durable ? await EmulatorChild.StartAsync(otlp, "--data", data) : await EmulatorChild.StartAsync(otlp);
+                await StoredTasksMeasures.TombstoneMemoryAsync(emulator, count, durable ? "durable" : "in memory", report);
+            }
+            finally
+            {
+                if (Directory.Exists(data))
+                {
+                    Directory.Delete(data, recursive: true);
+                }
+            }
         }
     }
 
@@ -277,23 +299,16 @@ internal static class ScaleBench
             var other = await PausedQueueAsync(emulator.Client, "other");
             await CreateTasksAsync(emulator.Client, other, 2000); // warm-up: channels, pools, JIT
             await emulator.Client.PurgeQueueAsync(other);
-            var empty = await SettledRssAsync(emulator);
+            var empty = await StoredTasksMeasures.SettledRssAsync(emulator);
             var clock = Stopwatch.StartNew();
             await CreateTasksAsync(emulator.Client, queue, tasks);
             var fillRate = tasks / clock.Elapsed.TotalSeconds;
-            var full = await SettledRssAsync(emulator);
+            var full = await StoredTasksMeasures.SettledRssAsync(emulator);
             var perTask = (full - empty) / (double)tasks;
             var kind = durable ? "durable" : "in memory";
             report($"Memory, {kind}: {tasks:N0} tasks with a {BodyBytes}-byte body: RSS {empty / 1048576.0:F0} MB empty, {full / 1048576.0:F0} MB full; {perTask:F0} bytes per stored task (filled at {fillRate:F0}/s)");
 
-            var quiet = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromSeconds(2), null);
-            // The purge answers once its deletions are durable (a long wait under load); the measure is what it does to others.
-            var purge = emulator.Client.PurgeQueueAsync(new PurgeQueueRequest { Name = queue.ToString() }, CallSettings.FromTimeout(TimeSpan.FromMinutes(5)));
-            var purgeClock = Stopwatch.StartNew();
-            var during = await GetQueueLatenciesAsync(emulator.Client, other, TimeSpan.FromMinutes(5), purge);
-            await purge;
-            var purgeSeconds = purgeClock.Elapsed.TotalSeconds;
-            report($"Purge of {tasks:N0} tasks, {kind}: took {purgeSeconds:F2} s; concurrent GetQueue max {during.Max():F1} ms (p50 {Percentile(during, 0.5):F1} ms, {during.Count} calls) against max {quiet.Max():F1} ms (p50 {Percentile(quiet, 0.5):F1} ms) with no purge; delay added {Math.Max(0, during.Max() - Percentile(quiet, 0.5)):F1} ms");
+            await StoredTasksMeasures.PurgeStallAsync(emulator.Client, queue, other, tasks, kind, durable ? data : null, report);
         }
         finally
         {
@@ -304,48 +319,7 @@ internal static class ScaleBench
         }
     }
 
-    /// <summary>GetQueue latencies, one call after another, until <paramref name="until"/> completes (or for the duration).</summary>
-    private static async System.Threading.Tasks.Task<List<double>> GetQueueLatenciesAsync(CloudTasksClient client, QueueName queue, TimeSpan max, System.Threading.Tasks.Task? until)
-    {
-        var latencies = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (total.Elapsed < max && until?.IsCompleted != true)
-        {
-            var call = Stopwatch.StartNew();
-            await client.GetQueueAsync(queue);
-            latencies.Add(call.Elapsed.TotalMilliseconds);
-        }
-
-        latencies.Sort();
-        return latencies;
-    }
-
-    /// <summary>RSS once it stops falling (the runtime gives memory back lazily), bounded.</summary>
-    private static async System.Threading.Tasks.Task<long> SettledRssAsync(EmulatorChild emulator)
-    {
-        var last = emulator.ResidentBytes();
-        for (var i = 0; i < 10; i++)
-        {
-            await System.Threading.Tasks.Task.Delay(500);
-            var now = emulator.ResidentBytes();
-            if (now >= last)
-            {
-                return now;
-            }
-
-            last = now;
-        }
-
-        return last;
-    }
-
-    private static async System.Threading.Tasks.Task<QueueName> PausedQueueAsync(CloudTasksClient client, string id)
-    {
-        var queue = Location.Queue(id);
-        await client.CreateQueueAsync(Location, new Queue { Name = queue.ToString() });
-        await client.PauseQueueAsync(queue);
-        return queue;
-    }
+    private static System.Threading.Tasks.Task<QueueName> PausedQueueAsync(CloudTasksClient client, string id) => StoredTasksMeasures.PausedQueueAsync(client, Location, id);
 
     /// <summary>
     /// Durable against in-memory CreateTask in both durability modes (ProcessCrash: synchronous=NORMAL; PowerLoss:
@@ -447,7 +421,7 @@ internal static class ScaleBench
         }
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
+    private static string LoadAverage() => StoredTasksMeasures.LoadAverage();
 
     private static async System.Threading.Tasks.Task<double> CreateTasksAsync(CloudTasksClient client, QueueName queue, int n, int inFlight = InFlight)
     {

@@ -7,7 +7,7 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 namespace Bridge.Emulators.CloudTasks.Tests;
 
 /// <summary>
-/// A durable purge commits one small record and is acknowledged; the purged rows then move to tombstones a slice per
+/// A durable purge commits one small record and is acknowledged; the purged rows then move to purged_names a slice per
 /// transaction. Whenever the process stops, a reopened folder has the purge whole: no purged task, every purged name
 /// reserved, the tasks created after the purge kept.
 /// </summary>
@@ -15,7 +15,7 @@ public sealed class DurablePurgeTests : IDisposable
 {
     private const string Location = "projects/p/locations/l";
     private const string QueueName = Location + "/queues/q";
-    private const int Purged = 25_000; // two full slices of 10,000 and a partial one
+    private const int Purged = 25_000; // many slices (SqliteStore.PurgeSliceRows each)
     private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-purge-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
@@ -48,7 +48,7 @@ public sealed class DurablePurgeTests : IDisposable
     }
 
     [Fact]
-    public async System.Threading.Tasks.Task The_purged_rows_move_to_tombstones_a_slice_per_transaction_and_the_record_goes_with_the_last()
+    public async System.Threading.Tasks.Task The_purged_rows_move_to_purged_names_a_slice_per_transaction_the_record_goes_with_the_last_and_the_sweep_takes_them_after_the_ttl()
     {
         var store = new SqliteStore(_data);
         using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
@@ -59,18 +59,50 @@ public sealed class DurablePurgeTests : IDisposable
             state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
             state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("after") });
 
-            var pending = 1L;
-            for (var look = 0; look < 10 && pending > 0; look++)
-            {
-                pending = store.PendingPurges; // runs on the writer, behind the slices queued so far
-            }
-
-            Assert.Equal(0, pending);
+            Assert.Equal(0, AfterSlices(store));
             Assert.True(store.Commits - commitsBefore >= 4, $"{store.Commits - commitsBefore} commits for the purge of {Purged:N0}: not sliced");
             var stored = store.Load();
             Assert.Equal([$"{QueueName}/tasks/after"], stored.Tasks.Select(t => t.Name));
             Assert.Equal(Purged, stored.TaskTombstones.Count);
+
+            // The names went to purged_names (appended in sequence order), not into the name-keyed task_tombstones:
+            // random inserts there held every other call's commit for seconds behind each slice.
+            Assert.Equal((Purged, 0L), (Count("purged_names"), Count("task_tombstones")));
+
+            // Expired, they go with the minute sweep, in slices, and the names are free again.
+            _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+            state.TakeDue(out _);
+            for (var look = 0; look < 100 && Count("purged_names") > 0; look++)
+            {
+                _ = store.PendingPurges; // a read on the writer: behind the sweep's slices queued so far
+            }
+
+            Assert.Equal(0, Count("purged_names"));
+            Assert.Empty(store.Load().TaskTombstones);
+            state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("old0") });
         }
+    }
+
+    /// <summary>Reads on the store's writer until no purge record is left (each read waits behind the slices queued before it); bounded.</summary>
+    private static long AfterSlices(SqliteStore store)
+    {
+        var pending = 1L;
+        for (var look = 0; look < 1000 && pending > 0; look++)
+        {
+            pending = store.PendingPurges;
+        }
+
+        return pending;
+    }
+
+    /// <summary>Rows of a table, read beside the open store (WAL lets a second connection read committed data).</summary>
+    private long Count(string table)
+    {
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(_data, "cloudtasks-emulator.db"), Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        db.Open();
+        using var count = db.CreateCommand();
+        count.CommandText = $"SELECT COUNT(*) FROM {table}";
+        return (long)count.ExecuteScalar()!;
     }
 
     private static void CreatePausedQueue(EmulatorState state)

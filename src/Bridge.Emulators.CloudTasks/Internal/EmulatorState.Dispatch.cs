@@ -224,7 +224,7 @@ internal sealed partial class EmulatorState
     /// <summary>Until when a gone task's name is reserved (its tombstone, or the purge that took it).</summary>
     private DateTimeOffset ReservedUntil(string taskName, DateTimeOffset now)
     {
-        var until = _taskTombstones.TryGetValue(taskName, out var reserved) ? reserved : now;
+        var until = _taskTombstones.TryGetUntil(taskName, out var reserved) ? reserved : now;
         foreach (var purge in _purgedNames)
         {
             if (purge.Until > until && purge.Contains(taskName))

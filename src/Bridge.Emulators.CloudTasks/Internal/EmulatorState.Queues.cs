@@ -218,8 +218,9 @@ internal sealed partial class EmulatorState
 
     /// <summary>
     /// Purges every task of the queue. The queue's task set is swapped for an empty one under the lock (constant
-    /// time) and the purged names stay reserved as one entry (not one tombstone each), compacted to names outside the
-    /// lock; the rows go in one set-wise statement on the store's writer. Tasks created after the swap are kept.
+    /// time) and the purged names stay reserved as one entry (not one tombstone each), compacted to their keys in the
+    /// background; the store records the purge as one entry and takes the rows out later. Tasks created after the swap
+    /// are kept.
     /// </summary>
     public Queue PurgeQueue(PurgeQueueRequest request)
     {
@@ -271,7 +272,8 @@ internal sealed partial class EmulatorState
             durable = Uncommitted(undo);
         }
 
-        purged.Compact();
+        // Off the call's path: hashing a million names takes a while, and the names answer from the purged set meanwhile.
+        _ = System.Threading.Tasks.Task.Run(purged.Compact);
         WaitDurable(durable);
         return result;
     }

@@ -16,8 +16,7 @@ internal sealed partial class EmulatorState : IDisposable
     private readonly TimeProvider _time;
     private readonly EmulatorOptions _options;
     private readonly SortedDictionary<string, StoredQueue> _queues = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DateTimeOffset> _taskTombstones = new(StringComparer.Ordinal);
-    private readonly PriorityQueue<string, DateTimeOffset> _taskTombstoneExpiry = new(); // so the sweep visits only expired ones
+    private readonly TaskTombstones _taskTombstones = new();
     private readonly List<PurgedNames> _purgedNames = []; // one entry per purge: its names, reserved as a whole
     private readonly Dictionary<string, DateTimeOffset> _queueTombstones = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Policy> _policies = new(StringComparer.Ordinal);
@@ -62,7 +61,7 @@ internal sealed partial class EmulatorState : IDisposable
         _dirty.UnionWith(_queues.Values);
         foreach (var (name, until) in loaded.TaskTombstones)
         {
-            AddTombstone(name, until);
+            _taskTombstones.Add(name, until);
         }
         Copy(loaded.QueueTombstones, _queueTombstones);
         Copy(loaded.Policies, _policies);
@@ -126,7 +125,6 @@ internal sealed partial class EmulatorState : IDisposable
             _store.Clear();
             _queues.Clear();
             _taskTombstones.Clear();
-            _taskTombstoneExpiry.Clear();
             _purgedNames.Clear();
             _dirty.Clear();
             _wakes.Clear();
@@ -162,7 +160,7 @@ internal sealed partial class EmulatorState : IDisposable
                 wasReady.Add(task);
             }
 
-            AddTombstone(task.Name, reservedUntil);
+            _taskTombstones.Add(task.Name, reservedUntil);
         }
 
         return () =>
@@ -174,10 +172,7 @@ internal sealed partial class EmulatorState : IDisposable
 
             foreach (var task in tasks)
             {
-                if (_taskTombstones.TryGetValue(task.Name, out var until) && until == reservedUntil)
-                {
-                    _taskTombstones.Remove(task.Name);
-                }
+                _taskTombstones.Remove(task.Name, reservedUntil);
 
                 if (queue.Tasks.TryAdd(task.Name, task))
                 {
@@ -197,12 +192,6 @@ internal sealed partial class EmulatorState : IDisposable
         };
     }
 
-    private void AddTombstone(string taskName, DateTimeOffset until)
-    {
-        _taskTombstones[taskName] = until;
-        _taskTombstoneExpiry.Enqueue(taskName, until);
-    }
-
     /// <summary>
     /// Drops expired tombstones and tasks older than their queue's task_ttl, about once a minute. Tombstones come
     /// out of an expiry-ordered index, a slice at a time (the next slice on the next call); a queue's tasks are
@@ -218,16 +207,7 @@ internal sealed partial class EmulatorState : IDisposable
 
         _nextSweep = now + TimeSpan.FromMinutes(1);
         const int Slice = 10_000;
-        for (var i = 0; i < Slice && _taskTombstoneExpiry.TryPeek(out var name, out var until) && until <= now; i++)
-        {
-            _taskTombstoneExpiry.Dequeue();
-            if (_taskTombstones.TryGetValue(name, out var current) && current <= now)
-            {
-                _taskTombstones.Remove(name); // unless reserved again later, with its own entry in the index
-            }
-        }
-
-        if (_taskTombstoneExpiry.TryPeek(out _, out var next) && next <= now)
+        if (_taskTombstones.DropExpired(now, Slice))
         {
             _nextSweep = now; // more to drop: the next call takes the next slice
         }
@@ -347,7 +327,7 @@ internal sealed partial class EmulatorState : IDisposable
     private System.Threading.Tasks.Task Uncommitted(Action? undo)
     {
         var durable = _store.WhenDurable();
-        if (undo is not null)
+        if (undo is not null && !durable.IsCompletedSuccessfully) // already durable (in memory): nothing to undo, and the undo would keep what it captured (a purge's or a deletion's tasks) alive until the next change
         {
             _uncommitted.Enqueue((durable, undo));
         }
@@ -417,7 +397,7 @@ internal sealed partial class EmulatorState : IDisposable
     /// <summary>True while a task of this name existed recently (deleted, run, or purged): the service keeps such names for tombstone_ttl.</summary>
     private bool IsReserved(string taskName, DateTimeOffset now)
     {
-        if (_taskTombstones.TryGetValue(taskName, out var reserved) && reserved > now)
+        if (_taskTombstones.TryGetUntil(taskName, out var reserved) && reserved > now)
         {
             return true;
         }

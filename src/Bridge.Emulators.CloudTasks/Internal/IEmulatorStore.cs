@@ -56,7 +56,13 @@ internal interface IEmulatorStore : IDisposable
     /// <summary>Deletes the rows of tasks still known (by their key, the creation sequence), leaving tombstones.</summary>
     void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil) => DeleteTasks(tasks.Select(t => t.Name).ToList(), reservedUntil);
 
-    /// <summary>Deletes every task of the queue written so far, leaving tombstones (<paramref name="names"/> are those tasks).</summary>
+    /// <summary>
+    /// Purges every task of the queue written so far: once this write is durable they count as deleted, their names
+    /// reserved until <paramref name="reservedUntil"/>, and tasks written later are kept. A store may record the purge
+    /// as one entry and take the rows out afterwards (<see cref="SqliteStore"/> commits a purge record, then moves the
+    /// rows to tombstones in slices on its writer); <paramref name="names"/> are the purged tasks as memory had them,
+    /// for a store that deletes them one by one (this default).
+    /// </summary>
     void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => DeleteTasks(names, reservedUntil);
 
     void SavePolicy(string resource, Policy policy);
