@@ -172,15 +172,11 @@ internal sealed partial class Dispatcher : BackgroundService
     /// </summary>
     private async Task RunAsync(DispatchWork work)
     {
-        var startWritten = Task.CompletedTask;
         try
         {
             // On the thread pool: building and sending the request must not hold up the loop handing out the next
             // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
             await Task.Yield();
-
-            // In memory (and when the start is already on disk) there is nothing to watch.
-            startWritten = work.Recorded.IsCompletedSuccessfully ? Task.CompletedTask : RewriteIfStartFailsAsync(work);
             DispatchResult result;
             try
             {
@@ -223,7 +219,14 @@ internal sealed partial class Dispatcher : BackgroundService
         }
         finally
         {
-            await startWritten.ConfigureAwait(false); // never faults: it logs and writes again
+            // The start's commit is looked at only now: commits go in order, so once the outcome's is done the start's
+            // is too (no wait and no thread hop per attempt, where a watcher of its own cost both). A failed start
+            // leaves memory ahead of storage until this rewrite, as a SIGKILL before its commit would have: redelivery.
+            if (!work.Recorded.IsCompletedSuccessfully)
+            {
+                await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // never faults: it logs and writes again
+            }
+
             if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
             {
                 _drained.TrySetResult();
@@ -231,7 +234,7 @@ internal sealed partial class Dispatcher : BackgroundService
         }
     }
 
-    private async Task RewriteIfStartFailsAsync(DispatchWork work)
+    private async Task RewriteIfStartFailedAsync(DispatchWork work)
     {
         try
         {
