@@ -222,14 +222,20 @@ internal sealed partial class Dispatcher : BackgroundService
             // The start's commit is looked at only now: commits go in order, so once the outcome's is done the start's
             // is too (no wait and no thread hop per attempt, where a watcher of its own cost both). A failed start
             // leaves memory ahead of storage until this rewrite, as a SIGKILL before its commit would have: redelivery.
-            if (!work.Recorded.IsCompletedSuccessfully)
+            try
             {
-                await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // never faults: it logs and writes again
+                if (!work.Recorded.IsCompletedSuccessfully)
+                {
+                    await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // it logs and writes again
+                }
             }
-
-            if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+            finally
             {
-                _drained.TrySetResult();
+                // Counted out whatever happened above: a stop waits for this count.
+                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+                {
+                    _drained.TrySetResult();
+                }
             }
         }
     }
