@@ -42,15 +42,16 @@ internal static class DispatchBench
             using var http = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) });
             var token = SignedToken(target.Url("/raw").ToString());
 
-            // Warm-up: connection pools, the emulator's first queues, and tiered compilation until it settles (on a
-            // loaded machine its background thread took several rounds: JIT inside a measured round is not steady state).
+            // Warm-up: connection pools, the emulator's first queues, and tiered compilation (tier 0, the PGO-instrumented
+            // tier, tier 1, on both sides alike) until it settles: JIT inside a measured round is not steady state, and on
+            // a loaded machine the background compiler took many rounds to get there.
             await WarmUpAsync(async () =>
             {
                 await DispatchRoundAsync(host, target, 1000, oidc: true);
                 await DispatchRoundAsync(host, target, 1000, oidc: false);
                 await PlainRoundAsync(http, target, 1000, token);
                 await PlainRoundAsync(http, target, 1000, null);
-            }, maxRounds: 8, report);
+            }, maxRounds: 40, report);
 
             var rounds = new Dictionary<string, List<Round>> { ["dispatch+oidc"] = [], ["plain+jwt"] = [], ["dispatch"] = [], ["plain"] = [] };
             for (var round = 0; round < Rounds; round++)
@@ -76,10 +77,12 @@ internal static class DispatchBench
                 var (dRate, pRate) = (Median(dispatch.Select(r => r.Rate)), Median(plain.Select(r => r.Rate)));
                 var (dCpu, pCpu) = (Median(dispatch.Select(r => r.CpuMicrosPerRequest)), Median(plain.Select(r => r.CpuMicrosPerRequest)));
                 var (dAlloc, pAlloc) = (Median(dispatch.Select(r => r.BytesPerRequest)), Median(plain.Select(r => r.BytesPerRequest)));
+                var (dJitted, pJitted) = (dispatch.Sum(r => r.MethodsCompiled), plain.Sum(r => r.MethodsCompiled));
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
-                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; load average {load}");
+                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; "
+                    + $"methods compiled during the measured rounds {dJitted} vs {pJitted} ({(dJitted + pJitted <= SettledMethods ? "settled" : "NOT SETTLED: compilation inside the figures")}); load average {load}");
             }
         }
         finally
@@ -121,7 +124,7 @@ internal static class DispatchBench
                 results.Add(plain ? await PlainRoundAsync(http, target, n, null, Phase) : await DispatchRoundAsync(host, target, n, oidc: false, Phase));
             }
 
-            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request");
+            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled");
             var total = results.Count * Math.Min(perRound, Queues * 500);
             foreach (var (type, bytes) in allocations.ByType().Take(40))
             {
@@ -145,23 +148,34 @@ internal static class DispatchBench
     }
 
     /// <summary>
-    /// Runs warm-up rounds until tiered compilation settles: a round that compiled fewer than 20 methods (tier-ups
-    /// included), at least 3 rounds and at most <paramref name="maxRounds"/>.
+    /// At most this many methods compiled (tier-ups included) over all the measured rounds of both sides of one
+    /// comparison, and it counts as settled: a few stragglers (a timer's callback, the GC's finalizer path) cost
+    /// nothing per request; a figure above it carries compilation and is said to.
+    /// </summary>
+    private const int SettledMethods = 10;
+
+    /// <summary>
+    /// Runs warm-up rounds until tiered compilation settles: two rounds in a row that each compiled at most 2 methods
+    /// (tier-ups included, background compilation too), at least 3 rounds and at most <paramref name="maxRounds"/>.
+    /// A tier-up is queued only after its method's 30 calls and 100 ms without new tier-0 code, then compiled on one
+    /// background thread, so under load a single quiet round could be only a pause of that thread.
     /// </summary>
     private static async System.Threading.Tasks.Task WarmUpAsync(Func<System.Threading.Tasks.Task> round, int maxRounds, Action<string> report)
     {
         var rounds = 0;
+        var quiet = 0;
         long compiled;
         do
         {
             var before = System.Runtime.JitInfo.GetCompiledMethodCount();
             await round();
             compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
+            quiet = compiled <= 2 ? quiet + 1 : 0;
             rounds++;
         }
-        while (rounds < maxRounds && (rounds < 3 || compiled >= 20));
+        while (rounds < maxRounds && (rounds < 3 || quiet < 2));
 
-        report($"(warm-up: {rounds} rounds; the last compiled {compiled} methods)");
+        report($"(warm-up: {rounds} rounds; the last compiled {compiled} methods{(quiet < 2 ? "; NOT SETTLED within the rounds allowed" : string.Empty)})");
     }
 
     /// <summary>The runtime's AllocationTick events (about one per 100 KB allocated), summed by type while enabled.</summary>
@@ -367,7 +381,7 @@ internal static class DispatchBench
         return sorted[(sorted.Count - 1) / 2];
     }
 
-    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest);
+    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest, long MethodsCompiled);
 
     /// <summary>Wall time, the whole process's CPU time and its allocations over one round.</summary>
     private sealed class Measure
@@ -376,6 +390,7 @@ internal static class DispatchBench
         private readonly TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;
         private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: false);
         private readonly TimeSpan _jit = System.Runtime.JitInfo.GetCompilationTime();
+        private readonly long _compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
 
         public static Measure Start() => new();
 
@@ -385,7 +400,8 @@ internal static class DispatchBench
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu;
             var allocated = GC.GetTotalAllocatedBytes(precise: false) - _allocated;
             var jit = System.Runtime.JitInfo.GetCompilationTime() - _jit;
-            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n);
+            var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - _compiled;
+            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n, compiled);
         }
     }
 

@@ -201,6 +201,70 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         AssertSentOnceAndStoredAsMemoryHadIt(); // before, the write was given up at once and storage kept no attempt
     }
 
+    [Fact]
+    public async Task A_retry_outcome_that_comes_before_the_writer_takes_the_start_supersedes_it_and_storage_has_the_outcome()
+    {
+        _target.Respond = (_, _) => new TargetResponse(503); // a retry: the outcome writes the task's whole row
+        var superseded = await DispatchWhileTheWriterIsHeldAsync();
+        Assert.Equal(1, superseded); // the start's row write was skipped: one write of the row for the attempt, not two
+        AssertSentOnceAndStoredAsMemoryHadIt();
+    }
+
+    [Fact]
+    public async Task A_success_that_comes_before_the_writer_takes_the_start_supersedes_it_and_storage_has_the_deletion()
+    {
+        var superseded = await DispatchWhileTheWriterIsHeldAsync();
+        Assert.Equal(1, superseded);
+        Assert.Single(_target.Requests);
+        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        Assert.False(HasTask(reopened)); // the success is on disk
+        Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => reopened.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() })).StatusCode);
+    }
+
+    /// <summary>
+    /// Dispatches the task while the writer is held on an unrelated commit, so its start waits in the writer's queue
+    /// until the outcome is in memory (and queued behind it); then lets the writer go and stops. Returns the writes
+    /// the store skipped as superseded.
+    /// </summary>
+    private async Task<long> DispatchWhileTheWriterIsHeldAsync()
+    {
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holding = 0;
+        var store = new SqliteStore(_data);
+        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        try
+        {
+            CreateQueueAndTask(state);
+            store.BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref holding, 0) == 1)
+                {
+                    entered.Set();
+                    Assert.True(release.Wait(Bound));
+                }
+            };
+            Volatile.Write(ref holding, 1);
+            var other = Task.Run(() => state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = Location + "/queues/other" } }));
+            Assert.True(entered.Wait(Bound), "the unrelated commit reaches the writer");
+            await using (var dispatcher = await StartDispatcherAsync(state))
+            {
+                await _target.WaitForRequestsAsync(1, Bound);
+                await state.WaitUntilAsync(() => state.IsInFlight(TaskName) ? null : "settled", "the outcome to be in memory (queued behind the start)");
+                Assert.Equal(0, store.SupersededWrites); // nothing skipped before the writer ran
+                release.Set();
+                await other.WaitAsync(Bound);
+            } // the dispatcher's stop waits for the outcome's commit
+
+            return store.SupersededWrites;
+        }
+        finally
+        {
+            release.Set(); // never leave the writer held: disposing the store waits for it
+            state.Dispose();
+        }
+    }
+
     /// <summary>The task was sent once, and storage has what memory had: the attempt and its 503.</summary>
     private void AssertSentOnceAndStoredAsMemoryHadIt()
     {

@@ -150,28 +150,11 @@ internal sealed partial class Dispatcher : BackgroundService
         }
     }
 
-    private async Task RunAsync(DispatchWork work)
-    {
-        try
-        {
-            // On the thread pool: building and sending the request must not hold up the loop handing out the next
-            // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
-            await Task.Yield();
-            await AttemptAsync(work).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
-            {
-                _drained.TrySetResult();
-            }
-        }
-    }
-
     /// <summary>
-    /// One attempt. The request leaves at once, without waiting for its start's commit: Cloud Tasks delivers at least
-    /// once, so a crash may cause a redelivery but must never lose a task or an outcome, and storage must never go
-    /// backward. With a durable store (one writer, commits in the order the writes were queued under the state's lock):
+    /// One attempt, in one state machine (it was three nested ones; the send's is pooled). The request leaves at once,
+    /// without waiting for its start's commit: Cloud Tasks delivers at least once, so a crash may cause a redelivery
+    /// but must never lose a task or an outcome, and storage must never go backward. With a durable store (one
+    /// writer, commits in the order the writes were queued under the state's lock):
     /// <list type="number">
     /// <item>TakeDue queues the started row (dispatch_count + 1, the attempt) and changes memory;</item>
     /// <item>the request leaves;</item>
@@ -187,21 +170,77 @@ internal sealed partial class Dispatcher : BackgroundService
     /// the outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as
     /// memory has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
     /// </summary>
-    private async Task AttemptAsync(DispatchWork work)
+    private async Task RunAsync(DispatchWork work)
     {
-        // In memory (and when the start is already on disk) there is nothing to watch.
-        var startWritten = work.Recorded.IsCompletedSuccessfully ? Task.CompletedTask : RewriteIfStartFailsAsync(work);
         try
         {
-            await SendAndCompleteAsync(work).ConfigureAwait(false);
+            // On the thread pool: building and sending the request must not hold up the loop handing out the next
+            // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
+            await Task.Yield();
+            DispatchResult result;
+            try
+            {
+                result = await SendAsync(work).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogDispatchFailed(work.Task.Name, ex);
+                result = new DispatchResult(null, _time.GetUtcNow(), null);
+            }
+
+            Task durable;
+            try
+            {
+                durable = _state.CompleteAttempt(work, result, takeNext: !_stopRequested, out var next);
+                if (next is not null)
+                {
+                    foreach (var started in next)
+                    {
+                        Start(started); // what the freed slot lets the queue send, without a pass of the loop
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                // The state put the task back for a later attempt; this is worth an error in the log.
+                LogCompleteFailed(work.Task.Name, ex);
+                return;
+            }
+
+            try
+            {
+                await durable.ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogOutcomeNotDurable(work.Task.Name, ex);
+                await RewriteUntilDurableAsync(work).ConfigureAwait(false);
+            }
         }
         finally
         {
-            await startWritten.ConfigureAwait(false); // never faults: it logs and writes again
+            // The start's commit is looked at only now: commits go in order, so once the outcome's is done the start's
+            // is too (no wait and no thread hop per attempt, where a watcher of its own cost both). A failed start
+            // leaves memory ahead of storage until this rewrite, as a SIGKILL before its commit would have: redelivery.
+            try
+            {
+                if (!work.Recorded.IsCompletedSuccessfully)
+                {
+                    await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // it logs and writes again
+                }
+            }
+            finally
+            {
+                // Counted out whatever happened above: a stop waits for this count.
+                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+                {
+                    _drained.TrySetResult();
+                }
+            }
         }
     }
 
-    private async Task RewriteIfStartFailsAsync(DispatchWork work)
+    private async Task RewriteIfStartFailedAsync(DispatchWork work)
     {
         try
         {
@@ -210,49 +249,6 @@ internal sealed partial class Dispatcher : BackgroundService
         catch (Exception ex)
         {
             LogStartNotDurable(work.Task.Name, ex);
-            await RewriteUntilDurableAsync(work).ConfigureAwait(false);
-        }
-    }
-
-    private async Task SendAndCompleteAsync(DispatchWork work)
-    {
-        DispatchResult result;
-        try
-        {
-            result = await SendAsync(work).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            LogDispatchFailed(work.Task.Name, ex);
-            result = new DispatchResult(null, _time.GetUtcNow(), null);
-        }
-
-        Task durable;
-        try
-        {
-            durable = _state.CompleteAttempt(work, result, takeNext: !_stopRequested, out var next);
-            if (next is not null)
-            {
-                foreach (var started in next)
-                {
-                    Start(started); // what the freed slot lets the queue send, without a pass of the loop
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            // The state put the task back for a later attempt; this is worth an error in the log.
-            LogCompleteFailed(work.Task.Name, ex);
-            return;
-        }
-
-        try
-        {
-            await durable.ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            LogOutcomeNotDurable(work.Task.Name, ex);
             await RewriteUntilDurableAsync(work).ConfigureAwait(false);
         }
     }
@@ -299,7 +295,9 @@ internal sealed partial class Dispatcher : BackgroundService
     /// <summary>Whether shutdown has begun: from here a failed write is tried once more, not again and again.</summary>
     internal bool IsStopping => _stopping.IsCancellationRequested;
 
-    private async Task<DispatchResult> SendAsync(DispatchWork work)
+    /// <summary>Sends the attempt's request and reads the answer up to its headers (its state machine comes from a pool).</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<DispatchResult> SendAsync(DispatchWork work)
     {
         using var request = BuildRequest(work, out var target);
         var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
@@ -417,7 +415,7 @@ internal sealed partial class Dispatcher : BackgroundService
         HttpRequestMessage request;
         IEnumerable<KeyValuePair<string, string>> headers;
         Google.Protobuf.ByteString body; // immutable: sent as it is, not copied
-        string headerPrefix;
+        TaskHeaderNames names;
         if (task.HttpRequest is { } http)
         {
             var target = work.Queue.HttpTarget;
@@ -441,7 +439,7 @@ internal sealed partial class Dispatcher : BackgroundService
             }
 
             body = http.Body;
-            headerPrefix = "X-CloudTasks-";
+            names = TaskHeaderNames.CloudTasks;
             var (oidc, oauth) = target is { AuthorizationHeaderCase: not HttpTarget.AuthorizationHeaderOneofCase.None }
                 ? (target.OidcToken, target.OauthToken)
                 : (http.OidcToken, http.OauthToken);
@@ -463,7 +461,7 @@ internal sealed partial class Dispatcher : BackgroundService
             request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
             headers = appEngine.Headers;
             body = appEngine.Body;
-            headerPrefix = "X-AppEngine-";
+            names = TaskHeaderNames.AppEngine;
         }
 
         if (body.Length > 0)
@@ -488,18 +486,39 @@ internal sealed partial class Dispatcher : BackgroundService
         request.Headers.TryAddWithoutValidation("User-Agent", "Google-Cloud-Tasks");
         var queueId = work.Queue.Name[(work.Queue.Name.LastIndexOf('/') + 1)..];
         var taskId = task.Name[(task.Name.LastIndexOf('/') + 1)..];
-        request.Headers.TryAddWithoutValidation(headerPrefix + "QueueName", queueId);
-        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskName", taskId);
-        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskRetryCount", work.RetryCount.ToString(CultureInfo.InvariantCulture));
-        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskExecutionCount", work.ExecutionCount.ToString(CultureInfo.InvariantCulture));
-        request.Headers.TryAddWithoutValidation(headerPrefix + "TaskETA", FormatEta(work.Eta));
+        request.Headers.TryAddWithoutValidation(names.QueueName, queueId);
+        request.Headers.TryAddWithoutValidation(names.TaskName, taskId);
+        request.Headers.TryAddWithoutValidation(names.TaskRetryCount, work.RetryCount.ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(names.TaskExecutionCount, work.ExecutionCount.ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(names.TaskEta, FormatEta(work.Eta));
         if (work.RetryCount > 0)
         {
-            request.Headers.TryAddWithoutValidation(headerPrefix + "TaskPreviousResponse", work.PreviousResponse.ToString(CultureInfo.InvariantCulture));
-            request.Headers.TryAddWithoutValidation(headerPrefix + "TaskRetryReason", string.Empty);
+            request.Headers.TryAddWithoutValidation(names.TaskPreviousResponse, work.PreviousResponse.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(names.TaskRetryReason, string.Empty);
         }
 
         return request;
+    }
+
+    /// <summary>The task headers' names, made once (they were concatenated from the prefix on every request).</summary>
+    private sealed class TaskHeaderNames(string prefix)
+    {
+        public static readonly TaskHeaderNames CloudTasks = new("X-CloudTasks-");
+        public static readonly TaskHeaderNames AppEngine = new("X-AppEngine-");
+
+        public string QueueName { get; } = prefix + "QueueName";
+
+        public string TaskName { get; } = prefix + "TaskName";
+
+        public string TaskRetryCount { get; } = prefix + "TaskRetryCount";
+
+        public string TaskExecutionCount { get; } = prefix + "TaskExecutionCount";
+
+        public string TaskEta { get; } = prefix + "TaskETA";
+
+        public string TaskPreviousResponse { get; } = prefix + "TaskPreviousResponse";
+
+        public string TaskRetryReason { get; } = prefix + "TaskRetryReason";
     }
 
     /// <summary>Seconds since the epoch with microseconds, as the service writes X-CloudTasks-TaskETA.</summary>

@@ -48,6 +48,17 @@ internal interface IEmulatorStore : IDisposable
 
     void SaveTask(StoredTask task);
 
+    /// <summary>
+    /// Saves the task as <see cref="SaveTask"/> does, with a write that a later write of its whole row (queued behind
+    /// it) may supersede while the writer has not run it yet: an attempt's start whose outcome came first. Null: this
+    /// store writes nothing to skip.
+    /// </summary>
+    SupersedableWrite? SaveTaskSupersedable(StoredTask task)
+    {
+        SaveTask(task);
+        return null;
+    }
+
     void SaveTasks(IReadOnlyCollection<StoredTask> tasks);
 
     /// <summary>Deletes tasks by name alone (tasks no longer in memory), leaving tombstones.</summary>
@@ -104,6 +115,15 @@ internal sealed class InMemoryStore : IEmulatorStore
     {
     }
 
+    // Not the interface's defaults: those list the names first (a LINQ list per dispatched task's deletion) for nothing.
+    public void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil)
+    {
+    }
+
+    public void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
+    {
+    }
+
     public void SavePolicy(string resource, Policy policy)
     {
     }
@@ -125,4 +145,20 @@ internal sealed class InMemoryStore : IEmulatorStore
     public void Dispose()
     {
     }
+}
+
+/// <summary>
+/// A queued write that a later write of the same row makes moot: superseded before the writer runs it, it is skipped
+/// (the later write, queued behind it, writes everything it would have and more, so storage never goes backward).
+/// Once the writer has begun it, it is written as queued.
+/// </summary>
+internal sealed class SupersedableWrite
+{
+    private int _state; // 0 queued, 1 taken by the writer, 2 superseded
+
+    /// <summary>On the writer: whether to run the write (false: superseded).</summary>
+    public bool TryRun() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+    /// <summary>After the row's later write was queued: true when this write will be skipped.</summary>
+    public bool TrySupersede() => Interlocked.CompareExchange(ref _state, 2, 0) == 0;
 }

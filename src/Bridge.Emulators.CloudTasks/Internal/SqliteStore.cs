@@ -143,6 +143,29 @@ internal sealed class SqliteStore : IEmulatorStore
         Enqueue(() => UpsertTask(row));
     }
 
+    public SupersedableWrite? SaveTaskSupersedable(StoredTask task)
+    {
+        var row = Snapshot(task);
+        var write = new SupersedableWrite();
+        Enqueue(() =>
+        {
+            if (write.TryRun())
+            {
+                UpsertTask(row);
+            }
+            else
+            {
+                Interlocked.Increment(ref _supersededWrites);
+            }
+        });
+        return write;
+    }
+
+    private long _supersededWrites;
+
+    /// <summary>Writes skipped because a later write of their row came before the writer ran them (for tests and benches).</summary>
+    internal long SupersededWrites => Interlocked.Read(ref _supersededWrites);
+
     /// <summary>One queued write for them all (a batch): one entry of the group commit, not one per task.</summary>
     public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
