@@ -100,6 +100,20 @@ if (args.Contains("--durability-modes"))
     return;
 }
 
+// --create-latency [--in-flight N] [--rounds R]: C# CreateTask at N in flight (16), in memory against durable, rate, latency p50/p99, CPU per create (BENCH_CREATE_BUILDS adds other builds).
+if (args.Contains("--create-latency"))
+{
+    await using var latencyOtlp = await HttpTargetServer.StartAsync();
+    string? Value(string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
+    await CreateLatencyBench.RunAsync(
+        latencyOtlp.Address,
+        Math.Max(count, 2000),
+        inFlight: Value("--in-flight") is { } n ? int.Parse(n, CultureInfo.InvariantCulture) : 16,
+        rounds: Value("--rounds") is { } r ? int.Parse(r, CultureInfo.InvariantCulture) : 5,
+        Report);
+    return;
+}
+
 // --create-profile [--in-memory] [--in-flight N] [--seconds S]: CreateTask rounds against one emulator, to profile it.
 if (args.Contains("--create-profile"))
 {

@@ -73,6 +73,43 @@ public sealed class GroupCommitTests : IDisposable
         Assert.Empty(loaded.Tasks);
     }
 
+    /// <summary>
+    /// A commit that fails after its writes ran leaves SQLite inside the transaction: the writer must roll it back, or
+    /// the next BEGIN fails and every later commit with it; nothing of the failed commit may reach the disk.
+    /// </summary>
+    [Fact]
+    public async Task After_a_failed_commit_the_transaction_is_rolled_back_and_the_next_commit_holds()
+    {
+        var failNext = 1;
+        var store = new SqliteStore(_data);
+        try
+        {
+            store.BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref failNext, 0) == 1)
+                {
+                    throw new IOException("disk full");
+                }
+            };
+            store.SaveTask(StoredTask(0));
+            await Assert.ThrowsAsync<IOException>(() => store.WhenDurable().WaitAsync(TimeSpan.FromSeconds(60)));
+
+            store.ResumeAfterFailure(store.FailedCommits);
+            store.SaveQueue(new Queue { Name = QueueName });
+            store.SaveTask(StoredTask(1));
+            await store.WhenDurable().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            store.Dispose();
+        }
+
+        using var reopened = new SqliteStore(_data);
+        var loaded = reopened.Load();
+        Assert.Equal(QueueName, Assert.Single(loaded.Queues).Name);
+        Assert.Equal($"{QueueName}/tasks/t1", Assert.Single(loaded.Tasks).Name);
+    }
+
     [Theory]
     [InlineData(EmulatorDurability.ProcessCrash, 1)] // NORMAL: the WAL is written at each commit, fsynced at checkpoints
     [InlineData(EmulatorDurability.PowerLoss, 2)]    // FULL: fsynced at each commit

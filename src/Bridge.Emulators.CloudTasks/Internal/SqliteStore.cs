@@ -2,6 +2,7 @@ using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Bridge.Emulators.CloudTasks.Internal;
 
@@ -31,7 +32,10 @@ internal sealed class SqliteStore : IEmulatorStore
     private long _failedCommits;
     private Exception? _failure; // set after a failed commit, until the state has taken the failed changes back
     private Action? _commitFailed;
-    private SqliteTransaction? _tx;
+    private SqliteTransaction? _tx; // only while the tasks table is created or migrated at open; commits use the statements below
+    private SqliteCommand? _begin;
+    private SqliteCommand? _commit;
+    private SqliteCommand? _rollback;
     private SqliteCommand? _upsertTask;
     private SqliteCommand? _deleteTask;
     private SqliteCommand? _deleteTaskByName;
@@ -433,6 +437,9 @@ internal sealed class SqliteStore : IEmulatorStore
         _deleteTask?.Dispose();
         _deleteTaskByName?.Dispose();
         _upsertTombstone?.Dispose();
+        _begin?.Dispose();
+        _commit?.Dispose();
+        _rollback?.Dispose();
         _db.Dispose();
         _lock.Dispose();
     }
@@ -503,28 +510,47 @@ internal sealed class SqliteStore : IEmulatorStore
 
             try
             {
-                _tx = _db.BeginTransaction();
+                // BEGIN and COMMIT as statements prepared once: SqliteConnection.BeginTransaction parsed both anew and
+                // made a transaction object per commit, a cost every commit pays however few calls it holds.
+                _begin ??= Prepare("BEGIN IMMEDIATE");
+                _begin.ExecuteNonQuery();
                 foreach (var write in batch)
                 {
                     write();
                 }
 
                 BeforeCommit?.Invoke();
-                _tx.Commit();
+                _commit ??= Prepare("COMMIT");
+                _commit.ExecuteNonQuery();
                 Interlocked.Increment(ref _commits);
                 commit.TrySetResult();
             }
             catch (Exception ex)
             {
+                RollBack();
                 FailPending(commit, ex);
                 _purgesMoving.Clear(); // their queued slices were dropped with everything pending; the next sweep starts them again
                 _commitFailed?.Invoke();
             }
-            finally
-            {
-                _tx?.Dispose();
-                _tx = null;
-            }
+        }
+    }
+
+    /// <summary>Takes back a transaction still open after a failed write or commit (SQLite may have ended it already).</summary>
+    private void RollBack()
+    {
+        if (raw.sqlite3_get_autocommit(_db.Handle) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _rollback ??= Prepare("ROLLBACK");
+            _rollback.ExecuteNonQuery();
+        }
+        catch (SqliteException)
+        {
+            // The connection is unusable: the next BEGIN fails too, so every later commit fails and nothing is acknowledged.
         }
     }
 
