@@ -13,15 +13,9 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// </summary>
 public sealed class BatchDeleteDurabilityTests : IDisposable
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-batchdelete-" + Guid.NewGuid().ToString("N"));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public async Task Every_batch_delete_is_all_or_nothing_on_disk_after_sigkill_and_every_acknowledged_one_is_done()
@@ -35,7 +29,7 @@ public sealed class BatchDeleteDurabilityTests : IDisposable
         var killing = 0;
         var next = -1;
 
-        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _folder.Path))
         using (var client = new CloudTasksClientBuilder { EmulatorHost = emulator.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build())
         {
             await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
@@ -74,7 +68,7 @@ public sealed class BatchDeleteDurabilityTests : IDisposable
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
         }
 
-        using var restarted = await EmulatorProcess.StartAsync("--data", _data);
+        using var restarted = await EmulatorProcess.StartAsync("--data", _folder.Path);
         using var restartedClient = new CloudTasksClientBuilder { EmulatorHost = restarted.GrpcHostPort, EmulatorDetection = EmulatorDetection.None }.Build();
         var present = new HashSet<string>();
         await foreach (var task in restartedClient.ListTasks(queue))

@@ -374,15 +374,9 @@ public sealed class BatchTests : IAsyncLifetime
 /// <summary>With <c>--data</c>, batch operations and their request ids survive a restart.</summary>
 public sealed class BatchDurabilityTests : IDisposable
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-" + Guid.NewGuid().ToString("N"));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public async Task An_operation_and_its_request_id_survive_a_restart()
@@ -391,14 +385,14 @@ public sealed class BatchDurabilityTests : IDisposable
         QueueName queue;
         Operation first;
         TaskMessage[] unnamed = [new() { HttpRequest = new HttpRequest { Url = "https://worker.example.com/" } }, new() { HttpRequest = new HttpRequest { Url = "https://worker.example.com/" } }];
-        await using (var before = await EmulatorHost.StartAsync(o => o.Data = _data))
+        await using (var before = await EmulatorHost.StartAsync(o => o.Data = _folder.Path))
         {
             queue = await before.CreateQueueAsync();
             await before.Client.PauseQueueAsync(queue);
             first = (await before.Client.BatchCreateTasksAsync(queue, unnamed, requestId)).RpcMessage;
         }
 
-        await using var after = await EmulatorHost.StartAsync(o => o.Data = _data);
+        await using var after = await EmulatorHost.StartAsync(o => o.Data = _folder.Path);
         Assert.Equal(first, await after.Client.GetOperationAsync(new GetOperationRequest { Name = first.Name }));
         var retried = await after.Client.BatchCreateTasksAsync(queue, unnamed, requestId);
         Assert.Equal(first, retried.RpcMessage);

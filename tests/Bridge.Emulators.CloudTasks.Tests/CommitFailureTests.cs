@@ -3,7 +3,6 @@ using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Microsoft.Extensions.Time.Testing;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
@@ -18,8 +17,7 @@ public sealed class CommitFailureTests : IDisposable
 {
     private const string Location = "projects/p/locations/l";
     private const string QueueName = Location + "/queues/q";
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-commit-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
     private SqliteStore _store;
     private EmulatorState _state;
     private int _failing;
@@ -32,11 +30,7 @@ public sealed class CommitFailureTests : IDisposable
     public void Dispose()
     {
         _state.Dispose();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
+        _folder.Dispose();
     }
 
     [Fact]
@@ -243,8 +237,8 @@ public sealed class CommitFailureTests : IDisposable
 
     private (SqliteStore Store, EmulatorState State) Open()
     {
-        var store = new SqliteStore(_data) { BeforeCommit = FailIfAsked };
-        return (store, new EmulatorState(store, new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero }, _clock));
+        var store = new SqliteStore(_folder.Path) { BeforeCommit = FailIfAsked };
+        return (store, _folder.Open(store, new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero }));
     }
 
     private void Reopen()

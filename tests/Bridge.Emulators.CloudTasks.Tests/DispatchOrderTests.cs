@@ -6,7 +6,6 @@ using Bridge.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
@@ -23,8 +22,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     private const string QueueName = Location + "/queues/q";
     private const string TaskName = QueueName + "/tasks/t";
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-order-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
     private HttpTargetServer _target = null!;
 
     public async Task InitializeAsync() => _target = await HttpTargetServer.StartAsync();
@@ -32,11 +30,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _target.DisposeAsync();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
+        _folder.Dispose();
     }
 
     [Fact]
@@ -45,8 +39,8 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         using var entered = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var holding = 0;
-        var store = new SqliteStore(_data);
-        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        var store = _folder.OpenStore();
+        var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
@@ -76,7 +70,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             state.Dispose();
         }
 
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        using var reopened = _folder.Open();
         Assert.False(HasTask(reopened)); // the success is on disk
         Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => reopened.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() })).StatusCode);
     }
@@ -87,7 +81,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         _target.Respond = (_, _) => new TargetResponse(503);
         var failNext = 0;
         using var failed = new ManualResetEventSlim();
-        var store = new SqliteStore(_data)
+        var store = new SqliteStore(_folder.Path)
         {
             BeforeCommit = () =>
             {
@@ -98,7 +92,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 }
             },
         };
-        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
@@ -125,7 +119,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         var armed = 0;
         using var settled = new ManualResetEventSlim();
         using var failed = new ManualResetEventSlim();
-        var store = new SqliteStore(_data)
+        var store = new SqliteStore(_folder.Path)
         {
             BeforeCommit = () =>
             {
@@ -138,7 +132,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 }
             },
         };
-        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
@@ -164,7 +158,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         _target.Respond = (_, _) => new TargetResponse(503);
         var armed = 0;
         using var release = new ManualResetEventSlim();
-        var store = new SqliteStore(_data)
+        var store = new SqliteStore(_folder.Path)
         {
             BeforeCommit = () =>
             {
@@ -176,7 +170,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 }
             },
         };
-        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
@@ -216,7 +210,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         var superseded = await DispatchWhileTheWriterIsHeldAsync();
         Assert.Equal(1, superseded);
         Assert.Single(_target.Requests);
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        using var reopened = _folder.Open();
         Assert.False(HasTask(reopened)); // the success is on disk
         Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => reopened.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() })).StatusCode);
     }
@@ -231,8 +225,8 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         using var entered = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var holding = 0;
-        var store = new SqliteStore(_data);
-        var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        var store = _folder.OpenStore();
+        var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
@@ -269,7 +263,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     private void AssertSentOnceAndStoredAsMemoryHadIt()
     {
         Assert.Single(_target.Requests); // sent once, not held back and sent again
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        using var reopened = _folder.Open();
         var stored = reopened.GetTask(new GetTaskRequest { Name = TaskName, ResponseView = TaskMessage.Types.View.Full });
         Assert.Equal(1, stored.DispatchCount);
         Assert.Equal(1, stored.ResponseCount);
@@ -280,15 +274,15 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     public void An_outcome_whose_write_throws_leaves_the_execution_count_and_previous_response_that_storage_has()
     {
         var store = new ThrowingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreateQueueAndTask(state);
         var first = Assert.Single(state.TakeDue(out _));
 
         store.Throwing = true;
-        Assert.Throws<IOException>(() => { _ = state.CompleteAttempt(first, new DispatchResult(404, _clock.GetUtcNow(), null)); }); // throws at once
+        Assert.Throws<IOException>(() => { _ = state.CompleteAttempt(first, new DispatchResult(404, _folder.Clock.GetUtcNow(), null)); }); // throws at once
         store.Throwing = false;
 
-        _clock.Advance(TimeSpan.FromMinutes(1)); // the task was put back for a later attempt
+        _folder.Clock.Advance(TimeSpan.FromMinutes(1)); // the task was put back for a later attempt
         var second = Assert.Single(state.TakeDue(out _));
         Assert.Equal(1, second.RetryCount); // the start was written
         Assert.Equal(0, second.ExecutionCount); // the outcome was not: none of it is applied
@@ -308,12 +302,12 @@ public sealed class DispatchOrderTests : IAsyncLifetime
 
             return TargetResponse.Ok;
         };
-        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _folder.Clock);
         state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName, RateLimits = new RateLimits { MaxConcurrentDispatches = 1 } } });
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() });
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/second", HttpRequest = new HttpRequest { Url = _target.Url("/x").ToString() } } });
-        using var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _clock, TimeSpan.FromHours(1));
-        using var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _clock, NullLogger<Dispatcher>.Instance);
+        using var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _folder.Clock, TimeSpan.FromHours(1));
+        using var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _folder.Clock, NullLogger<Dispatcher>.Instance);
         await dispatcher.StartAsync(CancellationToken.None);
         await _target.WaitForRequestsAsync(1, Bound);
 
@@ -352,7 +346,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         var a = new QueueName("order", "l", "a");
         var b = new QueueName("order", "l", "b");
         var marker = new QueueName("order", "l", "marker");
-        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _folder.Path))
         using (var client = emulator.CreateClient())
         {
             var retry = new RetryConfig { MaxAttempts = -1, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) };
@@ -382,7 +376,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         Volatile.Write(ref restarted, 1);
         var beforeRestart = _target.Requests.Count; // the killed process sends nothing more
         Assert.Equal(3 * PerQueue, beforeRestart);
-        using (var emulator = await EmulatorProcess.StartAsync("--data", _data))
+        using (var emulator = await EmulatorProcess.StartAsync("--data", _folder.Path))
         {
             await _target.WaitForRequestsAsync(5 * PerQueue, Bound); // every A and B task delivered again (and answered 200)
         }
@@ -420,8 +414,8 @@ public sealed class DispatchOrderTests : IAsyncLifetime
 
     private async Task<StartedDispatcher> StartDispatcherAsync(EmulatorState state)
     {
-        var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _clock, TimeSpan.FromHours(1));
-        var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _clock, NullLogger<Dispatcher>.Instance);
+        var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _folder.Clock, TimeSpan.FromHours(1));
+        var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _folder.Clock, NullLogger<Dispatcher>.Instance);
         await dispatcher.StartAsync(CancellationToken.None);
         return new StartedDispatcher(dispatcher, issuer);
     }

@@ -11,15 +11,9 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// <summary>With <c>--data</c>, state survives restarts, and an acknowledged CreateTask survives SIGKILL.</summary>
 public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-" + Guid.NewGuid().ToString("N"));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public async Task Queues_tasks_tombstones_policies_and_the_signing_key_survive_a_restart()
@@ -27,7 +21,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var target = await HttpTargetServer.StartAsync();
         QueueName queue;
         string jwks;
-        await using (var first = await EmulatorHost.StartAsync(o => o.Data = _data))
+        await using (var first = await EmulatorHost.StartAsync(o => o.Data = _folder.Path))
         {
             queue = await first.CreateQueueAsync(q => q.RateLimits = new RateLimits { MaxDispatchesPerSecond = 42 });
             await first.Client.PauseQueueAsync(queue);
@@ -39,7 +33,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             jwks = await http.GetStringAsync(new Uri(first.HttpAddress, "/oauth2/v3/certs"));
         }
 
-        await using var second = await EmulatorHost.StartAsync(o => o.Data = _data);
+        await using var second = await EmulatorHost.StartAsync(o => o.Data = _folder.Path);
         var restored = await second.Client.GetQueueAsync(queue);
         Assert.Equal(42, restored.RateLimits.MaxDispatchesPerSecond);
         Assert.Equal(Queue.Types.State.Paused, restored.State);
@@ -60,7 +54,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     public async Task A_queue_named_by_queues_is_there_after_a_restart_even_when_it_was_deleted_before()
     {
         var queue = new QueueName("configured", "l", "q");
-        using (var first = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q"))
+        using (var first = await EmulatorProcess.StartAsync("--data", _folder.Path, "--queues", "configured/l/q"))
         using (var client = first.CreateClient())
         {
             Assert.Equal(Queue.Types.State.Running, (await client.GetQueueAsync(queue)).State);
@@ -68,7 +62,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             await first.KillAsync();
         }
 
-        using var second = await EmulatorProcess.StartAsync("--data", _data, "--queues", "configured/l/q");
+        using var second = await EmulatorProcess.StartAsync("--data", _folder.Path, "--queues", "configured/l/q");
         using var secondClient = second.CreateClient();
 
         Assert.Equal(Queue.Types.State.Running, (await secondClient.GetQueueAsync(queue)).State);
@@ -89,7 +83,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             return [name.TaskId];
         });
 
-        using var restarted = await EmulatorProcess.StartAsync("--data", _data);
+        using var restarted = await EmulatorProcess.StartAsync("--data", _folder.Path);
         using var restartedClient = restarted.CreateClient();
         var present = await TaskIdsAsync(restartedClient, queue);
         AssertNoneLost(acknowledged, present);
@@ -118,7 +112,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
             return ids;
         });
 
-        using var restarted = await EmulatorProcess.StartAsync("--data", _data);
+        using var restarted = await EmulatorProcess.StartAsync("--data", _folder.Path);
         using var restartedClient = restarted.CreateClient();
         var present = await TaskIdsAsync(restartedClient, queue);
         AssertNoneLost(acknowledged, present);
@@ -137,7 +131,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         var acknowledged = new ConcurrentBag<string>();
         var killing = 0;
         var acknowledgedWrites = 0;
-        using var emulator = await EmulatorProcess.StartAsync("--data", _data);
+        using var emulator = await EmulatorProcess.StartAsync("--data", _folder.Path);
         using var client = emulator.CreateClient();
         await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString() });
         await client.PauseQueueAsync(queue);

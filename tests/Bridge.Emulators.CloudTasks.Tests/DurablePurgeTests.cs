@@ -1,8 +1,7 @@
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Grpc.Core;
-using Microsoft.Extensions.Time.Testing;
-using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+using static Bridge.Emulators.CloudTasks.Tests.StateTestQueue;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
 
@@ -13,25 +12,15 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// </summary>
 public sealed class DurablePurgeTests : IDisposable
 {
-    private const string Location = "projects/p/locations/l";
-    private const string QueueName = Location + "/queues/q";
     private const int Purged = 25_000; // many slices (SqliteStore.PurgeSliceRows each)
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-purge-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public async System.Threading.Tasks.Task A_purge_stopped_before_its_rows_moved_is_whole_when_the_folder_is_reopened()
     {
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             CreatePausedQueue(state);
             await CreateAsync(state, "old", Purged);
@@ -39,7 +28,7 @@ public sealed class DurablePurgeTests : IDisposable
             state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("after") });
         } // stopping drops the slices still queued: most rows are still in the tasks table, under the record
 
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             Assert.Equal([$"{QueueName}/tasks/after"], state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Select(t => t.Name));
             Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("old0") })).StatusCode);
@@ -50,8 +39,8 @@ public sealed class DurablePurgeTests : IDisposable
     [Fact]
     public async System.Threading.Tasks.Task The_purged_rows_move_to_purged_names_a_slice_per_transaction_the_record_goes_with_the_last_and_the_sweep_takes_them_after_the_ttl()
     {
-        var store = new SqliteStore(_data);
-        using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
+        var store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
         {
             CreatePausedQueue(state);
             await CreateAsync(state, "old", Purged);
@@ -70,7 +59,7 @@ public sealed class DurablePurgeTests : IDisposable
             Assert.Equal((Purged, 0L), (Count("purged_names"), Count("task_tombstones")));
 
             // Expired, they go with the minute sweep, in slices, and the names are free again.
-            _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+            _folder.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
             state.TakeDue(out _);
             for (var look = 0; look < 100 && Count("purged_names") > 0; look++)
             {
@@ -98,17 +87,11 @@ public sealed class DurablePurgeTests : IDisposable
     /// <summary>Rows of a table, read beside the open store (WAL lets a second connection read committed data).</summary>
     private long Count(string table)
     {
-        using var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(_data, "cloudtasks-emulator.db"), Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = Path.Combine(_folder.Path, "cloudtasks-emulator.db"), Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         db.Open();
         using var count = db.CreateCommand();
         count.CommandText = $"SELECT COUNT(*) FROM {table}";
         return (long)count.ExecuteScalar()!;
-    }
-
-    private static void CreatePausedQueue(EmulatorState state)
-    {
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
-        state.SetQueueState(QueueName, Queue.Types.State.Paused);
     }
 
     private static async System.Threading.Tasks.Task CreateAsync(EmulatorState state, string prefix, int count)
@@ -119,7 +102,4 @@ public sealed class DurablePurgeTests : IDisposable
             Assert.All(created, c => Assert.Null(c.Error));
         }
     }
-
-    private static TaskMessage HttpTask(string id) =>
-        new() { Name = $"{QueueName}/tasks/{id}", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } };
 }

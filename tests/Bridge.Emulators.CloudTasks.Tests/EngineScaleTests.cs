@@ -5,32 +5,23 @@ using Grpc.Core;
 using Microsoft.Extensions.Time.Testing;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+using static Bridge.Emulators.CloudTasks.Tests.StateTestQueue;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
 
 /// <summary>The engine at scale: group commit, a failed commit, purge in slices, the indexed sweep.</summary>
 public sealed class EngineScaleTests : IDisposable
 {
-    private const string Location = "projects/p/locations/l";
-    private const string QueueName = Location + "/queues/q";
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-scale-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public async Task Concurrent_creates_share_commits_and_every_acknowledged_one_is_there_after_a_reopen()
     {
         const int Count = 200;
-        var store = new SqliteStore(_data);
-        using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
+        var store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
         {
             CreatePausedQueue(state);
             var before = store.Commits;
@@ -42,7 +33,7 @@ public sealed class EngineScaleTests : IDisposable
             Assert.True(commits < Count / 2, $"{Count} creates took {commits} commits");
         }
 
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        using var reopened = _folder.Open();
         var (tasks, _) = reopened.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 1000 });
         Assert.Equal(Count, tasks.Count);
     }
@@ -51,7 +42,7 @@ public sealed class EngineScaleTests : IDisposable
     public async Task A_create_whose_commit_fails_is_an_error_and_the_task_is_taken_back()
     {
         var store = new CommitFailingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
 
         store.FailNextCommit = true;
@@ -69,7 +60,7 @@ public sealed class EngineScaleTests : IDisposable
     public async Task A_batch_goes_in_as_one_write_with_each_failure_at_its_index_and_the_others_created()
     {
         var store = new CommitFailingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         await state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("exists") });
         var before = (store.SaveTaskCalls, store.SaveTasksCalls, store.WhenDurableCalls);
@@ -77,7 +68,7 @@ public sealed class EngineScaleTests : IDisposable
         requests[3].Task = HttpTask("exists");                                      // created earlier
         requests[50].Task = HttpTask("t7");                                        // twice in the batch: the first one wins
         requests[60].Task = new TaskMessage { Name = QueueName + "/tasks/bad" };  // no payload
-        requests[70].Task = new TaskMessage { Name = Location + "/queues/other/tasks/x", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } };
+        requests[70].Task = new TaskMessage { Name = StateTestQueue.Location + "/queues/other/tasks/x", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } };
 
         var outcomes = await state.CreateTasksAsync(QueueName, requests);
 
@@ -102,7 +93,7 @@ public sealed class EngineScaleTests : IDisposable
     public async Task A_batch_whose_commit_fails_is_unavailable_as_a_whole_and_none_of_its_tasks_stays()
     {
         var store = new CommitFailingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         var requests = Enumerable.Range(0, 10).Select(i => new CreateTaskRequest { Task = HttpTask($"t{i}") }).ToList();
 
@@ -119,8 +110,8 @@ public sealed class EngineScaleTests : IDisposable
     [Fact]
     public async Task A_durable_batch_is_one_commit_and_is_there_after_a_reopen()
     {
-        var store = new SqliteStore(_data);
-        using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
+        var store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
         {
             CreatePausedQueue(state);
             state.GetQueue(new GetQueueRequest { Name = QueueName });
@@ -132,18 +123,18 @@ public sealed class EngineScaleTests : IDisposable
             Assert.Equal(before + 1, store.Commits);
         }
 
-        using var reopened = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock);
+        using var reopened = _folder.Open();
         Assert.Equal(100, reopened.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 1000 }).Tasks.Count);
     }
 
     [Fact]
     public async Task Calls_on_other_queues_and_new_tasks_complete_while_a_purge_waits_for_its_commit()
     {
-        const string Other = Location + "/queues/other";
+        const string Other = StateTestQueue.Location + "/queues/other";
         var store = new CommitFailingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = Other } });
+        state.CreateQueue(new CreateQueueRequest { Parent = StateTestQueue.Location, Queue = new Queue { Name = Other } });
         state.SetQueueState(Other, Queue.Types.State.Paused);
         await state.CreateTasksAsync(QueueName, Enumerable.Range(0, 50_000).Select(i => new CreateTaskRequest { Task = HttpTask($"t{i}") }).ToList());
 
@@ -171,7 +162,7 @@ public sealed class EngineScaleTests : IDisposable
     [Fact]
     public void Purged_names_stay_reserved_for_the_tombstone_ttl_and_are_free_after_it()
     {
-        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         for (var i = 0; i < 10_000; i++)
         {
@@ -180,12 +171,12 @@ public sealed class EngineScaleTests : IDisposable
 
         var purged = state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
 
-        Assert.Equal(_clock.GetUtcNow(), purged.PurgeTime.ToDateTimeOffset());
+        Assert.Equal(_folder.Clock.GetUtcNow(), purged.PurgeTime.ToDateTimeOffset());
         Assert.Empty(state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks);
         Assert.True(state.IsIdle(QueueName));
         Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t9999") })).StatusCode);
 
-        _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // the default tombstone_ttl, and the next sweep
+        _folder.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // the default tombstone_ttl, and the next sweep
 
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t0") });
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t9999") });
@@ -195,19 +186,19 @@ public sealed class EngineScaleTests : IDisposable
     [Fact]
     public void Tasks_older_than_the_task_ttl_are_swept_and_younger_ones_stay()
     {
-        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state, q => q.TaskTtl = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(TimeSpan.FromDays(1)));
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("old") });
-        _clock.Advance(TimeSpan.FromHours(12));
+        _folder.Clock.Advance(TimeSpan.FromHours(12));
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("young") });
 
-        _clock.Advance(TimeSpan.FromHours(12) + TimeSpan.FromMinutes(1));
+        _folder.Clock.Advance(TimeSpan.FromHours(12) + TimeSpan.FromMinutes(1));
         state.TakeDue(out _); // sweeps
 
         var names = state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Select(t => t.Name).ToList();
         Assert.Equal([QueueName + "/tasks/young"], names);
 
-        _clock.Advance(TimeSpan.FromHours(12));
+        _folder.Clock.Advance(TimeSpan.FromHours(12));
         state.TakeDue(out _);
         Assert.Empty(state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks);
     }
@@ -215,7 +206,7 @@ public sealed class EngineScaleTests : IDisposable
     [Fact]
     public void Tasks_list_in_creation_order_page_by_page_and_a_token_stays_good_across_deletions()
     {
-        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         var created = Enumerable.Range(0, 25).Select(i => $"{QueueName}/tasks/t{24 - i:D2}").ToList(); // names sort the other way round
         foreach (var name in created)
@@ -237,14 +228,6 @@ public sealed class EngineScaleTests : IDisposable
 
         Assert.Equal(created.Where((_, i) => i != 10), listed);
         Assert.Equal(StatusCode.InvalidArgument, Assert.Throws<RpcException>(() => state.ListTasks(new ListTasksRequest { Parent = QueueName, PageToken = "bm90LWEtdG9rZW4=" })).StatusCode);
-    }
-
-    private static void CreatePausedQueue(EmulatorState state, Action<Queue>? configure = null)
-    {
-        var queue = new Queue { Name = QueueName };
-        configure?.Invoke(queue);
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = queue });
-        state.SetQueueState(QueueName, Queue.Types.State.Paused);
     }
 
     private static TaskMessage HttpTask(string id) =>
@@ -341,8 +324,6 @@ public sealed class EngineScaleTests : IDisposable
 [Collection(HeapMeasureCollection.Name)]
 public sealed class StoredTaskHeapTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private const string Location = "projects/p/locations/l";
-    private const string QueueName = Location + "/queues/q";
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     /// <summary>
@@ -368,12 +349,6 @@ public sealed class StoredTaskHeapTests(Xunit.Abstractions.ITestOutputHelper out
         output.WriteLine($"{perTask:F0} bytes of heap per stored task (serialized task {task.CalculateSize()} bytes without its name)");
         Assert.False(state.IsIdle(QueueName)); // the tasks are still there, kept alive past the measure
         Assert.InRange(perTask, 0, 1200); // measured 957 alone; compact storage before this was about 2 KB
-    }
-
-    private static void CreatePausedQueue(EmulatorState state)
-    {
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
-        state.SetQueueState(QueueName, Queue.Types.State.Paused);
     }
 }
 

@@ -2,7 +2,6 @@ using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Grpc.Core;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Time.Testing;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
@@ -18,8 +17,7 @@ public sealed class FailedCommitUndoTests : IDisposable
     private const string Location = "projects/p/locations/l";
     private const string QueueName = Location + "/queues/q";
     private const string OtherQueueName = Location + "/queues/other";
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-undo-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
     private readonly EmulatorOptions _options = new() { QueueNameReuseDelay = TimeSpan.FromHours(1) };
     private SqliteStore? _store;
     private EmulatorState? _state;
@@ -28,11 +26,7 @@ public sealed class FailedCommitUndoTests : IDisposable
     public void Dispose()
     {
         _state?.Dispose();
-        SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
+        _folder.Dispose();
     }
 
     [Fact]
@@ -40,7 +34,7 @@ public sealed class FailedCommitUndoTests : IDisposable
     {
         var state = Open();
         CreatePausedQueueWithTasks(state, 2);
-        _clock.Advance(QueueRules.DefaultTaskTtl + TimeSpan.FromDays(1)); // both tasks expired: the next call sweeps them
+        _folder.Clock.Advance(QueueRules.DefaultTaskTtl + TimeSpan.FromDays(1)); // both tasks expired: the next call sweeps them
 
         Volatile.Write(ref _failing, 1);
         AssertUnavailable(() => state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = OtherQueueName } }));
@@ -51,7 +45,7 @@ public sealed class FailedCommitUndoTests : IDisposable
         Assert.Equal([TaskName(0), TaskName(1)], TaskNames(state));
 
         // With the disk healthy the next sweep takes them, in memory and on disk.
-        _clock.Advance(TimeSpan.FromMinutes(1));
+        _folder.Clock.Advance(TimeSpan.FromMinutes(1));
         state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = OtherQueueName } });
         Assert.Empty(TaskNames(state));
         state = Reopen();
@@ -110,7 +104,7 @@ public sealed class FailedCommitUndoTests : IDisposable
     [Fact]
     public async System.Threading.Tasks.Task Writes_made_after_a_failed_commit_fail_until_the_failed_changes_are_taken_back()
     {
-        using var store = new SqliteStore(_data) { BeforeCommit = FailIfAsked };
+        using var store = new SqliteStore(_folder.Path) { BeforeCommit = FailIfAsked };
         store.Load();
         var failures = store.FailedCommits;
         Volatile.Write(ref _failing, 2);
@@ -143,7 +137,7 @@ public sealed class FailedCommitUndoTests : IDisposable
         AssertStatus(StatusCode.AlreadyExists, () => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(2) })); // its tombstone
         state.Dispose();
         _state = null;
-        using var db = new SqliteConnection($"Data Source={Path.Combine(_data, "cloudtasks-emulator.db")};Pooling=False");
+        using var db = new SqliteConnection($"Data Source={Path.Combine(_folder.Path, "cloudtasks-emulator.db")};Pooling=False");
         db.Open();
         using var version = db.CreateCommand();
         version.CommandText = "PRAGMA user_version";
@@ -153,8 +147,8 @@ public sealed class FailedCommitUndoTests : IDisposable
     /// <summary>A data folder as the emulator wrote it before (tasks keyed by name, format 0), with one paused queue.</summary>
     private void WriteNameKeyedFolder(IReadOnlyList<(string Name, long Sequence)> tasks)
     {
-        Directory.CreateDirectory(_data);
-        using var db = new SqliteConnection($"Data Source={Path.Combine(_data, "cloudtasks-emulator.db")};Pooling=False");
+        Directory.CreateDirectory(_folder.Path);
+        using var db = new SqliteConnection($"Data Source={Path.Combine(_folder.Path, "cloudtasks-emulator.db")};Pooling=False");
         db.Open();
         using var schema = db.CreateCommand();
         schema.CommandText = """
@@ -180,7 +174,7 @@ public sealed class FailedCommitUndoTests : IDisposable
         foreach (var (name, sequence) in tasks)
         {
             var task = HttpTask(int.Parse(name[(name.LastIndexOf('t') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
-            task.CreateTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(_clock.GetUtcNow());
+            task.CreateTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(_folder.Clock.GetUtcNow());
             task.ScheduleTime = task.CreateTime;
             var stored = new StoredTask { Task = task, QueueName = QueueName };
             using var insert = db.CreateCommand();
@@ -195,8 +189,8 @@ public sealed class FailedCommitUndoTests : IDisposable
 
     private EmulatorState Open()
     {
-        _store = new SqliteStore(_data) { BeforeCommit = FailIfAsked };
-        _state = new EmulatorState(_store, _options, _clock);
+        _store = new SqliteStore(_folder.Path) { BeforeCommit = FailIfAsked };
+        _state = _folder.Open(_store, _options);
         return _state;
     }
 

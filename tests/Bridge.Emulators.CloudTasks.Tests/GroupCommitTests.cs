@@ -9,16 +9,9 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 public sealed class GroupCommitTests : IDisposable
 {
     private const string QueueName = "projects/p/locations/l/queues/q";
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-group-" + Guid.NewGuid().ToString("N"));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     /// <summary>
     /// More writes queue up than one transaction takes, so the commit is split; its first part fails. The callers of
@@ -31,7 +24,7 @@ public sealed class GroupCommitTests : IDisposable
         using var holding = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var commits = 0;
-        var store = new SqliteStore(_data);
+        var store = _folder.OpenStore();
         try
         {
             store.BeforeCommit = () =>
@@ -67,7 +60,7 @@ public sealed class GroupCommitTests : IDisposable
             store.Dispose();
         }
 
-        using var reopened = new SqliteStore(_data);
+        using var reopened = _folder.OpenStore();
         var loaded = reopened.Load();
         Assert.Equal(QueueName, Assert.Single(loaded.Queues).Name);
         Assert.Empty(loaded.Tasks);
@@ -81,7 +74,7 @@ public sealed class GroupCommitTests : IDisposable
     public async Task After_a_failed_commit_the_transaction_is_rolled_back_and_the_next_commit_holds()
     {
         var failNext = 1;
-        var store = new SqliteStore(_data);
+        var store = _folder.OpenStore();
         try
         {
             store.BeforeCommit = () =>
@@ -104,7 +97,7 @@ public sealed class GroupCommitTests : IDisposable
             store.Dispose();
         }
 
-        using var reopened = new SqliteStore(_data);
+        using var reopened = _folder.OpenStore();
         var loaded = reopened.Load();
         Assert.Equal(QueueName, Assert.Single(loaded.Queues).Name);
         Assert.Equal($"{QueueName}/tasks/t1", Assert.Single(loaded.Tasks).Name);
@@ -115,7 +108,7 @@ public sealed class GroupCommitTests : IDisposable
     [InlineData(EmulatorDurability.PowerLoss, 2)]    // FULL: fsynced at each commit
     public void The_durability_setting_picks_sqlites_synchronous_mode(EmulatorDurability durability, long synchronous)
     {
-        using var store = new SqliteStore(_data, durability);
+        using var store = new SqliteStore(_folder.Path, durability);
 
         Assert.Equal(synchronous, store.Synchronous);
     }

@@ -177,29 +177,21 @@ public sealed class ScheduleTests : IDisposable
     [Fact]
     public void Pull_tasks_are_never_handed_out_not_even_after_a_restart()
     {
-        var data = Path.Combine(Path.GetTempPath(), "bridge-emulator-pull-" + Guid.NewGuid().ToString("N"));
-        try
+        using var folder = new DurableStateFolder(_clock);
+        var queue = $"{Location}/queues/pull";
+        using (var first = folder.Open())
         {
-            var queue = $"{Location}/queues/pull";
-            using (var first = new EmulatorState(new SqliteStore(data), new EmulatorOptions(), _clock))
-            {
-                first.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = queue, Type = Queue.Types.Type.Pull } });
-                first.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { Name = queue + "/tasks/kept", PullMessage = new PullMessage { Payload = Google.Protobuf.ByteString.CopyFromUtf8("p") } } });
-                Assert.Empty(first.TakeDue(out _));
-            }
-
-            using var restarted = new EmulatorState(new SqliteStore(data), new EmulatorOptions(), _clock);
-            _clock.Advance(TimeSpan.FromDays(1));
-
-            Assert.Empty(restarted.TakeDue(out _));
-            Assert.Equal(queue + "/tasks/kept", restarted.GetTask(new GetTaskRequest { Name = queue + "/tasks/kept" }).Name);
-            Assert.True(restarted.IsIdle(queue), "a pull queue has nothing to dispatch");
+            first.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = queue, Type = Queue.Types.Type.Pull } });
+            first.CreateTask(new CreateTaskRequest { Parent = queue, Task = new TaskMessage { Name = queue + "/tasks/kept", PullMessage = new PullMessage { Payload = Google.Protobuf.ByteString.CopyFromUtf8("p") } } });
+            Assert.Empty(first.TakeDue(out _));
         }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(data, recursive: true);
-        }
+
+        using var restarted = folder.Open();
+        _clock.Advance(TimeSpan.FromDays(1));
+
+        Assert.Empty(restarted.TakeDue(out _));
+        Assert.Equal(queue + "/tasks/kept", restarted.GetTask(new GetTaskRequest { Name = queue + "/tasks/kept" }).Name);
+        Assert.True(restarted.IsIdle(queue), "a pull queue has nothing to dispatch");
     }
 
     [Fact]

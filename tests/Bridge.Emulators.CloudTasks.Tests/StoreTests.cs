@@ -1,7 +1,6 @@
 using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
-using Microsoft.Extensions.Time.Testing;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
@@ -11,19 +10,11 @@ public sealed class StoreTests : IDisposable
 {
     private const string Location = "projects/p/locations/l";
     private const string QueueName = Location + "/queues/q";
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-store-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
-    private EmulatorState Open() => new(new SqliteStore(_data), new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero }, _clock);
+    private EmulatorState Open() => _folder.Open(new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero });
 
     [Fact]
     public void Dispatch_count_and_first_attempt_are_kept_from_the_moment_an_attempt_starts()
@@ -39,7 +30,7 @@ public sealed class StoreTests : IDisposable
         var task = after.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/t" });
 
         Assert.Equal(1, task.DispatchCount);
-        Assert.Equal(_clock.GetUtcNow(), task.FirstAttempt.DispatchTime.ToDateTimeOffset());
+        Assert.Equal(_folder.Clock.GetUtcNow(), task.FirstAttempt.DispatchTime.ToDateTimeOffset());
         Assert.Single(after.TakeDue(out _)); // and it is tried again
     }
 
@@ -62,11 +53,11 @@ public sealed class StoreTests : IDisposable
     [Fact]
     public void A_second_store_cannot_open_a_data_folder_in_use()
     {
-        using var first = new SqliteStore(_data);
+        using var first = _folder.OpenStore();
 
-        var error = Assert.Throws<DataFolderInUseException>(() => new SqliteStore(_data));
+        var error = Assert.Throws<DataFolderInUseException>(() => _folder.OpenStore());
 
         Assert.Contains("in use by another emulator", error.Message, StringComparison.Ordinal);
-        Assert.Contains(_data, error.Message, StringComparison.Ordinal);
+        Assert.Contains(_folder.Path, error.Message, StringComparison.Ordinal);
     }
 }

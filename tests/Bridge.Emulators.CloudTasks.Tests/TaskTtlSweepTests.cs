@@ -1,8 +1,7 @@
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Google.Protobuf.WellKnownTypes;
-using Microsoft.Extensions.Time.Testing;
-using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+using static Bridge.Emulators.CloudTasks.Tests.StateTestQueue;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
 
@@ -13,32 +12,22 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// </summary>
 public sealed class TaskTtlSweepTests : IDisposable
 {
-    private const string Location = "projects/p/locations/l";
-    private const string QueueName = Location + "/queues/q";
     private static readonly TimeSpan TaskTtl = TimeSpan.FromHours(2);
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-ttl-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public void Expired_tasks_are_swept_oldest_first_a_slice_per_call_and_younger_tasks_stay()
     {
         const int Old = 25_000; // two full slices of 10,000 and a partial one
-        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         CreateTasks(state, "old", Old);
-        _clock.Advance(TimeSpan.FromHours(1));
+        _folder.Clock.Advance(TimeSpan.FromHours(1));
         CreateTasks(state, "young", 3);
 
-        _clock.Advance(TaskTtl - TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // the old ones expired, the young ones not
+        _folder.Clock.Advance(TaskTtl - TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // the old ones expired, the young ones not
         var counts = new List<int>();
         for (var call = 0; call < 4; call++)
         {
@@ -53,18 +42,18 @@ public sealed class TaskTtlSweepTests : IDisposable
     [Fact]
     public void The_sweep_removes_exactly_the_expired_tasks_on_disk_too_and_a_reopened_folder_has_only_the_rest()
     {
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             CreatePausedQueue(state);
             CreateTasks(state, "old", 5);
-            _clock.Advance(TimeSpan.FromHours(1));
+            _folder.Clock.Advance(TimeSpan.FromHours(1));
             CreateTasks(state, "young", 2);
-            _clock.Advance(TaskTtl - TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+            _folder.Clock.Advance(TaskTtl - TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
             state.TakeDue(out _);
             Assert.Equal(["young0", "young1"], TaskIds(state));
         }
 
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             Assert.Equal(["young0", "young1"], TaskIds(state));
 
@@ -78,8 +67,8 @@ public sealed class TaskTtlSweepTests : IDisposable
     public async System.Threading.Tasks.Task Expired_tombstone_rows_leave_the_disk_a_slice_per_transaction_until_none_is_left()
     {
         const int Deleted = 25_000;
-        var store = new SqliteStore(_data);
-        using (var state = new EmulatorState(store, new EmulatorOptions(), _clock))
+        var store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
         {
             CreatePausedQueue(state);
             var names = new List<string>(Deleted);
@@ -90,7 +79,7 @@ public sealed class TaskTtlSweepTests : IDisposable
             }
 
             Assert.All(state.DeleteTasks(QueueName, names), Assert.Null);
-            _clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // past the default tombstone_ttl
+            _folder.Clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1)); // past the default tombstone_ttl
             var commitsBefore = store.Commits;
             state.TakeDue(out _); // one sweep: the store goes on by itself, a slice per transaction
 
@@ -105,11 +94,8 @@ public sealed class TaskTtlSweepTests : IDisposable
         }
     }
 
-    private static void CreatePausedQueue(EmulatorState state)
-    {
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName, TaskTtl = Duration.FromTimeSpan(TaskTtl) } });
-        state.SetQueueState(QueueName, Queue.Types.State.Paused);
-    }
+    private static void CreatePausedQueue(EmulatorState state) =>
+        StateTestQueue.CreatePausedQueue(state, q => q.TaskTtl = Duration.FromTimeSpan(TaskTtl));
 
     private static void CreateTasks(EmulatorState state, string prefix, int count)
     {
@@ -124,7 +110,4 @@ public sealed class TaskTtlSweepTests : IDisposable
 
     private static List<string> TaskIds(EmulatorState state) =>
         state.ListTasks(new ListTasksRequest { Parent = QueueName, PageSize = 1000 }).Tasks.Select(t => t.Name[(t.Name.LastIndexOf('/') + 1)..]).Order(StringComparer.Ordinal).ToList();
-
-    private static TaskMessage HttpTask(string id) =>
-        new() { Name = $"{QueueName}/tasks/{id}", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } };
 }

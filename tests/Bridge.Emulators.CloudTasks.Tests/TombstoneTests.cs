@@ -2,8 +2,7 @@ using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Grpc.Core;
-using Microsoft.Extensions.Time.Testing;
-using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
+using static Bridge.Emulators.CloudTasks.Tests.StateTestQueue;
 
 namespace Bridge.Emulators.CloudTasks.Tests;
 
@@ -13,25 +12,15 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// </summary>
 public sealed class TombstoneTests : IDisposable
 {
-    private const string Location = "projects/p/locations/l";
-    private const string QueueName = Location + "/queues/q";
     private static readonly TimeSpan TombstoneTtl = TimeSpan.FromHours(1); // the default
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "bridge-emulator-tombstones-" + Guid.NewGuid().ToString("N"));
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    private readonly DurableStateFolder _folder = new();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (Directory.Exists(_data))
-        {
-            Directory.Delete(_data, recursive: true);
-        }
-    }
+    public void Dispose() => _folder.Dispose();
 
     [Fact]
     public void A_deleted_task_s_name_stays_reserved_across_a_restart_until_the_tombstone_ttl_and_its_row_is_swept_after_it()
     {
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             CreatePausedQueue(state);
             state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("gone") });
@@ -40,20 +29,20 @@ public sealed class TombstoneTests : IDisposable
         }
 
         // Reopened just before the tombstone expires: the name is still taken, the other task still there.
-        _clock.Advance(TombstoneTtl - TimeSpan.FromSeconds(1));
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        _folder.Clock.Advance(TombstoneTtl - TimeSpan.FromSeconds(1));
+        using (var state = _folder.Open())
         {
             Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("gone") })).StatusCode);
             Assert.Equal([$"{QueueName}/tasks/kept"], state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Select(t => t.Name));
 
             // Past it and past the next minute sweep: the sweep drops the tombstone (the store's row too).
-            _clock.Advance(TimeSpan.FromMinutes(2));
+            _folder.Clock.Advance(TimeSpan.FromMinutes(2));
             state.TakeDue(out _);
         }
 
         var stored = LoadStored();
         Assert.Empty(stored.TaskTombstones);
-        using (var state = new EmulatorState(new SqliteStore(_data), new EmulatorOptions(), _clock))
+        using (var state = _folder.Open())
         {
             state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("gone") });
             Assert.Equal(2, state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Count);
@@ -65,7 +54,7 @@ public sealed class TombstoneTests : IDisposable
     {
         const int Deleted = 25_000; // two full slices of 10,000 and a partial one
         var store = new SweepCountingStore();
-        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        using var state = new EmulatorState(store, new EmulatorOptions(), _folder.Clock);
         CreatePausedQueue(state);
         var names = new List<string>(Deleted);
         for (var i = 0; i < Deleted; i++)
@@ -76,7 +65,7 @@ public sealed class TombstoneTests : IDisposable
         Assert.All(state.DeleteTasks(QueueName, names), Assert.Null);
         Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t24999") })).StatusCode);
 
-        _clock.Advance(TombstoneTtl + TimeSpan.FromMinutes(1));
+        _folder.Clock.Advance(TombstoneTtl + TimeSpan.FromMinutes(1));
         var sweepsBefore = store.Sweeps;
         var sweeps = new List<int>();
         for (var call = 0; call < 5; call++)
@@ -90,25 +79,16 @@ public sealed class TombstoneTests : IDisposable
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t0") });
         state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("t24999") });
 
-        _clock.Advance(TimeSpan.FromMinutes(1));
+        _folder.Clock.Advance(TimeSpan.FromMinutes(1));
         state.TakeDue(out _);
         Assert.Equal(4, store.Sweeps - sweepsBefore);
     }
 
     private StoredState LoadStored()
     {
-        using var store = new SqliteStore(_data);
+        using var store = _folder.OpenStore();
         return store.Load();
     }
-
-    private static void CreatePausedQueue(EmulatorState state)
-    {
-        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
-        state.SetQueueState(QueueName, Queue.Types.State.Paused);
-    }
-
-    private static TaskMessage HttpTask(string id) =>
-        new() { Name = $"{QueueName}/tasks/{id}", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } };
 
     /// <summary>The in-memory store, counting the sweeps (each sweep asks the store to drop its expired tombstones once).</summary>
     private sealed class SweepCountingStore : IEmulatorStore

@@ -1,6 +1,5 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Core.Forwarding;
-using Bridge.Emulators.ServiceBus;
 using Bridge.Functions.Functions;
 using Bridge.Testing;
 using Grpc.Core;
@@ -15,34 +14,12 @@ namespace Bridge.Functions.Tests;
 /// </summary>
 public sealed class ServiceBusHandBackFunctionTests
 {
-    private const string Topic = "orders";
-    private const string Intake = Topic + "/subscriptions/bridge";
-    private const string Audit = "audit";
-    private const string HandBackQueue = "bridge-handback";
+    private const string Intake = SubscriptionHandBackBus.Intake;
+    private const string HandBackQueue = SubscriptionHandBackBus.HandBackQueue;
+    private const string DeadLetterQueue = SubscriptionHandBackBus.DeadLetterQueue;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
 
-    /// <summary>MaxDeliveryCount 2 everywhere: were a function abandoning, the message would be dead-lettered within seconds.</summary>
-    private static ServiceBusEmulator StartBus() => ServiceBusEmulator.Start(
-        new ServiceBusEmulatorOptions
-        {
-            Port = 0,
-            Queues = { new QueueDefinition { Name = HandBackQueue, Properties = { MaxDeliveryCount = 2 } } },
-            Topics =
-            {
-                new TopicDefinition
-                {
-                    Name = Topic,
-                    Subscriptions =
-                    {
-                        new SubscriptionDefinition { Name = "bridge", Properties = { MaxDeliveryCount = 2 } },
-                        new SubscriptionDefinition { Name = Audit }, // another consumer of the topic: must see each message once
-                    },
-                },
-            },
-        },
-        TimeProvider.System);
-
-    private static Task<PipelineHarness> StartAppAsync(ServiceBusEmulator bus, Action<Dictionary<string, string?>>? configure = null) =>
+    private static Task<PipelineHarness> StartAppAsync(SubscriptionHandBackBus bus, Action<Dictionary<string, string?>>? configure = null) =>
         PipelineHarness.StartAsync((services, configuration) => services.AddBridgeFunctions(configuration), configure: settings =>
         {
             settings["BridgeServiceBus"] = bus.ConnectionString;
@@ -56,31 +33,29 @@ public sealed class ServiceBusHandBackFunctionTests
         });
 
     /// <summary>Both functions as the host runs them: the intake on the subscription, the hand-back function on its queue.</summary>
-    private static (ServiceBusTriggerDriver Intake, ServiceBusTriggerDriver HandBack) StartTriggers(PipelineHarness app, ServiceBusClient client) =>
-        (ServiceBusTriggerDriver.Start(client, Intake, app.Create<ServiceBusForwardFunction>().RunAsync),
-         ServiceBusTriggerDriver.Start(client, HandBackQueue, app.Create<ServiceBusHandBackFunction>().RunAsync));
+    private static (ServiceBusTriggerDriver Intake, ServiceBusTriggerDriver HandBack) StartTriggers(PipelineHarness app, SubscriptionHandBackBus bus) =>
+        (ServiceBusTriggerDriver.Start(bus.Client, Intake, app.Create<ServiceBusForwardFunction>().RunAsync),
+         ServiceBusTriggerDriver.Start(bus.Client, HandBackQueue, app.Create<ServiceBusHandBackFunction>().RunAsync));
 
     [Fact]
     public async Task A_subscription_message_that_fails_transiently_is_handed_back_and_the_hand_back_function_creates_its_task_once()
     {
-        await using var bus = StartBus();
+        await using var bus = SubscriptionHandBackBus.Start();
         await using var app = await StartAppAsync(bus, s => s["Bridge:Routes:orders:RetryBudget"] = "00:10:00");
         var faults = app.Emulator.Emulator.Faults;
         faults.Fail(StatusCode.Unavailable, ["CreateTask", "BatchCreateTasks"]); // until cleared
-        await using var client = new ServiceBusClient(bus.ConnectionString);
-        var (intake, handBack) = StartTriggers(app, client);
+        var (intake, handBack) = StartTriggers(app, bus);
         await using (intake)
         await using (handBack)
         {
-            await using var sender = client.CreateSender(Topic);
-            await sender.SendMessageAsync(new ServiceBusMessage("{\"order\":1}") { MessageId = "sub-1", ContentType = "application/json" });
+            await bus.SendAsync(new ServiceBusMessage("{\"order\":1}") { MessageId = "sub-1", ContentType = "application/json" });
 
             // Handed back twice: once by the intake function, once more by the hand-back function, to the same queue.
             await Eventually.HoldsAsync(
-                async () => (await PeekAsync(client, HandBackQueue)).Any(m => m.ApplicationProperties.TryGetValue("bridge-handback-attempt", out var a) && (int)a >= 2),
+                async () => (await bus.PeekAsync(HandBackQueue)).Any(m => m.ApplicationProperties.TryGetValue("bridge-handback-attempt", out var a) && (int)a >= 2),
                 Wait,
                 () => $"a second hand-back; settled so far: {string.Join(", ", handBack.Settlements)}");
-            Assert.All(await PeekAsync(client, HandBackQueue), copy =>
+            Assert.All(await bus.PeekAsync(HandBackQueue), copy =>
             {
                 Assert.Equal(Intake, copy.ApplicationProperties["bridge-handback-origin"]); // keeps the subscription's route
                 Assert.Equal("sub-1", copy.ApplicationProperties["bridge-original-message-id"]);
@@ -89,7 +64,7 @@ public sealed class ServiceBusHandBackFunctionTests
 
             faults.Clear();
             await Eventually.HoldsAsync(
-                async () => (await app.TasksAsync(app.Orders)).Count == 1 && Counts(bus, HandBackQueue) is { Active: 0, Scheduled: 0 },
+                async () => (await app.TasksAsync(app.Orders)).Count == 1 && bus.Counts(HandBackQueue) is { Active: 0, Scheduled: 0 },
                 Wait,
                 () => $"the task created and the hand-back queue drained; settled so far: {string.Join(", ", handBack.Settlements)}");
 
@@ -104,101 +79,83 @@ public sealed class ServiceBusHandBackFunctionTests
 
         var task = Assert.Single(await app.TasksAsync(app.Orders)); // exactly once
         Assert.Equal("{\"order\":1}", task.HttpRequest.Body.ToStringUtf8());
-        Assert.Equal(0, Counts(bus, Intake).DeadLettered);
-        Assert.Equal(0, Counts(bus, HandBackQueue).DeadLettered);
-        Assert.Equal(0, Counts(bus, Intake).Active);
-        Assert.Single(await PeekAsync(client, $"{Topic}/subscriptions/{Audit}")); // no copy went to the topic
+        Assert.Equal(0, bus.Counts(Intake).DeadLettered);
+        Assert.Equal(0, bus.Counts(HandBackQueue).DeadLettered);
+        Assert.Equal(0, bus.Counts(Intake).Active);
+        Assert.Single(await bus.PeekAsync(SubscriptionHandBackBus.AuditSubscription)); // no copy went to the topic
     }
 
     [Fact]
     public async Task A_permanent_error_on_a_handed_back_copy_dead_letters_it_with_the_bridge_s_reason()
     {
-        await using var bus = StartBus();
+        await using var bus = SubscriptionHandBackBus.Start();
         await using var app = await StartAppAsync(bus, s => s["Bridge:Routes:orders:RetryBudget"] = "00:10:00");
         var faults = app.Emulator.Emulator.Faults;
         var outage = faults.Fail(StatusCode.Unavailable, ["CreateTask", "BatchCreateTasks"]);
-        await using var client = new ServiceBusClient(bus.ConnectionString);
-        var (intake, handBack) = StartTriggers(app, client);
+        var (intake, handBack) = StartTriggers(app, bus);
         await using (intake)
         await using (handBack)
         {
-            await using var sender = client.CreateSender(Topic);
-            await sender.SendMessageAsync(new ServiceBusMessage("{\"order\":2}") { MessageId = "sub-2" });
-            await Eventually.HoldsAsync(async () => (await PeekAsync(client, HandBackQueue)).Count == 1, Wait, () => "the first hand-back");
+            await bus.SendAsync(new ServiceBusMessage("{\"order\":2}") { MessageId = "sub-2" });
+            await Eventually.HoldsAsync(async () => (await bus.PeekAsync(HandBackQueue)).Count == 1, Wait, () => "the first hand-back");
 
             // Cloud Tasks now refuses the task outright: the copy is dead-lettered, not handed back again.
             faults.Fail(StatusCode.InvalidArgument, ["CreateTask", "BatchCreateTasks"], message: "task rejected");
             Assert.True(faults.Remove(outage.Id));
-            await Eventually.HoldsAsync(() => Task.FromResult(Counts(bus, HandBackQueue).DeadLettered == 1), Wait, () => $"a dead-lettered copy; settled so far: {string.Join(", ", handBack.Settlements)}");
+            await Eventually.HoldsAsync(() => Task.FromResult(bus.Counts(HandBackQueue).DeadLettered == 1), Wait, () => $"a dead-lettered copy; settled so far: {string.Join(", ", handBack.Settlements)}");
         }
 
-        var dead = Assert.Single(await PeekAsync(client, HandBackQueue + "/$deadletterqueue"));
+        var dead = Assert.Single(await bus.PeekAsync(HandBackQueue + DeadLetterQueue));
         Assert.Equal(nameof(ForwardingFailureReason.RejectedByCloudTasks), dead.DeadLetterReason);
         Assert.Contains("task rejected", dead.DeadLetterErrorDescription, StringComparison.Ordinal);
         Assert.Equal("sub-2", dead.ApplicationProperties["bridge-original-message-id"]);
         Assert.Equal(0, await app.TaskCountAsync());
-        Assert.Equal(0, Counts(bus, Intake).DeadLettered);
-        Assert.Equal((0, 0), (Counts(bus, Intake).Active, Counts(bus, HandBackQueue).Active));
+        Assert.Equal(0, bus.Counts(Intake).DeadLettered);
+        Assert.Equal((0, 0), (bus.Counts(Intake).Active, bus.Counts(HandBackQueue).Active));
     }
 
     [Fact]
     public async Task A_copy_still_failing_when_its_route_s_budget_is_spent_is_dead_lettered_as_RetriesExhausted_by_the_hand_back_function()
     {
-        await using var bus = StartBus();
+        await using var bus = SubscriptionHandBackBus.Start();
         await using var app = await StartAppAsync(bus, s =>
         {
             // A queue that does not exist (yet): worth waiting for, within a short budget.
             s["Bridge:Routes:orders:Queue"] = s["Bridge:Routes:orders:Queue"] + "-not-created";
             s["Bridge:Routes:orders:RetryBudget"] = "00:00:03";
         });
-        await using var client = new ServiceBusClient(bus.ConnectionString);
-        var (intake, handBack) = StartTriggers(app, client);
+        var (intake, handBack) = StartTriggers(app, bus);
         await using (intake)
         await using (handBack)
         {
-            await using var sender = client.CreateSender(Topic);
-            await sender.SendMessageAsync(new ServiceBusMessage("{\"order\":3}") { MessageId = "sub-3" });
-            await Eventually.HoldsAsync(() => Task.FromResult(Counts(bus, HandBackQueue).DeadLettered == 1), Wait, () => $"a dead-lettered copy; settled so far: {string.Join(", ", handBack.Settlements)}");
+            await bus.SendAsync(new ServiceBusMessage("{\"order\":3}") { MessageId = "sub-3" });
+            await Eventually.HoldsAsync(() => Task.FromResult(bus.Counts(HandBackQueue).DeadLettered == 1), Wait, () => $"a dead-lettered copy; settled so far: {string.Join(", ", handBack.Settlements)}");
             Assert.Equal([new ServiceBusTriggerDriver.Settled("complete", "sub-3", null, null)], intake.Settlements); // handed back, never abandoned
             Assert.Equal(("deadletter", Bridge.Core.Intake.Settlement.RetriesExhaustedReason), (handBack.Settlements[^1].Action, handBack.Settlements[^1].Reason));
         }
 
-        var dead = Assert.Single(await PeekAsync(client, HandBackQueue + "/$deadletterqueue"));
+        var dead = Assert.Single(await bus.PeekAsync(HandBackQueue + DeadLetterQueue));
         Assert.Equal("RetriesExhausted", dead.DeadLetterReason);
         Assert.StartsWith("QueueNotFound: ", dead.DeadLetterErrorDescription, StringComparison.Ordinal);
-        Assert.Equal(0, Counts(bus, Intake).DeadLettered); // not MaxDeliveryCountExceeded on the subscription
+        Assert.Equal(0, bus.Counts(Intake).DeadLettered); // not MaxDeliveryCountExceeded on the subscription
     }
 
     [Fact]
     public async Task A_message_on_the_hand_back_queue_naming_no_origin_is_dead_lettered_saying_so()
     {
-        await using var bus = StartBus();
+        await using var bus = SubscriptionHandBackBus.Start();
         await using var app = await StartAppAsync(bus);
-        await using var client = new ServiceBusClient(bus.ConnectionString);
-        await using (var handBack = ServiceBusTriggerDriver.Start(client, HandBackQueue, app.Create<ServiceBusHandBackFunction>().RunAsync))
+        await using (var handBack = ServiceBusTriggerDriver.Start(bus.Client, HandBackQueue, app.Create<ServiceBusHandBackFunction>().RunAsync))
         {
-            await using var sender = client.CreateSender(HandBackQueue);
+            await using var sender = bus.Client.CreateSender(HandBackQueue);
             await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "stray" });
-            await Eventually.HoldsAsync(() => Task.FromResult(Counts(bus, HandBackQueue).DeadLettered == 1), Wait, () => "the stray message dead-lettered");
+            await Eventually.HoldsAsync(() => Task.FromResult(bus.Counts(HandBackQueue).DeadLettered == 1), Wait, () => "the stray message dead-lettered");
             Assert.Empty(handBack.Failures);
         }
 
-        var dead = Assert.Single(await PeekAsync(client, HandBackQueue + "/$deadletterqueue"));
+        var dead = Assert.Single(await bus.PeekAsync(HandBackQueue + DeadLetterQueue));
         Assert.Equal(nameof(ForwardingFailureReason.InvalidEvent), dead.DeadLetterReason);
         Assert.Contains("bridge-handback-origin", dead.DeadLetterErrorDescription, StringComparison.Ordinal);
         Assert.Equal(0, await app.TaskCountAsync());
-    }
-
-    private static EntityMessageCounts Counts(ServiceBusEmulator bus, string entity) =>
-        bus.GetMessageCounts(entity) ?? throw new InvalidOperationException($"No entity {entity}.");
-
-    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(ServiceBusClient client, string path)
-    {
-        var deadLetter = path.EndsWith("/$deadletterqueue", StringComparison.Ordinal);
-        var entity = deadLetter ? path[..^"/$deadletterqueue".Length] : path;
-        var parts = entity.Split("/subscriptions/");
-        var options = new ServiceBusReceiverOptions { SubQueue = deadLetter ? SubQueue.DeadLetter : SubQueue.None };
-        await using var receiver = parts.Length == 2 ? client.CreateReceiver(parts[0], parts[1], options) : client.CreateReceiver(entity, options);
-        return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Net;
@@ -72,7 +71,7 @@ public sealed class TraceTests
         var port = new Uri(callbackServer.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()).Port;
         var callbackUrl = $"http://127.0.0.1:{port}/api/tasks/callback";
 
-        var spans = new SynchronizedList();
+        var spans = new LockedCollection<Activity>();
         using var host = BridgeFunctionsApp.Build(
             [
                 "--BridgeServiceBusQueue=orders-in",
@@ -216,64 +215,5 @@ public sealed class TraceTests
         var function = ActivatorUtilities.CreateInstance<HttpForwardFunction>(services);
         await (await function.RunAsync(context.Request, "orders")).ExecuteAsync(context);
         return context.Response.StatusCode;
-    }
-
-    /// <summary>The exporter adds from the threads that end spans while the test reads: one lock for both.</summary>
-    private sealed class SynchronizedList : ICollection<Activity>
-    {
-        private readonly List<Activity> _items = [];
-
-        public int Count
-        {
-            get
-            {
-                lock (_items)
-                {
-                    return _items.Count;
-                }
-            }
-        }
-
-        public bool IsReadOnly => false;
-
-        public void Add(Activity item)
-        {
-            lock (_items)
-            {
-                _items.Add(item);
-            }
-        }
-
-        public List<Activity> Snapshot()
-        {
-            lock (_items)
-            {
-                return [.. _items];
-            }
-        }
-
-        public void Clear()
-        {
-            lock (_items)
-            {
-                _items.Clear();
-            }
-        }
-
-        public bool Contains(Activity item) => Snapshot().Contains(item);
-
-        public void CopyTo(Activity[] array, int arrayIndex) => Snapshot().CopyTo(array, arrayIndex);
-
-        public bool Remove(Activity item)
-        {
-            lock (_items)
-            {
-                return _items.Remove(item);
-            }
-        }
-
-        public IEnumerator<Activity> GetEnumerator() => Snapshot().GetEnumerator();
-
-        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -1,6 +1,5 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.CloudTasks;
-using Bridge.Emulators.ServiceBus;
 using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -13,37 +12,17 @@ namespace Bridge.Server.Tests;
 /// </summary>
 public sealed class ServiceBusSubscriptionHandBackTests
 {
-    private const string Topic = "orders";
-    private const string Intake = Topic + "/subscriptions/bridge";
-    private const string Audit = "audit";
-    private const string HandBackQueue = "bridge-handback";
+    private const string Intake = SubscriptionHandBackBus.Intake;
+    private const string HandBackQueue = SubscriptionHandBackBus.HandBackQueue;
+    private const string DeadLetterQueue = SubscriptionHandBackBus.DeadLetterQueue;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
 
     [Fact]
     public async Task While_Cloud_Tasks_is_down_a_subscription_s_messages_go_to_the_hand_back_queue_and_each_becomes_one_task_after()
     {
-        // MaxDeliveryCount 2: were the bridge abandoning, the messages would be dead-lettered within seconds.
-        await using var emulator = ServiceBusEmulator.Start(
-            new ServiceBusEmulatorOptions
-            {
-                Port = 0,
-                Queues = { new QueueDefinition { Name = HandBackQueue, Properties = { MaxDeliveryCount = 2 } } },
-                Topics =
-                {
-                    new TopicDefinition
-                    {
-                        Name = Topic,
-                        Subscriptions =
-                        {
-                            new SubscriptionDefinition { Name = "bridge", Properties = { MaxDeliveryCount = 2 } },
-                            new SubscriptionDefinition { Name = Audit }, // another consumer of the topic: must see each message once
-                        },
-                    },
-                },
-            },
-            TimeProvider.System);
+        await using var bus = SubscriptionHandBackBus.Start();
         await using var server = await RunningServer.StartAsync(
-            $"--BridgeServiceBus={emulator.ConnectionString}",
+            $"--BridgeServiceBus={bus.ConnectionString}",
             $"--BridgeServiceBusQueue={Intake}",
             $"--BridgeServiceBusHandBackQueue={HandBackQueue}",
             "--Bridge:Server:EmbeddedEmulator=true",
@@ -54,40 +33,34 @@ public sealed class ServiceBusSubscriptionHandBackTests
             "--Bridge:RetryMaxDelay=00:00:01");
         var faults = server.Services.GetRequiredService<CloudTasksEmulator>().Faults;
         faults.MakeUnreachable(TimeSpan.FromMinutes(10));
-        await using var client = new ServiceBusClient(emulator.ConnectionString);
-        await using var sender = client.CreateSender(Topic);
-
-        for (var i = 0; i < 5; i++)
-        {
-            await sender.SendMessageAsync(new ServiceBusMessage($"{{\"n\":{i}}}") { MessageId = $"sub-{i}" });
-        }
+        await bus.SendAsync([.. Enumerable.Range(0, 5).Select(i => new ServiceBusMessage($"{{\"n\":{i}}}") { MessageId = $"sub-{i}" })]);
 
         // Every message has been handed back at least twice, to the hand-back queue, naming its subscription.
         await Eventually.HoldsAsync(
-            async () => (await PeekAsync(client, HandBackQueue))
+            async () => (await bus.PeekAsync(HandBackQueue))
                 .Where(m => m.ApplicationProperties.TryGetValue("bridge-handback-attempt", out var a) && (int)a >= 2)
                 .Select(m => m.ApplicationProperties["bridge-original-message-id"])
                 .Distinct()
                 .Count() == 5,
             Wait,
             () => "5 messages handed back twice");
-        Assert.All(await PeekAsync(client, HandBackQueue), m => Assert.Equal(Intake, m.ApplicationProperties["bridge-handback-origin"]));
-        Assert.Equal(5, (await PeekAsync(client, $"{Topic}/subscriptions/{Audit}")).Count); // no copy went to the topic
-        Assert.Empty(await PeekAsync(client, Intake + "/$deadletterqueue"));
-        Assert.Empty(await PeekAsync(client, HandBackQueue + "/$deadletterqueue"));
+        Assert.All(await bus.PeekAsync(HandBackQueue), m => Assert.Equal(Intake, m.ApplicationProperties["bridge-handback-origin"]));
+        Assert.Equal(5, (await bus.PeekAsync(SubscriptionHandBackBus.AuditSubscription)).Count); // no copy went to the topic
+        Assert.Empty(await bus.PeekAsync(Intake + DeadLetterQueue));
+        Assert.Empty(await bus.PeekAsync(HandBackQueue + DeadLetterQueue));
 
         faults.Clear();
         await server.WaitForOutcomesAsync(5, Wait);
-        await Eventually.HoldsAsync(async () => (await PeekAsync(client, HandBackQueue)).Count == 0 && (await PeekAsync(client, Intake)).Count == 0, Wait, () => "both entities drained");
+        await Eventually.HoldsAsync(async () => (await bus.PeekAsync(HandBackQueue)).Count == 0 && (await bus.PeekAsync(Intake)).Count == 0, Wait, () => "both entities drained");
         await server.WaitForIdleAsync();
 
         var outcomes = await server.OutcomesAsync();
         Assert.Equal(
             Enumerable.Range(0, 5).Select(i => $"sub-{i}").Order(StringComparer.Ordinal),
             outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal)); // one task each
-        Assert.Empty(await PeekAsync(client, Intake + "/$deadletterqueue"));
-        Assert.Empty(await PeekAsync(client, HandBackQueue + "/$deadletterqueue"));
-        Assert.Equal(5, (await PeekAsync(client, $"{Topic}/subscriptions/{Audit}")).Count);
+        Assert.Empty(await bus.PeekAsync(Intake + DeadLetterQueue));
+        Assert.Empty(await bus.PeekAsync(HandBackQueue + DeadLetterQueue));
+        Assert.Equal(5, (await bus.PeekAsync(SubscriptionHandBackBus.AuditSubscription)).Count);
     }
 
     [Fact]
@@ -101,15 +74,5 @@ public sealed class ServiceBusSubscriptionHandBackTests
             "--Bridge:Routes:demo:ServiceBusEntity=orders-in"));
 
         Assert.Contains("BridgeServiceBusHandBackQueue 'orders-in' is also BridgeServiceBusQueue", error.ToString(), StringComparison.Ordinal);
-    }
-
-    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(ServiceBusClient client, string path)
-    {
-        var deadLetter = path.EndsWith("/$deadletterqueue", StringComparison.Ordinal);
-        var entity = deadLetter ? path[..^"/$deadletterqueue".Length] : path;
-        var parts = entity.Split("/subscriptions/");
-        var options = new ServiceBusReceiverOptions { SubQueue = deadLetter ? SubQueue.DeadLetter : SubQueue.None };
-        await using var receiver = parts.Length == 2 ? client.CreateReceiver(parts[0], parts[1], options) : client.CreateReceiver(entity, options);
-        return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
     }
 }
