@@ -55,11 +55,25 @@ for (var round = 0; round < Rounds; round++)
     var intake = services.GetRequiredService<ServiceBusIntake>();
     var retry = new CallSettings { Retry = RetrySettings.IdempotentDefault };
 
-    // Warm both paths (first round long enough for tiered JIT to settle).
-    for (var i = 0; i < (round == 0 ? 1500 : 100); i++)
+    // Warm both paths at the measured concurrency. The first round goes on until tiered compilation is quiet (two
+    // warm-ups in a row compiling at most 2 methods, up to 40): a fixed count left both sides' rounds rising 2x from
+    // the first measured round to the last, so the ratio depended on how far compilation had got.
+    var warmups = 0;
+    for (var quiet = 0; round == 0 ? quiet < 2 && warmups < 40 : warmups < 1; warmups++)
     {
-        await client.CreateTaskAsync(new CreateTaskRequest { Parent = rawQueue.ToString(), Task = RawTask(rawQueue, $"warm-{i}") }, retry);
-        await forwarder.ForwardAsync(intake.Map(Message($"warm-{i}"), "bench-in"));
+        var compiledBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var warm = round == 0 ? count : 100;
+        await Parallel.ForEachAsync(Enumerable.Range(0, warm), new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        {
+            await client.CreateTaskAsync(new CreateTaskRequest { Parent = rawQueue.ToString(), Task = RawTask(rawQueue, $"warm{warmups}-{i}") }, retry, ct);
+            await forwarder.ForwardAsync(intake.Map(Message($"warm{warmups}-{i}"), "bench-in"), ct);
+        });
+        quiet = System.Runtime.JitInfo.GetCompiledMethodCount() - compiledBefore <= 2 ? quiet + 1 : 0;
+    }
+
+    if (round == 0)
+    {
+        Console.WriteLine($"(warm-up: {warmups} rounds of {count} events at {Concurrency} in flight before compilation was quiet{(warmups >= 40 ? "; NOT SETTLED after 40" : "")})");
     }
 
     // Alternate which side goes first, so neither always runs on the warmer (or busier) half of the round.
