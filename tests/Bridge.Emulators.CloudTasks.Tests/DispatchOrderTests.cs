@@ -36,9 +36,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     [Fact]
     public async Task The_request_leaves_while_its_start_is_still_being_committed()
     {
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var holding = 0;
+        using var hold = new WriterHold();
         var store = _folder.OpenStore();
         var state = _folder.Open(store);
         try
@@ -46,27 +44,19 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             CreateQueueAndTask(state);
 
             // From here the next commit (the attempt's start) is held on the writer until released.
-            store.BeforeCommit = () =>
-            {
-                if (Interlocked.Exchange(ref holding, 0) == 1)
-                {
-                    entered.Set();
-                    Assert.True(release.Wait(Bound));
-                }
-            };
-            Volatile.Write(ref holding, 1);
+            hold.HoldNextCommitOf(store);
             await using (var dispatcher = await StartDispatcherAsync(state))
             {
                 // Sent although the start's commit cannot complete before the release (the old order waited for it).
                 Assert.Single(await _target.WaitForRequestsAsync(1, Bound));
-                Assert.True(entered.Wait(Bound), "the start's commit reaches the writer");
-                release.Set();
+                Assert.True(hold.Entered.Wait(Bound), "the start's commit reaches the writer");
+                hold.Release();
                 await state.WaitUntilAsync(() => state.IsInFlight(TaskName) || HasTask(state) ? null : "gone", "the outcome to be recorded");
             }
         }
         finally
         {
-            release.Set(); // never leave the writer held: disposing the store waits for it
+            hold.Release(); // never leave the writer held: disposing the store waits for it
             state.Dispose();
         }
 
@@ -222,31 +212,21 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     /// </summary>
     private async Task<long> DispatchWhileTheWriterIsHeldAsync()
     {
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var holding = 0;
+        using var hold = new WriterHold();
         var store = _folder.OpenStore();
         var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
-            store.BeforeCommit = () =>
-            {
-                if (Interlocked.Exchange(ref holding, 0) == 1)
-                {
-                    entered.Set();
-                    Assert.True(release.Wait(Bound));
-                }
-            };
-            Volatile.Write(ref holding, 1);
+            hold.HoldNextCommitOf(store);
             var other = Task.Run(() => state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = Location + "/queues/other" } }));
-            Assert.True(entered.Wait(Bound), "the unrelated commit reaches the writer");
+            Assert.True(hold.Entered.Wait(Bound), "the unrelated commit reaches the writer");
             await using (var dispatcher = await StartDispatcherAsync(state))
             {
                 await _target.WaitForRequestsAsync(1, Bound);
                 await state.WaitUntilAsync(() => state.IsInFlight(TaskName) ? null : "settled", "the outcome to be in memory (queued behind the start)");
                 Assert.Equal(0, store.SupersededWrites); // nothing skipped before the writer ran
-                release.Set();
+                hold.Release();
                 await other.WaitAsync(Bound);
             } // the dispatcher's stop waits for the outcome's commit
 
@@ -254,8 +234,38 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         }
         finally
         {
-            release.Set(); // never leave the writer held: disposing the store waits for it
+            hold.Release(); // never leave the writer held: disposing the store waits for it
             state.Dispose();
+        }
+    }
+
+    /// <summary>Holds the store's next commit on its writer until <see cref="Release"/>; <see cref="Entered"/> is set once it is held.</summary>
+    private sealed class WriterHold : IDisposable
+    {
+        private readonly ManualResetEventSlim _release = new();
+        private int _armed;
+
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public void HoldNextCommitOf(SqliteStore store)
+        {
+            store.BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref _armed, 0) == 1)
+                {
+                    Entered.Set();
+                    Assert.True(_release.Wait(Bound));
+                }
+            };
+            Volatile.Write(ref _armed, 1);
+        }
+
+        public void Release() => _release.Set();
+
+        public void Dispose()
+        {
+            _release.Dispose();
+            Entered.Dispose();
         }
     }
 
