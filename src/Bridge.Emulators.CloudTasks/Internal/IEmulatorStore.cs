@@ -70,8 +70,8 @@ internal interface IEmulatorStore : IDisposable
     /// <summary>
     /// Purges every task of the queue written so far: once this write is durable they count as deleted, their names
     /// reserved until <paramref name="reservedUntil"/>, and tasks written later are kept. A store may record the purge
-    /// as one entry and take the rows out afterwards (<see cref="SqliteStore"/> commits a purge record, then moves the
-    /// rows to tombstones in slices on its writer); <paramref name="names"/> are the purged tasks as memory had them,
+    /// as one entry and take the rows out afterwards (<see cref="SqliteStore"/> commits a purge record, then deletes the
+    /// rows and appends their names to purged_names in slices on its writer); <paramref name="names"/> are the purged tasks as memory had them,
     /// for a store that deletes them one by one (this default).
     /// </summary>
     void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => DeleteTasks(names, reservedUntil);
