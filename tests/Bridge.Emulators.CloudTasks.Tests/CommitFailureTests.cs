@@ -219,9 +219,8 @@ public sealed class CommitFailureTests : IDisposable
             }
         };
 
-        // The first create's commit is held, then fails; the second was queued behind it meanwhile. The first runs on
-        // a thread of its own: finding no commit under way, it commits (and is held) on its caller's thread.
-        var first = Task.Run(() => _state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(0) }));
+        // The first create's commit is held, then fails; the second was queued behind it meanwhile.
+        var first = _state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(0) });
         Assert.True(holding.Wait(TimeSpan.FromSeconds(60)));
         var second = _state.CreateTaskAsync(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(1) });
         release.Set();

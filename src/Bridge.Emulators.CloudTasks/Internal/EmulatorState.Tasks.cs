@@ -14,8 +14,7 @@ internal sealed partial class EmulatorState
 
     /// <summary>
     /// Validates and prepares the task outside the lock, adds it under the lock, and completes once the store has
-    /// it durably (many concurrent creates share one commit, which the first of them may run on its own thread
-    /// before this returns). If that commit fails, the task is taken back out.
+    /// it durably (many concurrent creates share one commit). If that commit fails, the task is taken back out.
     /// </summary>
     public async System.Threading.Tasks.Task<Task> CreateTaskAsync(CreateTaskRequest request)
     {
@@ -97,15 +96,12 @@ internal sealed partial class EmulatorState
             }
 
             queue.OldestCreateTime = Earliest(queue.OldestCreateTime, now);
-            _store.SaveTasksCommittedByCaller(added);
+            _store.SaveTasks(added);
             durable = Uncommitted(() => ForgetUncommitted(added));
             _dirty.Add(queue);
             Signal();
         }
 
-        // The first caller to find no commit under way commits here (with whatever queued with it): no hand-over to
-        // the store's writer and back; otherwise the commit under way, then the writer, takes it.
-        _store.CommitQueuedWrites();
         try
         {
             await durable.ConfigureAwait(false);

@@ -61,21 +61,6 @@ internal interface IEmulatorStore : IDisposable
 
     void SaveTasks(IReadOnlyCollection<StoredTask> tasks);
 
-    /// <summary>
-    /// Saves the tasks as <see cref="SaveTasks"/> does, without waking the store's writer for them: the caller calls
-    /// <see cref="CommitQueuedWrites"/> once it has left the state's lock, and usually commits them itself.
-    /// </summary>
-    void SaveTasksCommittedByCaller(IReadOnlyCollection<StoredTask> tasks) => SaveTasks(tasks);
-
-    /// <summary>
-    /// Outside the state's lock, by a caller about to wait for <see cref="WhenDurable"/>: when no commit is under way,
-    /// commits what is queued on this thread, so the wait ends without a hand-over to the store's writer thread and
-    /// back. Otherwise returns at once: the commit under way (then the writer) takes the queued writes.
-    /// </summary>
-    void CommitQueuedWrites()
-    {
-    }
-
     /// <summary>Deletes tasks by name alone (tasks no longer in memory), leaving tombstones.</summary>
     void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil);
 

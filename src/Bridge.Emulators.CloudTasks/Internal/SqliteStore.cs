@@ -11,11 +11,9 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// to the WAL before it returns, so it survives the process being killed at any moment (SIGKILL), but the WAL is
 /// fsynced only at checkpoints, so an OS crash or power loss may take back the last commits. With
 /// <see cref="EmulatorDurability.PowerLoss"/> (synchronous=FULL) every commit is fsynced too.
-/// Writes are queued in the order the state makes them (under its lock) and committed one transaction at a time,
-/// each holding everything queued meanwhile (group commit): many calls share one fsync, and
-/// <see cref="WhenDurable"/> tells each caller when its own writes are on disk. A caller that finds no commit under
-/// way commits on its own thread (<see cref="CommitQueuedWrites"/>); otherwise the writer thread takes what queued
-/// behind the commit under way. One committer at a time, batches in queue order: storage never goes backward.
+/// Writes are queued in the order the state makes them (under its lock) and committed by one writer thread, which
+/// puts everything queued meanwhile into one transaction (group commit): many calls share one fsync, and
+/// <see cref="WhenDurable"/> tells each caller when its own writes are on disk.
 /// </summary>
 internal sealed class SqliteStore : IEmulatorStore
 {
@@ -30,7 +28,6 @@ internal sealed class SqliteStore : IEmulatorStore
     private TaskCompletionSource _pendingCommit = NewCommit();
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
-    private bool _committingNow; // a batch is being committed (by the writer or a caller): nobody else may begin one
     private long _commits;
     private long _failedCommits;
     private Exception? _failure; // set after a failed commit, until the state has taken the failed changes back
@@ -48,8 +45,7 @@ internal sealed class SqliteStore : IEmulatorStore
     public long Commits => Interlocked.Read(ref _commits);
 
     /// <summary>
-    /// Tests: runs inside each transaction, just before it commits, on the thread committing it (the writer, or a
-    /// caller in <see cref="CommitQueuedWrites"/>); a throw fails that commit as a
+    /// Tests: runs on the writer inside each transaction, just before it commits; a throw fails that commit as a
     /// full disk would (the transaction is rolled back).
     /// </summary>
     internal Action? BeforeCommit { get; set; }
@@ -175,26 +171,16 @@ internal sealed class SqliteStore : IEmulatorStore
     internal long SupersededWrites => Interlocked.Read(ref _supersededWrites);
 
     /// <summary>One queued write for them all (a batch): one entry of the group commit, not one per task.</summary>
-    public void SaveTasks(IReadOnlyCollection<StoredTask> tasks) => Enqueue(TasksWrite(tasks));
-
-    public void SaveTasksCommittedByCaller(IReadOnlyCollection<StoredTask> tasks) => Enqueue(TasksWrite(tasks), wakeWriter: false);
-
-    private Action TasksWrite(IReadOnlyCollection<StoredTask> tasks)
+    public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
-        var rows = new TaskRow[tasks.Count];
-        var i = 0;
-        foreach (var task in tasks)
-        {
-            rows[i++] = Snapshot(task);
-        }
-
-        return () =>
+        var rows = tasks.Select(Snapshot).ToList();
+        Enqueue(() =>
         {
             foreach (var row in rows)
             {
                 UpsertTask(row);
             }
-        };
+        });
     }
 
     /// <summary>A snapshot taken now: the task object changes after this returns, the row must not.</summary>
@@ -285,7 +271,7 @@ internal sealed class SqliteStore : IEmulatorStore
     /// </summary>
     internal const int PurgeSliceRows = 1_000;
 
-    /// <summary>Purge records whose slices are queued (touched by the thread committing only): one chain each.</summary>
+    /// <summary>Purge records whose slices are queued (touched on the writer only): one chain each.</summary>
     private readonly HashSet<(string Queue, long Through)> _purgesMoving = [];
 
     /// <summary>Tests: the purges whose rows are not all moved yet (read on the writer).</summary>
@@ -458,11 +444,7 @@ internal sealed class SqliteStore : IEmulatorStore
         _lock.Dispose();
     }
 
-    /// <summary>
-    /// Queues a write. <paramref name="wakeWriter"/> false: its caller calls <see cref="CommitQueuedWrites"/> right
-    /// after leaving the state's lock, so waking the writer thread now would only race it for the batch.
-    /// </summary>
-    private void Enqueue(Action write, bool wakeWriter = true)
+    private void Enqueue(Action write)
     {
         lock (_queueGate)
         {
@@ -473,35 +455,11 @@ internal sealed class SqliteStore : IEmulatorStore
             }
 
             _pending.Add(write);
-            if (wakeWriter && !_committingNow)
+            if (_pending.Count == 1)
             {
-                Monitor.Pulse(_queueGate); // a commit under way wakes the writer when it ends (see EndCommit)
+                Monitor.Pulse(_queueGate);
             }
         }
-    }
-
-    /// <summary>
-    /// The leader of a group commit: with no commit under way, this caller commits what is queued (its own writes and
-    /// whatever queued with them) on its own thread, so its wait for <see cref="WhenDurable"/> ends without waking
-    /// the writer thread and handing back to the caller. With one under way it returns at once: that committer wakes
-    /// the writer for what queued behind it, and later callers join that next batch. Never throws: a failed commit
-    /// faults the callers' <see cref="WhenDurable"/> as on the writer.
-    /// </summary>
-    public void CommitQueuedWrites()
-    {
-        List<Action> batch;
-        TaskCompletionSource commit;
-        lock (_queueGate)
-        {
-            if (_committingNow || _pending.Count == 0 || _stopping)
-            {
-                return; // being committed, already committed, or the writer drains it
-            }
-
-            (batch, commit) = TakeBatch();
-        }
-
-        Commit(batch, commit);
     }
 
     /// <summary>Runs a read (or a read-then-write) on the writer thread, after everything queued before it.</summary>
@@ -521,8 +479,7 @@ internal sealed class SqliteStore : IEmulatorStore
             TaskCompletionSource commit;
             lock (_queueGate)
             {
-                // A caller committing on its own thread wakes the writer when it ends, if anything queued meanwhile.
-                while (_committingNow || (_pending.Count == 0 && !_stopping))
+                while (_pending.Count == 0 && !_stopping)
                 {
                     Monitor.Wait(_queueGate);
                 }
@@ -532,81 +489,48 @@ internal sealed class SqliteStore : IEmulatorStore
                     return; // stopping, and everything is written
                 }
 
-                (batch, commit) = TakeBatch();
+                if (_pending.Count <= MaxBatch)
+                {
+                    batch = _pending;
+                    _pending = [];
+                    commit = _pendingCommit;
+                    _pendingCommit = NewCommit();
+                }
+                else
+                {
+                    // Only part goes now; callers wait for the commit of the rest (which includes theirs), so a
+                    // failure of this part must fail that commit too (see below).
+                    batch = _pending[..MaxBatch];
+                    _pending.RemoveRange(0, MaxBatch);
+                    commit = NewCommit();
+                }
+
+                _committing = commit.Task;
             }
 
-            Commit(batch, commit);
-        }
-    }
-
-    /// <summary>Under the gate, with no commit under way: the oldest queued writes, up to <see cref="MaxBatch"/>, now this thread's to commit.</summary>
-    private (List<Action> Batch, TaskCompletionSource Commit) TakeBatch()
-    {
-        List<Action> batch;
-        TaskCompletionSource commit;
-        if (_pending.Count <= MaxBatch)
-        {
-            batch = _pending;
-            _pending = [];
-            commit = _pendingCommit;
-            _pendingCommit = NewCommit();
-        }
-        else
-        {
-            // Only part goes now; callers wait for the commit of the rest (which includes theirs), so a
-            // failure of this part must fail that commit too (see FailPending).
-            batch = _pending[..MaxBatch];
-            _pending.RemoveRange(0, MaxBatch);
-            commit = NewCommit();
-        }
-
-        _committing = commit.Task;
-        _committingNow = true;
-        return (batch, commit);
-    }
-
-    /// <summary>One transaction for the batch, on whichever thread took it (the writer, or a caller leading it).</summary>
-    private void Commit(List<Action> batch, TaskCompletionSource commit)
-    {
-        try
-        {
-            // BEGIN and COMMIT as statements prepared once: SqliteConnection.BeginTransaction parsed both anew and
-            // made a transaction object per commit, a cost every commit pays however few calls it holds.
-            _begin ??= Prepare("BEGIN IMMEDIATE");
-            _begin.ExecuteNonQuery();
-            foreach (var write in batch)
+            try
             {
-                write();
+                // BEGIN and COMMIT as statements prepared once: SqliteConnection.BeginTransaction parsed both anew and
+                // made a transaction object per commit, a cost every commit pays however few calls it holds.
+                _begin ??= Prepare("BEGIN IMMEDIATE");
+                _begin.ExecuteNonQuery();
+                foreach (var write in batch)
+                {
+                    write();
+                }
+
+                BeforeCommit?.Invoke();
+                _commit ??= Prepare("COMMIT");
+                _commit.ExecuteNonQuery();
+                Interlocked.Increment(ref _commits);
+                commit.TrySetResult();
             }
-
-            BeforeCommit?.Invoke();
-            _commit ??= Prepare("COMMIT");
-            _commit.ExecuteNonQuery();
-            Interlocked.Increment(ref _commits);
-            commit.TrySetResult(); // before the next batch may begin: commits answer in order
-            EndCommit();
-        }
-        catch (Exception ex)
-        {
-            RollBack();
-            _purgesMoving.Clear(); // their queued slices are dropped with everything pending; the next sweep starts them again
-            FailPending(commit, ex);
-            _commitFailed?.Invoke();
-        }
-    }
-
-    /// <summary>
-    /// The commit under way ended: the next batch may begin. The writer is woken only when writes queued behind it
-    /// (or the store is stopping); when it is the writer that ends, it finds them itself.
-    /// </summary>
-    private void EndCommit()
-    {
-        lock (_queueGate)
-        {
-            _committingNow = false;
-            if (_pending.Count > 0 || _stopping)
+            catch (Exception ex)
             {
-                Monitor.Pulse(_queueGate);
+                RollBack();
+                FailPending(commit, ex);
+                _purgesMoving.Clear(); // their queued slices were dropped with everything pending; the next sweep starts them again
+                _commitFailed?.Invoke();
             }
         }
     }
@@ -643,8 +567,6 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         lock (_queueGate)
         {
-            _committingNow = false;
-            Monitor.Pulse(_queueGate); // a writer that waited for this commit to end (when stopping)
             commit.TrySetException(ex);
             _pending = [];
             var failed = _pendingCommit;
