@@ -267,9 +267,10 @@ internal sealed class SqliteStore : IEmulatorStore
 
     /// <summary>
     /// Rows moved per transaction by a purge's slices: other calls' commits wait behind a slice, so it stays small;
-    /// the names append to purged_names, so smaller slices do not cost more in all.
+    /// the names append to purged_names, so smaller slices do not cost more in all (measured: 250 rows against 1,000
+    /// halved the creates delayed over 50 ms while a 100,000-task purge moved, in the same total time).
     /// </summary>
-    internal const int PurgeSliceRows = 1_000;
+    internal const int PurgeSliceRows = 250;
 
     /// <summary>Purge records whose slices are queued (touched on the writer only): one chain each.</summary>
     private readonly HashSet<(string Queue, long Through)> _purgesMoving = [];
