@@ -78,7 +78,7 @@ internal static class DispatchBench
                 var (dCpu, pCpu) = (Median(dispatch.Select(r => r.CpuMicrosPerRequest)), Median(plain.Select(r => r.CpuMicrosPerRequest)));
                 var (dAlloc, pAlloc) = (Median(dispatch.Select(r => r.BytesPerRequest)), Median(plain.Select(r => r.BytesPerRequest)));
                 var (dJitted, pJitted) = (dispatch.Sum(r => r.MethodsCompiled), plain.Sum(r => r.MethodsCompiled));
-                var writes = durable ? $"; store over the dispatch rounds: {dispatch.Sum(r => r.Commits)} commits, {dispatch.Sum(r => r.SupersededStarts)} of {dispatch.Count * perRound} start writes skipped (the outcome came first)" : string.Empty;
+                var writes = durable ? $"; store over the dispatch rounds: {dispatch.Sum(r => r.Commits)} commits, {dispatch.Sum(r => r.SupersededStarts)} of {dispatch.Count * perRound} start writes skipped (the outcome came first), the writer thread's CPU {Median(dispatch.Select(r => r.WriterMicrosPerRequest)):F1} us per request" : string.Empty;
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
@@ -125,7 +125,7 @@ internal static class DispatchBench
                 results.Add(plain ? await PlainRoundAsync(http, target, n, null, Phase) : await DispatchRoundAsync(host, target, n, oidc: false, Phase));
             }
 
-            var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.SupersededStarts)} start writes skipped" : string.Empty;
+            var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.SupersededStarts)} start writes skipped, writer thread {Median(results.Select(r => r.WriterMicrosPerRequest)):F1} us CPU per request" : string.Empty;
             report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled{writes}");
             var total = results.Count * Math.Min(perRound, Queues * 500);
             foreach (var (type, bytes) in allocations.ByType().Take(40))
@@ -318,7 +318,7 @@ internal static class DispatchBench
         await System.Threading.Tasks.Task.WhenAll(queues.Select(q => host.Client.ResumeQueueAsync(q)));
         await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
         await host.Emulator.WaitForIdleAsync(timeout: TimeSpan.FromMinutes(1)); // the outcomes recorded too
-        var round = measure.Stop(n) with { Commits = store.Commits, SupersededStarts = store.Superseded };
+        var round = measure.Stop(n) with { Commits = store.Commits, SupersededStarts = store.Superseded, WriterMicrosPerRequest = store.WriterMicros / n };
         phase?.Invoke(false);
         target.Respond = (_, _) => TargetResponse.Ok;
         foreach (var q in queues)
@@ -390,6 +390,9 @@ internal static class DispatchBench
         public long Commits { get; init; }
 
         public long SupersededStarts { get; init; }
+
+        /// <summary>Durable: the store's writer thread's CPU per request (part of the whole process's).</summary>
+        public double WriterMicrosPerRequest { get; init; }
     }
 
     /// <summary>
@@ -402,10 +405,42 @@ internal static class DispatchBench
         private readonly long _commits;
         private readonly long _superseded;
 
+        private readonly long _writerNanos;
+
         private StoreCounters(object? store)
         {
             _store = store;
-            (_commits, _superseded) = (Read("Commits"), Read("SupersededWrites"));
+            (_commits, _superseded, _writerNanos) = (Read("Commits"), Read("SupersededWrites"), WriterNanos());
+        }
+
+        /// <summary>The store's writer thread's CPU time over the round, in microseconds (0 without one).</summary>
+        public double WriterMicros => (WriterNanos() - _writerNanos) / 1000.0;
+
+        /// <summary>CPU time of the writer thread (named cloudtasks-emulator-store; Linux shows 15 characters), from schedstat.</summary>
+        private static long WriterNanos()
+        {
+            long total = 0;
+            if (!Directory.Exists("/proc/self/task"))
+            {
+                return 0;
+            }
+
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(task, "comm")).Trim() == "cloudtasks-emul")
+                    {
+                        total += long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0], CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (IOException)
+                {
+                    // the thread ended meanwhile
+                }
+            }
+
+            return total;
         }
 
         public static StoreCounters Of(EmulatorHost host)
