@@ -82,7 +82,7 @@ internal static class DispatchBench
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
-                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; "
+                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B and {Median(dispatch.Select(r => r.WorkItemsPerRequest)):F2} vs {Median(plain.Select(r => r.WorkItemsPerRequest)):F2} thread-pool work items per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; "
                     + $"methods compiled during the measured rounds {dJitted} vs {pJitted} ({(dJitted + pJitted <= SettledMethods ? "settled" : "NOT SETTLED: compilation inside the figures")}){writes}; load average {load}");
             }
         }
@@ -126,7 +126,7 @@ internal static class DispatchBench
             }
 
             var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.SupersededStarts)} start writes skipped, writer thread {Median(results.Select(r => r.WriterMicrosPerRequest)):F1} us CPU per request" : string.Empty;
-            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled{writes}");
+            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled, {Median(results.Select(r => r.WorkItemsPerRequest)):F2} thread-pool work items per request{writes}");
             var total = results.Count * Math.Min(perRound, Queues * 500);
             foreach (var (type, bytes) in allocations.ByType().Take(40))
             {
@@ -391,6 +391,9 @@ internal static class DispatchBench
 
         public long SupersededStarts { get; init; }
 
+        /// <summary>Thread-pool work items completed per request (each a hand-over between threads), whole process.</summary>
+        public double WorkItemsPerRequest { get; init; }
+
         /// <summary>Durable: the store's writer thread's CPU per request (part of the whole process's).</summary>
         public double WriterMicrosPerRequest { get; init; }
     }
@@ -465,6 +468,7 @@ internal static class DispatchBench
         private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: false);
         private readonly TimeSpan _jit = System.Runtime.JitInfo.GetCompilationTime();
         private readonly long _compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        private readonly long _workItems = ThreadPool.CompletedWorkItemCount;
 
         public static Measure Start() => new();
 
@@ -475,7 +479,7 @@ internal static class DispatchBench
             var allocated = GC.GetTotalAllocatedBytes(precise: false) - _allocated;
             var jit = System.Runtime.JitInfo.GetCompilationTime() - _jit;
             var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - _compiled;
-            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n, compiled);
+            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n, compiled) { WorkItemsPerRequest = (ThreadPool.CompletedWorkItemCount - _workItems) / (double)n };
         }
     }
 
