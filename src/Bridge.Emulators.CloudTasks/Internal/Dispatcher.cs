@@ -247,6 +247,7 @@ internal sealed partial class Dispatcher : BackgroundService
     /// </summary>
     private void FinishAfterCommit(Task durable, DispatchWork work)
     {
+        CommitWaiters waiters;
         lock (_afterCommitGate)
         {
             if (_gathering is { } gathering && ReferenceEquals(gathering.Commit, durable))
@@ -256,11 +257,13 @@ internal sealed partial class Dispatcher : BackgroundService
             }
 
             // Another commit (or none) was gathering: it keeps its own list and continuation; this one starts its own.
-            var waiters = new CommitWaiters(this, durable);
+            waiters = new CommitWaiters(this, durable);
             waiters.Works.Add(work);
             _gathering = waiters;
-            durable.ContinueWith(static (_, state) => ((CommitWaiters)state!).Owner.AfterCommit((CommitWaiters)state), waiters, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
+
+        // Outside the lock: a commit done meanwhile runs the continuation here and now.
+        durable.ContinueWith(static (_, state) => ((CommitWaiters)state!).Owner.AfterCommit((CommitWaiters)state), waiters, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private void AfterCommit(CommitWaiters waiters)
