@@ -78,11 +78,12 @@ internal static class DispatchBench
                 var (dCpu, pCpu) = (Median(dispatch.Select(r => r.CpuMicrosPerRequest)), Median(plain.Select(r => r.CpuMicrosPerRequest)));
                 var (dAlloc, pAlloc) = (Median(dispatch.Select(r => r.BytesPerRequest)), Median(plain.Select(r => r.BytesPerRequest)));
                 var (dJitted, pJitted) = (dispatch.Sum(r => r.MethodsCompiled), plain.Sum(r => r.MethodsCompiled));
+                var writes = durable ? $"; store over the dispatch rounds: {dispatch.Sum(r => r.Commits)} commits, {dispatch.Sum(r => r.SupersededStarts)} of {dispatch.Count * perRound} start writes skipped (the outcome came first), the writer thread's CPU {Median(dispatch.Select(r => r.WriterMicrosPerRequest)):F1} us per request" : string.Empty;
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {Rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain wall {dRate / pRate:F2}, CPU {pCpu / dCpu:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
-                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; "
-                    + $"methods compiled during the measured rounds {dJitted} vs {pJitted} ({(dJitted + pJitted <= SettledMethods ? "settled" : "NOT SETTLED: compilation inside the figures")}); load average {load}");
+                    + $"allocated {dAlloc:F0} vs {pAlloc:F0} B and {Median(dispatch.Select(r => r.WorkItemsPerRequest)):F2} vs {Median(plain.Select(r => r.WorkItemsPerRequest)):F2} thread-pool work items per request; JIT {Median(dispatch.Select(r => r.JitMicrosPerRequest)):F1} vs {Median(plain.Select(r => r.JitMicrosPerRequest)):F1} us per request; "
+                    + $"methods compiled during the measured rounds {dJitted} vs {pJitted} ({(dJitted + pJitted <= SettledMethods ? "settled" : "NOT SETTLED: compilation inside the figures")}){writes}; load average {load}");
             }
         }
         finally
@@ -124,7 +125,8 @@ internal static class DispatchBench
                 results.Add(plain ? await PlainRoundAsync(http, target, n, null, Phase) : await DispatchRoundAsync(host, target, n, oidc: false, Phase));
             }
 
-            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled");
+            var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.SupersededStarts)} start writes skipped, writer thread {Median(results.Select(r => r.WriterMicrosPerRequest)):F1} us CPU per request" : string.Empty;
+            report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled, {Median(results.Select(r => r.WorkItemsPerRequest)):F2} thread-pool work items per request{writes}");
             var total = results.Count * Math.Min(perRound, Queues * 500);
             foreach (var (type, bytes) in allocations.ByType().Take(40))
             {
@@ -310,12 +312,13 @@ internal static class DispatchBench
 
             return TargetResponse.Ok;
         };
+        var store = StoreCounters.Of(host);
         phase?.Invoke(true);
         var measure = Measure.Start();
         await System.Threading.Tasks.Task.WhenAll(queues.Select(q => host.Client.ResumeQueueAsync(q)));
         await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
         await host.Emulator.WaitForIdleAsync(timeout: TimeSpan.FromMinutes(1)); // the outcomes recorded too
-        var round = measure.Stop(n);
+        var round = measure.Stop(n) with { Commits = store.Commits, SupersededStarts = store.Superseded, WriterMicrosPerRequest = store.WriterMicros / n };
         phase?.Invoke(false);
         target.Respond = (_, _) => TargetResponse.Ok;
         foreach (var q in queues)
@@ -381,7 +384,81 @@ internal static class DispatchBench
         return sorted[(sorted.Count - 1) / 2];
     }
 
-    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest, long MethodsCompiled);
+    private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest, long MethodsCompiled)
+    {
+        /// <summary>Durable: transactions the store committed over the round, and attempt starts whose row write was skipped.</summary>
+        public long Commits { get; init; }
+
+        public long SupersededStarts { get; init; }
+
+        /// <summary>Thread-pool work items completed per request (each a hand-over between threads), whole process.</summary>
+        public double WorkItemsPerRequest { get; init; }
+
+        /// <summary>Durable: the store's writer thread's CPU per request (part of the whole process's).</summary>
+        public double WriterMicrosPerRequest { get; init; }
+    }
+
+    /// <summary>
+    /// The durable store's counters (commits, start writes skipped because the outcome's write came first), read through
+    /// reflection: they are internal to the emulator, and the bench is no friend assembly. Zero for the in-memory store.
+    /// </summary>
+    private sealed class StoreCounters
+    {
+        private readonly object? _store;
+        private readonly long _commits;
+        private readonly long _superseded;
+
+        private readonly long _writerNanos;
+
+        private StoreCounters(object? store)
+        {
+            _store = store;
+            (_commits, _superseded, _writerNanos) = (Read("Commits"), Read("SupersededWrites"), WriterNanos());
+        }
+
+        /// <summary>The store's writer thread's CPU time over the round, in microseconds (0 without one).</summary>
+        public double WriterMicros => (WriterNanos() - _writerNanos) / 1000.0;
+
+        /// <summary>CPU time of the writer thread (named cloudtasks-emulator-store; Linux shows 15 characters), from schedstat.</summary>
+        private static long WriterNanos()
+        {
+            long total = 0;
+            if (!Directory.Exists("/proc/self/task"))
+            {
+                return 0;
+            }
+
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(task, "comm")).Trim() == "cloudtasks-emul")
+                    {
+                        total += long.Parse(File.ReadAllText(Path.Combine(task, "schedstat")).Split(' ')[0], CultureInfo.InvariantCulture);
+                    }
+                }
+                catch (IOException)
+                {
+                    // the thread ended meanwhile
+                }
+            }
+
+            return total;
+        }
+
+        public static StoreCounters Of(EmulatorHost host)
+        {
+            var type = typeof(CloudTasksEmulator).Assembly.GetType("Bridge.Emulators.CloudTasks.Internal.IEmulatorStore", throwOnError: true)!;
+            return new StoreCounters(host.Services.GetService(type));
+        }
+
+        public long Commits => Read("Commits") - _commits;
+
+        public long Superseded => Read("SupersededWrites") - _superseded;
+
+        private long Read(string name) =>
+            _store?.GetType().GetProperty(name, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)?.GetValue(_store) is long value ? value : 0;
+    }
 
     /// <summary>Wall time, the whole process's CPU time and its allocations over one round.</summary>
     private sealed class Measure
@@ -391,6 +468,7 @@ internal static class DispatchBench
         private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: false);
         private readonly TimeSpan _jit = System.Runtime.JitInfo.GetCompilationTime();
         private readonly long _compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        private readonly long _workItems = ThreadPool.CompletedWorkItemCount;
 
         public static Measure Start() => new();
 
@@ -401,7 +479,7 @@ internal static class DispatchBench
             var allocated = GC.GetTotalAllocatedBytes(precise: false) - _allocated;
             var jit = System.Runtime.JitInfo.GetCompilationTime() - _jit;
             var compiled = System.Runtime.JitInfo.GetCompiledMethodCount() - _compiled;
-            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n, compiled);
+            return new Round(n / wall.TotalSeconds, cpu.TotalMicroseconds / n, allocated / (double)n, jit.TotalMicroseconds / n, compiled) { WorkItemsPerRequest = (ThreadPool.CompletedWorkItemCount - _workItems) / (double)n };
         }
     }
 

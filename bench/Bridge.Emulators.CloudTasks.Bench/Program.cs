@@ -46,10 +46,10 @@ if (args.Contains("--dispatch-profile"))
     return;
 }
 
-// --dispatch: only dispatch against plain HttpClient, and schedule lateness, in memory and durable.
+// --dispatch: only dispatch against plain HttpClient, and schedule lateness, in memory and durable (--durable: durable only).
 if (dispatchOnly)
 {
-    foreach (var durableDispatch in new[] { false, true })
+    foreach (var durableDispatch in args.Contains("--durable") ? new[] { true } : [false, true])
     {
         await DispatchBench.RunAsync(target, count, durableDispatch, Report);
         await DispatchBench.LatenessAsync(target, durableDispatch, Report);

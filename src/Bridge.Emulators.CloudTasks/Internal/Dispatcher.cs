@@ -172,6 +172,7 @@ internal sealed partial class Dispatcher : BackgroundService
     /// </summary>
     private async Task RunAsync(DispatchWork work)
     {
+        var finished = true; // false once the attempt is handed to its commit's continuation (FinishAfterCommit)
         try
         {
             // On the thread pool: building and sending the request must not hold up the loop handing out the next
@@ -207,6 +208,15 @@ internal sealed partial class Dispatcher : BackgroundService
                 return;
             }
 
+            if (!durable.IsCompleted)
+            {
+                // A durable store: the attempt is finished by one continuation per commit for every outcome in it
+                // (AfterCommit), not by a thread-pool hop of this state machine per attempt; it is counted out there.
+                FinishAfterCommit(durable, work);
+                finished = false;
+                return;
+            }
+
             try
             {
                 await durable.ConfigureAwait(false);
@@ -219,24 +229,119 @@ internal sealed partial class Dispatcher : BackgroundService
         }
         finally
         {
-            // The start's commit is looked at only now: commits go in order, so once the outcome's is done the start's
-            // is too (no wait and no thread hop per attempt, where a watcher of its own cost both). A failed start
-            // leaves memory ahead of storage until this rewrite, as a SIGKILL before its commit would have: redelivery.
-            try
+            if (finished)
             {
-                if (!work.Recorded.IsCompletedSuccessfully)
-                {
-                    await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // it logs and writes again
-                }
+                await FinishAsync(work).ConfigureAwait(false);
             }
-            finally
+        }
+    }
+
+    /// <summary>The attempts waiting for the commit their outcomes are gathered into now (under <see cref="_afterCommitGate"/>).</summary>
+    private readonly Lock _afterCommitGate = new();
+    private CommitWaiters? _gathering;
+
+    /// <summary>
+    /// Finishes <paramref name="work"/> once <paramref name="durable"/> (the commit of its outcome) is done: the
+    /// attempts whose outcomes share a commit (commits are grouped: tens of outcomes each under load) are finished
+    /// together by one continuation, instead of each attempt's state machine resuming on the thread pool.
+    /// </summary>
+    private void FinishAfterCommit(Task durable, DispatchWork work)
+    {
+        CommitWaiters waiters;
+        lock (_afterCommitGate)
+        {
+            if (_gathering is { } gathering && ReferenceEquals(gathering.Commit, durable))
             {
-                // Counted out whatever happened above: a stop waits for this count.
-                if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
-                {
-                    _drained.TrySetResult();
-                }
+                gathering.Works.Add(work);
+                return;
             }
+
+            // Another commit (or none) was gathering: it keeps its own list and continuation; this one starts its own.
+            waiters = new CommitWaiters(this, durable);
+            waiters.Works.Add(work);
+            _gathering = waiters;
+        }
+
+        // Outside the lock: a commit done meanwhile runs the continuation here and now.
+        durable.ContinueWith(static (_, state) => ((CommitWaiters)state!).Owner.AfterCommit((CommitWaiters)state), waiters, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    private void AfterCommit(CommitWaiters waiters)
+    {
+        lock (_afterCommitGate)
+        {
+            if (ReferenceEquals(_gathering, waiters))
+            {
+                _gathering = null; // nothing more joins this list: an outcome queued from now waits on its own continuation
+            }
+        }
+
+        foreach (var work in waiters.Works)
+        {
+            if (waiters.Commit.IsCompletedSuccessfully && work.Recorded.IsCompletedSuccessfully)
+            {
+                CountOut(); // the common case, without a state machine
+            }
+            else
+            {
+                _ = FinishOutcomeAsync(waiters.Commit, work);
+            }
+        }
+    }
+
+    /// <summary>Attempts whose outcomes wait for one commit.</summary>
+    private sealed class CommitWaiters(Dispatcher owner, Task commit)
+    {
+        public Dispatcher Owner { get; } = owner;
+
+        public Task Commit { get; } = commit;
+
+        public List<DispatchWork> Works { get; } = [];
+    }
+
+    /// <summary>After the outcome's commit: a failed one is written again until it holds; then the attempt is finished.</summary>
+    private async Task FinishOutcomeAsync(Task commit, DispatchWork work)
+    {
+        try
+        {
+            if (commit.Exception is { } failed)
+            {
+                LogOutcomeNotDurable(work.Task.Name, failed.InnerException ?? failed);
+                await RewriteUntilDurableAsync(work).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await FinishAsync(work).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The end of every attempt, after its outcome is durable (or written again).</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FinishAsync(DispatchWork work)
+    {
+        // The start's commit is looked at only now: commits go in order, so once the outcome's is done the start's
+        // is too (no wait and no thread hop per attempt, where a watcher of its own cost both). A failed start
+        // leaves memory ahead of storage until this rewrite, as a SIGKILL before its commit would have: redelivery.
+        try
+        {
+            if (!work.Recorded.IsCompletedSuccessfully)
+            {
+                await RewriteIfStartFailedAsync(work).ConfigureAwait(false); // it logs and writes again
+            }
+        }
+        finally
+        {
+            CountOut(); // whatever happened above
+        }
+    }
+
+    /// <summary>An attempt is over: a stop waits for this count.</summary>
+    private void CountOut()
+    {
+        if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+        {
+            _drained.TrySetResult();
         }
     }
 

@@ -71,6 +71,8 @@ internal sealed class SqliteStore : IEmulatorStore
             CREATE INDEX IF NOT EXISTS task_tombstones_by_until ON task_tombstones(until);
             CREATE TABLE IF NOT EXISTS purged_names (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, until INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS purged_names_by_until ON purged_names(until);
+            CREATE TABLE IF NOT EXISTS deleted_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL, until INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS deleted_names_by_until ON deleted_names(until);
             CREATE TABLE IF NOT EXISTS purges (queue TEXT NOT NULL, through INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (queue, through));
             """);
         Enqueue(ResumePurges); // purges acknowledged before a restart whose rows are not all moved yet
@@ -92,6 +94,7 @@ internal sealed class SqliteStore : IEmulatorStore
             "SELECT t.name, MIN(p.until) FROM purges p JOIN tasks t ON t.queue = p.queue AND t.seq <= p.through GROUP BY t.seq",
             r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))));
         purged.AddRange(ReadAll("SELECT name, until FROM purged_names", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))));
+        purged.AddRange(ReadAll("SELECT name, until FROM deleted_names", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))));
 
         var tasks = ReadAll("SELECT t.queue, t.seq, t.executions, t.previous_response, t.first_attempt_at, t.data, t.name FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM purges p WHERE p.queue = t.queue AND p.through >= t.seq)", r =>
         {
@@ -210,22 +213,35 @@ internal sealed class SqliteStore : IEmulatorStore
         });
     }
 
+    /// <summary>
+    /// The reservation is appended to deleted_names (keyed by a rowid SQLite gives out in order), not written into
+    /// task_tombstones, keyed by name: there every deletion (each dispatched task's success) went in at a random place of
+    /// the name index, a page of it rewritten per deletion. Not keyed by the task's sequence as purged_names is: a
+    /// sequence can be given out again after a restart (the state continues from the highest row left in tasks), and a
+    /// replaced row would end another name's reservation early. Load and the sweep read every table of reservations.
+    /// </summary>
     public void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil)
     {
         var until = reservedUntil.ToUnixTimeMilliseconds();
-        var rows = tasks.Select(t => (t.Name, t.Sequence)).ToList(); // both fixed for a task's life
+        var rows = tasks.Count == 1 ? [(tasks.First().Name, tasks.First().Sequence)] : tasks.Select(t => (t.Name, t.Sequence)).ToArray(); // both fixed for a task's life
         Enqueue(() =>
         {
             _deleteTask ??= Prepare("DELETE FROM tasks WHERE seq = $s", "$s");
             _deleteTask.Transaction = _tx;
+            _appendDeletedName ??= Prepare("INSERT INTO deleted_names(name, until) VALUES ($n, $u)", "$n", "$u");
+            _appendDeletedName.Transaction = _tx;
             foreach (var (name, sequence) in rows)
             {
                 _deleteTask.Parameters[0].Value = sequence;
                 _deleteTask.ExecuteNonQuery();
-                AddTombstone(name, until);
+                _appendDeletedName.Parameters[0].Value = name;
+                _appendDeletedName.Parameters[1].Value = until;
+                _appendDeletedName.ExecuteNonQuery();
             }
         });
     }
+
+    private SqliteCommand? _appendDeletedName;
 
     private void AddTombstone(string name, long until)
     {
@@ -359,7 +375,11 @@ internal sealed class SqliteStore : IEmulatorStore
             "DELETE FROM purged_names WHERE seq IN (SELECT seq FROM purged_names WHERE until < $t LIMIT $n)",
             ("$t", ms),
             ("$n", TombstoneSlice));
-        if (deleted == TombstoneSlice || purgedDeleted == TombstoneSlice)
+        var deletedNames = Execute(
+            "DELETE FROM deleted_names WHERE id IN (SELECT id FROM deleted_names WHERE until < $t LIMIT $n)",
+            ("$t", ms),
+            ("$n", TombstoneSlice));
+        if (deleted == TombstoneSlice || purgedDeleted == TombstoneSlice || deletedNames == TombstoneSlice)
         {
             EnqueueFromWriter(() => DeleteTombstoneSlice(ms));
         }
@@ -381,7 +401,7 @@ internal sealed class SqliteStore : IEmulatorStore
     }
 
     public void Clear() =>
-        Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM purged_names; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek; DELETE FROM purges;"));
+        Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM purged_names; DELETE FROM deleted_names; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek; DELETE FROM purges;"));
 
     public System.Threading.Tasks.Task WhenDurable()
     {
@@ -438,6 +458,7 @@ internal sealed class SqliteStore : IEmulatorStore
         _deleteTask?.Dispose();
         _deleteTaskByName?.Dispose();
         _upsertTombstone?.Dispose();
+        _appendDeletedName?.Dispose();
         _begin?.Dispose();
         _commit?.Dispose();
         _rollback?.Dispose();
