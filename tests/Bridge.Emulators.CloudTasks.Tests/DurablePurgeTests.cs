@@ -72,6 +72,57 @@ public sealed class DurablePurgeTests : IDisposable
         }
     }
 
+    [Fact]
+    public async System.Threading.Tasks.Task A_task_created_after_reopening_a_folder_whose_purge_is_still_moving_is_kept()
+    {
+        using (var state = _folder.Open())
+        {
+            CreatePausedQueue(state);
+            await CreateAsync(state, "old", Purged);
+            state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
+        } // the purged rows are still in the tasks table, under the record: none is loaded, but their sequences are taken
+
+        using (var state = _folder.Open())
+        {
+            state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("fresh") });
+        }
+
+        using (var state = _folder.Open())
+        {
+            Assert.Equal([$"{QueueName}/tasks/fresh"], state.ListTasks(new ListTasksRequest { Parent = QueueName }).Tasks.Select(t => t.Name));
+            Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask("old0") })).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async System.Threading.Tasks.Task A_second_purge_after_reopening_keeps_the_first_purges_names_reserved()
+    {
+        var store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
+        {
+            CreatePausedQueue(state);
+            await CreateAsync(state, "old", 3);
+            state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
+            Assert.Equal(0, AfterSlices(store)); // every purged name in purged_names, keyed by its task's sequence
+        }
+
+        store = _folder.OpenStore();
+        using (var state = _folder.Open(store))
+        {
+            await CreateAsync(state, "new", 3); // no task is loaded: the sequences must still continue past the purged ones
+            state.PurgeQueue(new PurgeQueueRequest { Name = QueueName });
+            Assert.Equal(0, AfterSlices(store));
+        }
+
+        using (var state = _folder.Open())
+        {
+            foreach (var name in new[] { "old0", "old2", "new0", "new2" })
+            {
+                Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask(name) })).StatusCode);
+            }
+        }
+    }
+
     /// <summary>Reads on the store's writer until no purge record is left (each read waits behind the slices queued before it); bounded.</summary>
     private static long AfterSlices(SqliteStore store)
     {

@@ -37,6 +37,7 @@ internal sealed partial class EmulatorState : IDisposable
         _time = time;
         var now = time.GetUtcNow();
         var loaded = store.Load();
+        _sequence = loaded.LastSequence; // past every sequence still on disk, loaded or not
         foreach (var queue in loaded.Queues)
         {
             _queues[queue.Name] = NewStoredQueue(queue, now);

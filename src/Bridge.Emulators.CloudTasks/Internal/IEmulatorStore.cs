@@ -3,14 +3,19 @@ using Bridge.CloudTasks.V2Beta3;
 
 namespace Bridge.Emulators.CloudTasks.Internal;
 
-/// <summary>Everything the emulator keeps, as loaded at start.</summary>
+/// <summary>
+/// Everything the emulator keeps, as loaded at start. <paramref name="LastSequence"/> is the highest creation sequence
+/// still named on disk, loaded or not (rows under a purge record, purged names keyed by sequence): new tasks continue
+/// after it, so a new row never takes the key of one a purge still covers or a reservation still holds.
+/// </summary>
 internal sealed record StoredState(
     IReadOnlyList<Queue> Queues,
     IReadOnlyList<StoredTask> Tasks,
     IReadOnlyDictionary<string, DateTimeOffset> TaskTombstones,
     IReadOnlyDictionary<string, DateTimeOffset> QueueTombstones,
     IReadOnlyDictionary<string, Policy> Policies,
-    IReadOnlyDictionary<string, CmekConfig> CmekConfigs);
+    IReadOnlyDictionary<string, CmekConfig> CmekConfigs,
+    long LastSequence = 0);
 
 /// <summary>
 /// Where state survives restarts. Writes are called under the state's lock, in the order the changes happen; a

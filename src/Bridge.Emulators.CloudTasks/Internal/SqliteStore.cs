@@ -122,7 +122,10 @@ internal sealed class SqliteStore : IEmulatorStore
             tombstones,
             ReadAll("SELECT name, until FROM queue_tombstones", r => (r.GetString(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)))).ToDictionary(t => t.Item1, t => t.Item2),
             ReadAll("SELECT resource, data FROM policies", r => (r.GetString(0), Policy.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2),
-            ReadAll("SELECT name, data FROM cmek", r => (r.GetString(0), CmekConfig.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2));
+            ReadAll("SELECT name, data FROM cmek", r => (r.GetString(0), CmekConfig.Parser.ParseFrom((byte[])r[1]))).ToDictionary(t => t.Item1, t => t.Item2),
+            ReadAll(
+                "SELECT MAX(last) FROM (SELECT MAX(seq) AS last FROM tasks UNION ALL SELECT MAX(seq) FROM purged_names UNION ALL SELECT MAX(through) FROM purges)",
+                r => r.IsDBNull(0) ? 0L : r.GetInt64(0))[0]);
     });
 
     public void SaveQueue(Queue queue)
