@@ -105,9 +105,10 @@ if (receiverOnly is { } duration)
     var calls = 0L;
     while (until.Elapsed < duration)
     {
+        var (paused, collections) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
         var round = await Receiver();
         calls += count;
-        Console.WriteLine($"receiver alone: {1_000_000 / round.PerCpuSecond:F1} CPU µs and {round.BytesPerOperation:F0} B per call");
+        Console.WriteLine($"receiver alone: {1_000_000 / round.PerCpuSecond:F1} CPU µs and {round.BytesPerOperation:F0} B per call; GC paused {(GC.GetTotalPauseDuration() - paused).TotalMicroseconds / count:F2} µs per call ({GC.CollectionCount(0) - collections} gen0 collections)");
     }
 
     Console.WriteLine($"{calls} callbacks in {until.Elapsed.TotalSeconds:F0} s");

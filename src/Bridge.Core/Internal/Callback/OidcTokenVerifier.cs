@@ -28,9 +28,9 @@ internal enum TokenRejection
 
 /// <summary>
 /// The verdict on a token: accepted (with the caller's account and which of the callback's accepted audiences the token
-/// names), or rejected with a status and a reason.
+/// names), or rejected with a status and a reason. A struct: the receiver's path allocates no verdict.
 /// </summary>
-internal sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email, IReadOnlyList<string>? Audiences = null)
+internal readonly record struct TokenVerification(int Status, TokenRejection? Rejection, string? Email, IReadOnlyList<string>? Audiences = null)
 {
     public bool IsValid => Rejection is null;
 }
