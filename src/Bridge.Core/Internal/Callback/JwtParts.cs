@@ -72,9 +72,13 @@ internal sealed class Utf8Choices
     }
 }
 
-/// <summary>The claims the verifier reads; <see cref="Duplicated"/> is set when one of them appears twice.</summary>
-internal sealed class JwtClaims
+/// <summary>The claims the verifier reads; <see cref="Duplicated"/> is set when one of them appears twice. A struct: none allocated per token.</summary>
+internal struct JwtClaims
 {
+    public JwtClaims()
+    {
+    }
+
     /// <summary>Which trusted issuer <c>iss</c> is; -1 when it is none of them, or missing.</summary>
     public int Issuer { get; set; } = -1;
 
@@ -171,27 +175,27 @@ internal static class JwtParts
     /// The claims, with <c>iss</c> and <c>aud</c> read as which of <paramref name="issuers"/> and
     /// <paramref name="audiences"/> they are (the others are not trusted or accepted, so they are not kept).
     /// </summary>
-    public static JwtClaims? TryReadClaims(ReadOnlySpan<char> segment, Utf8Choices issuers, Utf8Choices audiences)
+    public static bool TryReadClaims(ReadOnlySpan<char> segment, Utf8Choices issuers, Utf8Choices audiences, out JwtClaims claims)
     {
+        claims = new JwtClaims();
         if (!FitsBuffer(segment))
         {
-            return null;
+            return false;
         }
 
         Span<byte> buffer = stackalloc byte[Base64Url.GetMaxDecodedLength(segment.Length)];
         if (!TryDecode(segment, buffer, out var json))
         {
-            return null;
+            return false;
         }
 
-        var claims = new JwtClaims();
         Span<byte> seen = stackalloc byte[7];
         try
         {
             var reader = new Utf8JsonReader(json);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return null;
+                return false;
             }
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -222,7 +226,7 @@ internal static class JwtParts
                         claims.Issuer = reader.TokenType == JsonTokenType.String ? issuers.Match(ref reader) : -1;
                         break;
                     case 1:
-                        ReadAudience(ref reader, claims, audiences);
+                        ReadAudience(ref reader, ref claims, audiences);
                         break;
                     case 2:
                         claims.Expires = Number(ref reader);
@@ -244,20 +248,20 @@ internal static class JwtParts
                 reader.Skip(); // a no-op for scalars; moves past arrays and objects
             }
 
-            return reader.TokenType != JsonTokenType.EndObject || reader.Read() ? null : claims;
+            return reader.TokenType == JsonTokenType.EndObject && !reader.Read();
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             // InvalidOperationException: a string with a lone UTF-16 surrogate escape (\ud800) can't be read.
-            return null;
+            return false;
         }
     }
 
-    private static void ReadAudience(ref Utf8JsonReader reader, JwtClaims claims, Utf8Choices audiences)
+    private static void ReadAudience(ref Utf8JsonReader reader, ref JwtClaims claims, Utf8Choices audiences)
     {
         if (reader.TokenType == JsonTokenType.String)
         {
-            AddAudience(claims, audiences, audiences.Match(ref reader));
+            AddAudience(ref claims, audiences, audiences.Match(ref reader));
             return;
         }
 
@@ -271,7 +275,7 @@ internal static class JwtParts
         {
             if (reader.TokenType == JsonTokenType.String)
             {
-                AddAudience(claims, audiences, audiences.Match(ref reader));
+                AddAudience(ref claims, audiences, audiences.Match(ref reader));
             }
             else
             {
@@ -281,7 +285,7 @@ internal static class JwtParts
         }
     }
 
-    private static void AddAudience(JwtClaims claims, Utf8Choices audiences, int match)
+    private static void AddAudience(ref JwtClaims claims, Utf8Choices audiences, int match)
     {
         if (match < 0 || match == claims.Audience || claims.Audiences?.Contains(audiences[match]) == true)
         {

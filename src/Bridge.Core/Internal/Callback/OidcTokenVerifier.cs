@@ -118,7 +118,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.Malformed);
         }
 
-        if (!JwtParts.TryReadHeader(raw.Span[..first], out var header) || header.HasCrit || JwtParts.TryReadClaims(raw.Span[(first + 1)..second], _issuerNames, _audiences) is not { Duplicated: false } claims)
+        if (!JwtParts.TryReadHeader(raw.Span[..first], out var header) || header.HasCrit || !JwtParts.TryReadClaims(raw.Span[(first + 1)..second], _issuerNames, _audiences, out var claims) || claims.Duplicated)
         {
             return Reject(TokenRejection.Malformed);
         }
@@ -174,7 +174,7 @@ internal sealed class OidcTokenVerifier
         return CheckClaims(claims);
     }
 
-    private TokenVerification CheckClaims(JwtClaims claims)
+    private TokenVerification CheckClaims(in JwtClaims claims)
     {
         if (claims.AudienceMalformed || claims.Audience < 0)
         {
