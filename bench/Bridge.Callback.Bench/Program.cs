@@ -18,8 +18,11 @@ using Microsoft.Extensions.Options;
 // Verified callbacks per second: the whole receiver (token checks, outcome event, sink hand-off) in-process, against
 // the bare floor of one RS256 signature verification of the same token, both measured here, with the OpenTelemetry
 // SDK listening as in production (the receiver's span and metrics are recorded and exported); then over HTTP.
-// Usage: dotnet run -c Release --project bench/Bridge.Callback.Bench [count] [--no-telemetry]
-var count = args.Length > 0 && args[0] != "--no-telemetry" ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+// Usage: dotnet run -c Release --project bench/Bridge.Callback.Bench [count] [--no-telemetry] [--receiver-only SECONDS]
+// --receiver-only runs the whole receiver alone in a loop for that long and exits: a profile (perf, dotnet-trace) of
+// that process shows only what a callback costs.
+var count = args.Length > 0 && args[0].StartsWith("--", StringComparison.Ordinal) ? 20_000 : args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+var receiverOnly = Array.IndexOf(args, "--receiver-only") is var at and >= 0 ? TimeSpan.FromSeconds(double.Parse(args[at + 1], CultureInfo.InvariantCulture)) : (TimeSpan?)null;
 using var telemetry = ProductionTelemetry.FromArgs(args);
 const string Audience = "https://bridge.example.com/api/tasks/callback";
 const string Caller = "invoker@p.iam.gserviceaccount.com";
@@ -95,6 +98,22 @@ Throughput EventOnly() => Throughput.Measure(count, () =>
     }
 });
 
+
+if (receiverOnly is { } duration)
+{
+    var until = Stopwatch.StartNew();
+    var calls = 0L;
+    while (until.Elapsed < duration)
+    {
+        var (paused, collections) = (GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+        var round = await Receiver();
+        calls += count;
+        Console.WriteLine($"receiver alone: {1_000_000 / round.PerCpuSecond:F1} CPU µs and {round.BytesPerOperation:F0} B per call; GC paused {(GC.GetTotalPauseDuration() - paused).TotalMicroseconds / count:F2} µs per call ({GC.CollectionCount(0) - collections} gen0 collections)");
+    }
+
+    Console.WriteLine($"{calls} callbacks in {until.Elapsed.TotalSeconds:F0} s");
+    return;
+}
 
 // Warm-up, then alternate rounds and take medians.
 Floor();

@@ -1,9 +1,14 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using Bridge.Core.Callback;
 using Bridge.Core.Internal;
+using Bridge.Core.Routing;
 using Bridge.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
 
 namespace Bridge.Core.Tests.Callback;
 
@@ -105,6 +110,82 @@ public sealed class CallbackHotPathTests
         var valid = await verifier.VerifyAsync("Bearer " + token);
         Assert.True(valid.IsValid, valid.Rejection?.ToString());
         Assert.Equal(["https://bridge.example.com/api/tasks/callback"], valid.Audiences);
+    }
+
+    [Fact]
+    public async Task A_dispatch_s_task_headers_read_once_reach_its_span_and_its_outcome_as_before()
+    {
+        const string Audience = "https://bridge.example.com/api/tasks/callback";
+        const string Caller = "invoker@p.iam.gserviceaccount.com";
+        await using var issuer = await TestTokenIssuer.StartAsync();
+        var options = Options.Create(new CallbackOptions
+        {
+            Issuers = [new TrustedIssuer { Issuer = issuer.Issuer, DiscoveryUrl = issuer.DiscoveryUrl }],
+            Audiences = [Audience],
+            AllowedServiceAccounts = [Caller],
+        });
+        var bridge = new BridgeOptions();
+        bridge.Routes["orders"] = new RouteOptions { Queue = "projects/p/locations/l/queues/orders", TargetUrl = Audience, ServiceAccountEmail = Caller };
+        var sink = new CapturingSink();
+        var receiver = new CallbackReceiver(new OidcTokenVerifier(options, TimeProvider.System), sink, options, TimeProvider.System, NullLogger<CallbackReceiver>.Instance, new RouteTable(bridge));
+        var spans = new List<Activity>();
+        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource("Bridge.Core").AddInMemoryExporter(spans).Build();
+        var taskId = "headers-once-" + Guid.NewGuid().ToString("N");
+        var reason = new string('r', 70); // tagged cut to 64 characters
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Authorization"] = "Bearer " + issuer.Mint(TestTokenIssuer.Claims(issuer.Issuer, Audience, Caller)),
+            ["X-CloudTasks-QueueName"] = "orders",
+            ["X-CloudTasks-TaskName"] = taskId,
+            ["x-cloudtasks-taskretrycount"] = "3",
+            ["X-CloudTasks-TaskExecutionCount"] = "2",
+            ["X-CloudTasks-TaskETA"] = "1795000000.5",
+            ["X-CloudTasks-TaskPreviousResponse"] = "503",
+            ["X-CloudTasks-TaskRetryReason"] = reason,
+            ["TraceParent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        };
+
+        var traced = await receiver.HandleAsync(new CallbackRequest(headers, "{}"u8.ToArray(), "application/json"));
+        headers.Remove("TraceParent");
+        headers["tracestate"] = "k=v"; // a state without a parent: nothing to continue
+        headers["X-CloudTasks-TaskName"] = taskId + "-2";
+        var root = await receiver.HandleAsync(new CallbackRequest(headers, "{}"u8.ToArray(), "application/json"));
+        tracer.ForceFlush();
+
+        Assert.Equal((200, 200), (traced.Status, root.Status));
+        var outcome = sink.Published.Single(o => o.TaskName.EndsWith("/tasks/" + taskId, StringComparison.Ordinal));
+        Assert.Equal((3, 2, 503), (outcome.RetryCount, outcome.ExecutionCount, outcome.PreviousResponse));
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1_795_000_000_500), outcome.Eta);
+        lock (spans)
+        {
+            var span = spans.Single(s => Equals(s.GetTagItem("bridge.outcome.id"), traced.OutcomeId));
+            Assert.Equal("callback dispatch", span.DisplayName);
+            Assert.Equal("0af7651916cd43dd8448eb211c80319c", span.TraceId.ToHexString());
+            Assert.Equal("b7ad6b7169203331", span.ParentSpanId.ToHexString());
+            Assert.Equal("3", span.GetTagItem("cloudtasks.task.retry_count"));
+            Assert.Equal("2", span.GetTagItem("cloudtasks.task.execution_count"));
+            Assert.Equal("1795000000.5", span.GetTagItem("cloudtasks.task.eta"));
+            Assert.Equal("503", span.GetTagItem("cloudtasks.task.previous_response"));
+            Assert.Equal(reason[..64], span.GetTagItem("cloudtasks.task.retry_reason"));
+            Assert.Equal("projects/p/locations/l/queues/orders/tasks/" + taskId, span.GetTagItem("cloudtasks.task.name"));
+
+            var rootSpan = spans.Single(s => Equals(s.GetTagItem("bridge.outcome.id"), root.OutcomeId));
+            Assert.Equal(default, rootSpan.ParentSpanId);
+            Assert.NotEqual(span.TraceId, rootSpan.TraceId);
+        }
+    }
+
+    private sealed class CapturingSink : IOutcomeSink
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<TaskOutcome> _published = new();
+
+        public IEnumerable<TaskOutcome> Published => _published;
+
+        public Task PublishAsync(TaskOutcome outcome, CancellationToken cancellationToken)
+        {
+            _published.Enqueue(outcome);
+            return Task.CompletedTask;
+        }
     }
 
     /// <summary>The id as first specified: SHA-256 of the UTF-8 of the joined text, first 16 bytes in lower-case hex.</summary>

@@ -46,16 +46,40 @@ internal sealed partial class CallbackReceiver
     private static readonly Counter<long> Rejected = BridgeDiagnostics.Meter.CreateCounter<long>("bridge.callbacks.rejected", "{call}", "Callbacks refused, by reason.");
     private static readonly Histogram<double> Duration = BridgeDiagnostics.Meter.CreateHistogram<double>("bridge.callback.duration", "s", "Time to verify and settle one callback.");
 
-    // The dispatch's X-CloudTasks-* headers as span attributes, under the names every Bridge span uses; the task's
-    // name and queue are tagged once resolved to full names (the headers carry short ids).
-    private static readonly (string Header, string Tag)[] HeaderTags =
-    [
-        ("X-CloudTasks-TaskRetryCount", CloudTasksTelemetry.Tags.RetryCount),
-        ("X-CloudTasks-TaskExecutionCount", CloudTasksTelemetry.Tags.ExecutionCount),
-        ("X-CloudTasks-TaskETA", CloudTasksTelemetry.Tags.Eta),
-        ("X-CloudTasks-TaskPreviousResponse", CloudTasksTelemetry.Tags.PreviousResponse),
-        ("X-CloudTasks-TaskRetryReason", CloudTasksTelemetry.Tags.RetryReason),
-    ];
+    /// <summary>
+    /// The dispatch's X-CloudTasks-* headers the span and the outcome both use, each looked up once. On the span they
+    /// are tagged under the names every Bridge span uses; the task's name and queue are tagged once resolved to full
+    /// names (the headers carry short ids).
+    /// </summary>
+    private readonly struct TaskHeaders(IReadOnlyDictionary<string, string> headers)
+    {
+        public string? RetryCount { get; } = headers.GetValueOrDefault("X-CloudTasks-TaskRetryCount");
+
+        public string? ExecutionCount { get; } = headers.GetValueOrDefault("X-CloudTasks-TaskExecutionCount");
+
+        public string? Eta { get; } = headers.GetValueOrDefault("X-CloudTasks-TaskETA");
+
+        public string? PreviousResponse { get; } = headers.GetValueOrDefault("X-CloudTasks-TaskPreviousResponse");
+
+        public string? RetryReason { get; } = headers.GetValueOrDefault("X-CloudTasks-TaskRetryReason");
+
+        public void Tag(Activity activity)
+        {
+            Tag(activity, CloudTasksTelemetry.Tags.RetryCount, RetryCount);
+            Tag(activity, CloudTasksTelemetry.Tags.ExecutionCount, ExecutionCount);
+            Tag(activity, CloudTasksTelemetry.Tags.Eta, Eta);
+            Tag(activity, CloudTasksTelemetry.Tags.PreviousResponse, PreviousResponse);
+            Tag(activity, CloudTasksTelemetry.Tags.RetryReason, RetryReason);
+        }
+
+        private static void Tag(Activity activity, string tag, string? value)
+        {
+            if (value is not null)
+            {
+                activity.AddTag(tag, value.Length <= 64 ? value : value[..64]);
+            }
+        }
+    }
 
     private readonly OidcTokenVerifier _verifier;
     private readonly IOutcomeSink _sink;
@@ -110,7 +134,8 @@ internal sealed partial class CallbackReceiver
 
         // Continue the forwarded event's trace: under the host's activity when a listener records it (the worker's
         // invocation, an instrumented request), else from the task's traceparent.
-        var parent = TraceParents.Choose(headers.GetValueOrDefault("traceparent"), headers.GetValueOrDefault("tracestate"));
+        // (Without a traceparent there is nothing to continue, and no tracestate to read.)
+        var parent = headers.TryGetValue("traceparent", out var traceParent) ? TraceParents.Choose(traceParent, headers.GetValueOrDefault("tracestate")) : default;
         // Constant span names: no per-call string.
         using var activity = BridgeDiagnostics.ActivitySource.StartActivity(taskName is null ? "callback report" : "callback dispatch", ActivityKind.Internal, parent);
         try
@@ -122,15 +147,10 @@ internal sealed partial class CallbackReceiver
             }
 
             // Only a verified caller's headers reach the span.
+            var taskHeaders = new TaskHeaders(headers);
             if (activity is { IsAllDataRequested: true })
             {
-                foreach (var (header, tag) in HeaderTags)
-                {
-                    if (headers.TryGetValue(header, out var value))
-                    {
-                        activity.AddTag(tag, value.Length <= 64 ? value : value[..64]);
-                    }
-                }
+                taskHeaders.Tag(activity);
             }
 
             body ??= await readBody!(cancellationToken).ConfigureAwait(false);
@@ -143,7 +163,7 @@ internal sealed partial class CallbackReceiver
             TaskOutcome outcome;
             try
             {
-                outcome = taskName is null ? FromReport(request, verification.Email!) : FromDispatch(request, taskName, verification.Email!, verification.Audiences ?? []);
+                outcome = taskName is null ? FromReport(request, verification.Email!) : FromDispatch(request, taskName, taskHeaders, verification.Email!, verification.Audiences ?? []);
             }
             catch (CallbackRefusedException ex)
             {
@@ -202,7 +222,7 @@ internal sealed partial class CallbackReceiver
         return new CallbackResponse(status, reason, null, retryAfter, detail);
     }
 
-    private TaskOutcome FromDispatch(CallbackRequest request, string taskId, string caller, IReadOnlyList<string> audiences)
+    private TaskOutcome FromDispatch(CallbackRequest request, string taskId, in TaskHeaders taskHeaders, string caller, IReadOnlyList<string> audiences)
     {
         var headers = request.Headers;
         if (taskId.Length is 0 or > 500 || taskId.AsSpan().ContainsAnyExcept(TaskIdChars))
@@ -236,10 +256,10 @@ internal sealed partial class CallbackReceiver
             Route = route.Route.Name,
             IdentityKind = headers.GetValueOrDefault(EventForwarder.IdentityHeader),
             CorrelationId = headers.GetValueOrDefault(EventForwarder.CorrelationHeader),
-            RetryCount = Int(headers, "X-CloudTasks-TaskRetryCount"),
-            ExecutionCount = Int(headers, "X-CloudTasks-TaskExecutionCount"),
-            PreviousResponse = Int(headers, "X-CloudTasks-TaskPreviousResponse"),
-            Eta = headers.TryGetValue("X-CloudTasks-TaskETA", out var eta) ? UnixSeconds(eta, "X-CloudTasks-TaskETA", "InvalidTaskEta") : null,
+            RetryCount = Int(taskHeaders.RetryCount),
+            ExecutionCount = Int(taskHeaders.ExecutionCount),
+            PreviousResponse = Int(taskHeaders.PreviousResponse),
+            Eta = taskHeaders.Eta is { } eta ? UnixSeconds(eta, "X-CloudTasks-TaskETA", "InvalidTaskEta") : null,
             ReportedBy = caller,
             ReceivedAt = _time.GetUtcNow(),
             Payload = inline ? request.Body : default,
@@ -478,8 +498,8 @@ internal sealed partial class CallbackReceiver
         }
     }
 
-    private static int? Int(IReadOnlyDictionary<string, string> headers, string name) =>
-        headers.TryGetValue(name, out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+    private static int? Int(string? value) =>
+        value is not null && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Warning, Message = "Refused a callback with {Status}: {Reason}")]
     private partial void LogRefused(int status, string reason);

@@ -1,17 +1,92 @@
 using System.Buffers.Text;
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Bridge.Core.Internal;
 
 /// <summary>The header fields the verifier reads: whether <c>alg</c> is RS256 (compared as UTF-8, no string built), <c>kid</c>, <c>crit</c>.</summary>
 internal readonly record struct JwtHeader(bool IsRs256, string? Kid, bool HasCrit);
 
-/// <summary>The claims the verifier reads; <see cref="Duplicated"/> is set when one of them appears twice.</summary>
-internal sealed class JwtClaims
+/// <summary>
+/// The strings a claim may equal (the trusted issuers, the accepted audiences), each also held as UTF-8, so a claim is
+/// compared as the token's bytes without a string made of it. Ordinal equality of strings is equality of their UTF-8.
+/// </summary>
+internal sealed class Utf8Choices
 {
-    public string? Issuer { get; set; }
+    private static readonly UTF8Encoding Strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public List<string> Audiences { get; } = new(2);
+    private readonly string[] _values;
+    private readonly byte[]?[] _utf8;
+    private readonly string[][] _singletons;
+
+    public Utf8Choices(IEnumerable<string> values)
+    {
+        _values = values.Distinct(StringComparer.Ordinal).ToArray();
+        _utf8 = Array.ConvertAll(_values, Utf8OrNull);
+        _singletons = Array.ConvertAll(_values, v => new[] { v });
+    }
+
+    public int Count => _values.Length;
+
+    public string this[int index] => _values[index];
+
+    /// <summary>A list holding only the choice at <paramref name="index"/>, made once (not per token).</summary>
+    public IReadOnlyList<string> Single(int index) => _singletons[index];
+
+    /// <summary>
+    /// The index of the choice equal to the JSON string the reader is on, or -1. An escaped string (JSON allows
+    /// <c>https:\/\/…</c>) is unescaped first; raw bytes that match no choice must still be UTF-8, as a string made
+    /// of them had to be (else <see cref="InvalidOperationException"/>, as reading the string would have thrown).
+    /// </summary>
+    public int Match(ref Utf8JsonReader reader)
+    {
+        if (reader.ValueIsEscaped)
+        {
+            return Array.IndexOf(_values, reader.GetString());
+        }
+
+        var raw = reader.ValueSpan; // one segment: the reader reads a span, never a sequence
+        for (var i = 0; i < _utf8.Length; i++)
+        {
+            if (_utf8[i] is { } utf8 && raw.SequenceEqual(utf8))
+            {
+                return i;
+            }
+        }
+
+        return Utf8.IsValid(raw) ? -1 : throw new InvalidOperationException("The claim is not UTF-8.");
+    }
+
+    // A value with a lone surrogate has no UTF-8: no token's bytes can equal it, and an escaped lone surrogate is refused.
+    private static byte[]? Utf8OrNull(string value)
+    {
+        try
+        {
+            return Strict.GetBytes(value);
+        }
+        catch (EncoderFallbackException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>The claims the verifier reads; <see cref="Duplicated"/> is set when one of them appears twice. A struct: none allocated per token.</summary>
+internal struct JwtClaims
+{
+    public JwtClaims()
+    {
+    }
+
+    /// <summary>Which trusted issuer <c>iss</c> is; -1 when it is none of them, or missing.</summary>
+    public int Issuer { get; set; } = -1;
+
+    /// <summary>Which accepted audience <c>aud</c> names (the first, when it names several); -1 when none.</summary>
+    public int Audience { get; set; } = -1;
+
+    /// <summary>Every accepted audience <c>aud</c> names, when that is more than one (rare); else null.</summary>
+    public List<string>? Audiences { get; set; }
 
     public bool AudienceMalformed { get; set; }
 
@@ -96,27 +171,31 @@ internal static class JwtParts
         }
     }
 
-    public static JwtClaims? TryReadClaims(ReadOnlySpan<char> segment)
+    /// <summary>
+    /// The claims, with <c>iss</c> and <c>aud</c> read as which of <paramref name="issuers"/> and
+    /// <paramref name="audiences"/> they are (the others are not trusted or accepted, so they are not kept).
+    /// </summary>
+    public static bool TryReadClaims(ReadOnlySpan<char> segment, Utf8Choices issuers, Utf8Choices audiences, out JwtClaims claims)
     {
+        claims = new JwtClaims();
         if (!FitsBuffer(segment))
         {
-            return null;
+            return false;
         }
 
         Span<byte> buffer = stackalloc byte[Base64Url.GetMaxDecodedLength(segment.Length)];
         if (!TryDecode(segment, buffer, out var json))
         {
-            return null;
+            return false;
         }
 
-        var claims = new JwtClaims();
         Span<byte> seen = stackalloc byte[7];
         try
         {
             var reader = new Utf8JsonReader(json);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return null;
+                return false;
             }
 
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -144,10 +223,10 @@ internal static class JwtParts
                 switch (slot)
                 {
                     case 0:
-                        claims.Issuer = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                        claims.Issuer = reader.TokenType == JsonTokenType.String ? issuers.Match(ref reader) : -1;
                         break;
                     case 1:
-                        ReadAudience(ref reader, claims);
+                        ReadAudience(ref reader, ref claims, audiences);
                         break;
                     case 2:
                         claims.Expires = Number(ref reader);
@@ -169,20 +248,20 @@ internal static class JwtParts
                 reader.Skip(); // a no-op for scalars; moves past arrays and objects
             }
 
-            return reader.TokenType != JsonTokenType.EndObject || reader.Read() ? null : claims;
+            return reader.TokenType == JsonTokenType.EndObject && !reader.Read();
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             // InvalidOperationException: a string with a lone UTF-16 surrogate escape (\ud800) can't be read.
-            return null;
+            return false;
         }
     }
 
-    private static void ReadAudience(ref Utf8JsonReader reader, JwtClaims claims)
+    private static void ReadAudience(ref Utf8JsonReader reader, ref JwtClaims claims, Utf8Choices audiences)
     {
         if (reader.TokenType == JsonTokenType.String)
         {
-            claims.Audiences.Add(reader.GetString()!);
+            AddAudience(ref claims, audiences, audiences.Match(ref reader));
             return;
         }
 
@@ -196,7 +275,7 @@ internal static class JwtParts
         {
             if (reader.TokenType == JsonTokenType.String)
             {
-                claims.Audiences.Add(reader.GetString()!);
+                AddAudience(ref claims, audiences, audiences.Match(ref reader));
             }
             else
             {
@@ -204,6 +283,23 @@ internal static class JwtParts
                 reader.Skip();
             }
         }
+    }
+
+    private static void AddAudience(ref JwtClaims claims, Utf8Choices audiences, int match)
+    {
+        if (match < 0 || match == claims.Audience || claims.Audiences?.Contains(audiences[match]) == true)
+        {
+            return;
+        }
+
+        if (claims.Audience < 0)
+        {
+            claims.Audience = match;
+            return;
+        }
+
+        claims.Audiences ??= [audiences[claims.Audience]];
+        claims.Audiences.Add(audiences[match]);
     }
 
     private static double? Number(ref Utf8JsonReader reader) =>

@@ -26,8 +26,11 @@ internal enum TokenRejection
     KeysUnavailable,
 }
 
-/// <summary>The verdict on a token: accepted (with the caller's account), or rejected with a status and a reason.</summary>
-internal sealed record TokenVerification(int Status, TokenRejection? Rejection, string? Email, IReadOnlyList<string>? Audiences = null)
+/// <summary>
+/// The verdict on a token: accepted (with the caller's account and which of the callback's accepted audiences the token
+/// names), or rejected with a status and a reason. A struct: the receiver's path allocates no verdict.
+/// </summary>
+internal readonly record struct TokenVerification(int Status, TokenRejection? Rejection, string? Email, IReadOnlyList<string>? Audiences = null)
 {
     public bool IsValid => Rejection is null;
 }
@@ -53,29 +56,43 @@ internal sealed class OidcTokenVerifier
     private readonly CallbackOptions _options;
     private readonly TimeProvider _time;
     private readonly HashSet<string> _allowed;
-    private readonly HashSet<string> _audiences;
-    private readonly Dictionary<string, IssuerKeyCache> _issuers;
+    private readonly Utf8Choices _audiences;
+    private readonly Utf8Choices _issuerNames;
+    private readonly IssuerKeyCache[] _issuers;
 
     public OidcTokenVerifier(IOptions<CallbackOptions> options, TimeProvider time, HttpClient? http = null)
     {
         _options = options.Value.Clone();
         _time = time;
         _allowed = new HashSet<string>(_options.AllowedServiceAccounts, StringComparer.OrdinalIgnoreCase);
-        _audiences = new HashSet<string>(_options.EffectiveAudiences, StringComparer.Ordinal);
-        _issuers = new Dictionary<string, IssuerKeyCache>(StringComparer.Ordinal);
+        _audiences = new Utf8Choices(_options.EffectiveAudiences);
+        _issuerNames = new Utf8Choices(_options.EffectiveIssuers.Select(i => i.Issuer));
 
         // Timeouts are the cache's own (per fetch), not the client's 100 s default. http is allowed only where start-up
         // validation allowed it: loopback, for the emulator.
         http ??= new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         var settings = new IssuerKeySettings(_options.KeyCacheDuration, _options.KeyRefreshInterval, _options.KeyFetchTimeout, _options.KeyGracePeriod, _options.KeyFailureBackoff);
-        foreach (var issuer in _options.EffectiveIssuers)
+        var discovery = _options.EffectiveIssuers.GroupBy(i => i.Issuer, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().EffectiveDiscoveryUrl, StringComparer.Ordinal);
+        _issuers = new IssuerKeyCache[_issuerNames.Count];
+        for (var i = 0; i < _issuers.Length; i++)
         {
-            _issuers[issuer.Issuer] = new IssuerKeyCache(new Uri(issuer.EffectiveDiscoveryUrl), http, settings, time);
+            _issuers[i] = new IssuerKeyCache(new Uri(discovery[_issuerNames[i]]), http, settings, time);
         }
     }
 
     /// <summary>The key cache of <paramref name="issuer"/> (tests).</summary>
-    internal IssuerKeyCache KeysOf(string issuer) => _issuers[issuer];
+    internal IssuerKeyCache KeysOf(string issuer)
+    {
+        for (var i = 0; i < _issuerNames.Count; i++)
+        {
+            if (_issuerNames[i] == issuer)
+            {
+                return _issuers[i];
+            }
+        }
+
+        throw new KeyNotFoundException(issuer);
+    }
 
     public Task<TokenVerification> VerifyAsync(string? authorization, CancellationToken cancellationToken = default) =>
         VerifyValueAsync(authorization, cancellationToken).AsTask();
@@ -101,7 +118,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.Malformed);
         }
 
-        if (!JwtParts.TryReadHeader(raw.Span[..first], out var header) || header.HasCrit || JwtParts.TryReadClaims(raw.Span[(first + 1)..second]) is not { Duplicated: false } claims)
+        if (!JwtParts.TryReadHeader(raw.Span[..first], out var header) || header.HasCrit || !JwtParts.TryReadClaims(raw.Span[(first + 1)..second], _issuerNames, _audiences, out var claims) || claims.Duplicated)
         {
             return Reject(TokenRejection.Malformed);
         }
@@ -111,10 +128,12 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.WrongAlgorithm);
         }
 
-        if (claims.Issuer is not { } issuer || !_issuers.TryGetValue(issuer, out var cache))
+        if (claims.Issuer < 0)
         {
             return Reject(TokenRejection.UntrustedIssuer);
         }
+
+        var cache = _issuers[claims.Issuer];
 
         // Checked now, decoded into a stack buffer once the key is known (a span can't live across the await).
         if (!Base64Url.IsValid(raw.Span[(second + 1)..], out var signatureLength) || signatureLength == 0)
@@ -155,9 +174,9 @@ internal sealed class OidcTokenVerifier
         return CheckClaims(claims);
     }
 
-    private TokenVerification CheckClaims(JwtClaims claims)
+    private TokenVerification CheckClaims(in JwtClaims claims)
     {
-        if (claims.AudienceMalformed || !claims.Audiences.Exists(_audiences.Contains))
+        if (claims.AudienceMalformed || claims.Audience < 0)
         {
             return Reject(TokenRejection.WrongAudience);
         }
@@ -194,7 +213,7 @@ internal sealed class OidcTokenVerifier
             return Reject(TokenRejection.EmailNotVerified);
         }
 
-        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email, claims.Audiences) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
+        return _allowed.Contains(claims.Email) ? new TokenVerification(200, null, claims.Email, claims.Audiences ?? _audiences.Single(claims.Audience)) : new TokenVerification(403, TokenRejection.AccountNotAllowed, claims.Email);
     }
 
     private static TokenVerification Reject(TokenRejection reason) => new(401, reason, null);
