@@ -76,9 +76,5 @@ public sealed class SubscriptionHandBackBus : IAsyncDisposable
         return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Emulator.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Client, Emulator);
 }
