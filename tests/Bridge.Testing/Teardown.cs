@@ -20,28 +20,7 @@ public static class Teardown
         {
             try
             {
-                switch (part)
-                {
-                    case null:
-                        break;
-                    case IAsyncDisposable disposable:
-                        await disposable.DisposeAsync();
-                        break;
-                    case IDisposable disposable:
-                        disposable.Dispose();
-                        break;
-                    case Func<Task> step:
-                        await step();
-                        break;
-                    case Func<ValueTask> step:
-                        await step();
-                        break;
-                    case Action step:
-                        step();
-                        break;
-                    default:
-                        throw new ArgumentException($"Teardown cannot run a {part.GetType().Name}: pass a disposable, an Action or a Func<Task>.", nameof(parts));
-                }
+                await TearDownAsync(part);
             }
             catch (Exception e)
             {
@@ -60,19 +39,7 @@ public static class Teardown
         {
             try
             {
-                switch (part)
-                {
-                    case null:
-                        break;
-                    case IDisposable disposable:
-                        disposable.Dispose();
-                        break;
-                    case Action step:
-                        step();
-                        break;
-                    default:
-                        throw new ArgumentException($"Teardown.All cannot run a {part.GetType().Name}: pass an IDisposable or an Action (AllAsync takes asynchronous parts).", nameof(parts));
-                }
+                TearDown(part);
             }
             catch (Exception e)
             {
@@ -81,6 +48,42 @@ public static class Teardown
         }
 
         Report(failures);
+    }
+
+    private static async ValueTask TearDownAsync(object? part)
+    {
+        switch (part)
+        {
+            case IAsyncDisposable disposable:
+                await disposable.DisposeAsync();
+                break;
+            case Func<Task> step:
+                await step();
+                break;
+            case Func<ValueTask> step:
+                await step();
+                break;
+            default:
+                TearDown(part);
+                break;
+        }
+    }
+
+    private static void TearDown(object? part)
+    {
+        switch (part)
+        {
+            case null:
+                break;
+            case IDisposable disposable:
+                disposable.Dispose();
+                break;
+            case Action step:
+                step();
+                break;
+            default:
+                throw new ArgumentException($"Teardown cannot run a {part.GetType().Name}: pass a disposable or an Action (and, to AllAsync, a Func<Task>).", nameof(part));
+        }
     }
 
     private static void Report(List<Exception> failures)
