@@ -29,11 +29,7 @@ public sealed class BatchOperationResultTests : IAsyncLifetime
         _h = await CoreHarness.StartAsync(configure: s => s["Bridge:CloudTasks:EmulatorHost"] = _server.HostPort);
     }
 
-    public async System.Threading.Tasks.Task DisposeAsync()
-    {
-        await _h.DisposeAsync();
-        await _server.DisposeAsync();
-    }
+    public System.Threading.Tasks.Task DisposeAsync() => Teardown.AllAsync(_h, _server);
 
     private IBatchEventForwarder Batch => _h.Services.GetRequiredService<IBatchEventForwarder>();
 

@@ -1,3 +1,4 @@
+using Bridge.Testing;
 using Microsoft.Playwright;
 
 namespace Bridge.Dashboard.Tests;
@@ -42,13 +43,5 @@ public sealed class Browser : IAsyncLifetime
         return await context.NewPageAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        if (_browser is not null)
-        {
-            await _browser.DisposeAsync();
-        }
-
-        _playwright?.Dispose();
-    }
+    public Task DisposeAsync() => Teardown.AllAsync(_browser, _playwright);
 }

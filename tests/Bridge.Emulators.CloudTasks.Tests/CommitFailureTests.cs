@@ -1,6 +1,7 @@
 using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
+using Bridge.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Task = System.Threading.Tasks.Task;
@@ -27,11 +28,7 @@ public sealed class CommitFailureTests : IDisposable
         (_store, _state) = Open();
     }
 
-    public void Dispose()
-    {
-        _state.Dispose();
-        _folder.Dispose();
-    }
+    public void Dispose() => Teardown.All(_state, _folder);
 
     [Fact]
     public void A_delete_whose_commit_fails_leaves_the_task_in_memory_and_on_disk()

@@ -1,5 +1,4 @@
 using Bridge.CloudTasks;
-using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Bridge.Testing;
@@ -27,11 +26,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
 
     public async Task InitializeAsync() => _target = await HttpTargetServer.StartAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _target.DisposeAsync();
-        _folder.Dispose();
-    }
+    public Task DisposeAsync() => Teardown.AllAsync(_target, _folder);
 
     [Fact]
     public async Task The_request_leaves_while_its_start_is_still_being_committed()
@@ -440,56 +435,31 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         /// <summary>Begins the stop once; disposing waits for the same stop.</summary>
         public Task StopAsync() => _stop ??= dispatcher.StopAsync(CancellationToken.None);
 
-        public async ValueTask DisposeAsync()
-        {
-            await StopAsync();
-            dispatcher.Dispose();
-            issuer.Dispose();
-        }
+        public async ValueTask DisposeAsync() => await Teardown.AllAsync(() => StopAsync(), dispatcher, issuer);
     }
 
     /// <summary>In-memory storage whose task writes throw while <see cref="Throwing"/> (the store refusing a write).</summary>
-    private sealed class ThrowingStore : IEmulatorStore
+    private sealed class ThrowingStore : DelegatingEmulatorStore
     {
-        private readonly InMemoryStore _inner = new();
-
         public bool Throwing { get; set; }
 
-        public StoredState Load() => _inner.Load();
-
-        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
-
-        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
-
-        public void SaveTask(StoredTask task)
+        public override void SaveTask(StoredTask task)
         {
             ThrowIfAsked();
-            _inner.SaveTask(task);
+            base.SaveTask(task);
         }
 
-        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+        public override void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
         {
             ThrowIfAsked();
-            _inner.SaveTasks(tasks);
+            base.SaveTasks(tasks);
         }
 
-        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
+        public override void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil)
         {
             ThrowIfAsked();
-            _inner.DeleteTasks(names, reservedUntil);
+            base.DeleteTasks(names, reservedUntil);
         }
-
-        public void SavePolicy(string resource, Policy policy) => _inner.SavePolicy(resource, policy);
-
-        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
-
-        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
-
-        public void Clear() => _inner.Clear();
-
-        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
-
-        public void Dispose() => _inner.Dispose();
 
         private void ThrowIfAsked()
         {

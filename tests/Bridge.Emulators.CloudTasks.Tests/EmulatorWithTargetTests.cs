@@ -19,9 +19,5 @@ public abstract class EmulatorWithTargetTests : IAsyncLifetime
         Target = await HttpTargetServer.StartAsync();
     }
 
-    public async Task DisposeAsync()
-    {
-        await Host.DisposeAsync();
-        await Target.DisposeAsync();
-    }
+    public Task DisposeAsync() => Teardown.AllAsync(Host, Target);
 }

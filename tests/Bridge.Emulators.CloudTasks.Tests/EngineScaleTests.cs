@@ -1,4 +1,3 @@
-using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Grpc.Core;
@@ -243,9 +242,8 @@ public sealed class EngineScaleTests : IDisposable
     /// The in-memory store, except that the next commit can be made to fail (a full disk), a purge's commit can be
     /// held until released, and the writes are counted.
     /// </summary>
-    private sealed class CommitFailingStore : IEmulatorStore
+    private sealed class CommitFailingStore : DelegatingEmulatorStore
     {
-        private readonly InMemoryStore _inner = new();
         private readonly TaskCompletionSource _purgeCommitAwaited = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private TaskCompletionSource? _heldPurgeCommit;
         private bool _purgeWritten;
@@ -266,7 +264,7 @@ public sealed class EngineScaleTests : IDisposable
 
         public void ReleasePurgeCommit() => _heldPurgeCommit!.TrySetResult();
 
-        public Task WhenDurable()
+        public override Task WhenDurable()
         {
             WhenDurableCalls++;
             if (_purgeWritten && _heldPurgeCommit is { } held)
@@ -285,35 +283,15 @@ public sealed class EngineScaleTests : IDisposable
             return Task.FromException(new IOException("disk full"));
         }
 
-        public void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _purgeWritten = true;
+        public override void PurgeTasks(string queueName, IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _purgeWritten = true;
 
-        public StoredState Load() => _inner.Load();
+        public override void SaveTask(StoredTask task) => SaveTaskCalls++;
 
-        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
-
-        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
-
-        public void SaveTask(StoredTask task) => SaveTaskCalls++;
-
-        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+        public override void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
         {
             SaveTasksCalls++;
             LastSaveTasksCount = tasks.Count;
         }
-
-        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _inner.DeleteTasks(names, reservedUntil);
-
-        public void SavePolicy(string resource, Policy policy) => _inner.SavePolicy(resource, policy);
-
-        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
-
-        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
-
-        public void Clear() => _inner.Clear();
-
-        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
-
-        public void Dispose() => _inner.Dispose();
     }
 }
 

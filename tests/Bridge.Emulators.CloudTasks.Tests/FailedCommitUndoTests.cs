@@ -1,5 +1,6 @@
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
+using Bridge.Testing;
 using Grpc.Core;
 using Microsoft.Data.Sqlite;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
@@ -23,11 +24,7 @@ public sealed class FailedCommitUndoTests : IDisposable
     private EmulatorState? _state;
     private int _failing; // 1: every commit fails; 2: the next commit fails, later ones hold
 
-    public void Dispose()
-    {
-        _state?.Dispose();
-        _folder.Dispose();
-    }
+    public void Dispose() => Teardown.All(_state, _folder);
 
     [Fact]
     public void The_minute_sweeps_removals_come_back_when_their_commit_fails()

@@ -217,21 +217,13 @@ public sealed class ScheduleTests : IDisposable
     }
 
     /// <summary>The in-memory store, except that a task save can be made to fail once (a full disk).</summary>
-    private sealed class FailingStore : IEmulatorStore
+    private sealed class FailingStore : DelegatingEmulatorStore
     {
-        private readonly InMemoryStore _inner = new();
-
         public bool FailNextTaskSave { get; set; }
 
-        public StoredState Load() => _inner.Load();
+        public override void SaveTask(StoredTask task) => SaveTasks([task]);
 
-        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
-
-        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
-
-        public void SaveTask(StoredTask task) => SaveTasks([task]);
-
-        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
+        public override void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
         {
             if (FailNextTaskSave)
             {
@@ -239,21 +231,7 @@ public sealed class ScheduleTests : IDisposable
                 throw new IOException("disk full");
             }
 
-            _inner.SaveTasks(tasks);
+            base.SaveTasks(tasks);
         }
-
-        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _inner.DeleteTasks(names, reservedUntil);
-
-        public void SavePolicy(string resource, Bridge.CloudTasks.Iam.V1.Policy policy) => _inner.SavePolicy(resource, policy);
-
-        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
-
-        public void DeleteExpiredTombstones(DateTimeOffset now) => _inner.DeleteExpiredTombstones(now);
-
-        public void Clear() => _inner.Clear();
-
-        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
-
-        public void Dispose() => _inner.Dispose();
     }
 }

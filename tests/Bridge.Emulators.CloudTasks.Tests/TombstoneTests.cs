@@ -1,4 +1,3 @@
-using Bridge.CloudTasks.Iam.V1;
 using Bridge.CloudTasks.V2Beta3;
 using Bridge.Emulators.CloudTasks.Internal;
 using Grpc.Core;
@@ -91,34 +90,10 @@ public sealed class TombstoneTests : IDisposable
     }
 
     /// <summary>The in-memory store, counting the sweeps (each sweep asks the store to drop its expired tombstones once).</summary>
-    private sealed class SweepCountingStore : IEmulatorStore
+    private sealed class SweepCountingStore : DelegatingEmulatorStore
     {
-        private readonly InMemoryStore _inner = new();
-
         public int Sweeps { get; private set; }
 
-        public void DeleteExpiredTombstones(DateTimeOffset now) => Sweeps++;
-
-        public StoredState Load() => _inner.Load();
-
-        public void SaveQueue(Queue queue) => _inner.SaveQueue(queue);
-
-        public void DeleteQueue(string name, DateTimeOffset reservedUntil) => _inner.DeleteQueue(name, reservedUntil);
-
-        public void SaveTask(StoredTask task) => _inner.SaveTask(task);
-
-        public void SaveTasks(IReadOnlyCollection<StoredTask> tasks) => _inner.SaveTasks(tasks);
-
-        public void DeleteTasks(IReadOnlyCollection<string> names, DateTimeOffset reservedUntil) => _inner.DeleteTasks(names, reservedUntil);
-
-        public void SavePolicy(string resource, Policy policy) => _inner.SavePolicy(resource, policy);
-
-        public void SaveCmekConfig(CmekConfig config) => _inner.SaveCmekConfig(config);
-
-        public void Clear() => _inner.Clear();
-
-        public string GetOrCreateSigningKey(Func<string> create) => _inner.GetOrCreateSigningKey(create);
-
-        public void Dispose() => _inner.Dispose();
+        public override void DeleteExpiredTombstones(DateTimeOffset now) => Sweeps++;
     }
 }

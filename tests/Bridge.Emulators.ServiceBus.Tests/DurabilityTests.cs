@@ -208,6 +208,8 @@ public sealed partial class DurabilityTests(ITestOutputHelper output) : IDisposa
                     break;
                 }
 
+                Assert.True(page[^1].SequenceNumber >= from, $"a peek from {from} went back to {page[^1].SequenceNumber}: the paging would never end");
+
                 present.UnionWith(page.Select(m => m.MessageId));
                 from = page[^1].SequenceNumber + 1;
             }

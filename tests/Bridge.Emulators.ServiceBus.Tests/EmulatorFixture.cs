@@ -1,4 +1,5 @@
 using Azure.Messaging.ServiceBus;
+using Bridge.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Bridge.Emulators.ServiceBus.Tests;
@@ -51,9 +52,5 @@ public sealed class EmulatorFixture : IAsyncDisposable
     /// <summary>Fake time starting now, so SAS tokens the client signs with the real clock stay valid.</summary>
     public static FakeTimeProvider NewFakeTime() => new(TimeProvider.System.GetUtcNow());
 
-    public async ValueTask DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Emulator.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Client, Emulator);
 }

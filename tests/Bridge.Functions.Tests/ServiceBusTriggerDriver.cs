@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Azure.Messaging.ServiceBus;
+using Bridge.Testing;
 using Microsoft.Azure.Functions.Worker;
 
 namespace Bridge.Functions.Tests;
@@ -83,13 +84,7 @@ internal sealed class ServiceBusTriggerDriver : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        await _loop;
-        await _receiver.DisposeAsync();
-        _stop.Dispose();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(() => _stop.CancelAsync(), () => _loop, _receiver, _stop);
 
     /// <summary>The host's message actions, as a test derives from the official class to observe settlement.</summary>
     private sealed class ReceiverActions(ServiceBusReceiver receiver, ConcurrentQueue<Settled> settled) : ServiceBusMessageActions

@@ -13,7 +13,7 @@ namespace Bridge.Server.Tests;
 /// <summary>
 /// An Entra ID look-alike on a port-0 Kestrel: per-tenant v2.0 discovery and JWKS as login.microsoftonline.com lays
 /// them out, and RS256 access tokens signed with its key (or a key it never published). Errors it logs (a handler
-/// that throws) fail the test when it is disposed, unless <see cref="Errors"/> expects them.
+/// that throws) fail the test (see <see cref="ErrorLogGuard.CheckOnStop"/>), unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class EntraTestIssuer : IAsyncDisposable
 {
@@ -89,11 +89,5 @@ public sealed class EntraTestIssuer : IAsyncDisposable
     public string Mint(Dictionary<string, object> claims, RSA? signingKey = null) =>
         TestTokenIssuer.Sign(new Dictionary<string, object> { ["alg"] = "RS256", ["kid"] = Kid, ["typ"] = "JWT" }, claims, signingKey ?? _key);
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        _key.Dispose();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(() => _app.StopAsync(), _app, _key, Errors.CheckOnDispose());
 }

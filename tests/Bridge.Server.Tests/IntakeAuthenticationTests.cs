@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Bridge.Testing;
 
 namespace Bridge.Server.Tests;
 
@@ -35,11 +36,8 @@ public sealed class IntakeFixture : IAsyncLifetime
             $"--Bridge:Server:Intake:Entra:AllowedClientIds:0={AllowedClient}");
     }
 
-    public async Task DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Entra.DisposeAsync();
-    }
+    // Both, even when the server's stop throws; Server is null when it never started.
+    public Task DisposeAsync() => Teardown.AllAsync(Server, Entra);
 }
 
 /// <summary>

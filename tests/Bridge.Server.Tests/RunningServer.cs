@@ -9,7 +9,7 @@ namespace Bridge.Server.Tests;
 
 /// <summary>
 /// The runner as `dotnet run` starts it (embedded emulator, demo route), on ports bound as 0 and read back. Errors it
-/// logs fail the test when it stops, unless <see cref="Errors"/> expects them.
+/// logs fail the test (see <see cref="ErrorLogGuard.CheckOnStop"/>), unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class RunningServer : IAsyncDisposable
 {
@@ -83,11 +83,5 @@ public sealed class RunningServer : IAsyncDisposable
     public Task WaitForIdleAsync() =>
         Services.GetRequiredService<Bridge.Emulators.CloudTasks.CloudTasksEmulator>().WaitForIdleAsync(DemoQueue, TimeSpan.FromSeconds(30));
 
-    public async ValueTask DisposeAsync()
-    {
-        Http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Http, () => _app.StopAsync(), _app, Errors.CheckOnDispose());
 }

@@ -15,7 +15,7 @@ namespace Bridge.Server.Tests;
 public sealed class ServiceBusFailurePolicyTests
 {
     private const string Queue = "policy-in";
-    private const string DeadLetters = Queue + "/$deadletterqueue";
+    private const string DeadLetters = Queue + ServiceBusPeek.DeadLetterQueue;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
 
     private static readonly string[] FastRetries =
@@ -158,12 +158,7 @@ public sealed class ServiceBusFailurePolicyTests
             return new PolicyHarness(emulator, new ServiceBusClient(emulator.ConnectionString), server);
         }
 
-        public async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path)
-        {
-            var parts = path.Split('/');
-            await using var receiver = Client.CreateReceiver(parts[0], new ServiceBusReceiverOptions { SubQueue = parts.Length > 1 ? SubQueue.DeadLetter : SubQueue.None });
-            return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
-        }
+        public Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path) => Client.PeekAllAsync(path);
 
         public Task WaitUntilCountAsync(string path, int count) =>
             Eventually.HoldsAsync(async () => (await PeekAsync(path)).Count == count, Wait, () => $"{count} messages in {path}");
@@ -179,11 +174,6 @@ public sealed class ServiceBusFailurePolicyTests
                 Wait,
                 () => $"{messages} messages handed back {times} times");
 
-        public async ValueTask DisposeAsync()
-        {
-            await Server.DisposeAsync();
-            await Client.DisposeAsync();
-            await Emulator.DisposeAsync();
-        }
+        public async ValueTask DisposeAsync() => await Teardown.AllAsync(Server, Client, Emulator);
     }
 }

@@ -58,7 +58,7 @@ public sealed partial class ServiceBusHandBackKillTests
             {
                 runner = await RunnerProcess.StartAsync(Receiving(), settings);
                 await HoldsOrDiagnoseAsync(
-                    async () => (await PeekAsync(client, Intake)).Any(m => m.ApplicationProperties.TryGetValue("bridge-handback-attempt", out var a) && (int)a >= handedBackTimes),
+                    async () => (await client.PeekAllAsync(Intake)).Any(m => m.ApplicationProperties.TryGetValue("bridge-handback-attempt", out var a) && (int)a >= handedBackTimes),
                     $"no message handed back {handedBackTimes} times",
                     serviceBus, client, cloudTasks.Client, queue, runner);
                 await runner.KillAsync();
@@ -68,7 +68,7 @@ public sealed partial class ServiceBusHandBackKillTests
                 kills++;
             }
 
-            if ((await PeekAsync(client, Intake + "/$deadletterqueue")).Count > 0)
+            if ((await client.PeekAllAsync(Intake + ServiceBusPeek.DeadLetterQueue)).Count > 0)
             {
                 Assert.Fail(await DiagnoseAsync("dead-lettered while Cloud Tasks was failing", serviceBus, client, cloudTasks.Client, queue, runner: null));
             }
@@ -79,14 +79,14 @@ public sealed partial class ServiceBusHandBackKillTests
             Assert.True(cloudTasks.Emulator.Faults.Remove(failing.Id));
             runner = await RunnerProcess.StartAsync(Receiving(), settings);
             await HoldsOrDiagnoseAsync(
-                async () => (await PeekAsync(client, Intake)).Count == 0 && (await ListTaskNamesAsync(cloudTasks.Client, queue)).Count >= Messages,
+                async () => (await client.PeekAllAsync(Intake)).Count == 0 && (await ListTaskNamesAsync(cloudTasks.Client, queue)).Count >= Messages,
                 $"the intake never drained into {Messages} tasks",
                 serviceBus, client, cloudTasks.Client, queue, runner);
 
             var tasks = await ListTaskNamesAsync(cloudTasks.Client, queue);
             Assert.Equal(Messages, tasks.Count); // none lost, none duplicated
             Assert.Equal(Messages, tasks.Distinct(StringComparer.Ordinal).Count());
-            Assert.Empty(await PeekAsync(client, Intake + "/$deadletterqueue"));
+            Assert.Empty(await client.PeekAllAsync(Intake + ServiceBusPeek.DeadLetterQueue));
             Assert.Equal(4, kills);
             Assert.Empty(runner.Errors);
         }
@@ -131,12 +131,12 @@ public sealed partial class ServiceBusHandBackKillTests
 
             runner = await RunnerProcess.StartAsync(Receiving(), settings);
             await HoldsOrDiagnoseAsync(
-                async () => serviceBus.Faults.Find(held.Id)?.Held >= Gap && CopyIds(await PeekAsync(client, Intake)).Count == Gap,
+                async () => serviceBus.Faults.Find(held.Id)?.Held >= Gap && CopyIds(await client.PeekAllAsync(Intake)).Count == Gap,
                 $"the runner did not reach the completion of all {Gap} originals",
                 serviceBus, client, cloudTasks.Client, queue, runner);
 
             // In the gap: every copy is sent (a copy goes before its original's completion) and no original completed.
-            var inGap = await PeekAsync(client, Intake);
+            var inGap = await client.PeekAllAsync(Intake);
             Assert.Equal(Gap, inGap.Where(m => !m.ApplicationProperties.ContainsKey("bridge-handback-attempt")).Select(m => m.MessageId).Distinct(StringComparer.Ordinal).Count());
             Assert.Equal(Enumerable.Range(0, Gap).Select(i => $"gap-{i}:handback:1").Order(StringComparer.Ordinal), CopyIds(inGap).Order(StringComparer.Ordinal));
             await runner.KillAsync();
@@ -154,14 +154,14 @@ public sealed partial class ServiceBusHandBackKillTests
             Assert.True(cloudTasks.Emulator.Faults.Remove(failing.Id));
             runner = await RunnerProcess.StartAsync(Receiving(), settings);
             await HoldsOrDiagnoseAsync(
-                async () => (await PeekAsync(client, Intake)).Count == 0 && (await ListTaskNamesAsync(cloudTasks.Client, queue)).Count >= Gap,
+                async () => (await client.PeekAllAsync(Intake)).Count == 0 && (await ListTaskNamesAsync(cloudTasks.Client, queue)).Count >= Gap,
                 $"originals and copies did not all end as {Gap} tasks",
                 serviceBus, client, cloudTasks.Client, queue, runner);
 
             var tasks = await ListTaskNamesAsync(cloudTasks.Client, queue);
             Assert.Equal(Gap, tasks.Count);
             Assert.Equal(Gap, tasks.Distinct(StringComparer.Ordinal).Count());
-            Assert.Empty(await PeekAsync(client, Intake + "/$deadletterqueue")); // the second of each pair was completed as a duplicate
+            Assert.Empty(await client.PeekAllAsync(Intake + ServiceBusPeek.DeadLetterQueue)); // the second of each pair was completed as a duplicate
             Assert.Empty(runner.Errors);
         }
         finally
@@ -215,9 +215,9 @@ public sealed partial class ServiceBusHandBackKillTests
     {
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"{what} (at {TimeProvider.System.GetUtcNow():O}); broker counts: {serviceBus.GetMessageCounts(Intake)}");
-        foreach (var path in new[] { Intake, Intake + "/$deadletterqueue" })
+        foreach (var path in new[] { Intake, Intake + ServiceBusPeek.DeadLetterQueue })
         {
-            var messages = await PeekAsync(client, path);
+            var messages = await client.PeekAllAsync(path);
             report.AppendLine(CultureInfo.InvariantCulture, $"{path}: {messages.Count} messages");
             foreach (var m in messages)
             {
@@ -263,13 +263,6 @@ public sealed partial class ServiceBusHandBackKillTests
         }
 
         return names;
-    }
-
-    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(ServiceBusClient client, string path)
-    {
-        var parts = path.Split('/');
-        await using var receiver = client.CreateReceiver(parts[0], new ServiceBusReceiverOptions { SubQueue = parts.Length > 1 ? SubQueue.DeadLetter : SubQueue.None });
-        return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
     }
 
     /// <summary>The intake's start-up line: the runner receives from the queue.</summary>

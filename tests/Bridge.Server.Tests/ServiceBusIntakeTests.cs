@@ -39,7 +39,7 @@ public sealed class ServiceBusIntakeTests
         Assert.Equal("{\"order\":1}", Encoding.UTF8.GetString(Convert.FromBase64String(data.GetProperty("payload").GetString()!)));
         Assert.Equal("servicebus-message-id", data.GetProperty("identityKind").GetString());
         Assert.Equal("m1", data.GetProperty("correlationId").GetString());
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class ServiceBusIntakeTests
         Assert.Equal(3, outcomes.Select(o => o.GetProperty("subject").GetString()).Distinct().Count());
         Assert.All(outcomes, o => Assert.Equal("dev.bridge.task.delivered", o.GetProperty("type").GetString()));
         Assert.Equal(["corr-0", "corr-1", "corr-2"], outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal));
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class ServiceBusIntakeTests
         var outcomes = await h.Server.OutcomesAsync();
         Assert.Equal(40, outcomes.Count); // one task per MessageId, however often and in whichever batch it came
         Assert.Equal(Enumerable.Range(0, 40).Select(i => $"corr-{i}").Order(StringComparer.Ordinal), outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Order(StringComparer.Ordinal));
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [Fact]
@@ -110,12 +110,12 @@ public sealed class ServiceBusIntakeTests
             new ServiceBusMessage("{\"ok\":2}") { MessageId = "ok-2" },
         ]);
 
-        await h.WaitUntilCountAsync(Queue + "/$deadletterqueue", 3);
+        await h.WaitUntilCountAsync(Queue + ServiceBusPeek.DeadLetterQueue, 3);
         await h.Server.WaitForOutcomesAsync(2, Wait);
         await h.WaitUntilEmptyAsync(Queue);
         await h.WaitUntilCloudTasksIdleAsync();
 
-        var dead = (await h.PeekAsync(Queue + "/$deadletterqueue")).ToDictionary(m => m.MessageId);
+        var dead = (await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue)).ToDictionary(m => m.MessageId);
         Assert.Equal(["bad-delay", "no-route", "too-big"], dead.Keys.Order(StringComparer.Ordinal));
         Assert.Equal("InvalidSchedule", dead["bad-delay"].DeadLetterReason);
         Assert.Equal("PayloadTooLarge", dead["too-big"].DeadLetterReason);
@@ -148,8 +148,8 @@ public sealed class ServiceBusIntakeTests
         await sender.SendMessageAsync(new ServiceBusMessage(new byte[5000]) { MessageId = "too-big" });
         await sender.SendMessageAsync(new ServiceBusMessage("{}") { MessageId = "no-route", ApplicationProperties = { ["bridge-route"] = "nope" } });
 
-        await h.WaitUntilCountAsync(Queue + "/$deadletterqueue", 3);
-        var dead = await h.PeekAsync(Queue + "/$deadletterqueue");
+        await h.WaitUntilCountAsync(Queue + ServiceBusPeek.DeadLetterQueue, 3);
+        var dead = await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue);
         var byId = dead.ToDictionary(m => m.MessageId);
         Assert.Equal("InvalidSchedule", byId["bad-delay"].DeadLetterReason);
         Assert.Contains("bridge-delay", byId["bad-delay"].DeadLetterErrorDescription, StringComparison.Ordinal);
@@ -179,7 +179,7 @@ public sealed class ServiceBusIntakeTests
         Assert.Single(await h.Server.WaitForOutcomesAsync(1));
         await h.WaitUntilEmptyAsync(Queue);
         Assert.Equal(0, h.BrokerLog.Count(BrokerLog.LockExpired));
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [Fact]
@@ -206,7 +206,7 @@ public sealed class ServiceBusIntakeTests
         var received = await ReceiveAsync(receiver, left.Count, TimeSpan.FromSeconds(20));
         Assert.Equal(left.Select(m => m.MessageId).Order(StringComparer.Ordinal), received.Select(m => m.MessageId).Order(StringComparer.Ordinal));
         Assert.Empty(left); // drained: the in-flight forwards finished and their messages were completed
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [Fact]
@@ -227,7 +227,7 @@ public sealed class ServiceBusIntakeTests
         var message = Assert.Single(await ReceiveAsync(receiver, 1, TimeSpan.FromSeconds(20)));
         Assert.Equal("stuck", message.MessageId);
         Assert.Equal(2, message.DeliveryCount);
-        Assert.Empty(await h.PeekAsync(Queue + "/$deadletterqueue"));
+        Assert.Empty(await h.PeekAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     private static async Task<List<ServiceBusReceivedMessage>> ReceiveAsync(ServiceBusReceiver receiver, int count, TimeSpan? timeout = null)
@@ -311,12 +311,7 @@ public sealed class ServiceBusIntakeTests
             await Server.DisposeAsync();
         }
 
-        public async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path)
-        {
-            var parts = path.Split('/');
-            await using var receiver = Client.CreateReceiver(parts[0], new ServiceBusReceiverOptions { SubQueue = parts.Length > 1 ? SubQueue.DeadLetter : SubQueue.None });
-            return await receiver.PeekMessagesAsync(100, fromSequenceNumber: 0);
-        }
+        public Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path) => Client.PeekAllAsync(path);
 
         public Task WaitUntilEmptyAsync(string path) => WaitUntilCountAsync(path, 0);
 
@@ -325,17 +320,7 @@ public sealed class ServiceBusIntakeTests
 
         public Task WaitUntilCloudTasksIdleAsync() => Server.Services.GetRequiredService<CloudTasksEmulator>().WaitForIdleAsync(timeout: Wait);
 
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stopped)
-            {
-                await Server.DisposeAsync();
-            }
-
-            await Client.DisposeAsync();
-            await Emulator.DisposeAsync();
-            Loggers.Dispose();
-        }
+        public async ValueTask DisposeAsync() => await Teardown.AllAsync(_stopped ? null : Server, Client, Emulator, Loggers);
     }
 
     /// <summary>Signals when the runner's intake logs that it is draining.</summary>
@@ -490,17 +475,6 @@ public sealed class ServiceBusIntakeTests
             }
         }
 
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            _listener.Stop();
-            await _accepting;
-            foreach (var socket in _sockets)
-            {
-                socket.Dispose();
-            }
-
-            _stop.Dispose();
-        }
+        public async ValueTask DisposeAsync() => await Teardown.AllAsync([() => _stop.CancelAsync(), () => _listener.Stop(), () => _accepting, .. _sockets, _stop]);
     }
 }

@@ -71,13 +71,13 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
             await server.WaitForOutcomesAsync(40, Wait);
             output.WriteLine($"all 40 outcomes at {clock.Elapsed.TotalSeconds:F0} s (Cloud Tasks back at 60 s)");
             await using var client = new ServiceBusClient(serviceBus.ConnectionString);
-            await Eventually.HoldsAsync(async () => (await PeekAsync(client, Queue)).Count == 0, Wait, () => "the intake never drained");
+            await Eventually.HoldsAsync(async () => (await client.PeekAllAsync(Queue)).Count == 0, Wait, () => "the intake never drained");
             await server.WaitForIdleAsync();
 
             var outcomes = await server.OutcomesAsync();
             Assert.Equal(40, outcomes.Count); // each exactly once
             Assert.Equal(40, outcomes.Select(o => o.GetProperty("data").GetProperty("correlationId").GetString()).Distinct().Count());
-            Assert.Empty(await PeekAsync(client, Queue + "/$deadletterqueue"));
+            Assert.Empty(await client.PeekAllAsync(Queue + ServiceBusPeek.DeadLetterQueue));
             await serviceBus.DisposeAsync();
         }
         finally
@@ -105,10 +105,10 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
         await server.WaitForOutcomesAsync(20, Wait);
         output.WriteLine($"all 20 outcomes at {clock.Elapsed.TotalSeconds:F0} s (permission back at 30 s)");
         await using var client = new ServiceBusClient(serviceBus.ConnectionString);
-        await Eventually.HoldsAsync(async () => (await PeekAsync(client, Queue)).Count == 0, Wait, () => "the intake never drained");
+        await Eventually.HoldsAsync(async () => (await client.PeekAllAsync(Queue)).Count == 0, Wait, () => "the intake never drained");
         await server.WaitForIdleAsync();
         Assert.Equal(20, (await server.OutcomesAsync()).Count);
-        Assert.Empty(await PeekAsync(client, Queue + "/$deadletterqueue"));
+        Assert.Empty(await client.PeekAllAsync(Queue + ServiceBusPeek.DeadLetterQueue));
     }
 
     [LongFact]
@@ -122,9 +122,9 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
         await SendUntilAcceptedAsync(serviceBus.ConnectionString, "nowhere");
 
         await using var client = new ServiceBusClient(serviceBus.ConnectionString);
-        await Eventually.HoldsAsync(async () => (await PeekAsync(client, Queue + "/$deadletterqueue")).Count == 1, Wait, () => "never dead-lettered");
+        await Eventually.HoldsAsync(async () => (await client.PeekAllAsync(Queue + ServiceBusPeek.DeadLetterQueue)).Count == 1, Wait, () => "never dead-lettered");
         var elapsed = clock.Elapsed;
-        var dead = Assert.Single(await PeekAsync(client, Queue + "/$deadletterqueue"));
+        var dead = Assert.Single(await client.PeekAllAsync(Queue + ServiceBusPeek.DeadLetterQueue));
         output.WriteLine($"dead-lettered at {elapsed.TotalSeconds:F0} s after {dead.ApplicationProperties["bridge-handback-attempt"]} hand-backs: {dead.DeadLetterReason}: {dead.DeadLetterErrorDescription}");
         Assert.Equal("RetriesExhausted", dead.DeadLetterReason);
         Assert.StartsWith("QueueNotFound: ", dead.DeadLetterErrorDescription, StringComparison.Ordinal);
@@ -162,11 +162,4 @@ public sealed class ServiceBusOutageLongTests(ITestOutputHelper output)
             },
             Wait,
             () => $"{messageId} was never accepted");
-
-    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(ServiceBusClient client, string path)
-    {
-        var parts = path.Split('/');
-        await using var receiver = client.CreateReceiver(parts[0], new ServiceBusReceiverOptions { SubQueue = parts.Length > 1 ? SubQueue.DeadLetter : SubQueue.None });
-        return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
-    }
 }

@@ -1,5 +1,6 @@
 using Azure.Messaging.ServiceBus;
 using Bridge.Emulators.ServiceBus;
+using Bridge.Testing;
 
 namespace Bridge.Server.Tests;
 
@@ -38,10 +39,5 @@ internal sealed record ServiceBusOutcomeRunner(ServiceBusEmulator Emulator, Serv
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Server.DisposeAsync();
-        await Client.DisposeAsync();
-        await Emulator.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Server, Client, Emulator);
 }

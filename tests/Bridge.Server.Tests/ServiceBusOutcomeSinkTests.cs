@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Azure.Messaging.ServiceBus;
 using Bridge.Core.Callback;
+using Bridge.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Bridge.Server.Tests;
@@ -21,7 +21,7 @@ public sealed class ServiceBusOutcomeSinkTests
         Assert.Equal(HttpStatusCode.Accepted, (await server.PostEventAsync("{\"order\":1}", "order-1")).StatusCode);
         await server.WaitForOutcomesAsync(1); // the Local sink has it, so every sink has it
 
-        var sent = Assert.Single(await PeekAllAsync(client));
+        var sent = Assert.Single(await client.PeekAllAsync(ServiceBusOutcomeRunner.OutcomeQueue));
         using var cloudEvent = JsonDocument.Parse(sent.Body.ToString());
         Assert.Equal("dev.bridge.task.delivered", sent.Subject);
         Assert.Equal("application/cloudevents+json; charset=utf-8", sent.ContentType);
@@ -33,11 +33,11 @@ public sealed class ServiceBusOutcomeSinkTests
         var sink = server.Services.GetRequiredService<IOutcomeSink>();
         Assert.Equal(sent.MessageId, repeat.Id);
         await sink.PublishAsync(repeat, CancellationToken.None);
-        Assert.Single(await PeekAllAsync(client)); // the send was acknowledged and the repeat dropped
+        Assert.Single(await client.PeekAllAsync(ServiceBusOutcomeRunner.OutcomeQueue)); // the send was acknowledged and the repeat dropped
 
         // A different outcome of the same task has another id and is kept.
         await sink.PublishAsync(Outcome(OutcomeStatus.Failed, repeat.TaskName, repeat.Queue), CancellationToken.None);
-        var all = await PeekAllAsync(client);
+        var all = await client.PeekAllAsync(ServiceBusOutcomeRunner.OutcomeQueue);
         Assert.Equal(["dev.bridge.task.delivered", "dev.bridge.task.failed"], all.Select(m => m.Subject));
         Assert.Single(all, m => m.MessageId == sent.MessageId);
     }
@@ -61,10 +61,4 @@ public sealed class ServiceBusOutcomeSinkTests
         ReportedBy = BridgeServerApp.DemoServiceAccount,
         ReceivedAt = TimeProvider.System.GetUtcNow(),
     };
-
-    private static async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAllAsync(ServiceBusClient client)
-    {
-        await using var receiver = client.CreateReceiver(ServiceBusOutcomeRunner.OutcomeQueue);
-        return await receiver.PeekMessagesAsync(100, fromSequenceNumber: 0);
-    }
 }

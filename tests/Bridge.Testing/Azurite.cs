@@ -66,8 +66,7 @@ public sealed partial class Azurite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await KillAsync();
-        _process.Dispose();
+        await Teardown.AllAsync(() => KillAsync(), _process);
         try
         {
             Directory.Delete(_location, recursive: true);

@@ -15,7 +15,7 @@ namespace Bridge.Testing;
 
 /// <summary>
 /// The emulator hosted in-process on two loopback ports (gRPC over HTTP/2, REST and OIDC over HTTP/1.1), with a client.
-/// Errors it logs (a failed dispatch loop, an exception in a service method) fail the test when the host is disposed,
+/// Errors it logs (a failed dispatch loop, an exception in a service method) fail the test (see <see cref="ErrorLogGuard.CheckOnStop"/>),
 /// unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class EmulatorHost : IAsyncDisposable
@@ -91,11 +91,5 @@ public sealed class EmulatorHost : IAsyncDisposable
         return name;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        Client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Client, () => _app.StopAsync(), _app, Errors.CheckOnDispose());
 }

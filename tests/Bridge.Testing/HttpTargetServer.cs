@@ -27,7 +27,7 @@ public sealed record TargetResponse(int Status, TimeSpan Delay = default, IReadO
 /// <summary>
 /// A real HTTP server on a loopback port that plays a task's target or a token endpoint: records every request
 /// (headers, body, time) and answers as <see cref="Respond"/> says. Errors logged by the server (a
-/// <see cref="Respond"/> that throws) fail the test when it is disposed, unless <see cref="Errors"/> expects them.
+/// <see cref="Respond"/> that throws) fail the test (see <see cref="ErrorLogGuard.CheckOnStop"/>), unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class HttpTargetServer : IAsyncDisposable
 {
@@ -143,11 +143,5 @@ public sealed class HttpTargetServer : IAsyncDisposable
         return Requests.ToList();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        _arrived.Dispose();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(() => _app.StopAsync(), _app, _arrived, Errors.CheckOnDispose());
 }

@@ -10,7 +10,7 @@ namespace Bridge.Testing;
 /// loopback ports: two routes (<c>orders</c>, the default, taking Service Bus entity <c>orders-in</c>; <c>delayed</c>,
 /// ten minutes by default) and a callback trusting the emulator's issuer. Core and Functions tests share it; each
 /// passes its own registration (<c>AddBridgeCore</c>, <c>AddBridgeFunctions</c>). Errors logged by the code under test
-/// fail the test when the harness is disposed, unless <see cref="Errors"/> expects them.
+/// fail the test (see <see cref="ErrorLogGuard.CheckOnStop"/>), unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class PipelineHarness : IAsyncDisposable
 {
@@ -101,11 +101,5 @@ public sealed class PipelineHarness : IAsyncDisposable
         return tasks;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Services.DisposeAsync();
-        await Emulator.DisposeAsync();
-        await Target.DisposeAsync();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Services, Emulator, Target, Errors.CheckOnDispose());
 }

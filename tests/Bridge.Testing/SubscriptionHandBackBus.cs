@@ -17,7 +17,7 @@ public sealed class SubscriptionHandBackBus : IAsyncDisposable
     public const string HandBackQueue = "bridge-handback";
 
     /// <summary>The suffix that names an entity's dead-letter queue for <see cref="PeekAsync"/>.</summary>
-    public const string DeadLetterQueue = "/$deadletterqueue";
+    public const string DeadLetterQueue = ServiceBusPeek.DeadLetterQueue;
 
     private SubscriptionHandBackBus(ServiceBusEmulator emulator)
     {
@@ -66,19 +66,7 @@ public sealed class SubscriptionHandBackBus : IAsyncDisposable
         Emulator.GetMessageCounts(entity) ?? throw new InvalidOperationException($"No entity {entity}.");
 
     /// <summary>Every message of a queue or subscription, or of its dead-letter queue (<paramref name="path"/> ending in <see cref="DeadLetterQueue"/>), without settling any.</summary>
-    public async Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path)
-    {
-        var deadLetter = path.EndsWith(DeadLetterQueue, StringComparison.Ordinal);
-        var entity = deadLetter ? path[..^DeadLetterQueue.Length] : path;
-        var parts = entity.Split("/subscriptions/");
-        var options = new ServiceBusReceiverOptions { SubQueue = deadLetter ? SubQueue.DeadLetter : SubQueue.None };
-        await using var receiver = parts.Length == 2 ? Client.CreateReceiver(parts[0], parts[1], options) : Client.CreateReceiver(entity, options);
-        return await receiver.PeekMessagesAsync(500, fromSequenceNumber: 0);
-    }
+    public Task<IReadOnlyList<ServiceBusReceivedMessage>> PeekAsync(string path) => Client.PeekAllAsync(path);
 
-    public async ValueTask DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Emulator.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(Client, Emulator);
 }

@@ -111,12 +111,5 @@ public sealed class TestTokenIssuer : IAsyncDisposable
         });
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        foreach (var key in _published.Values)
-        {
-            key.Dispose();
-        }
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync([_server, .. _published.Values]);
 }

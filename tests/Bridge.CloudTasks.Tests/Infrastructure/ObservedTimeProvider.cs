@@ -11,6 +11,10 @@ namespace Bridge.CloudTasks.Tests.Infrastructure;
 public sealed class ObservedTimeProvider : TimeProvider
 {
     private static readonly TimeSpan BoundedWait = TimeSpan.FromSeconds(30);
+
+    // Far more timers than any call here waits through: past it, the work retries forever on fake time (a test that
+    // would otherwise spin until the hang timeout).
+    private const int MaxTimers = 10_000;
     private readonly Channel<TimeSpan> _timers = Channel.CreateUnbounded<TimeSpan>();
 
     public FakeTimeProvider Fake { get; } = new(TimeProvider.System.GetUtcNow());
@@ -43,6 +47,11 @@ public sealed class ObservedTimeProvider : TimeProvider
         {
             if (_timers.Reader.TryRead(out var due))
             {
+                if (seen.Count == MaxTimers)
+                {
+                    throw new TimeoutException($"The work was still running after {MaxTimers} timers (fake time advanced by {TimeSpan.FromTicks(seen.Sum(d => d.Ticks))}): it never ends.");
+                }
+
                 seen.Add(due);
                 Fake.Advance(due);
                 continue;

@@ -28,7 +28,7 @@ public sealed record RecordedCall(string Method, IMessage Request, IReadOnlyDict
 /// A real gRPC server for the CloudTasks and google.longrunning Operations services on a loopback port (plaintext HTTP/2, or TLS with a self-signed
 /// certificate). It records every call and answers through <see cref="Handler"/>, so client tests see exactly what
 /// went over the wire. Errors the server logs (a handler that throws anything but an RpcException) fail the test
-/// when it is disposed, unless <see cref="Errors"/> expects them.
+/// (see <see cref="ErrorLogGuard.CheckOnStop"/>), unless <see cref="Errors"/> expects them.
 /// </summary>
 public sealed class RecordingCloudTasksServer : IAsyncDisposable
 {
@@ -111,13 +111,7 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
 
     public RecordedCall Single(string method) => Calls.Single(c => c.Method == method);
 
-    public async ValueTask DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Certificate?.Dispose();
-        Errors.ThrowIfUnexpected();
-    }
+    public async ValueTask DisposeAsync() => await Teardown.AllAsync(() => _app.StopAsync(), _app, Certificate, Errors.CheckOnDispose());
 
     internal async Task<IMessage> HandleAsync(string method, IMessage request, ServerCallContext context)
     {
