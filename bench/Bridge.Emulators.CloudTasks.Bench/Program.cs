@@ -15,7 +15,7 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 // BatchCreateTasks against CreateTask; --memory only memory per task and the purge stall;
 // --commit-profile only creates per fsync of a durable emulator (under strace); --many-queues only the 5,000-queue
 // comparison; --no-scale skips the scale section (client, durability, dispatch, lateness and memory sections only);
-// --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable;
+// --dispatch runs only dispatch throughput against plain HttpClient and schedule lateness, in memory and durable (--rounds R: 9);
 // --dispatch-profile only dispatch rounds in memory (durable with --durable), to run under a profiler (see the README's dispatch section).
 var count = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : 3000;
 var scaleOnly = args.Contains("--scale-only");
@@ -51,7 +51,7 @@ if (dispatchOnly)
 {
     foreach (var durableDispatch in args.Contains("--durable") ? new[] { true } : [false, true])
     {
-        await DispatchBench.RunAsync(target, count, durableDispatch, Report);
+        await DispatchBench.RunAsync(target, count, durableDispatch, Report, args.SkipWhile(a => a != "--rounds").Skip(1).FirstOrDefault() is { } r ? int.Parse(r, CultureInfo.InvariantCulture) : DispatchBench.DefaultRounds);
         await DispatchBench.LatenessAsync(target, durableDispatch, Report);
     }
 
