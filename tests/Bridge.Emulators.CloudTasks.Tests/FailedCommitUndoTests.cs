@@ -138,7 +138,53 @@ public sealed class FailedCommitUndoTests : IDisposable
         db.Open();
         using var version = db.CreateCommand();
         version.CommandText = "PRAGMA user_version";
-        Assert.Equal(1L, (long)version.ExecuteScalar()!);
+        Assert.Equal(2L, (long)version.ExecuteScalar()!);
+    }
+
+    [Theory]
+    [InlineData(1L, 2L)] // format 1 (before deleted_names): opened, and marked so an emulator of format 1 refuses it from now on
+    [InlineData(2L, 2L)]
+    public void A_folder_of_an_older_format_is_opened_and_marked_with_this_format(long written, long expected)
+    {
+        Open().CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = OtherQueueName } });
+        _state!.Dispose();
+        _state = null;
+        SetUserVersion(written);
+
+        var state = Open();
+        Assert.Contains(state.ListQueues(new ListQueuesRequest { Parent = Location }).Queues, q => q.Name == OtherQueueName);
+        state.Dispose();
+        _state = null;
+        Assert.Equal(expected, ReadUserVersion());
+    }
+
+    [Fact]
+    public void A_folder_written_by_a_newer_emulator_is_refused_with_a_message_naming_its_format()
+    {
+        Open().Dispose();
+        _state = null;
+        SetUserVersion(3);
+
+        var refused = Assert.Throws<InvalidOperationException>(() => new SqliteStore(_folder.Path).Dispose());
+        Assert.Contains("newer emulator (format 3", refused.Message, StringComparison.Ordinal);
+    }
+
+    private void SetUserVersion(long version)
+    {
+        using var db = new SqliteConnection($"Data Source={Path.Combine(_folder.Path, "cloudtasks-emulator.db")};Pooling=False");
+        db.Open();
+        using var set = db.CreateCommand();
+        set.CommandText = $"PRAGMA user_version = {version}";
+        set.ExecuteNonQuery();
+    }
+
+    private long ReadUserVersion()
+    {
+        using var db = new SqliteConnection($"Data Source={Path.Combine(_folder.Path, "cloudtasks-emulator.db")};Pooling=False");
+        db.Open();
+        using var read = db.CreateCommand();
+        read.CommandText = "PRAGMA user_version";
+        return (long)read.ExecuteScalar()!;
     }
 
     /// <summary>A data folder as the emulator wrote it before (tasks keyed by name, format 0), with one paused queue.</summary>

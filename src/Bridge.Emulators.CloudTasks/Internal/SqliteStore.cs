@@ -610,7 +610,9 @@ internal sealed class SqliteStore : IEmulatorStore
     /// </summary>
     private void CreateOrMigrateTasksTable()
     {
-        const long Format = 1;
+        // 2: deletions' reservations are in deleted_names, which an emulator of format 1 does not read: it would free
+        // those names early, so it must refuse the folder (below) rather than open it.
+        const long Format = 2;
         var version = ReadAll("PRAGMA user_version", r => r.GetInt64(0))[0];
         if (version == Format)
         {
@@ -620,6 +622,12 @@ internal sealed class SqliteStore : IEmulatorStore
         if (version > Format)
         {
             throw new InvalidOperationException($"The data folder was written by a newer emulator (format {version}; this one reads up to {Format}).");
+        }
+
+        if (version == 1)
+        {
+            Execute($"PRAGMA user_version = {Format};"); // the rows stay as they are; deleted_names is created with the other tables
+            return;
         }
 
         const string Columns = "seq INTEGER PRIMARY KEY, name TEXT NOT NULL, queue TEXT NOT NULL, executions INTEGER NOT NULL, previous_response INTEGER NOT NULL, first_attempt_at INTEGER, data BLOB NOT NULL";
