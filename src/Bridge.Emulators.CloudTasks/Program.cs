@@ -75,7 +75,7 @@ catch (OptionsValidationException ex)
 {
     return InvalidSettings(ex.Failures);
 }
-catch (DataFolderInUseException ex)
+catch (DataFolderRefusedException ex)
 {
     Console.Error.WriteLine(ex.Message);
     return 2;

@@ -165,7 +165,7 @@ public sealed class FailedCommitUndoTests : IDisposable
         _state = null;
         SetUserVersion(3);
 
-        var refused = Assert.Throws<InvalidOperationException>(() => new SqliteStore(_folder.Path).Dispose());
+        var refused = Assert.Throws<DataFolderRefusedException>(() => new SqliteStore(_folder.Path).Dispose());
         Assert.Contains("newer emulator (format 3", refused.Message, StringComparison.Ordinal);
     }
 

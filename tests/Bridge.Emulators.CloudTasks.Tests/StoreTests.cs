@@ -55,7 +55,7 @@ public sealed class StoreTests : IDisposable
     {
         using var first = _folder.OpenStore();
 
-        var error = Assert.Throws<DataFolderInUseException>(() => _folder.OpenStore());
+        var error = Assert.Throws<DataFolderRefusedException>(() => _folder.OpenStore());
 
         Assert.Contains("in use by another emulator", error.Message, StringComparison.Ordinal);
         Assert.Contains(_folder.Path, error.Message, StringComparison.Ordinal);

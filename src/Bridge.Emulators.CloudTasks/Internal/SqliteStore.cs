@@ -220,8 +220,8 @@ internal sealed class SqliteStore : IEmulatorStore
     /// The reservation is appended to deleted_names (keyed by a rowid SQLite gives out in order), not written into
     /// task_tombstones, keyed by name: there every deletion (each dispatched task's success) went in at a random place of
     /// the name index, a page of it rewritten per deletion. Not keyed by the task's sequence as purged_names is: a
-    /// sequence can be given out again after a restart (the state continues from the highest row left in tasks), and a
-    /// replaced row would end another name's reservation early. Load and the sweep read every table of reservations.
+    /// deleted task's row is gone, so after a restart its sequence can be given out again (the state continues past
+    /// the sequences still on disk), and a replaced row would end another name's reservation early. Load and the sweep read every table of reservations.
     /// </summary>
     public void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil)
     {
@@ -621,7 +621,7 @@ internal sealed class SqliteStore : IEmulatorStore
 
         if (version > Format)
         {
-            throw new InvalidOperationException($"The data folder was written by a newer emulator (format {version}; this one reads up to {Format}).");
+            throw new DataFolderRefusedException($"The data folder was written by a newer emulator (format {version}; this one reads up to {Format}): run that emulator or a newer one, or give this one another --data folder.");
         }
 
         if (version == 1)
@@ -712,7 +712,7 @@ internal sealed class SqliteStore : IEmulatorStore
         }
         catch (IOException ex)
         {
-            throw new DataFolderInUseException($"The data folder {Path.GetFullPath(directory)} is in use by another emulator process; give each emulator its own --data folder.", ex);
+            throw new DataFolderRefusedException($"The data folder {Path.GetFullPath(directory)} is in use by another emulator process; give each emulator its own --data folder.", ex);
         }
     }
 
@@ -750,5 +750,8 @@ internal sealed class SqliteStore : IEmulatorStore
     }
 }
 
-/// <summary>Another emulator process holds the data folder.</summary>
-internal sealed class DataFolderInUseException(string message, Exception inner) : IOException(message, inner);
+/// <summary>
+/// The data folder cannot be used: another emulator process holds it, or a newer emulator wrote it. The message says
+/// which and what to do; the emulator prints it as one line and stops.
+/// </summary>
+internal sealed class DataFolderRefusedException(string message, Exception? inner = null) : IOException(message, inner);
