@@ -26,7 +26,25 @@ public sealed class CloudTasksEmulator
     /// <summary>The <c>iss</c> of minted tokens and the base of the discovery URL.</summary>
     public string Issuer => _options.Issuer is { Length: > 0 } issuer
         ? issuer.TrimEnd('/')
-        : $"http://localhost:{(_httpAddress ?? new Uri($"http://localhost:{_options.HttpPort}")).Port}";
+        : DefaultIssuer();
+
+    /// <summary>The issuer from the bound port, made once per address: every OIDC dispatch reads <see cref="Issuer"/>.</summary>
+    private string DefaultIssuer()
+    {
+        var (address, port) = (_httpAddress, _options.HttpPort);
+        if (_defaultIssuer is { } made && ReferenceEquals(made.Address, address) && made.Port == port)
+        {
+            return made.Value;
+        }
+
+        var value = $"http://localhost:{(address ?? new Uri($"http://localhost:{port}")).Port}";
+        _defaultIssuer = new IssuerFor(address, port, value);
+        return value;
+    }
+
+    private IssuerFor? _defaultIssuer;
+
+    private sealed record IssuerFor(Uri? Address, int Port, string Value);
 
     public string DiscoveryUrl => Issuer + OidcIssuer.DiscoveryPath;
 

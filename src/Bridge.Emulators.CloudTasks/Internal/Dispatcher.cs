@@ -405,11 +405,7 @@ internal sealed partial class Dispatcher : BackgroundService
     private async ValueTask<DispatchResult> SendAsync(DispatchWork work)
     {
         using var request = BuildRequest(work, out var target);
-        var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
-            && ActivityContext.TryParse(traceparent, work.Task.HttpRequest.Headers.GetValueOrDefault("tracestate"), out var context)
-            ? context
-            : default;
-        using var activity = EmulatorDiagnostics.ActivitySource.StartActivity(SpanName(request.Method), ActivityKind.Client, parent);
+        using var activity = EmulatorDiagnostics.ActivitySource.HasListeners() ? StartSpan(work, request.Method) : null; // no trace context parsed for no listener
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(EmulatorDiagnostics.Tags.HttpMethod, request.Method.Method);
@@ -481,6 +477,16 @@ internal sealed partial class Dispatcher : BackgroundService
         }
     }
 
+    /// <summary>The attempt's client span, a child of the task's own traceparent when it carries one.</summary>
+    private static Activity? StartSpan(DispatchWork work, System.Net.Http.HttpMethod method)
+    {
+        var parent = work.Task.HttpRequest?.Headers.TryGetValue("traceparent", out var traceparent) == true
+            && ActivityContext.TryParse(traceparent, work.Task.HttpRequest.Headers.GetValueOrDefault("tracestate"), out var context)
+            ? context
+            : default;
+        return EmulatorDiagnostics.ActivitySource.StartActivity(SpanName(method), ActivityKind.Client, parent);
+    }
+
     private static string SpanName(System.Net.Http.HttpMethod method) => method.Method switch
     {
         "POST" => "cloudtasks dispatch POST",
@@ -519,6 +525,7 @@ internal sealed partial class Dispatcher : BackgroundService
         var task = work.Task;
         HttpRequestMessage request;
         IEnumerable<KeyValuePair<string, string>> headers;
+        bool hasHeaders; // an empty map's enumerator is still a boxed allocation: none when there is nothing to copy
         Google.Protobuf.ByteString body; // immutable: sent as it is, not copied
         TaskHeaderNames names;
         if (task.HttpRequest is { } http)
@@ -543,6 +550,8 @@ internal sealed partial class Dispatcher : BackgroundService
                 headers = http.Headers;
             }
 
+            hasHeaders = http.Headers.Count > 0 || target is { HeaderOverrides.Count: > 0 };
+
             body = http.Body;
             names = TaskHeaderNames.CloudTasks;
             var (oidc, oauth) = target is { AuthorizationHeaderCase: not HttpTarget.AuthorizationHeaderOneofCase.None }
@@ -565,6 +574,7 @@ internal sealed partial class Dispatcher : BackgroundService
             targetUri = new TargetUri(url, url.GetLeftPart(UriPartial.Path));
             request = new HttpRequestMessage(ToHttpMethod(appEngine.HttpMethod), url);
             headers = appEngine.Headers;
+            hasHeaders = appEngine.Headers.Count > 0;
             body = appEngine.Body;
             names = TaskHeaderNames.AppEngine;
         }
@@ -574,18 +584,9 @@ internal sealed partial class Dispatcher : BackgroundService
             request.Content = new ReadOnlyMemoryContent(body.Memory);
         }
 
-        foreach (var (name, value) in headers)
+        if (hasHeaders)
         {
-            if (TaskRules.IsReservedHeader(name) || (request.Headers.Authorization is not null && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
-            {
-                continue; // a minted token replaces the task's own Authorization
-            }
-
-            if (!request.Headers.TryAddWithoutValidation(name, value))
-            {
-                request.Content ??= new ByteArrayContent([]);
-                request.Content.Headers.TryAddWithoutValidation(name, value);
-            }
+            CopyTaskHeaders(request, headers);
         }
 
         request.Headers.TryAddWithoutValidation("User-Agent", "Google-Cloud-Tasks");
@@ -603,6 +604,24 @@ internal sealed partial class Dispatcher : BackgroundService
         }
 
         return request;
+    }
+
+    /// <summary>The task's own headers (after the queue's overrides), but for those the service sets itself.</summary>
+    private static void CopyTaskHeaders(HttpRequestMessage request, IEnumerable<KeyValuePair<string, string>> headers)
+    {
+        foreach (var (name, value) in headers)
+        {
+            if (TaskRules.IsReservedHeader(name) || (request.Headers.Authorization is not null && name.Equals("Authorization", StringComparison.OrdinalIgnoreCase)))
+            {
+                continue; // a minted token replaces the task's own Authorization
+            }
+
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                request.Content ??= new ByteArrayContent([]);
+                request.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
     }
 
     /// <summary>The task headers' names, made once (they were concatenated from the prefix on every request).</summary>
@@ -630,7 +649,11 @@ internal sealed partial class Dispatcher : BackgroundService
     internal static string FormatEta(DateTimeOffset eta)
     {
         var micros = (eta - DateTimeOffset.UnixEpoch).Ticks / 10;
-        return string.Create(CultureInfo.InvariantCulture, $"{micros / 1_000_000}.{micros % 1_000_000:D6}");
+        Span<char> text = stackalloc char[48]; // formatted in place: no pooled buffer rented per request
+        (micros / 1_000_000).TryFormat(text, out var length, default, CultureInfo.InvariantCulture);
+        text[length++] = '.';
+        (micros % 1_000_000).TryFormat(text[length..], out var fraction, "D6", CultureInfo.InvariantCulture);
+        return new string(text[..(length + fraction)]);
     }
 
     private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch

@@ -341,7 +341,7 @@ internal sealed partial class EmulatorState
         started.LastAttempt = new Attempt { ScheduleTime = started.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
         if (started.DispatchCount == 1)
         {
-            started.FirstAttempt = started.LastAttempt.Clone();
+            started.FirstAttempt = started.LastAttempt; // one message in both fields, not a clone: nothing changes the snapshot after this, and it serializes as two copies
         }
 
         // Queued for the writer before anything in memory changes, so a write that throws leaves the task as it was.

@@ -24,7 +24,7 @@ internal sealed class StoredTask
     {
         get
         {
-            var task = Task.Parser.ParseFrom(_data);
+            var task = Task.Parser.ParseFrom(_data.AsSpan()); // from a span: no CodedInputStream (and its buffer state) per read
             task.Name = Name;
             return task;
         }
@@ -35,7 +35,9 @@ internal sealed class StoredTask
             value.Name = string.Empty; // serialized without it, and given back at once: the task is the caller's own copy
             try
             {
-                _data = value.ToByteArray();
+                var data = new byte[value.CalculateSize()];
+                value.WriteTo(data.AsSpan()); // into a span: no CodedOutputStream per write, as ToByteArray makes
+                _data = data;
             }
             finally
             {
