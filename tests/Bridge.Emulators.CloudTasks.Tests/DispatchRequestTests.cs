@@ -126,5 +126,20 @@ public sealed class DispatchRequestTests : EmulatorWithTargetTests
         Assert.Equal(3600, claims.RootElement.GetProperty("exp").GetInt64() - claims.RootElement.GetProperty("iat").GetInt64());
     }
 
+    [Fact]
+    public void The_default_issuer_follows_the_bound_address_and_a_configured_one_wins()
+    {
+        using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), TimeProvider.System);
+        var emulator = new CloudTasksEmulator(state, new EmulatorOptions { HttpPort = 0 });
+
+        Assert.Equal("http://localhost:0", emulator.Issuer); // read before the port is bound: made once for this address
+        emulator.UseHttpAddress(new Uri("http://127.0.0.1:4321"));
+        Assert.Equal("http://localhost:4321", emulator.Issuer);
+        Assert.Same(emulator.Issuer, emulator.Issuer); // not formatted again on every read
+        emulator.UseHttpAddress(new Uri("http://127.0.0.1:4322"));
+        Assert.Equal("http://localhost:4322", emulator.Issuer);
+        Assert.Equal("https://issuer.example.com", new CloudTasksEmulator(state, new EmulatorOptions { Issuer = "https://issuer.example.com/" }).Issuer);
+    }
+
     private static byte[] Base64UrlDecode(string text) => Convert.FromBase64String(text.Replace('-', '+').Replace('_', '/') + new string('=', (4 - (text.Length % 4)) % 4));
 }
