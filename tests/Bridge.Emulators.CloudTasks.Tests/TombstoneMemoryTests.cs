@@ -108,4 +108,24 @@ public sealed class TaskTombstonesTests
         Assert.NotEqual(TaskNameKey.Of(longName), TaskNameKey.Of(longName[..^1]));
         Assert.NotEqual(TaskNameKey.Of("projects/p/locations/l/queues/q/tasks/a"), TaskNameKey.Of("projects/p/locations/l/queues/q/tasks/b"));
     }
+
+    /// <summary>
+    /// Keys are in memory only, but every tombstone, purge and restart must agree on them: pinned to the first half of
+    /// the name's SHA-256 at every buffer size (a stack buffer sized to the name, the heap past 1 KB), non-ASCII too.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(100)]
+    [InlineData(1024)]
+    [InlineData(1025)]
+    [InlineData(3000)]
+    public void A_name_s_key_is_the_first_half_of_its_sha256(int idBytes)
+    {
+        foreach (var id in new[] { new string('x', idBytes), new string('é', Math.Max(1, idBytes / 2)) })
+        {
+            var name = "projects/p/locations/l/queues/q/tasks/" + id;
+            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name));
+            Assert.Equal(System.Buffers.Binary.BinaryPrimitives.ReadUInt128LittleEndian(hash), TaskNameKey.Of(name));
+        }
+    }
 }

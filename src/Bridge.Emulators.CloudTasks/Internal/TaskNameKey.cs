@@ -15,9 +15,11 @@ internal static class TaskNameKey
 
     public static UInt128 Of(string taskName)
     {
-        var length = Encoding.UTF8.GetMaxByteCount(taskName.Length);
+        // Sized to the name (a stack buffer is zeroed when made: every dispatched success makes one), not to the
+        // largest name; names are ASCII in practice, so the count is one vectorized pass.
+        var length = Encoding.UTF8.GetByteCount(taskName);
         var onHeap = length > MaxStackBytes ? new byte[length] : null;
-        Span<byte> utf8 = onHeap ?? stackalloc byte[MaxStackBytes];
+        Span<byte> utf8 = onHeap ?? stackalloc byte[length];
         var written = Encoding.UTF8.GetBytes(taskName, utf8);
         Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(utf8[..written], hash);
