@@ -166,12 +166,12 @@ internal sealed partial class Dispatcher : BackgroundService
     /// <item>the outcome commits.</item>
     /// </list>
     /// SIGKILL before 3 has committed (or before 5, when 3 never came): storage has the task as before the attempt;
-    /// after a restart it is dispatched again with the same dispatch count (the target gets it twice). Between 3 and
-    /// 5: storage has the start; after a restart the task is dispatched again. After 5: the outcome stands. In no case
-    /// is a task or an acknowledged outcome lost, and the dispatch count on disk never goes down: every write is of the
-    /// row as memory has it, at or past the start. A failed commit of the start (or of the outcome) leaves memory ahead
-    /// of storage: the request was sent anyway, and the task is written again as memory has it until a commit holds
-    /// (<see cref="RewriteUntilDurableAsync"/>).
+    /// after a restart it is dispatched again with the same dispatch count (if the request had left, the target gets
+    /// it twice). Between 3 and 5: storage has the start; after a restart the task is dispatched again. After 5: the
+    /// outcome stands. In no case is a task or an acknowledged outcome lost, and the dispatch count on disk never goes
+    /// down: every write is of the row as memory has it, at or past the start. A failed commit of the start (or of the
+    /// outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as memory
+    /// has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
     /// </summary>
     private async Task RunAsync(DispatchWork work)
     {
