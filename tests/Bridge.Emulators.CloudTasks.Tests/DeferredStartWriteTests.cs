@@ -128,6 +128,28 @@ public sealed class DeferredStartWriteTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_start_made_outside_the_loop_wakes_it_once_to_plan_the_write()
+    {
+        var store = _folder.OpenStore();
+        using var state = _folder.Open(store);
+        CreateQueueAndTask(state);
+        state.SetQueueState(QueueName, Queue.Types.State.Paused); // only RunTask hands the task out
+        Assert.Empty(state.TakeDue(out _)); // the loop's pass: no start to plan for
+        var wakes = 0;
+        state.OnDispatchWanted(() => wakes++);
+
+        var (_, work) = state.RunTask(new RunTaskRequest { Name = TaskName });
+        Assert.Equal(1, wakes); // the loop had no look at the starts planned: it must plan one
+        state.TakeDue(out var nextWake);
+        Assert.Equal(work.DispatchTime + Delay, nextWake);
+
+        _folder.Clock.Advance(Delay);
+        state.TakeDue(out _);
+        await work.Recorded.WaitAsync(Bound);
+        Assert.Equal(1, StoredDispatchCount());
+    }
+
+    [Fact]
     public async Task An_idle_emulator_with_one_long_attempt_writes_its_start_on_time_while_it_is_in_flight()
     {
         using var answer = new ManualResetEventSlim();
