@@ -35,6 +35,11 @@ internal static class DispatchBench
     private static readonly ByteString Body = ByteString.CopyFromUtf8("{\"bench\":true}");
     private const string ServiceAccount = "bench-invoker@bench.iam.gserviceaccount.com";
 
+    /// <summary>The emulator's delay before an attempt's start is written (internal, read through reflection): reported with the start writes.</summary>
+    private static readonly TimeSpan StartWriteDelay =
+        typeof(CloudTasksEmulator).Assembly.GetType("Bridge.Emulators.CloudTasks.Internal.EmulatorState")?
+            .GetField("DefaultStartWriteDelay", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)?.GetValue(null) as TimeSpan? ?? TimeSpan.Zero;
+
     public static async System.Threading.Tasks.Task RunAsync(HttpTargetServer target, int perRound, bool durable, Action<string> report, int rounds = DefaultRounds)
     {
         // Every queue gets perRound / Queues tasks a round; its bucket (burst 500, refilled at 500/s) must hold them all.
@@ -84,7 +89,7 @@ internal static class DispatchBench
                 var cpuRatio = Median(dispatch.Zip(plain, (d, p) => p.CpuMicrosPerRequest / d.CpuMicrosPerRequest));
                 var (dAlloc, pAlloc) = (Median(dispatch.Select(r => r.BytesPerRequest)), Median(plain.Select(r => r.BytesPerRequest)));
                 var (dJitted, pJitted) = (dispatch.Sum(r => r.MethodsCompiled), plain.Sum(r => r.MethodsCompiled));
-                var writes = durable ? $"; store over the dispatch rounds: {dispatch.Sum(r => r.Commits)} commits, {dispatch.Sum(r => r.SupersededStarts)} of {dispatch.Count * perRound} start writes skipped (the outcome came first), the writer thread's CPU {Median(dispatch.Select(r => r.WriterMicrosPerRequest)):F1} us per request" : string.Empty;
+                var writes = durable ? $"; store over the dispatch rounds: {dispatch.Sum(r => r.Commits)} commits ({dispatch.Sum(r => r.Commits) / (double)(dispatch.Count * perRound):F3} per request), {dispatch.Sum(r => r.StartWrites)} of {dispatch.Count * perRound} attempts' starts written (the attempt lasted {StartWriteDelay.TotalSeconds:F0} s), {dispatch.Sum(r => r.SupersededStarts)} of those skipped (the outcome came first), the writer thread's CPU {Median(dispatch.Select(r => r.WriterMicrosPerRequest)):F1} us per request" : string.Empty;
                 report($"Dispatch, {mode}, {Queues} queues x {PerQueueInFlight} in flight{(withToken ? ", OIDC token" : string.Empty)}, {rounds} alternating rounds of {perRound}: "
                     + $"{dRate:F0}/s (rounds {Join(dispatch.Select(r => r.Rate))}); plain HttpClient, {InFlight} in flight{(withToken ? ", signed JWT" : string.Empty)}: {pRate:F0}/s (rounds {Join(plain.Select(r => r.Rate))}); "
                     + $"ratio dispatch/plain (median of the rounds' ratios) wall {wallRatio:F2}, CPU {cpuRatio:F2} ({dCpu:F0} vs {pCpu:F0} us CPU per request, whole process); "
@@ -131,7 +136,7 @@ internal static class DispatchBench
                 results.Add(plain ? await PlainRoundAsync(http, target, n, null, Phase) : await DispatchRoundAsync(host, target, n, oidc: false, Phase));
             }
 
-            var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.SupersededStarts)} start writes skipped, writer thread {Median(results.Select(r => r.WriterMicrosPerRequest)):F1} us CPU per request" : string.Empty;
+            var writes = durable && !plain ? $", store: {results.Sum(r => r.Commits)} commits, {results.Sum(r => r.StartWrites)} start writes ({results.Sum(r => r.SupersededStarts)} of them skipped), writer thread {Median(results.Select(r => r.WriterMicrosPerRequest)):F1} us CPU per request" : string.Empty;
             report($"{(plain ? "Plain HttpClient only" : "Dispatch only")} (profile), {(durable ? "durable" : "in memory")}, {rounds} rounds: {Median(results.Select(r => r.Rate)):F0}/s, {Median(results.Select(r => r.CpuMicrosPerRequest)):F0} us CPU and {Median(results.Select(r => r.BytesPerRequest)):F0} B allocated per request, JIT {Median(results.Select(r => r.JitMicrosPerRequest)):F1} us per request, {results.Sum(r => r.MethodsCompiled)} methods compiled, {Median(results.Select(r => r.WorkItemsPerRequest)):F2} thread-pool work items per request{writes}");
             var total = results.Count * Math.Min(perRound, Queues * 500);
             foreach (var (type, bytes) in allocations.ByType().Take(40))
@@ -324,7 +329,7 @@ internal static class DispatchBench
         await System.Threading.Tasks.Task.WhenAll(queues.Select(q => host.Client.ResumeQueueAsync(q)));
         await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
         await host.Emulator.WaitForIdleAsync(timeout: TimeSpan.FromMinutes(1)); // the outcomes recorded too
-        var round = measure.Stop(n) with { Commits = store.Commits, SupersededStarts = store.Superseded, WriterMicrosPerRequest = store.WriterMicros / n };
+        var round = measure.Stop(n) with { Commits = store.Commits, StartWrites = store.StartWrites, SupersededStarts = store.Superseded, WriterMicrosPerRequest = store.WriterMicros / n };
         phase?.Invoke(false);
         target.Respond = (_, _) => TargetResponse.Ok;
         foreach (var q in queues)
@@ -392,8 +397,10 @@ internal static class DispatchBench
 
     private sealed record Round(double Rate, double CpuMicrosPerRequest, double BytesPerRequest, double JitMicrosPerRequest, long MethodsCompiled)
     {
-        /// <summary>Durable: transactions the store committed over the round, and attempt starts whose row write was skipped.</summary>
+        /// <summary>Durable: transactions the store committed over the round, attempts' starts written (the attempt lasted), and those skipped.</summary>
         public long Commits { get; init; }
+
+        public long StartWrites { get; init; }
 
         public long SupersededStarts { get; init; }
 
@@ -413,13 +420,14 @@ internal static class DispatchBench
         private readonly object? _store;
         private readonly long _commits;
         private readonly long _superseded;
+        private readonly long _startWrites;
 
         private readonly long _writerNanos;
 
         private StoreCounters(object? store)
         {
             _store = store;
-            (_commits, _superseded, _writerNanos) = (Read("Commits"), Read("SupersededWrites"), WriterNanos());
+            (_commits, _superseded, _startWrites, _writerNanos) = (Read("Commits"), Read("SupersededWrites"), Read("SupersedableWrites"), WriterNanos());
         }
 
         /// <summary>The store's writer thread's CPU time over the round, in microseconds (0 without one).</summary>
@@ -461,6 +469,9 @@ internal static class DispatchBench
         public long Commits => Read("Commits") - _commits;
 
         public long Superseded => Read("SupersededWrites") - _superseded;
+
+        /// <summary>Attempts' starts written (an attempt that lasted; older builds wrote every start).</summary>
+        public long StartWrites => Read("SupersedableWrites") - _startWrites;
 
         private long Read(string name) =>
             _store?.GetType().GetProperty(name, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic)?.GetValue(_store) is long value ? value : 0;

@@ -30,6 +30,8 @@ internal abstract class DelegatingEmulatorStore(IEmulatorStore? inner = null) : 
 
     public virtual void SaveTask(StoredTask task) => Inner.SaveTask(task);
 
+    public virtual bool Persists => Inner.Persists;
+
     public virtual SupersedableWrite? SaveTaskSupersedable(StoredTask task)
     {
         SaveTask(task);

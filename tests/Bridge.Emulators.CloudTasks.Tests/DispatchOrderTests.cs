@@ -4,6 +4,7 @@ using Bridge.Emulators.CloudTasks.Internal;
 using Bridge.Testing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Task = System.Threading.Tasks.Task;
 using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
@@ -11,9 +12,10 @@ using TaskMessage = Bridge.CloudTasks.V2Beta3.Task;
 namespace Bridge.Emulators.CloudTasks.Tests;
 
 /// <summary>
-/// The order of an attempt with a durable store: the request leaves without waiting for its start's commit; a failed
-/// start commit means "sent, write again"; an outcome that cannot be written leaves the counts storage has; and a
-/// SIGKILL with attempts in flight only ever causes redeliveries, with the dispatch count on disk never going down.
+/// The order of an attempt with a durable store: the request leaves without waiting for any commit (its start is
+/// written only if the attempt lasts, see <see cref="DeferredStartWriteTests"/>); a failed commit of a start written
+/// late means "sent, write again"; an outcome that cannot be written leaves the counts storage has; and a SIGKILL with
+/// attempts in flight only ever causes redeliveries, with the dispatch count on disk never going down.
 /// </summary>
 public sealed class DispatchOrderTests : IAsyncLifetime
 {
@@ -29,7 +31,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     public Task DisposeAsync() => Teardown.AllAsync(_target, _folder);
 
     [Fact]
-    public async Task The_request_leaves_while_its_start_is_still_being_committed()
+    public async Task The_request_leaves_without_waiting_for_any_commit()
     {
         using var hold = new WriterHold();
         var store = _folder.OpenStore();
@@ -38,13 +40,14 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         {
             CreateQueueAndTask(state);
 
-            // From here the next commit (the attempt's start) is held on the writer until released.
+            // From here the next commit is held on the writer until released: the sweep's of the loop's first pass, or
+            // the outcome's (a short attempt's start is never written).
             hold.HoldNextCommitOf(store);
             await using (var dispatcher = await StartDispatcherAsync(state))
             {
-                // Sent although the start's commit cannot complete before the release (the old order waited for it).
+                // Sent although no commit can complete before the release (an older order waited for the start's).
                 Assert.Single(await _target.WaitForRequestsAsync(1, Bound));
-                Assert.True(hold.Entered.Wait(Bound), "the start's commit reaches the writer");
+                Assert.True(hold.Entered.Wait(Bound), "a commit reaches the writer");
                 hold.Release();
                 await state.WaitUntilAsync(() => state.IsInFlight(TaskName) || HasTask(state) ? null : "gone", "the outcome to be recorded");
             }
@@ -63,7 +66,8 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     [Fact]
     public async Task A_start_whose_commit_fails_is_still_sent_once_and_storage_catches_up_with_memory()
     {
-        _target.Respond = (_, _) => new TargetResponse(503);
+        using var answer = new ManualResetEventSlim();
+        HoldRequestsUntil(answer, 503);
         var failNext = 0;
         using var failed = new ManualResetEventSlim();
         var store = new SqliteStore(_folder.Path)
@@ -77,31 +81,43 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 }
             },
         };
+        var log = new EventIdLog();
         var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
-            Volatile.Write(ref failNext, 1); // the next commit is the attempt's start
-            await using var dispatcher = await StartDispatcherAsync(state);
-            await _target.WaitForRequestsAsync(1, Bound);
-            var settled = await state.WaitForAttemptAsync(TaskName, 1);
-            // The start's commit may fail after the attempt settled in memory: the request no longer waits for it.
-            Assert.True(failed.Wait(Bound), "the start's commit failed");
-            Assert.Equal(1, settled.ResponseCount);
+            await using (var dispatcher = await StartDispatcherAsync(state, log))
+            {
+                try
+                {
+                    await WriteTheStartOfTheAttemptUnderWayAsync(store, () => Volatile.Write(ref failNext, 1)); // the next commit is the start's
+                    Assert.True(failed.Wait(Bound), "the start's commit failed");
+                }
+                finally
+                {
+                    answer.Set();
+                }
+
+                Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
+            }
         }
         finally
         {
+            answer.Set();
             state.Dispose(); // after the dispatcher stopped: attempts under way and their writes finished
         }
 
+        Assert.Contains(StartNotDurable, log.EventIds); // the failed start was seen, and the task written again
         AssertSentOnceAndStoredAsMemoryHadIt();
     }
 
     [Fact]
     public async Task A_start_whose_commit_fails_after_the_attempt_settled_in_memory_still_leaves_storage_as_memory_has_it()
     {
-        _target.Respond = (_, _) => new TargetResponse(503);
+        using var answer = new ManualResetEventSlim();
+        HoldRequestsUntil(answer, 503);
         var armed = 0;
+        using var entered = new ManualResetEventSlim();
         using var settled = new ManualResetEventSlim();
         using var failed = new ManualResetEventSlim();
         var store = new SqliteStore(_folder.Path)
@@ -111,37 +127,53 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 if (Interlocked.Exchange(ref armed, 0) == 1)
                 {
                     // The start's commit is held until the attempt's outcome is in memory, then fails.
+                    entered.Set();
                     Assert.True(settled.Wait(Bound));
                     failed.Set();
                     throw new IOException("disk full");
                 }
             },
         };
+        var log = new EventIdLog();
         var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
-            Volatile.Write(ref armed, 1); // the next commit is the attempt's start
-            await using var dispatcher = await StartDispatcherAsync(state);
-            await _target.WaitForRequestsAsync(1, Bound);
-            Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
-            settled.Set();
-            Assert.True(failed.Wait(Bound), "the start's commit failed");
+            await using (var dispatcher = await StartDispatcherAsync(state, log))
+            {
+                try
+                {
+                    await WriteTheStartOfTheAttemptUnderWayAsync(store, () => Volatile.Write(ref armed, 1)); // the next commit is the start's
+                    Assert.True(entered.Wait(Bound), "the start's commit reaches the writer");
+                }
+                finally
+                {
+                    answer.Set();
+                }
+
+                Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
+                settled.Set();
+                Assert.True(failed.Wait(Bound), "the start's commit failed");
+            }
         }
         finally
         {
+            answer.Set();
             settled.Set(); // never leave the writer held: disposing the store waits for it
             state.Dispose();
         }
 
+        Assert.Contains(StartNotDurable, log.EventIds);
         AssertSentOnceAndStoredAsMemoryHadIt();
     }
 
     [Fact]
     public async Task A_start_whose_commit_fails_once_the_dispatcher_is_stopping_is_still_written_before_it_stops()
     {
-        _target.Respond = (_, _) => new TargetResponse(503);
+        using var answer = new ManualResetEventSlim();
+        HoldRequestsUntil(answer, 503);
         var armed = 0;
+        using var entered = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var store = new SqliteStore(_folder.Path)
         {
@@ -150,6 +182,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
                 if (Interlocked.Exchange(ref armed, 0) == 1)
                 {
                     // The start's commit is held until shutdown has begun, then fails.
+                    entered.Set();
                     Assert.True(release.Wait(Bound));
                     throw new IOException("disk full");
                 }
@@ -159,11 +192,19 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         try
         {
             CreateQueueAndTask(state);
-            Volatile.Write(ref armed, 1); // the next commit is the attempt's start
             var dispatcher = await StartDispatcherAsync(state);
             await using (dispatcher)
             {
-                await _target.WaitForRequestsAsync(1, Bound);
+                try
+                {
+                    await WriteTheStartOfTheAttemptUnderWayAsync(store, () => Volatile.Write(ref armed, 1)); // the next commit is the start's
+                    Assert.True(entered.Wait(Bound), "the start's commit reaches the writer");
+                }
+                finally
+                {
+                    answer.Set();
+                }
+
                 Assert.Equal(1, (await state.WaitForAttemptAsync(TaskName, 1)).ResponseCount);
                 var stopped = dispatcher.StopAsync(); // waits for the attempt, held on its start
                 await Eventually.HoldsAsync(() => Task.FromResult(dispatcher.Dispatcher.IsStopping), Bound, () => "the dispatcher to begin stopping");
@@ -173,6 +214,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         }
         finally
         {
+            answer.Set();
             release.Set(); // never leave the writer held: disposing the store waits for it
             state.Dispose();
         }
@@ -183,8 +225,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     [Fact]
     public async Task A_retry_outcome_that_comes_before_the_writer_takes_the_start_supersedes_it_and_storage_has_the_outcome()
     {
-        _target.Respond = (_, _) => new TargetResponse(503); // a retry: the outcome writes the task's whole row
-        var superseded = await DispatchWhileTheWriterIsHeldAsync();
+        var superseded = await DispatchWhileTheWriterIsHeldAsync(503); // a retry: the outcome writes the task's whole row
         Assert.Equal(1, superseded); // the start's row write was skipped: one write of the row for the attempt, not two
         AssertSentOnceAndStoredAsMemoryHadIt();
     }
@@ -192,7 +233,7 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     [Fact]
     public async Task A_success_that_comes_before_the_writer_takes_the_start_supersedes_it_and_storage_has_the_deletion()
     {
-        var superseded = await DispatchWhileTheWriterIsHeldAsync();
+        var superseded = await DispatchWhileTheWriterIsHeldAsync(200);
         Assert.Equal(1, superseded);
         Assert.Single(_target.Requests);
         using var reopened = _folder.Open();
@@ -201,37 +242,92 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Dispatches the task while the writer is held on an unrelated commit, so its start waits in the writer's queue
-    /// until the outcome is in memory (and queued behind it); then lets the writer go and stops. Returns the writes
-    /// the store skipped as superseded.
+    /// Dispatches the task, held at the target until it outlasted the start write delay; the start is written while
+    /// the writer is held on an unrelated commit, so it waits in the writer's queue until the outcome (the target's
+    /// <paramref name="status"/>) is in memory and queued behind it; then lets the writer go and stops. Returns the
+    /// writes the store skipped as superseded.
     /// </summary>
-    private async Task<long> DispatchWhileTheWriterIsHeldAsync()
+    private async Task<long> DispatchWhileTheWriterIsHeldAsync(int status)
     {
         using var hold = new WriterHold();
+        using var answer = new ManualResetEventSlim();
+        HoldRequestsUntil(answer, status);
         var store = _folder.OpenStore();
         var state = _folder.Open(store);
         try
         {
             CreateQueueAndTask(state);
-            hold.HoldNextCommitOf(store);
-            var other = Task.Run(() => state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = Location + "/queues/other" } }));
-            Assert.True(hold.Entered.Wait(Bound), "the unrelated commit reaches the writer");
             await using (var dispatcher = await StartDispatcherAsync(state))
             {
-                await _target.WaitForRequestsAsync(1, Bound);
+                Task? other = null;
+                try
+                {
+                    await WriteTheStartOfTheAttemptUnderWayAsync(store, () =>
+                    {
+                        hold.HoldNextCommitOf(store);
+                        other = Task.Run(() => state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = Location + "/queues/other" } }));
+                        Assert.True(hold.Entered.Wait(Bound), "the unrelated commit reaches the writer");
+                    });
+                    await Eventually.HoldsAsync(() => Task.FromResult(store.SupersedableWrites == 1), Bound, () => "the start to be queued behind the held commit");
+                }
+                finally
+                {
+                    answer.Set();
+                }
+
                 await state.WaitUntilAsync(() => state.IsInFlight(TaskName) ? null : "settled", "the outcome to be in memory (queued behind the start)");
                 Assert.Equal(0, store.SupersededWrites); // nothing skipped before the writer ran
                 hold.Release();
-                await other.WaitAsync(Bound);
+                await other!.WaitAsync(Bound);
             } // the dispatcher's stop waits for the outcome's commit
 
             return store.SupersededWrites;
         }
         finally
         {
+            answer.Set();
             hold.Release(); // never leave the writer held: disposing the store waits for it
             state.Dispose();
         }
+    }
+
+    /// <summary>The target holds every request until <paramref name="answer"/> is set, then answers <paramref name="status"/>.</summary>
+    private void HoldRequestsUntil(ManualResetEventSlim answer, int status) =>
+        _target.Respond = (_, _) =>
+        {
+            Assert.True(answer.Wait(Bound));
+            return new TargetResponse(status);
+        };
+
+    /// <summary>
+    /// Once the attempt's request is at the target (held there) and every write queued so far is committed, runs
+    /// <paramref name="beforeTheStart"/> (arming the store's next commit) and lets the attempt outlast the start write
+    /// delay on the fake clock: the dispatch loop, woken by its timer, writes the start.
+    /// </summary>
+    private async Task WriteTheStartOfTheAttemptUnderWayAsync(SqliteStore store, Action beforeTheStart)
+    {
+        await _target.WaitForRequestsAsync(1, Bound);
+        await store.WhenDurable().WaitAsync(Bound); // the loop's sweep, queued before the request left
+        beforeTheStart();
+        _folder.Clock.Advance(EmulatorState.DefaultStartWriteDelay);
+    }
+
+    /// <summary>The dispatcher's event for a start whose commit failed (LogStartNotDurable).</summary>
+    private const int StartNotDurable = 4;
+
+    /// <summary>The dispatcher's log, by event id only.</summary>
+    private sealed class EventIdLog : ILogger<Dispatcher>
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<int> _ids = new();
+
+        public IReadOnlyCollection<int> EventIds => _ids;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) => _ids.Enqueue(eventId.Id);
     }
 
     /// <summary>Holds the store's next commit on its writer until <see cref="Release"/>; <see cref="Entered"/> is set once it is held.</summary>
@@ -326,10 +422,10 @@ public sealed class DispatchOrderTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Queue A: every task answered 503 once, then its second attempt held at the target; an acknowledged write after
-    /// those starts makes dispatch count 2 durable. Queue B: first attempts held, their starts possibly not committed.
-    /// SIGKILL with all of them in flight. After a restart every task is delivered again and succeeds; no A task comes
-    /// back with a retry count below 2 (storage never went backward).
+    /// Queue A: every task answered 503 once, then its second attempt held at the target until its start (dispatch
+    /// count 2), written because the attempt lasted, is seen in the data folder. Queue B: first attempts held, their
+    /// starts possibly not written. SIGKILL with all of them in flight. After a restart every task is delivered again
+    /// and succeeds; no A task comes back with a retry count below 2 (storage never went backward).
     /// </summary>
     [Fact]
     public async Task Sigkill_with_attempts_in_flight_only_redelivers_and_the_dispatch_count_on_disk_never_goes_down()
@@ -350,12 +446,11 @@ public sealed class DispatchOrderTests : IAsyncLifetime
 
         var a = new QueueName("order", "l", "a");
         var b = new QueueName("order", "l", "b");
-        var marker = new QueueName("order", "l", "marker");
         using (var emulator = await EmulatorProcess.StartAsync("--data", _folder.Path))
         using (var client = emulator.CreateClient())
         {
             var retry = new RetryConfig { MaxAttempts = -1, MinBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)), MaxBackoff = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)) };
-            foreach (var queue in new[] { a, b, marker })
+            foreach (var queue in new[] { a, b })
             {
                 await client.CreateQueueAsync(queue.Location, new Queue { Name = queue.ToString(), RetryConfig = retry });
                 await client.PauseQueueAsync(queue);
@@ -370,8 +465,12 @@ public sealed class DispatchOrderTests : IAsyncLifetime
             await client.ResumeQueueAsync(a);
             await _target.WaitForRequestsAsync(2 * PerQueue, Bound); // each A task: its 503, then its second attempt held
 
-            // Acknowledged after every second attempt's start was queued: from here dispatch count 2 is on disk.
-            await client.CreateTaskAsync(marker, new TaskMessage { HttpRequest = new HttpRequest { Url = _target.Url("/marker").ToString() } });
+            // The second attempts last (held): after about a second each one's start is written. From the moment the
+            // data folder has dispatch count 2 for every A task, storage must never go below it.
+            await Eventually.HoldsAsync(
+                () => Task.FromResult(_folder.StoredDispatchCounts(a.ToString()).Values.Count(c => c >= 2) == PerQueue),
+                Bound,
+                () => $"every A task's second start on disk ({_folder.StoredDispatchCounts(a.ToString()).Values.Count(c => c >= 2)} of {PerQueue})");
 
             await client.ResumeQueueAsync(b);
             await _target.WaitForRequestsAsync(3 * PerQueue, Bound); // B's first attempts held, their starts maybe not committed
@@ -417,10 +516,10 @@ public sealed class DispatchOrderTests : IAsyncLifetime
         }
     }
 
-    private async Task<StartedDispatcher> StartDispatcherAsync(EmulatorState state)
+    private async Task<StartedDispatcher> StartDispatcherAsync(EmulatorState state, ILogger<Dispatcher>? logger = null)
     {
         var issuer = new OidcIssuer(OidcIssuer.CreateSigningKeyPem(), () => "http://localhost", _folder.Clock, TimeSpan.FromHours(1));
-        var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _folder.Clock, NullLogger<Dispatcher>.Instance);
+        var dispatcher = new Dispatcher(state, issuer, new EmulatorOptions(), _folder.Clock, logger ?? NullLogger<Dispatcher>.Instance);
         await dispatcher.StartAsync(CancellationToken.None);
         return new StartedDispatcher(dispatcher, issuer);
     }

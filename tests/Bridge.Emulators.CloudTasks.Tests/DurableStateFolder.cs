@@ -27,6 +27,27 @@ internal sealed class DurableStateFolder : IDisposable
 
     public SqliteStore OpenStore() => new(Path);
 
+    /// <summary>
+    /// The dispatch count of each task row of <paramref name="queue"/>, by task name, as the data folder has it now:
+    /// read past the store, while a store or an emulator process has the folder open (WAL: readers do not block it).
+    /// </summary>
+    public IReadOnlyDictionary<string, int> StoredDispatchCounts(string queue)
+    {
+        using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = System.IO.Path.Combine(Path, "cloudtasks-emulator.db"), Pooling = false }.ToString());
+        db.Open();
+        using var command = db.CreateCommand();
+        command.CommandText = "SELECT name, data FROM tasks WHERE queue = $q";
+        command.Parameters.AddWithValue("$q", queue);
+        using var reader = command.ExecuteReader();
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            counts[reader.GetString(0)] = Bridge.CloudTasks.V2Beta3.Task.Parser.ParseFrom((byte[])reader[1]).DispatchCount;
+        }
+
+        return counts;
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools(); // pooled connections keep the files open

@@ -17,21 +17,41 @@ public sealed class StoreTests : IDisposable
     private EmulatorState Open() => _folder.Open(new EmulatorOptions { QueueNameReuseDelay = TimeSpan.Zero });
 
     [Fact]
-    public void Dispatch_count_and_first_attempt_are_kept_from_the_moment_an_attempt_starts()
+    public void Dispatch_count_and_first_attempt_are_kept_once_an_attempt_has_lasted_the_start_write_delay()
     {
+        DateTimeOffset started;
         using (var before = Open())
         {
             before.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
             before.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/t", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+            started = _folder.Clock.GetUtcNow();
             Assert.Single(before.TakeDue(out _)); // the process dies during this attempt: no outcome is recorded
+            _folder.Clock.Advance(EmulatorState.DefaultStartWriteDelay);
+            Assert.Empty(before.TakeDue(out _)); // the loop's pass that writes the start of the attempt still under way
         }
 
         using var after = Open();
         var task = after.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/t" });
 
         Assert.Equal(1, task.DispatchCount);
-        Assert.Equal(_folder.Clock.GetUtcNow(), task.FirstAttempt.DispatchTime.ToDateTimeOffset());
+        Assert.Equal(started, task.FirstAttempt.DispatchTime.ToDateTimeOffset());
         Assert.Single(after.TakeDue(out _)); // and it is tried again
+    }
+
+    [Fact]
+    public void An_attempt_cut_off_before_its_start_was_written_is_tried_again_with_the_same_dispatch_count()
+    {
+        using (var before = Open())
+        {
+            before.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+            before.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = new TaskMessage { Name = QueueName + "/tasks/t", HttpRequest = new HttpRequest { Url = "http://127.0.0.1:9/x" } } });
+            Assert.Single(before.TakeDue(out _)); // the process dies within the start write delay: storage has the task as before
+        }
+
+        using var after = Open();
+        Assert.Equal(0, after.GetTask(new GetTaskRequest { Name = QueueName + "/tasks/t" }).DispatchCount);
+        var again = Assert.Single(after.TakeDue(out _)); // a redelivery, as at-least-once delivery allows
+        Assert.Equal(0, again.RetryCount);
     }
 
     [Fact]

@@ -152,23 +152,26 @@ internal sealed partial class Dispatcher : BackgroundService
 
     /// <summary>
     /// One attempt, in one state machine (it was three nested ones; the send's is pooled). The request leaves at once,
-    /// without waiting for its start's commit: Cloud Tasks delivers at least once, so a crash may cause a redelivery
-    /// but must never lose a task or an outcome, and storage must never go backward. With a durable store (one
-    /// writer, commits in the order the writes were queued under the state's lock):
+    /// without any write of its start: Cloud Tasks delivers at least once, so a crash may cause a redelivery but must
+    /// never lose a task or an outcome, and storage must never go backward. With a durable store (one writer, commits
+    /// in the order the writes were queued under the state's lock):
     /// <list type="number">
-    /// <item>TakeDue queues the started row (dispatch_count + 1, the attempt) and changes memory;</item>
+    /// <item>TakeDue changes memory (dispatch_count + 1, the attempt) and notes the start as unwritten;</item>
     /// <item>the request leaves;</item>
-    /// <item>the start commits (usually while the request is under way);</item>
+    /// <item>only if the attempt is still under way after EmulatorState.StartWriteDelay (about a second: most attempts
+    /// end within milliseconds and skip this), the dispatch loop queues the started row as memory has it, and it
+    /// commits;</item>
     /// <item>the response comes and CompleteAttempt queues the outcome (the row with the response and the retry's
-    /// schedule, or the deletion and its tombstone) behind the start;</item>
+    /// schedule, or the deletion and its tombstone), behind the start when that was written;</item>
     /// <item>the outcome commits.</item>
     /// </list>
-    /// SIGKILL between 1 and 3: storage has the task as before the attempt; after a restart it is dispatched again
-    /// with the same dispatch count (if the request had left, the target gets it twice). Between 3 and 5: storage has
-    /// the start; after a restart the task is dispatched again. After 5: the outcome stands. In no case is a task or an
-    /// acknowledged outcome lost, and the dispatch count on disk never goes down. A failed commit of the start (or of
-    /// the outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as
-    /// memory has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
+    /// SIGKILL before 3 has committed (or before 5, when 3 never came): storage has the task as before the attempt;
+    /// after a restart it is dispatched again with the same dispatch count (if the request had left, the target gets
+    /// it twice). Between 3 and 5: storage has the start; after a restart the task is dispatched again. After 5: the
+    /// outcome stands. In no case is a task or an acknowledged outcome lost, and the dispatch count on disk never goes
+    /// down: every write is of the row as memory has it, at or past the start. A failed commit of the start (or of the
+    /// outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as memory
+    /// has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
     /// </summary>
     private async Task RunAsync(DispatchWork work)
     {

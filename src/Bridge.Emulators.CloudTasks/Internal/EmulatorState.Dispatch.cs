@@ -10,8 +10,26 @@ internal sealed partial class EmulatorState
     /// <summary>When a task whose attempt could not be recorded is tried again.</summary>
     private static readonly TimeSpan RecoveryDelay = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long an attempt runs before its start is written (durable store). Most attempts end within milliseconds:
+    /// their start is never written, and the outcome is their one write (it was two: the start, then the outcome).
+    /// </summary>
+    internal static readonly TimeSpan DefaultStartWriteDelay = TimeSpan.FromSeconds(1);
+
     /// <summary>Wakes the dispatch loop (cheap and idempotent: called under the lock on every change).</summary>
     private Action? _dispatchWanted;
+
+    /// <summary>
+    /// Starts not written yet, oldest first: starts are made in time order with one delay, so this is also the order
+    /// they fall due (a FIFO, no timer per attempt). Ended ones at the front are dropped as attempts end.
+    /// </summary>
+    private readonly Queue<AttemptStart> _unwrittenStarts = new();
+
+    /// <summary>When the dispatch loop will next look at the unwritten starts (null: it planned no look, and a new start wakes it).</summary>
+    private DateTimeOffset? _startsLookPlanned;
+
+    /// <summary>Tests: the delay before an attempt's start is written (<see cref="DefaultStartWriteDelay"/>).</summary>
+    internal TimeSpan StartWriteDelay { get; set; } = DefaultStartWriteDelay;
 
     /// <summary>The dispatcher's wake-up, called when something may have become due (one dispatcher per state).</summary>
     public void OnDispatchWanted(Action wake)
@@ -55,6 +73,8 @@ internal sealed partial class EmulatorState
             UndoFailedChanges(); // an attempt's start must not be written while the store refuses writes after a failure
             var now = _time.GetUtcNow();
             SweepIfDue(now);
+            _startsLookPlanned = now; // this pass looks, and plans the next look below: a start made meanwhile needs no wake
+            WriteDueStarts(now);
 
             // Only queues that changed, or whose next eligible time has come, are looked at: not every queue.
             while (_wakes.TryPeek(out var woken, out var at) && at <= now)
@@ -79,9 +99,55 @@ internal sealed partial class EmulatorState
 
             _dirty.Clear();
             nextWake = _wakes.TryPeek(out _, out var first) ? Earliest(first, _nextSweep) : _nextSweep;
+            _startsLookPlanned = _unwrittenStarts.TryPeek(out var oldest) ? oldest.WriteAt : null;
+            nextWake = _startsLookPlanned is { } look ? Earliest(nextWake, look) : nextWake;
         }
 
         return work;
+    }
+
+    /// <summary>
+    /// Writes the starts of attempts still under way at their write time, as memory has the task (the started row),
+    /// under the lock like every other write, so it is ordered with them. An attempt that ended, a task deleted or
+    /// purged, a queue deleted or reset since: nothing is written back. A start the store refuses is treated as a
+    /// failed commit: the dispatcher writes the task again once the attempt ends.
+    /// </summary>
+    private void WriteDueStarts(DateTimeOffset now)
+    {
+        while (_unwrittenStarts.TryPeek(out var start) && (start.Ended || start.WriteAt <= now))
+        {
+            _unwrittenStarts.Dequeue();
+            if (start.Ended || !IsUnderWay(start))
+            {
+                continue;
+            }
+
+            try
+            {
+                start.Write = _store.SaveTaskSupersedable(start.Task);
+                start.Recorded = _store.WhenDurable();
+            }
+            catch (Exception ex)
+            {
+                start.Recorded = System.Threading.Tasks.Task.FromException(ex);
+            }
+        }
+    }
+
+    /// <summary>The attempt is still the one under way of a task still in its queue (neither deleted, purged, reset nor settled since).</summary>
+    private bool IsUnderWay(AttemptStart start) =>
+        _queues.TryGetValue(start.Queue.Queue.Name, out var queue) && ReferenceEquals(queue, start.Queue)
+        && queue.Tasks.TryGetValue(start.Task.Name, out var task) && ReferenceEquals(task, start.Task)
+        && task.InFlight && task.AttemptId == start.AttemptId;
+
+    /// <summary>The attempt ended: its start needs no write; ended starts at the front go now, so the FIFO holds about the attempts under way.</summary>
+    private void EndStart(AttemptStart start)
+    {
+        start.Ended = true;
+        while (_unwrittenStarts.TryPeek(out var oldest) && oldest.Ended)
+        {
+            _unwrittenStarts.Dequeue();
+        }
     }
 
     /// <summary>Hands out what is due in one queue and plans its next look; true when that look is earlier than any planned.</summary>
@@ -147,6 +213,11 @@ internal sealed partial class EmulatorState
         lock (_gate)
         {
             UndoFailedChanges(); // as before any change: the outcome's write would fail behind another call's failed commit
+            if (work.Start is { } start)
+            {
+                EndStart(start); // whatever comes of the outcome: the start is not written after it
+            }
+
             var queueName = work.Queue.Name;
             if (!_queues.TryGetValue(queueName, out var queue))
             {
@@ -183,11 +254,12 @@ internal sealed partial class EmulatorState
                 throw;
             }
 
-            // The outcome's write (the whole row, or its deletion) is queued behind the start's: if the writer has not
-            // taken the start yet, it is skipped, and one row write per attempt goes to disk instead of two. A SIGKILL
-            // before the outcome's commit then finds the task as before the attempt: a redelivery, as a SIGKILL before
-            // the start's commit always did; the dispatch count on disk still never goes down.
-            work.StartWrite?.TrySupersede();
+            // Most attempts end before their start is written: the outcome (the whole row, or its deletion) is their one
+            // write. A start that was written (the attempt lasted) is queued before the outcome: if the writer has not
+            // taken it yet, it is skipped. A SIGKILL before the outcome's commit then finds the task as before the
+            // attempt: a redelivery, as a SIGKILL before the start's write always did; the dispatch count on disk still
+            // never goes down.
+            work.Start?.Write?.TrySupersede();
 
             next = takeNext ? TakeNext(queue, now) : null;
             SignalCompletion(queue, now, taken: next is not null);
@@ -332,6 +404,20 @@ internal sealed partial class EmulatorState
         queue.Ready.Add((due, task.Sequence, task.Name));
     }
 
+    /// <summary>Notes the start as unwritten; wakes the dispatch loop only when it has no look at the starts planned.</summary>
+    private AttemptStart DeferStart(StoredQueue queue, StoredTask task, long attemptId, DateTimeOffset now)
+    {
+        var start = new AttemptStart(now + StartWriteDelay, queue, task, attemptId);
+        _unwrittenStarts.Enqueue(start);
+        if (_startsLookPlanned is null)
+        {
+            _startsLookPlanned = start.WriteAt; // the loop plans again on this wake; later starts fall due after this one
+            _dispatchWanted?.Invoke();
+        }
+
+        return start;
+    }
+
     private DispatchWork StartAttempt(StoredQueue queue, StoredTask task, DateTimeOffset now)
     {
         var eta = task.ScheduleTime;
@@ -344,11 +430,10 @@ internal sealed partial class EmulatorState
             started.FirstAttempt = started.LastAttempt; // one message in both fields, not a clone: nothing changes the snapshot after this, and it serializes as two copies
         }
 
-        // Queued for the writer before anything in memory changes, so a write that throws leaves the task as it was.
-        // The request does not wait for this commit (see Dispatcher.AttemptAsync for what a crash at each step does).
+        // Nothing is written now: with a durable store the started row is written only if the attempt is still under
+        // way after StartWriteDelay (WriteDueStarts; see Dispatcher.RunAsync for what a crash at each step does).
         var firstAttemptAt = task.FirstAttemptAt ?? now;
         var row = new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt };
-        var startWrite = _store.SaveTaskSupersedable(row);
 
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
@@ -356,8 +441,7 @@ internal sealed partial class EmulatorState
         // The stored queue is replaced on every change, never changed in place, so the work can share it.
         var work = new DispatchWork(attemptId, started, queue.Queue, retryCount, task.ExecutionCount, task.PreviousResponse, eta, now)
         {
-            Recorded = _store.WhenDurable(),
-            StartWrite = startWrite,
+            Start = _store.Persists ? DeferStart(queue, task, attemptId, now) : null,
         };
         task.TakeTaskFrom(row);
         task.FirstAttemptAt = firstAttemptAt;

@@ -54,6 +54,12 @@ internal interface IEmulatorStore : IDisposable
     void SaveTask(StoredTask task);
 
     /// <summary>
+    /// Whether writes outlive the process. False (in memory): the state skips what it does only for storage, such as
+    /// keeping attempts' starts to write them if the attempts last.
+    /// </summary>
+    bool Persists => true;
+
+    /// <summary>
     /// Saves the task as <see cref="SaveTask"/> does, with a write that a later write of its whole row (queued behind
     /// it) may supersede while the writer has not run it yet: an attempt's start whose outcome came first. Null: this
     /// store writes nothing to skip.
@@ -97,6 +103,8 @@ internal interface IEmulatorStore : IDisposable
 internal sealed class InMemoryStore : IEmulatorStore
 {
     private string? _key;
+
+    public bool Persists => false;
 
     public StoredState Load() => new([], [], new Dictionary<string, DateTimeOffset>(), new Dictionary<string, DateTimeOffset>(), new Dictionary<string, Policy>(), new Dictionary<string, CmekConfig>());
 

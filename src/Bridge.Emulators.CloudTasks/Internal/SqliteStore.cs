@@ -168,10 +168,15 @@ internal sealed class SqliteStore : IEmulatorStore
                 Interlocked.Increment(ref _supersededWrites);
             }
         });
+        Interlocked.Increment(ref _supersedableWrites);
         return write;
     }
 
     private long _supersededWrites;
+    private long _supersedableWrites;
+
+    /// <summary>Supersedable writes queued: attempt starts written because the attempt lasted (for tests and benches).</summary>
+    internal long SupersedableWrites => Interlocked.Read(ref _supersedableWrites);
 
     /// <summary>Writes skipped because a later write of their row came before the writer ran them (for tests and benches).</summary>
     internal long SupersededWrites => Interlocked.Read(ref _supersededWrites);
