@@ -192,7 +192,7 @@ internal sealed partial class EmulatorState
             next = takeNext ? TakeNext(queue, now) : null;
             SignalCompletion(queue, now, taken: next is not null);
 
-            return _store.WhenDurable();
+            return _store.WhenDurableLater(); // only the dispatcher's count waits for it: the store may gather it with others
         }
     }
 
@@ -356,7 +356,7 @@ internal sealed partial class EmulatorState
         // The stored queue is replaced on every change, never changed in place, so the work can share it.
         var work = new DispatchWork(attemptId, started, queue.Queue, retryCount, task.ExecutionCount, task.PreviousResponse, eta, now)
         {
-            Recorded = _store.WhenDurable(),
+            Recorded = _store.WhenDurableLater(), // nobody waits for it (the request leaves at once)
             StartWrite = startWrite,
         };
         task.TakeTaskFrom(row);
