@@ -24,16 +24,18 @@ public sealed class CommitGatheringTests : IDisposable
     public async Task An_urgent_wait_commits_the_gathered_writes_with_its_own_in_one_commit_without_waiting_for_the_window()
     {
         using var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
-        var before = store.Commits;
-        store.SaveQueue(new Queue { Name = QueueName });
+        using var held = await HeldWriter.HoldAsync(store);
         store.SaveTask(StoredTask(0));
         var gathered = store.WhenDurableLater(); // an attempt's outcome: nobody waits for it
+        held.Release();
+        await held.QueueSaved.WaitAsync(Bound);
+        var before = store.Commits;
 
         store.SaveTask(StoredTask(1));
         await store.WhenDurable().WaitAsync(Bound); // a create: its caller waits
 
         Assert.True(gathered.IsCompletedSuccessfully);
-        Assert.Equal(before + 1, store.Commits); // one commit for all of it, at once
+        Assert.Equal(before + 1, store.Commits); // one commit for both, at once
     }
 
     [Fact]
@@ -42,10 +44,13 @@ public sealed class CommitGatheringTests : IDisposable
         using (var store = _folder.OpenStore())
         {
             Assert.Equal(SqliteStore.DefaultGatherWindow, store.GatherWindow);
-            store.SaveQueue(new Queue { Name = QueueName });
+            using var held = await HeldWriter.HoldAsync(store);
             store.SaveTask(StoredTask(0));
+            var gathered = store.WhenDurableLater();
+            held.Release();
+            await held.QueueSaved.WaitAsync(Bound);
 
-            await store.WhenDurableLater().WaitAsync(Bound);
+            await gathered.WaitAsync(Bound);
         }
 
         using var reopened = _folder.OpenStore();
@@ -56,10 +61,12 @@ public sealed class CommitGatheringTests : IDisposable
     public async Task Enough_pending_writes_are_committed_without_waiting_for_the_window()
     {
         using var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
-        store.SaveQueue(new Queue { Name = QueueName });
-        await store.WhenDurable().WaitAsync(Bound); // nothing pending from here
+        using var held = await HeldWriter.HoldAsync(store);
         store.SaveTask(StoredTask(0));
         var first = store.WhenDurableLater();
+        held.Release();
+        await held.QueueSaved.WaitAsync(Bound);
+
         for (var i = 1; i < SqliteStore.GatherEnough; i++)
         {
             store.SaveTask(StoredTask(i));
@@ -72,9 +79,11 @@ public sealed class CommitGatheringTests : IDisposable
     public async Task Dispose_commits_the_gathered_writes_at_once()
     {
         var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
-        store.SaveQueue(new Queue { Name = QueueName });
+        using var held = await HeldWriter.HoldAsync(store);
         store.SaveTask(StoredTask(0));
         var gathered = store.WhenDurableLater();
+        held.Release();
+        await held.QueueSaved.WaitAsync(Bound);
 
         await Task.Run(store.Dispose).WaitAsync(Bound);
 
@@ -87,12 +96,15 @@ public sealed class CommitGatheringTests : IDisposable
     public async Task A_read_on_the_writer_does_not_wait_for_the_window()
     {
         using var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
-        store.SaveQueue(new Queue { Name = QueueName });
+        using var held = await HeldWriter.HoldAsync(store);
+        store.SaveTask(StoredTask(0));
         var gathered = store.WhenDurableLater();
+        held.Release();
+        await held.QueueSaved.WaitAsync(Bound);
 
         var loaded = await Task.Run(store.Load).WaitAsync(Bound); // queued behind the gathered write, which it commits
 
-        Assert.Equal(QueueName, Assert.Single(loaded.Queues).Name);
+        Assert.Equal($"{QueueName}/tasks/t0", Assert.Single(loaded.Tasks).Name);
         Assert.True(gathered.IsCompletedSuccessfully);
     }
 
@@ -100,6 +112,7 @@ public sealed class CommitGatheringTests : IDisposable
     public async Task A_failed_commit_fails_the_gathered_writes_and_the_urgent_ones_alike()
     {
         using var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
+        await store.WhenDurable().WaitAsync(Bound); // the writer's start is committed: nothing else is pending
         store.BeforeCommit = () => throw new IOException("disk full");
         store.SaveTask(StoredTask(0));
         var gathered = store.WhenDurableLater();
@@ -118,32 +131,19 @@ public sealed class CommitGatheringTests : IDisposable
     [Fact]
     public async Task A_create_queued_behind_gathered_writes_during_a_commit_does_not_wait_for_the_window()
     {
-        using var holding = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        var commits = 0;
         using var store = new SqliteStore(_folder.Path, EmulatorDurability.ProcessCrash, LongWindow);
-        store.BeforeCommit = () =>
-        {
-            if (Interlocked.Increment(ref commits) == 1)
-            {
-                holding.Set();
-                Assert.True(release.Wait(Bound));
-            }
-        };
-        store.SaveQueue(new Queue { Name = QueueName });
-        var queueSaved = store.WhenDurable();
-        Assert.True(holding.Wait(Bound));
-
+        using var held = await HeldWriter.HoldAsync(store);
+        var before = store.Commits;
         store.SaveTask(StoredTask(0));
         var outcome = store.WhenDurableLater();
         store.SaveTask(StoredTask(1));
         var created = store.WhenDurable();
-        release.Set();
+        held.Release();
 
-        await queueSaved.WaitAsync(Bound);
+        await held.QueueSaved.WaitAsync(Bound);
         await created.WaitAsync(Bound);
         Assert.True(outcome.IsCompletedSuccessfully);
-        Assert.Equal(2, Volatile.Read(ref commits));
+        Assert.Equal(before + 2, store.Commits); // the queue's, then both tasks in one
     }
 
     /// <summary>The state's part: an attempt's start and outcome ask the store for a later commit, a create for one at once.</summary>
@@ -164,6 +164,46 @@ public sealed class CommitGatheringTests : IDisposable
 
         Assert.True(store.Later > 0);
         Assert.Equal(urgentAfterCreate, store.Urgent); // nothing of the attempt hurried a commit
+    }
+
+    /// <summary>
+    /// The writer held inside the commit of a queue's write (a gate in BeforeCommit) until <see cref="Release"/>:
+    /// writes made meanwhile wait for the writer's next look, with whatever their callers asked.
+    /// </summary>
+    private sealed class HeldWriter : IDisposable
+    {
+        private readonly ManualResetEventSlim _holding = new();
+        private readonly ManualResetEventSlim _gate = new();
+
+        public Task QueueSaved { get; private set; } = Task.CompletedTask;
+
+        public static async Task<HeldWriter> HoldAsync(SqliteStore store)
+        {
+            await store.WhenDurable().WaitAsync(Bound); // the writer's start is committed: the next commit is the queue's
+            var held = new HeldWriter();
+            var entered = 0;
+            store.BeforeCommit = () =>
+            {
+                if (Interlocked.Exchange(ref entered, 1) == 0)
+                {
+                    held._holding.Set();
+                    Assert.True(held._gate.Wait(Bound));
+                }
+            };
+            store.SaveQueue(new Queue { Name = QueueName });
+            held.QueueSaved = store.WhenDurable();
+            Assert.True(held._holding.Wait(Bound));
+            return held;
+        }
+
+        public void Release() => _gate.Set();
+
+        public void Dispose()
+        {
+            _gate.Set(); // never leave the writer held (the tests release it and wait for its commit before this)
+            _holding.Dispose();
+            _gate.Dispose();
+        }
     }
 
     private static StoredTask StoredTask(int i) => new()
