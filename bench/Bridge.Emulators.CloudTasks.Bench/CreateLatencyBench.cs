@@ -16,15 +16,18 @@ namespace Bridge.Emulators.CloudTasks.Bench;
 internal static class CreateLatencyBench
 {
     private const int BodyBytes = 512;
+    private const string WriterThread = "cloudtasks-emul"; // SqliteStore's writer, "cloudtasks-emulator-store" as the kernel keeps it
     private static readonly LocationName Location = new("bench", "l");
 
     public static async System.Threading.Tasks.Task RunAsync(Uri otlp, int perRound, int inFlight, int rounds, Action<string> report)
     {
-        var folders = new List<string>();
+        var jitLogs = Path.Combine(Path.GetTempPath(), "bridge-bench-jit-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(jitLogs);
+        var folders = new List<string> { jitLogs };
         var sides = new List<(string Name, EmulatorChild Child)>();
         try
         {
-            sides.Add(("in memory", await EmulatorChild.StartAsync(otlp)));
+            sides.Add(("in memory", await StartAsync(otlp, null, Path.Combine(jitLogs, "0"))));
             var builds = (Environment.GetEnvironmentVariable("BENCH_CREATE_BUILDS") ?? string.Empty)
                 .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(b => b.Split('=', 2))
@@ -34,7 +37,7 @@ internal static class CreateLatencyBench
             {
                 var data = Path.Combine(Path.GetTempPath(), "bridge-bench-" + Guid.NewGuid().ToString("N"));
                 folders.Add(data);
-                sides.Add((name, await StartAsync(otlp, dll, "--data", data)));
+                sides.Add((name, await StartAsync(otlp, dll, Path.Combine(jitLogs, sides.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)), "--data", data)));
             }
 
             var queues = new List<QueueName>();
@@ -44,15 +47,14 @@ internal static class CreateLatencyBench
                 await side.Child.Client.CreateQueueAsync(Location, new Queue { Name = queue.ToString() });
                 await side.Child.Client.PauseQueueAsync(queue);
                 queues.Add(queue);
-                for (var i = 0; i < 4; i++)
-                {
-                    await CreateTasksAsync(side.Child.Client, queue, perRound, 16 << (i % 3), latencies: null); // warm-up past tiered compilation
-                }
             }
+
+            await WarmUpAsync(sides.Select(s => s.Child).ToList(), queues, perRound, inFlight, jitLogs, report);
 
             var rates = sides.Select(_ => new List<double>()).ToArray();
             var cpu = sides.Select(_ => new List<double>()).ToArray();
             var latencies = sides.Select(_ => new List<double>()).ToArray();
+            var writerBefore = sides.Select(s => s.Child.ThreadCpuTime(WriterThread)).ToArray();
             for (var round = 0; round < rounds; round++)
             {
                 for (var k = 0; k < sides.Count; k++)
@@ -62,6 +64,12 @@ internal static class CreateLatencyBench
                     rates[i].Add(await CreateTasksAsync(sides[i].Child.Client, queues[i], perRound, inFlight, latencies[i]));
                     cpu[i].Add((sides[i].Child.CpuTime() - cpuBefore).TotalMicroseconds / perRound);
                 }
+            }
+
+            foreach (var (side, i) in sides.Select((s, i) => (s, i)))
+            {
+                var writer = (side.Child.ThreadCpuTime(WriterThread) - writerBefore[i]).TotalMicroseconds / (perRound * rounds);
+                report($"  {side.Name}: CPU per create by round {string.Join(' ', cpu[i].Select(c => c.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))} µs; the store's writer thread {writer:F1} µs per create over all rounds");
             }
 
             var inMemory = Median(rates[0]);
@@ -87,11 +95,69 @@ internal static class CreateLatencyBench
         }
     }
 
-    /// <summary>EmulatorChild reads the build to run from BENCH_EMULATOR_DLL when it starts: set for this one start only.</summary>
-    private static async System.Threading.Tasks.Task<EmulatorChild> StartAsync(Uri otlp, string? dll, params string[] args)
+    /// <summary>
+    /// Warm-up rounds at the measured load, sides alternating, until compilation settles as in the dispatch bench:
+    /// two rounds in a row in which every emulator (counted from the lines of its JIT log: DOTNET_JitStdOutFile) and
+    /// this process (the clients) each compiled at most 2 methods, at least 3 rounds and at most 40. The old fixed
+    /// warm-up (4 rounds at 16, 32, 64, 16 in flight) left tier-ups inside the measured rounds, which rose up to 2x
+    /// from the first to the last; a tier-up is compiled in the background after 30 calls and 100 ms without new
+    /// tier-0 code, so a warm-up by rounds alone cannot know when it is over.
+    /// </summary>
+    private static async System.Threading.Tasks.Task WarmUpAsync(List<EmulatorChild> sides, List<QueueName> queues, int perRound, int inFlight, string jitLogs, Action<string> report)
+    {
+        var rounds = 0;
+        var quiet = 0;
+        var last = string.Empty;
+        do
+        {
+            var clientBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+            var before = Enumerable.Range(0, sides.Count).Select(i => CompiledMethods(jitLogs, i)).ToArray();
+            var figures = new string[sides.Count];
+            for (var k = 0; k < sides.Count; k++)
+            {
+                var i = (k + rounds) % sides.Count;
+                var cpuBefore = sides[i].CpuTime();
+                var rate = await CreateTasksAsync(sides[i].Client, queues[i], perRound, inFlight, latencies: null);
+                figures[i] = $"{rate:F0}/s {(sides[i].CpuTime() - cpuBefore).TotalMicroseconds / perRound:F0} µs";
+            }
+
+            var compiled = Enumerable.Range(0, sides.Count).Select(i => CompiledMethods(jitLogs, i) - before[i]).Append(System.Runtime.JitInfo.GetCompiledMethodCount() - clientBefore).ToArray();
+            quiet = compiled.All(c => c <= 2) ? quiet + 1 : 0;
+            rounds++;
+            last = $"{string.Join(", ", figures)}; methods compiled {string.Join(' ', compiled)} (emulators, then client)";
+        }
+        while (rounds < 40 && (rounds < 3 || quiet < 2));
+
+        report($"(warm-up: {rounds} rounds at {inFlight} in flight; the last: {last}{(quiet < 2 ? "; NOT SETTLED within 40 rounds" : string.Empty)})");
+    }
+
+    /// <summary>Methods the side's emulator has compiled so far: one line each in its JIT log.</summary>
+    private static long CompiledMethods(string jitLogs, int side)
+    {
+        var total = 0L;
+        foreach (var file in Directory.GetFiles(jitLogs, $"{side}.*.txt"))
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is not null)
+            {
+                total++;
+            }
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// EmulatorChild reads the build to run from BENCH_EMULATOR_DLL and where to log what its JIT compiles from
+    /// BENCH_CHILD_JIT_LOG when it starts: set for this one start only.
+    /// </summary>
+    private static async System.Threading.Tasks.Task<EmulatorChild> StartAsync(Uri otlp, string? dll, string jitLog, params string[] args)
     {
         var before = Environment.GetEnvironmentVariable("BENCH_EMULATOR_DLL");
+        var jitBefore = Environment.GetEnvironmentVariable("BENCH_CHILD_JIT_LOG");
         Environment.SetEnvironmentVariable("BENCH_EMULATOR_DLL", dll ?? before);
+        Environment.SetEnvironmentVariable("BENCH_CHILD_JIT_LOG", jitLog);
         try
         {
             return await EmulatorChild.StartAsync(otlp, args);
@@ -99,6 +165,7 @@ internal static class CreateLatencyBench
         finally
         {
             Environment.SetEnvironmentVariable("BENCH_EMULATOR_DLL", before);
+            Environment.SetEnvironmentVariable("BENCH_CHILD_JIT_LOG", jitBefore);
         }
     }
 

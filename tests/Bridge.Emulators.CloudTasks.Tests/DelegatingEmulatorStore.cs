@@ -7,7 +7,7 @@ namespace Bridge.Emulators.CloudTasks.Tests;
 /// <summary>
 /// A test store that passes every call to an inner store (in memory unless given): a subclass overrides only the calls
 /// it changes. The calls the interface derives from others by default (DeleteStoredTasks, PurgeTasks,
-/// SaveTaskSupersedable) go through this store's own DeleteTasks and SaveTask, as the interface's defaults do, so
+/// SaveTaskSupersedable, WhenDurableLater) go through this store's own DeleteTasks, SaveTask and WhenDurable, as the interface's defaults do, so
 /// overriding those catches every path. A member added to <see cref="IEmulatorStore"/> is one more line here.
 /// </summary>
 internal abstract class DelegatingEmulatorStore(IEmulatorStore? inner = null) : IEmulatorStore
@@ -17,6 +17,8 @@ internal abstract class DelegatingEmulatorStore(IEmulatorStore? inner = null) : 
     public virtual StoredState Load() => Inner.Load();
 
     public virtual System.Threading.Tasks.Task WhenDurable() => Inner.WhenDurable();
+
+    public virtual System.Threading.Tasks.Task WhenDurableLater() => WhenDurable();
 
     public virtual long FailedCommits => Inner.FailedCommits;
 

@@ -27,6 +27,7 @@ public sealed class GroupCommitTests : IDisposable
         var store = _folder.OpenStore();
         try
         {
+            await store.WhenDurable().WaitAsync(TimeSpan.FromSeconds(60)); // the writer's start is committed (not counted below)
             store.BeforeCommit = () =>
             {
                 switch (Interlocked.Increment(ref commits))

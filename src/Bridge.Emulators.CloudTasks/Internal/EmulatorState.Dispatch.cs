@@ -125,7 +125,7 @@ internal sealed partial class EmulatorState
             try
             {
                 start.Write = _store.SaveTaskSupersedable(start.Task);
-                start.Recorded = _store.WhenDurable();
+                start.Recorded = _store.WhenDurableLater(); // nobody waits for it: the request left long ago
             }
             catch (Exception ex)
             {
@@ -264,7 +264,7 @@ internal sealed partial class EmulatorState
             next = takeNext ? TakeNext(queue, now) : null;
             SignalCompletion(queue, now, taken: next is not null);
 
-            return _store.WhenDurable();
+            return _store.WhenDurableLater(); // only the dispatcher's count waits for it: the store may gather it with others
         }
     }
 

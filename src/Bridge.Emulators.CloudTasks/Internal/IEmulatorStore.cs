@@ -31,6 +31,13 @@ internal interface IEmulatorStore : IDisposable
     System.Threading.Tasks.Task WhenDurable() => System.Threading.Tasks.Task.CompletedTask;
 
     /// <summary>
+    /// As <see cref="WhenDurable"/>, for writes no caller waits for (a dispatched attempt's start and outcome): the
+    /// store may hold them back a short, bounded while to commit them with more (<see cref="SqliteStore"/> gathers for
+    /// about 2 ms); a later <see cref="WhenDurable"/> commits them at once.
+    /// </summary>
+    System.Threading.Tasks.Task WhenDurableLater() => WhenDurable();
+
+    /// <summary>
     /// Commits that failed so far. After a failure every later write fails too (its <see cref="WhenDurable"/>
     /// faults) until <see cref="ResumeAfterFailure"/>: memory still holds the failed changes until they are taken
     /// back, and a write made on top of one (a task in a queue whose creation failed) must not reach the disk.

@@ -14,11 +14,27 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// Writes are queued in the order the state makes them (under its lock) and committed by one writer thread, which
 /// puts everything queued meanwhile into one transaction (group commit): many calls share one fsync, and
 /// <see cref="WhenDurable"/> tells each caller when its own writes are on disk.
+/// <para>
+/// Writes that a caller waits for (a CreateTask, a queue change: <see cref="WhenDurable"/>) are committed at once.
+/// Writes that only background work waits for (a dispatched attempt's start and outcome:
+/// <see cref="WhenDurableLater"/>) may wait up to <see cref="GatherWindow"/>, or until <see cref="GatherEnough"/>
+/// writes are pending, so one commit carries many of them (each commit rewrites every page it touches: the tasks
+/// table's last pages, an index page per queue, deleted_names); anything urgent arriving meanwhile commits everything
+/// pending at once, and so does <see cref="Dispose"/>. The crash story is the one a SIGKILL before an outcome's commit
+/// always had: killed within the window, the outcome is not on disk and the task is delivered again after a restart;
+/// nothing acknowledged to a caller is ever in the window (a create is answered only after its commit).
+/// </para>
 /// </summary>
 internal sealed class SqliteStore : IEmulatorStore
 {
     /// <summary>Writes per transaction at most, so one huge batch does not delay everyone queued behind it.</summary>
     internal const int MaxBatch = 4096;
+
+    /// <summary>How long writes nobody waits for may gather before they are committed (a latency bound, real time).</summary>
+    internal static readonly TimeSpan DefaultGatherWindow = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Pending writes that are enough for a commit of their own, window or not.</summary>
+    internal const int GatherEnough = 256;
 
     private readonly SqliteConnection _db;
     private readonly FileStream _lock;
@@ -28,6 +44,8 @@ internal sealed class SqliteStore : IEmulatorStore
     private TaskCompletionSource _pendingCommit = NewCommit();
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
+    private bool _urgent; // a caller waits for what is pending: the writer commits it without gathering more
+    private readonly long _gatherTicks; // Stopwatch ticks
     private long _commits;
     private long _failedCommits;
     private Exception? _failure; // set after a failed commit, until the state has taken the failed changes back
@@ -44,6 +62,9 @@ internal sealed class SqliteStore : IEmulatorStore
     /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
     public long Commits => Interlocked.Read(ref _commits);
 
+    /// <summary>How long writes that only background work waits for may gather before their commit.</summary>
+    internal TimeSpan GatherWindow { get; }
+
     /// <summary>
     /// Tests: runs on the writer inside each transaction, just before it commits; a throw fails that commit as a
     /// full disk would (the transaction is rolled back).
@@ -51,7 +72,15 @@ internal sealed class SqliteStore : IEmulatorStore
     internal Action? BeforeCommit { get; set; }
 
     public SqliteStore(string directory, EmulatorDurability durability = EmulatorDurability.ProcessCrash)
+        : this(directory, durability, DefaultGatherWindow)
     {
+    }
+
+    /// <summary>Tests choose the gathering window (a long one shows that nothing urgent waits for it).</summary>
+    internal SqliteStore(string directory, EmulatorDurability durability, TimeSpan gatherWindow)
+    {
+        GatherWindow = gatherWindow;
+        _gatherTicks = (long)(gatherWindow.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         Directory.CreateDirectory(directory);
         _lock = LockFolder(directory);
         _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "cloudtasks-emulator.db"), Pooling = false }.ToString());
@@ -76,6 +105,7 @@ internal sealed class SqliteStore : IEmulatorStore
             CREATE TABLE IF NOT EXISTS purges (queue TEXT NOT NULL, through INTEGER NOT NULL, until INTEGER NOT NULL, PRIMARY KEY (queue, through));
             """);
         Enqueue(ResumePurges); // purges acknowledged before a restart whose rows are not all moved yet
+        _urgent = true; // committed as the writer starts, not after a window: what comes next is the callers'
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "cloudtasks-emulator-store" };
         _writer.Start();
     }
@@ -404,6 +434,7 @@ internal sealed class SqliteStore : IEmulatorStore
             if (!_stopping && _failure is null)
             {
                 _pending.Add(write); // the writer looks at _pending again once this transaction ends
+                _urgent = true; // the next slice of a long job goes at once, as before: a window per slice would add up
             }
         }
     }
@@ -411,7 +442,11 @@ internal sealed class SqliteStore : IEmulatorStore
     public void Clear() =>
         Enqueue(() => Execute("DELETE FROM queues; DELETE FROM tasks; DELETE FROM task_tombstones; DELETE FROM purged_names; DELETE FROM deleted_names; DELETE FROM queue_tombstones; DELETE FROM policies; DELETE FROM cmek; DELETE FROM purges;"));
 
-    public System.Threading.Tasks.Task WhenDurable()
+    public System.Threading.Tasks.Task WhenDurable() => CommitWaited(urgent: true);
+
+    public System.Threading.Tasks.Task WhenDurableLater() => CommitWaited(urgent: false);
+
+    private System.Threading.Tasks.Task CommitWaited(bool urgent)
     {
         lock (_queueGate)
         {
@@ -421,7 +456,18 @@ internal sealed class SqliteStore : IEmulatorStore
             }
 
             // Anything this caller queued is either still waiting (the next commit) or in the commit under way.
-            return _pending.Count > 0 ? _pendingCommit.Task : _committing;
+            if (_pending.Count == 0)
+            {
+                return _committing;
+            }
+
+            if (urgent && !_urgent)
+            {
+                _urgent = true;
+                Monitor.Pulse(_queueGate); // a writer gathering stops now and commits everything pending
+            }
+
+            return _pendingCommit.Task;
         }
     }
 
@@ -485,9 +531,9 @@ internal sealed class SqliteStore : IEmulatorStore
             }
 
             _pending.Add(write);
-            if (_pending.Count == 1)
+            if (_pending.Count == 1 || _pending.Count == GatherEnough)
             {
-                Monitor.Pulse(_queueGate);
+                Monitor.Pulse(_queueGate); // work for an idle writer, or enough for a gathering one
             }
         }
     }
@@ -519,17 +565,20 @@ internal sealed class SqliteStore : IEmulatorStore
                     return; // stopping, and everything is written
                 }
 
+                GatherWhileNobodyWaits();
+
                 if (_pending.Count <= MaxBatch)
                 {
                     batch = _pending;
                     _pending = [];
                     commit = _pendingCommit;
                     _pendingCommit = NewCommit();
+                    _urgent = false; // this commit takes everything an urgent caller waits for
                 }
                 else
                 {
                     // Only part goes now; callers wait for the commit of the rest (which includes theirs), so a
-                    // failure of this part must fail that commit too (see below).
+                    // failure of this part must fail that commit too (see below). An urgent caller still is.
                     batch = _pending[..MaxBatch];
                     _pending.RemoveRange(0, MaxBatch);
                     commit = NewCommit();
@@ -562,6 +611,31 @@ internal sealed class SqliteStore : IEmulatorStore
                 _purgesMoving.Clear(); // their queued slices were dropped with everything pending; the next sweep starts them again
                 _commitFailed?.Invoke();
             }
+        }
+    }
+
+    /// <summary>
+    /// Under <see cref="_queueGate"/>, with writes pending: while nobody waits for them (no <see cref="WhenDurable"/>
+    /// since the last commit, no stop) and they are few, lets more join them, up to <see cref="GatherWindow"/> from
+    /// now. Every wait is bounded by the window; an urgent caller, a stop or <see cref="GatherEnough"/> writes end it.
+    /// </summary>
+    private void GatherWhileNobodyWaits()
+    {
+        if (_urgent || _stopping || _pending.Count >= GatherEnough || _gatherTicks <= 0)
+        {
+            return;
+        }
+
+        var deadline = System.Diagnostics.Stopwatch.GetTimestamp() + _gatherTicks;
+        while (!_urgent && !_stopping && _pending.Count < GatherEnough)
+        {
+            var left = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+            if (left <= 0)
+            {
+                return;
+            }
+
+            Monitor.Wait(_queueGate, (int)Math.Ceiling(left * 1000.0 / System.Diagnostics.Stopwatch.Frequency)); // at least 1 ms: never a spin
         }
     }
 
@@ -599,6 +673,7 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             commit.TrySetException(ex);
             _pending = [];
+            _urgent = false;
             var failed = _pendingCommit;
             _pendingCommit = NewCommit();
             failed.TrySetException(ex);
