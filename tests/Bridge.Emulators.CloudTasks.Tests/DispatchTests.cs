@@ -169,6 +169,9 @@ public sealed class DispatchTests : EmulatorWithTargetTests
         Assert.Equal(1, task.ResponseCount);
         Assert.Equal((int)Google.Rpc.Code.NotFound, task.LastAttempt.ResponseStatus.Code);
         Assert.NotNull(task.FirstAttempt.DispatchTime);
+        Assert.Null(task.FirstAttempt.ScheduleTime); // "only dispatch_time will be set" (Task.first_attempt)
+        Assert.Null(task.FirstAttempt.ResponseTime);
+        Assert.Null(task.FirstAttempt.ResponseStatus);
         Assert.True(task.ScheduleTime.ToDateTimeOffset() > TimeProvider.System.GetUtcNow().AddSeconds(20), "next attempt scheduled after the backoff");
     }
 

@@ -324,7 +324,7 @@ internal sealed partial class EmulatorState
         var previousResponse = result.StatusCode ?? 504;
         if (AttemptRules.IsSuccess(result.StatusCode))
         {
-            RemoveTasks(queue, [task], now); // gone: nothing of the attempt needs writing into the task first
+            RemoveSettledTask(queue, task, now); // gone: nothing of the attempt needs writing into the task first
             return;
         }
 
@@ -341,16 +341,11 @@ internal sealed partial class EmulatorState
             attempt.ResponseStatus = new Google.Rpc.Status { Code = (int)Code.DeadlineExceeded, Message = "No response within the dispatch deadline." };
         }
 
-        if (settled.DispatchCount == 1)
-        {
-            settled.FirstAttempt = attempt.Clone();
-        }
-
         var retry = QueueRules.EffectiveRetry(settled.RetryConfig, queue.Queue.RetryConfig);
         var sinceFirst = now - (task.FirstAttemptAt ?? now);
         if (Backoff.IsExhausted(retry, settled.DispatchCount, sinceFirst))
         {
-            RemoveTasks(queue, [task], now);
+            RemoveSettledTask(queue, task, now);
             return;
         }
 
@@ -362,6 +357,21 @@ internal sealed partial class EmulatorState
         task.ExecutionCount = executionCount;
         task.PreviousResponse = previousResponse;
         queue.Ready.Add((due, task.Sequence, task.Name));
+    }
+
+    /// <summary>
+    /// A settled attempt's task taken out (a success, or retries exhausted), leaving its tombstone. Unlike
+    /// <see cref="RemoveTasks"/> no undo is made (a failed commit of this is caught up by the dispatcher writing the task
+    /// again: <see cref="RewriteTask"/>), and the ready set is not searched: an attempt's start took the task out of it,
+    /// and nothing puts a task in flight back (every Ready.Add is of a task not in flight).
+    /// </summary>
+    private void RemoveSettledTask(StoredQueue queue, StoredTask task, DateTimeOffset now)
+    {
+        var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
+        _store.DeleteStoredTasks([task], reservedUntil);
+        queue.Tasks.Remove(task.Name);
+        queue.Order.Remove(task);
+        _taskTombstones.Add(task.Name, reservedUntil);
     }
 
     /// <summary>
@@ -427,7 +437,8 @@ internal sealed partial class EmulatorState
         started.LastAttempt = new Attempt { ScheduleTime = started.ScheduleTime, DispatchTime = Timestamp.FromDateTimeOffset(now) };
         if (started.DispatchCount == 1)
         {
-            started.FirstAttempt = started.LastAttempt; // one message in both fields, not a clone: nothing changes the snapshot after this, and it serializes as two copies
+            // Only dispatch_time: "the other Attempt information is not retained by Cloud Tasks" (Task.first_attempt).
+            started.FirstAttempt = new Attempt { DispatchTime = Timestamp.FromDateTimeOffset(now) };
         }
 
         // Nothing is written now: with a durable store the started row is written only if the attempt is still under
