@@ -10,7 +10,9 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Trace;
 
 // dotnet run --project src/Bridge.Emulators.CloudTasks -- --port 8123 --http-port 8124 [--data <dir>] [--durability ProcessCrash|PowerLoss] [--issuer <url>] [--queues p/l/q,...]
-var builder = WebApplication.CreateSlimBuilder(args);
+// Settings files are read once, not watched: a reload watch on the content root watches every folder under it (inotify
+// on Linux), a --data folder there included, and then every commit's writes woke the watcher's thread.
+var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
 builder.Configuration.AddInMemoryCollection(FromEnvironment());
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {

@@ -17,7 +17,9 @@ using Microsoft.Extensions.Logging;
 
 // dotnet run --project src/Bridge.Emulators.ServiceBus -- --port 5672 --http-port 8125 --config Config.json [--sas-key KEY] [--listen 127.0.0.1] [--data <dir>]
 const int DefaultHttpPort = 8125; // next to the Cloud Tasks emulator's 8123 (gRPC) and 8124 (HTTP)
-var builder = WebApplication.CreateSlimBuilder(args);
+// Settings files are read once, not watched: a reload watch on the content root watches every folder under it (inotify
+// on Linux), a --data folder there included, and then every write of the store woke the watcher's thread.
+var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false", .. args]);
 builder.Configuration.AddInMemoryCollection(FromEnvironment());
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {

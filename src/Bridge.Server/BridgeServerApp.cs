@@ -19,9 +19,15 @@ public static class BridgeServerApp
 {
     public const string DemoServiceAccount = "bridge-demo@local-project.iam.gserviceaccount.com";
 
+    /// <summary>The host setting that turns off watching the settings files for changes.</summary>
+    internal const string ReadSettingsOnce = "--hostBuilder:reloadConfigOnChange=false";
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // Settings files are read once, not watched (a later argument can still turn it on): a reload watch on the content
+        // root watches every folder under it (inotify on Linux), an EmulatorData folder there included, and then every
+        // write of the embedded emulators' stores woke the watcher's thread.
+        var builder = WebApplication.CreateBuilder([ReadSettingsOnce, .. args]);
         configure?.Invoke(builder);
         var server = ReadServerOptions(builder.Configuration);
         var embedded = server.EmbeddedEmulator ?? !PointsAtCloudTasks(builder.Configuration);
