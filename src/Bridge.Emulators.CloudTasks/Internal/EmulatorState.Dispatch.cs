@@ -443,8 +443,6 @@ internal sealed partial class EmulatorState
 
         // Nothing is written now: with a durable store the started row is written only if the attempt is still under
         // way after StartWriteDelay (WriteDueStarts; see Dispatcher.RunAsync for what a crash at each step does).
-        var firstAttemptAt = task.FirstAttemptAt ?? now;
-        var row = new StoredTask { Task = started, QueueName = task.QueueName, Sequence = task.Sequence, ExecutionCount = task.ExecutionCount, PreviousResponse = task.PreviousResponse, FirstAttemptAt = firstAttemptAt };
 
         queue.Ready.Remove((eta, task.Sequence, task.Name));
         var attemptId = ++_attemptSequence;
@@ -454,8 +452,8 @@ internal sealed partial class EmulatorState
         {
             Start = _store.Persists ? DeferStart(queue, task, attemptId, now) : null,
         };
-        task.TakeTaskFrom(row);
-        task.FirstAttemptAt = firstAttemptAt;
+        task.Task = started; // memory only: storage gets the started row if the attempt lasts (WriteDueStarts)
+        task.FirstAttemptAt ??= now;
         task.InFlight = true;
         task.AttemptId = attemptId;
         queue.InFlightAttempts.Add(attemptId);
