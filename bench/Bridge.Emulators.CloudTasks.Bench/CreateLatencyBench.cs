@@ -55,6 +55,8 @@ internal static class CreateLatencyBench
             var cpu = sides.Select(_ => new List<double>()).ToArray();
             var latencies = sides.Select(_ => new List<double>()).ToArray();
             var writerBefore = sides.Select(s => s.Child.ThreadCpuTime(WriterThread)).ToArray();
+            var writerSwitchesBefore = sides.Select(s => s.Child.VoluntaryContextSwitches(WriterThread)).ToArray();
+            var switchesBefore = sides.Select(s => s.Child.VoluntaryContextSwitches(threadName: null)).ToArray();
             for (var round = 0; round < rounds; round++)
             {
                 for (var k = 0; k < sides.Count; k++)
@@ -69,7 +71,10 @@ internal static class CreateLatencyBench
             foreach (var (side, i) in sides.Select((s, i) => (s, i)))
             {
                 var writer = (side.Child.ThreadCpuTime(WriterThread) - writerBefore[i]).TotalMicroseconds / (perRound * rounds);
-                report($"  {side.Name}: CPU per create by round {string.Join(' ', cpu[i].Select(c => c.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))} µs; the store's writer thread {writer:F1} µs per create over all rounds");
+                var writerWakeUps = (side.Child.VoluntaryContextSwitches(WriterThread) - writerSwitchesBefore[i]) / (double)(perRound * rounds);
+                var wakeUps = (side.Child.VoluntaryContextSwitches(threadName: null) - switchesBefore[i]) / (double)(perRound * rounds);
+                report($"  {side.Name}: CPU per create by round {string.Join(' ', cpu[i].Select(c => c.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))} µs; the store's writer thread {writer:F1} µs "
+                    + $"and {writerWakeUps:F2} wake-ups (voluntary context switches) per create over all rounds; all threads {wakeUps:F2} wake-ups per create");
             }
 
             var inMemory = Median(rates[0]);

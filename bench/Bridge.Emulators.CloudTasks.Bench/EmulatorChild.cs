@@ -98,6 +98,39 @@ internal sealed partial class EmulatorChild : IDisposable
         return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
+    /// <summary>
+    /// Voluntary context switches (from /proc: each one a wait that blocked, so each one a wake-up) of the emulator's
+    /// threads named <paramref name="threadName"/>, or of all its threads when null.
+    /// </summary>
+    public long VoluntaryContextSwitches(string? threadName)
+    {
+        var switches = 0L;
+        foreach (var task in Directory.GetDirectories($"/proc/{_child.Id}/task"))
+        {
+            try
+            {
+                if (threadName is not null && File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n') != threadName)
+                {
+                    continue;
+                }
+
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        switches += long.Parse(line["voluntary_ctxt_switches:".Length..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // the thread ended meanwhile
+            }
+        }
+
+        return switches;
+    }
+
     /// <summary>Resident set size of the emulator process, from /proc (bytes).</summary>
     public long ResidentBytes()
     {

@@ -36,6 +36,13 @@ internal sealed class SqliteStore : IEmulatorStore
     /// <summary>Pending writes that are enough for a commit of their own, window or not.</summary>
     internal const int GatherEnough = 256;
 
+    /// <summary>
+    /// How long the idle writer waits before it looks for writes nobody asked to commit (a write is announced by
+    /// <see cref="WhenDurable"/> or <see cref="WhenDurableLater"/>, which wake the writer; queuing one does not): such a
+    /// write is committed within this bound. A backstop: every write the state makes is followed by one of them.
+    /// </summary>
+    internal static readonly TimeSpan DefaultUnannouncedBound = TimeSpan.FromSeconds(1);
+
     private readonly SqliteConnection _db;
     private readonly FileStream _lock;
     private readonly Thread _writer;
@@ -45,7 +52,10 @@ internal sealed class SqliteStore : IEmulatorStore
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
     private bool _urgent; // a caller waits for what is pending: the writer commits it without gathering more
+    private bool _requested; // someone waits for what is pending (urgent or not): the writer has been woken for it
+    private long _writerWakeUps;
     private readonly long _gatherTicks; // Stopwatch ticks
+    private readonly int _unannouncedMs;
     private long _commits;
     private long _failedCommits;
     private Exception? _failure; // set after a failed commit, until the state has taken the failed changes back
@@ -62,6 +72,9 @@ internal sealed class SqliteStore : IEmulatorStore
     /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
     public long Commits => Interlocked.Read(ref _commits);
 
+    /// <summary>Times the writer came back from waiting (woken or timed out), for tests and benches: wake-ups per commit.</summary>
+    internal long WriterWakeUps => Interlocked.Read(ref _writerWakeUps);
+
     /// <summary>How long writes that only background work waits for may gather before their commit.</summary>
     internal TimeSpan GatherWindow { get; }
 
@@ -76,10 +89,14 @@ internal sealed class SqliteStore : IEmulatorStore
     {
     }
 
-    /// <summary>Tests choose the gathering window (a long one shows that nothing urgent waits for it).</summary>
-    internal SqliteStore(string directory, EmulatorDurability durability, TimeSpan gatherWindow)
+    /// <summary>
+    /// Tests choose the gathering window (a long one shows that nothing urgent waits for it) and the bound for writes
+    /// nobody asks to commit (a long one shows which writes are asked for).
+    /// </summary>
+    internal SqliteStore(string directory, EmulatorDurability durability, TimeSpan gatherWindow, TimeSpan? unannouncedBound = null)
     {
         GatherWindow = gatherWindow;
+        _unannouncedMs = (int)Math.Min(int.MaxValue - 1, (unannouncedBound ?? DefaultUnannouncedBound).TotalMilliseconds);
         _gatherTicks = (long)(gatherWindow.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         Directory.CreateDirectory(directory);
         _lock = LockFolder(directory);
@@ -401,6 +418,7 @@ internal sealed class SqliteStore : IEmulatorStore
         Enqueue(() => Execute("DELETE FROM queue_tombstones WHERE until < $t", ("$t", ms)));
         Enqueue(() => DeleteTombstoneSlice(ms));
         Enqueue(ResumePurges); // slices dropped by a failed commit start again
+        RequestCommit(); // nobody waits for the sweep: committed within the gathering window
     }
 
     private void DeleteTombstoneSlice(long ms)
@@ -446,6 +464,19 @@ internal sealed class SqliteStore : IEmulatorStore
 
     public System.Threading.Tasks.Task WhenDurableLater() => CommitWaited(urgent: false);
 
+    /// <summary>Writes nobody waits for, to commit as <see cref="WhenDurableLater"/> would, without a task to observe.</summary>
+    private void RequestCommit()
+    {
+        lock (_queueGate)
+        {
+            if (_pending.Count > 0 && !_requested)
+            {
+                _requested = true;
+                Monitor.Pulse(_queueGate);
+            }
+        }
+    }
+
     private System.Threading.Tasks.Task CommitWaited(bool urgent)
     {
         lock (_queueGate)
@@ -461,10 +492,19 @@ internal sealed class SqliteStore : IEmulatorStore
                 return _committing;
             }
 
+            // One wake-up per commit: queuing a write does not wake the writer (its caller asks right after, and the
+            // writer would only start a gathering wait to be woken again); the first request does, and an urgent one
+            // ends a gathering wait. Later requests for the same commit find the writer already on its way.
             if (urgent && !_urgent)
             {
                 _urgent = true;
-                Monitor.Pulse(_queueGate); // a writer gathering stops now and commits everything pending
+                _requested = true;
+                Monitor.Pulse(_queueGate); // an idle writer commits at once; a gathering one stops and commits everything pending
+            }
+            else if (!_requested)
+            {
+                _requested = true;
+                Monitor.Pulse(_queueGate); // an idle writer starts gathering
             }
 
             return _pendingCommit.Task;
@@ -531,9 +571,9 @@ internal sealed class SqliteStore : IEmulatorStore
             }
 
             _pending.Add(write);
-            if (_pending.Count == 1 || _pending.Count == GatherEnough)
+            if (_pending.Count == GatherEnough)
             {
-                Monitor.Pulse(_queueGate); // work for an idle writer, or enough for a gathering one
+                Monitor.Pulse(_queueGate); // enough for a commit of their own, asked for or not
             }
         }
     }
@@ -555,9 +595,12 @@ internal sealed class SqliteStore : IEmulatorStore
             TaskCompletionSource commit;
             lock (_queueGate)
             {
-                while (_pending.Count == 0 && !_stopping)
+                var unannounced = false;
+                while (!_stopping && !(_pending.Count > 0 && (_requested || _urgent || _pending.Count >= GatherEnough || unannounced)))
                 {
-                    Monitor.Wait(_queueGate);
+                    // Timed even when nothing is pending: a write queued meanwhile that nobody asks for wakes nobody.
+                    unannounced = !Monitor.Wait(_queueGate, _unannouncedMs) && _pending.Count > 0;
+                    Interlocked.Increment(ref _writerWakeUps);
                 }
 
                 if (_pending.Count == 0)
@@ -565,7 +608,10 @@ internal sealed class SqliteStore : IEmulatorStore
                     return; // stopping, and everything is written
                 }
 
-                GatherWhileNobodyWaits();
+                if (!unannounced)
+                {
+                    GatherWhileNobodyWaits(); // unannounced writes waited long enough already
+                }
 
                 if (_pending.Count <= MaxBatch)
                 {
@@ -574,6 +620,7 @@ internal sealed class SqliteStore : IEmulatorStore
                     commit = _pendingCommit;
                     _pendingCommit = NewCommit();
                     _urgent = false; // this commit takes everything an urgent caller waits for
+                    _requested = false; // and everything anyone asked for: the next request wakes the writer again
                 }
                 else
                 {
@@ -636,6 +683,7 @@ internal sealed class SqliteStore : IEmulatorStore
             }
 
             Monitor.Wait(_queueGate, (int)Math.Ceiling(left * 1000.0 / System.Diagnostics.Stopwatch.Frequency)); // at least 1 ms: never a spin
+            Interlocked.Increment(ref _writerWakeUps);
         }
     }
 
@@ -674,6 +722,7 @@ internal sealed class SqliteStore : IEmulatorStore
             commit.TrySetException(ex);
             _pending = [];
             _urgent = false;
+            _requested = false;
             var failed = _pendingCommit;
             _pendingCommit = NewCommit();
             failed.TrySetException(ex);
