@@ -24,6 +24,12 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 /// always had: killed within the window, the outcome is not on disk and the task is delivered again after a restart;
 /// nothing acknowledged to a caller is ever in the window (a create is answered only after its commit).
 /// </para>
+/// <para>
+/// Queuing a write does not wake the writer; asking for its commit does, once per commit (the first
+/// <see cref="WhenDurable"/> or <see cref="WhenDurableLater"/> since the last commit; an urgent one also ends a
+/// gathering wait). Every write the state makes is followed by one of them; a write nobody asks for is committed
+/// within <see cref="DefaultUnannouncedBound"/> all the same.
+/// </para>
 /// </summary>
 internal sealed class SqliteStore : IEmulatorStore
 {
