@@ -45,7 +45,13 @@ internal sealed partial class Dispatcher : BackgroundService
     private const int MaxCachedTargets = 1024;
 
     public Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger)
-        : this(state, issuer, options, time, logger, new SocketsHttpHandler
+    {
+        _state = state;
+        _issuer = issuer;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _http = new HttpMessageInvoker(new SocketsHttpHandler
         {
             // Cloud Tasks treats a redirect as the attempt's response (an execution that failed), not something to follow.
             AllowAutoRedirect = false,
@@ -54,19 +60,7 @@ internal sealed partial class Dispatcher : BackgroundService
 
             // Targets get the task's own headers, as from the real service; no traceparent of the emulator's.
             ActivityHeadersPropagator = null,
-        })
-    {
-    }
-
-    /// <summary>Tests: sends through <paramref name="handler"/> (say, one that answers synchronously) instead of the network.</summary>
-    internal Dispatcher(EmulatorState state, OidcIssuer issuer, EmulatorOptions options, TimeProvider time, ILogger<Dispatcher> logger, HttpMessageHandler handler)
-    {
-        _state = state;
-        _issuer = issuer;
-        _options = options;
-        _time = time;
-        _logger = logger;
-        _http = new HttpMessageInvoker(handler, disposeHandler: true); // no timeout but each attempt's deadline; the response is read up to its headers only
+        }, disposeHandler: true); // no timeout but each attempt's deadline; the response is read up to its headers only
         _timer = time.CreateTimer(static self => ((Dispatcher)self!).Wake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         state.OnDispatchWanted(Wake);
     }
@@ -86,48 +80,11 @@ internal sealed partial class Dispatcher : BackgroundService
         }
     }
 
-    /// <summary>Dispatches one attempt now (RunTask), from the thread pool: the caller is not held while it is sent.</summary>
+    /// <summary>Dispatches one attempt now (RunTask).</summary>
     public void Start(DispatchWork work)
     {
         Interlocked.Increment(ref _running);
-        _ = RunAsync(work, inline: false);
-    }
-
-    /// <summary>
-    /// Attempts started on this thread's stack by a completion (<see cref="StartFromCompletion"/>) and not yet at their
-    /// first real wait: an attempt whose send completes synchronously could otherwise start the next inline, and that
-    /// one the next, without end.
-    /// </summary>
-    [ThreadStatic]
-    private static int t_inlineStarts;
-
-    /// <summary>
-    /// Starts what a completion handed out. A completion runs on a pool thread at the end of its own attempt, with
-    /// little left to do: the first attempt it hands out runs here up to its first real wait (the send), saving a
-    /// thread-pool hop per attempt. Further ones (rare: a freed slot lets one more go), and any handed out by an
-    /// attempt already started inline on this stack, go through the thread pool, so the stack never grows.
-    /// </summary>
-    private void StartFromCompletion(List<DispatchWork> next)
-    {
-        for (var i = 0; i < next.Count; i++)
-        {
-            if (i > 0 || t_inlineStarts > 0)
-            {
-                Start(next[i]);
-                continue;
-            }
-
-            Interlocked.Increment(ref _running);
-            t_inlineStarts++;
-            try
-            {
-                _ = RunAsync(next[i], inline: true);
-            }
-            finally
-            {
-                t_inlineStarts--;
-            }
-        }
+        _ = RunAsync(work);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -216,18 +173,14 @@ internal sealed partial class Dispatcher : BackgroundService
     /// outcome) leaves memory ahead of storage: the request was sent anyway, and the task is written again as memory
     /// has it until a commit holds (<see cref="RewriteUntilDurableAsync"/>).
     /// </summary>
-    private async Task RunAsync(DispatchWork work, bool inline)
+    private async Task RunAsync(DispatchWork work)
     {
         var finished = true; // false once the attempt is handed to its commit's continuation (FinishAfterCommit)
         try
         {
-            if (!inline)
-            {
-                // On the thread pool: building and sending the request must not hold up the loop handing out the next
-                // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
-                await Task.Yield();
-            }
-
+            // On the thread pool: building and sending the request must not hold up the loop handing out the next
+            // ones. (Task.Yield queues this method's own state machine: no closure and no Task.Run wrapper per attempt.)
+            await Task.Yield();
             DispatchResult result;
             try
             {
@@ -245,7 +198,10 @@ internal sealed partial class Dispatcher : BackgroundService
                 durable = _state.CompleteAttempt(work, result, takeNext: !_stopRequested, out var next);
                 if (next is not null)
                 {
-                    StartFromCompletion(next); // what the freed slot lets the queue send, without a pass of the loop
+                    foreach (var started in next)
+                    {
+                        Start(started); // what the freed slot lets the queue send, without a pass of the loop
+                    }
                 }
             }
             catch (Exception ex)
