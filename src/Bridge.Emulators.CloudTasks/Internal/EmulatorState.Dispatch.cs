@@ -452,7 +452,7 @@ internal sealed partial class EmulatorState
         {
             Start = _store.Persists ? DeferStart(queue, task, attemptId, now) : null,
         };
-        task.Task = started; // memory only: storage gets the started row if the attempt lasts (WriteDueStarts)
+        task.SetStarted(started); // memory only, not serialized: storage gets the started row if the attempt lasts (WriteDueStarts)
         task.FirstAttemptAt ??= now;
         task.InFlight = true;
         task.AttemptId = attemptId;
