@@ -123,6 +123,54 @@ public sealed class AttemptSnapshotTests : IDisposable
         Assert.NotSame(stored.Task, stored.Task); // every read is a copy of its own
     }
 
+    [Fact]
+    public void A_start_kept_in_memory_reads_as_the_started_task_is_serialized_when_needed_and_the_attempt_s_snapshot_never_changes()
+    {
+        var stored = new StoredTask { Task = NewTask(), QueueName = QueueName };
+        var started = stored.Task;
+        started.DispatchCount++;
+        started.LastAttempt = new Attempt { DispatchTime = Timestamp.FromDateTimeOffset(_clock.GetUtcNow()) };
+        stored.SetStarted(started);
+        var snapshot = started.ToByteArray();
+
+        // Reads are copies of the started task: changing one changes neither the stored task nor the snapshot.
+        var read = stored.Task;
+        Assert.Equal(started, read);
+        Assert.NotSame(started, read);
+        read.DispatchCount = 99;
+        read.HttpRequest.Headers["X-A"] = "changed";
+        Assert.Equal(1, stored.Task.DispatchCount);
+
+        // The serialized form (what a row write takes) is the started task's, without its name.
+        var withoutName = started.Clone();
+        withoutName.Name = string.Empty;
+        Assert.Equal(withoutName.ToByteArray(), stored.Serialized);
+        Assert.Equal(started, stored.Task);
+
+        // Serializing it left the snapshot as it was, name included (the dispatcher reads it without the lock).
+        Assert.Equal(TaskName, started.Name);
+        Assert.Equal(snapshot, started.ToByteArray());
+    }
+
+    [Fact]
+    public void An_attempt_s_start_is_what_a_write_of_the_task_in_flight_takes()
+    {
+        var store = new RecordingStore();
+        using var state = new EmulatorState(store, new EmulatorOptions(), _clock);
+        state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
+        state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = NewTask() });
+        var work = Assert.Single(state.TakeDue(out _));
+        store.Written.Clear();
+        _ = state.RewriteTask(QueueName, TaskName); // as after a failed commit: the task as memory has it
+        var written = store.Written;
+
+        var expected = work.Task.Clone();
+        expected.Name = string.Empty;
+        Assert.Equal(expected.ToByteArray(), Assert.Single(written)); // dispatch count 1 and the attempt: the start, not the task before it
+        Assert.Equal(1, work.Task.DispatchCount);
+        Assert.Equal(TaskName, work.Task.Name);
+    }
+
     [Theory]
     [InlineData(0L)]
     [InlineData(1L)] // 100 ns: below a microsecond, truncated
@@ -146,5 +194,13 @@ public sealed class AttemptSnapshotTests : IDisposable
     {
         Assert.Equal("1764417600.123456", Dispatcher.FormatEta(new DateTimeOffset(2025, 11, 29, 12, 0, 0, TimeSpan.Zero).AddTicks(1_234_567)));
         Assert.Equal("0.000000", Dispatcher.FormatEta(DateTimeOffset.UnixEpoch));
+    }
+
+    /// <summary>Keeps the serialized form of every task row written (in memory otherwise).</summary>
+    private sealed class RecordingStore : DelegatingEmulatorStore
+    {
+        public List<byte[]> Written { get; } = [];
+
+        public override void SaveTask(StoredTask task) => Written.Add(task.Serialized);
     }
 }

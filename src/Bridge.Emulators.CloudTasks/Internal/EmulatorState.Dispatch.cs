@@ -210,6 +210,10 @@ internal sealed partial class EmulatorState
     public System.Threading.Tasks.Task CompleteAttempt(DispatchWork work, DispatchResult result, bool takeNext, out List<DispatchWork>? next)
     {
         next = null;
+
+        // A success leaves a tombstone: its key (a hash of the name) is worked out before the lock, which the other
+        // completions and the dispatch loop wait for.
+        UInt128? tombstoneKey = AttemptRules.IsSuccess(result.StatusCode) ? TaskNameKey.Of(work.Task.Name) : null;
         lock (_gate)
         {
             UndoFailedChanges(); // as before any change: the outcome's write would fail behind another call's failed commit
@@ -243,7 +247,7 @@ internal sealed partial class EmulatorState
             var now = _time.GetUtcNow();
             try
             {
-                Settle(queue, task, result, now);
+                Settle(queue, task, result, now, tombstoneKey);
             }
             catch (Exception) when (queue.Tasks.ContainsKey(task.Name))
             {
@@ -318,13 +322,13 @@ internal sealed partial class EmulatorState
     /// Applies the outcome. Memory changes only after the write that can throw was queued: when it throws, the task
     /// keeps what storage has (its counts and schedule), and <see cref="RecoverAfterFailedSettle"/> puts it back.
     /// </summary>
-    private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now)
+    private void Settle(StoredQueue queue, StoredTask task, DispatchResult result, DateTimeOffset now, UInt128? tombstoneKey)
     {
         var executionCount = task.ExecutionCount + (AttemptRules.IsExecution(result.StatusCode) ? 1 : 0);
         var previousResponse = result.StatusCode ?? 504;
         if (AttemptRules.IsSuccess(result.StatusCode))
         {
-            RemoveSettledTask(queue, task, now); // gone: nothing of the attempt needs writing into the task first
+            RemoveSettledTask(queue, task, now, tombstoneKey); // gone: nothing of the attempt needs writing into the task first
             return;
         }
 
@@ -345,7 +349,7 @@ internal sealed partial class EmulatorState
         var sinceFirst = now - (task.FirstAttemptAt ?? now);
         if (Backoff.IsExhausted(retry, settled.DispatchCount, sinceFirst))
         {
-            RemoveSettledTask(queue, task, now);
+            RemoveSettledTask(queue, task, now, tombstoneKey: null);
             return;
         }
 
@@ -365,13 +369,13 @@ internal sealed partial class EmulatorState
     /// again: <see cref="RewriteTask"/>), and the ready set is not searched: an attempt's start took the task out of it,
     /// and nothing puts a task in flight back (every Ready.Add is of a task not in flight).
     /// </summary>
-    private void RemoveSettledTask(StoredQueue queue, StoredTask task, DateTimeOffset now)
+    private void RemoveSettledTask(StoredQueue queue, StoredTask task, DateTimeOffset now, UInt128? tombstoneKey)
     {
         var reservedUntil = now + queue.Queue.TombstoneTtl.ToTimeSpan();
         _store.DeleteStoredTasks([task], reservedUntil);
         queue.Tasks.Remove(task.Name);
         queue.Order.Remove(task);
-        _taskTombstones.Add(task.Name, reservedUntil);
+        _taskTombstones.Add(tombstoneKey ?? TaskNameKey.Of(task.Name), reservedUntil);
     }
 
     /// <summary>
@@ -452,7 +456,7 @@ internal sealed partial class EmulatorState
         {
             Start = _store.Persists ? DeferStart(queue, task, attemptId, now) : null,
         };
-        task.Task = started; // memory only: storage gets the started row if the attempt lasts (WriteDueStarts)
+        task.SetStarted(started); // memory only, not serialized: storage gets the started row if the attempt lasts (WriteDueStarts)
         task.FirstAttemptAt ??= now;
         task.InFlight = true;
         task.AttemptId = attemptId;

@@ -11,6 +11,14 @@ namespace Bridge.Emulators.CloudTasks.Internal;
 internal sealed class StoredTask
 {
     private byte[] _data = [];
+
+    /// <summary>
+    /// The started task of the attempt under way, when it is newer than <see cref="_data"/>: an attempt's start changes
+    /// the task in memory only, and most attempts succeed and take the task out, so the started task is serialized
+    /// only when something needs the serialized form (a write of the row). It is the attempt's snapshot too
+    /// (<see cref="DispatchWork.Task"/>, read without the lock): never changed, only copied.
+    /// </summary>
+    private Task? _started;
     private long _scheduleTicks;
     private long _createTicks;
     private long _firstAttemptTicks; // 0: no attempt yet
@@ -24,6 +32,11 @@ internal sealed class StoredTask
     {
         get
         {
+            if (_started is { } started)
+            {
+                return started.Clone(); // the name included
+            }
+
             var task = Task.Parser.ParseFrom(_data.AsSpan()); // from a span: no CodedInputStream (and its buffer state) per read
             task.Name = Name;
             return task;
@@ -31,6 +44,7 @@ internal sealed class StoredTask
 
         set
         {
+            _started = null;
             var name = value.Name;
             value.Name = string.Empty; // serialized without it, and given back at once: the task is the caller's own copy
             try
@@ -54,16 +68,41 @@ internal sealed class StoredTask
         }
     }
 
+    /// <summary>
+    /// Records an attempt's start (the task parsed from this one, with its dispatch count and attempt changed), in memory
+    /// only: kept as it is, not serialized (see <see cref="_started"/>). The schedule and create times are unchanged by
+    /// a start. <paramref name="started"/> becomes the attempt's snapshot: nobody changes it after this.
+    /// </summary>
+    public void SetStarted(Task started)
+    {
+        System.Diagnostics.Debug.Assert(string.Equals(started.Name, Name, StringComparison.Ordinal), "a start is of this task");
+        _started = started;
+    }
+
     /// <summary>Takes the task of <paramref name="other"/> (same name), sharing its serialized form: no second serialization.</summary>
     public void TakeTaskFrom(StoredTask other)
     {
-        _data = other._data;
+        _started = null;
+        _data = other.Serialized;
         _scheduleTicks = other._scheduleTicks;
         _createTicks = other._createTicks;
     }
 
     /// <summary>The serialized task without its name; replaced, never changed in place, so a reference to it is a snapshot.</summary>
-    public byte[] Serialized => _data;
+    public byte[] Serialized
+    {
+        get
+        {
+            if (_started is { } started)
+            {
+                // Serialized now (the rare case: an attempt that lasts, a write of a task in flight), from a copy: the
+                // started task is the attempt's snapshot, which the dispatcher reads without the lock.
+                Task = started.Clone();
+            }
+
+            return _data;
+        }
+    }
 
     public string Name { get; private set; } = string.Empty;
 

@@ -13,9 +13,11 @@ internal sealed class TaskTombstones
     public int Count => _until.Count;
 
     /// <summary>Reserves the name until <paramref name="until"/>, or later if it already was (a shared key never shortens a reservation).</summary>
-    public void Add(string taskName, DateTimeOffset until)
+    public void Add(string taskName, DateTimeOffset until) => Add(TaskNameKey.Of(taskName), until);
+
+    /// <summary>As above, by the name's key (<see cref="TaskNameKey.Of"/>), which a caller can work out before taking the state's lock.</summary>
+    public void Add(UInt128 key, DateTimeOffset until)
     {
-        var key = TaskNameKey.Of(taskName);
         var ticks = until.UtcTicks;
         if (_until.TryGetValue(key, out var current) && current >= ticks)
         {
@@ -38,7 +40,7 @@ internal sealed class TaskTombstones
         return false;
     }
 
-    /// <summary>Undo of <see cref="Add"/>: drops the reservation if it still ends at <paramref name="until"/> (nothing reserved it again since).</summary>
+    /// <summary>Undo of <see cref="Add(string, DateTimeOffset)"/>: drops the reservation if it still ends at <paramref name="until"/> (nothing reserved it again since).</summary>
     public void Remove(string taskName, DateTimeOffset until)
     {
         var key = TaskNameKey.Of(taskName);
