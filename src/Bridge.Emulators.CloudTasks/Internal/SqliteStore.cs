@@ -54,10 +54,10 @@ internal sealed class SqliteStore : IEmulatorStore
     private SqliteCommand? _begin;
     private SqliteCommand? _commit;
     private SqliteCommand? _rollback;
-    private SqliteCommand? _upsertTask;
-    private SqliteCommand? _deleteTask;
-    private SqliteCommand? _deleteTaskByName;
-    private SqliteCommand? _upsertTombstone;
+    private RawStatement? _upsertTask;
+    private RawStatement? _deleteTask;
+    private RawStatement? _deleteTaskByName;
+    private RawStatement? _upsertTombstone;
 
     /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -239,13 +239,12 @@ internal sealed class SqliteStore : IEmulatorStore
         var rows = names.Select(n => (Name: n, Queue: QueueOf(n))).ToList();
         Enqueue(() =>
         {
-            _deleteTaskByName ??= Prepare("DELETE FROM tasks WHERE queue = $q AND name = $n", "$q", "$n");
-            _deleteTaskByName.Transaction = _tx;
+            _deleteTaskByName ??= new RawStatement(_db.Handle!, "DELETE FROM tasks WHERE queue = ?1 AND name = ?2");
             foreach (var (name, queue) in rows)
             {
-                _deleteTaskByName.Parameters[0].Value = queue;
-                _deleteTaskByName.Parameters[1].Value = name;
-                _deleteTaskByName.ExecuteNonQuery();
+                _deleteTaskByName.Bind(1, queue);
+                _deleteTaskByName.Bind(2, name);
+                _deleteTaskByName.Execute();
                 AddTombstone(name, until);
             }
         });
@@ -264,30 +263,27 @@ internal sealed class SqliteStore : IEmulatorStore
         var rows = tasks.Count == 1 ? [(tasks.First().Name, tasks.First().Sequence)] : tasks.Select(t => (t.Name, t.Sequence)).ToArray(); // both fixed for a task's life
         Enqueue(() =>
         {
-            _deleteTask ??= Prepare("DELETE FROM tasks WHERE seq = $s", "$s");
-            _deleteTask.Transaction = _tx;
-            _appendDeletedName ??= Prepare("INSERT INTO deleted_names(name, until) VALUES ($n, $u)", "$n", "$u");
-            _appendDeletedName.Transaction = _tx;
+            _deleteTask ??= new RawStatement(_db.Handle!, "DELETE FROM tasks WHERE seq = ?1");
+            _appendDeletedName ??= new RawStatement(_db.Handle!, "INSERT INTO deleted_names(name, until) VALUES (?1, ?2)");
             foreach (var (name, sequence) in rows)
             {
-                _deleteTask.Parameters[0].Value = sequence;
-                _deleteTask.ExecuteNonQuery();
-                _appendDeletedName.Parameters[0].Value = name;
-                _appendDeletedName.Parameters[1].Value = until;
-                _appendDeletedName.ExecuteNonQuery();
+                _deleteTask.Bind(1, sequence);
+                _deleteTask.Execute();
+                _appendDeletedName.Bind(1, name);
+                _appendDeletedName.Bind(2, until);
+                _appendDeletedName.Execute();
             }
         });
     }
 
-    private SqliteCommand? _appendDeletedName;
+    private RawStatement? _appendDeletedName;
 
     private void AddTombstone(string name, long until)
     {
-        _upsertTombstone ??= Prepare("INSERT OR REPLACE INTO task_tombstones(name, until) VALUES ($n, $u)", "$n", "$u");
-        _upsertTombstone.Transaction = _tx;
-        _upsertTombstone.Parameters[0].Value = name;
-        _upsertTombstone.Parameters[1].Value = until;
-        _upsertTombstone.ExecuteNonQuery();
+        _upsertTombstone ??= new RawStatement(_db.Handle!, "INSERT OR REPLACE INTO task_tombstones(name, until) VALUES (?1, ?2)");
+        _upsertTombstone.Bind(1, name);
+        _upsertTombstone.Bind(2, until);
+        _upsertTombstone.Execute();
     }
 
     private static string QueueOf(string taskName)
@@ -742,25 +738,17 @@ internal sealed class SqliteStore : IEmulatorStore
 
     private void UpsertTask(TaskRow row)
     {
-        _upsertTask ??= Prepare(
-            "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES ($n, $q, $s, $e, $p, $f, $d)", // seq is the key
-            "$n",
-            "$q",
-            "$s",
-            "$e",
-            "$p",
-            "$f",
-            "$d");
-        _upsertTask.Transaction = _tx;
-        var p = _upsertTask.Parameters;
-        p[0].Value = row.Name;
-        p[1].Value = row.Queue;
-        p[2].Value = row.Sequence;
-        p[3].Value = row.Executions;
-        p[4].Value = row.PreviousResponse;
-        p[5].Value = (object?)row.FirstAttemptAt ?? DBNull.Value;
-        p[6].Value = row.Data;
-        _upsertTask.ExecuteNonQuery();
+        _upsertTask ??= new RawStatement(
+            _db.Handle!,
+            "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"); // seq is the key
+        _upsertTask.Bind(1, row.Name);
+        _upsertTask.Bind(2, row.Queue);
+        _upsertTask.Bind(3, row.Sequence);
+        _upsertTask.Bind(4, row.Executions);
+        _upsertTask.Bind(5, row.PreviousResponse);
+        _upsertTask.Bind(6, row.FirstAttemptAt);
+        _upsertTask.Bind(7, row.Data);
+        _upsertTask.Execute();
     }
 
     private SqliteCommand Prepare(string sql, params string[] parameters)
