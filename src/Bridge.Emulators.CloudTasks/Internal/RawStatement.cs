@@ -29,9 +29,6 @@ internal sealed class RawStatement : IDisposable
         }
     }
 
-    /// <summary>The statement's parameters, numbered from 1 (as in ?1 or the order of $names).</summary>
-    public int ParameterCount => raw.sqlite3_bind_parameter_count(_statement);
-
     public void Bind(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index, value));
 
     public void Bind(int index, long? value) =>
