@@ -53,7 +53,7 @@ internal sealed class SqliteStore : IEmulatorStore
     private readonly FileStream _lock;
     private readonly Thread _writer;
     private readonly object _queueGate = new(); // a monitor: the writer waits on it for work
-    private List<Action> _pending = [];
+    private List<PendingWrite> _pending = [];
     private TaskCompletionSource _pendingCommit = NewCommit();
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
@@ -70,10 +70,9 @@ internal sealed class SqliteStore : IEmulatorStore
     private SqliteCommand? _begin;
     private SqliteCommand? _commit;
     private SqliteCommand? _rollback;
-    private SqliteCommand? _upsertTask;
-    private SqliteCommand? _deleteTask;
-    private SqliteCommand? _deleteTaskByName;
-    private SqliteCommand? _upsertTombstone;
+    private RawStatement? _upsertTask;
+    private RawStatement? _deleteTaskByName;
+    private RawStatement? _upsertTombstone;
 
     /// <summary>Transactions committed so far (each one fsync): many writes share one.</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -200,27 +199,12 @@ internal sealed class SqliteStore : IEmulatorStore
         });
     }
 
-    public void SaveTask(StoredTask task)
-    {
-        var row = Snapshot(task);
-        Enqueue(() => UpsertTask(row));
-    }
+    public void SaveTask(StoredTask task) => Enqueue(new PendingWrite(WriteKind.Upsert, Payload: Snapshot(task)));
 
     public SupersedableWrite? SaveTaskSupersedable(StoredTask task)
     {
-        var row = Snapshot(task);
         var write = new SupersedableWrite();
-        Enqueue(() =>
-        {
-            if (write.TryRun())
-            {
-                UpsertTask(row);
-            }
-            else
-            {
-                Interlocked.Increment(ref _supersededWrites);
-            }
-        });
+        Enqueue(new PendingWrite(WriteKind.UpsertSupersedable, Payload: new SupersedableRow(Snapshot(task), write)));
         Interlocked.Increment(ref _supersedableWrites);
         return write;
     }
@@ -237,14 +221,14 @@ internal sealed class SqliteStore : IEmulatorStore
     /// <summary>One queued write for them all (a batch): one entry of the group commit, not one per task.</summary>
     public void SaveTasks(IReadOnlyCollection<StoredTask> tasks)
     {
-        var rows = tasks.Select(Snapshot).ToList();
-        Enqueue(() =>
+        var rows = new TaskRow[tasks.Count];
+        var i = 0;
+        foreach (var task in tasks)
         {
-            foreach (var row in rows)
-            {
-                UpsertTask(row);
-            }
-        });
+            rows[i++] = Snapshot(task);
+        }
+
+        Enqueue(new PendingWrite(WriteKind.UpsertMany, Payload: rows));
     }
 
     /// <summary>A snapshot taken now: the task object changes after this returns, the row must not.</summary>
@@ -262,13 +246,12 @@ internal sealed class SqliteStore : IEmulatorStore
         var rows = names.Select(n => (Name: n, Queue: QueueOf(n))).ToList();
         Enqueue(() =>
         {
-            _deleteTaskByName ??= Prepare("DELETE FROM tasks WHERE queue = $q AND name = $n", "$q", "$n");
-            _deleteTaskByName.Transaction = _tx;
+            _deleteTaskByName ??= new RawStatement(_db.Handle!, "DELETE FROM tasks WHERE queue = ?1 AND name = ?2");
             foreach (var (name, queue) in rows)
             {
-                _deleteTaskByName.Parameters[0].Value = queue;
-                _deleteTaskByName.Parameters[1].Value = name;
-                _deleteTaskByName.ExecuteNonQuery();
+                _deleteTaskByName.Bind(1, queue);
+                _deleteTaskByName.Bind(2, name);
+                _deleteTaskByName.Execute();
                 AddTombstone(name, until);
             }
         });
@@ -284,33 +267,32 @@ internal sealed class SqliteStore : IEmulatorStore
     public void DeleteStoredTasks(IReadOnlyCollection<StoredTask> tasks, DateTimeOffset reservedUntil)
     {
         var until = reservedUntil.ToUnixTimeMilliseconds();
-        var rows = tasks.Count == 1 ? [(tasks.First().Name, tasks.First().Sequence)] : tasks.Select(t => (t.Name, t.Sequence)).ToArray(); // both fixed for a task's life
-        Enqueue(() =>
+        if (tasks.Count == 1)
         {
-            _deleteTask ??= Prepare("DELETE FROM tasks WHERE seq = $s", "$s");
-            _deleteTask.Transaction = _tx;
-            _appendDeletedName ??= Prepare("INSERT INTO deleted_names(name, until) VALUES ($n, $u)", "$n", "$u");
-            _appendDeletedName.Transaction = _tx;
-            foreach (var (name, sequence) in rows)
+            foreach (var task in tasks)
             {
-                _deleteTask.Parameters[0].Value = sequence;
-                _deleteTask.ExecuteNonQuery();
-                _appendDeletedName.Parameters[0].Value = name;
-                _appendDeletedName.Parameters[1].Value = until;
-                _appendDeletedName.ExecuteNonQuery();
+                Enqueue(new PendingWrite(WriteKind.Delete, Name: task.Name, Sequence: task.Sequence, Until: until)); // both fixed for a task's life
             }
-        });
-    }
 
-    private SqliteCommand? _appendDeletedName;
+            return;
+        }
+
+        var rows = new (string Name, long Sequence)[tasks.Count];
+        var i = 0;
+        foreach (var task in tasks)
+        {
+            rows[i++] = (task.Name, task.Sequence);
+        }
+
+        Enqueue(new PendingWrite(WriteKind.DeleteMany, Payload: rows, Until: until)); // one entry: one call's deletions are never split between commits
+    }
 
     private void AddTombstone(string name, long until)
     {
-        _upsertTombstone ??= Prepare("INSERT OR REPLACE INTO task_tombstones(name, until) VALUES ($n, $u)", "$n", "$u");
-        _upsertTombstone.Transaction = _tx;
-        _upsertTombstone.Parameters[0].Value = name;
-        _upsertTombstone.Parameters[1].Value = until;
-        _upsertTombstone.ExecuteNonQuery();
+        _upsertTombstone ??= new RawStatement(_db.Handle!, "INSERT OR REPLACE INTO task_tombstones(name, until) VALUES (?1, ?2)");
+        _upsertTombstone.Bind(1, name);
+        _upsertTombstone.Bind(2, until);
+        _upsertTombstone.Execute();
     }
 
     private static string QueueOf(string taskName)
@@ -555,10 +537,13 @@ internal sealed class SqliteStore : IEmulatorStore
 
         _writer.Join(); // everything queued is committed first
         _upsertTask?.Dispose();
-        _deleteTask?.Dispose();
         _deleteTaskByName?.Dispose();
         _upsertTombstone?.Dispose();
-        _appendDeletedName?.Dispose();
+        foreach (var statement in _deleteTasksChunk.Concat(_appendDeletedNamesChunk))
+        {
+            statement?.Dispose();
+        }
+
         _begin?.Dispose();
         _commit?.Dispose();
         _rollback?.Dispose();
@@ -566,7 +551,9 @@ internal sealed class SqliteStore : IEmulatorStore
         _lock.Dispose();
     }
 
-    private void Enqueue(Action write)
+    private void Enqueue(Action write) => Enqueue(new PendingWrite(WriteKind.Run, Payload: write));
+
+    private void Enqueue(PendingWrite write)
     {
         lock (_queueGate)
         {
@@ -597,7 +584,7 @@ internal sealed class SqliteStore : IEmulatorStore
     {
         while (true)
         {
-            List<Action> batch;
+            List<PendingWrite> batch;
             TaskCompletionSource commit;
             lock (_queueGate)
             {
@@ -646,10 +633,7 @@ internal sealed class SqliteStore : IEmulatorStore
                 // made a transaction object per commit, a cost every commit pays however few calls it holds.
                 _begin ??= Prepare("BEGIN IMMEDIATE");
                 _begin.ExecuteNonQuery();
-                foreach (var write in batch)
-                {
-                    write();
-                }
+                RunWrites(batch);
 
                 BeforeCommit?.Invoke();
                 _commit ??= Prepare("COMMIT");
@@ -797,25 +781,17 @@ internal sealed class SqliteStore : IEmulatorStore
 
     private void UpsertTask(TaskRow row)
     {
-        _upsertTask ??= Prepare(
-            "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES ($n, $q, $s, $e, $p, $f, $d)", // seq is the key
-            "$n",
-            "$q",
-            "$s",
-            "$e",
-            "$p",
-            "$f",
-            "$d");
-        _upsertTask.Transaction = _tx;
-        var p = _upsertTask.Parameters;
-        p[0].Value = row.Name;
-        p[1].Value = row.Queue;
-        p[2].Value = row.Sequence;
-        p[3].Value = row.Executions;
-        p[4].Value = row.PreviousResponse;
-        p[5].Value = (object?)row.FirstAttemptAt ?? DBNull.Value;
-        p[6].Value = row.Data;
-        _upsertTask.ExecuteNonQuery();
+        _upsertTask ??= new RawStatement(
+            _db.Handle!,
+            "INSERT OR REPLACE INTO tasks(name, queue, seq, executions, previous_response, first_attempt_at, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"); // seq is the key
+        _upsertTask.Bind(1, row.Name);
+        _upsertTask.Bind(2, row.Queue);
+        _upsertTask.Bind(3, row.Sequence);
+        _upsertTask.Bind(4, row.Executions);
+        _upsertTask.Bind(5, row.PreviousResponse);
+        _upsertTask.Bind(6, row.FirstAttemptAt);
+        _upsertTask.Bind(7, row.Data);
+        _upsertTask.Execute();
     }
 
     private SqliteCommand Prepare(string sql, params string[] parameters)
@@ -833,6 +809,133 @@ internal sealed class SqliteStore : IEmulatorStore
     private static TaskCompletionSource NewCommit() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private sealed record TaskRow(string Name, string Queue, long Sequence, int Executions, int PreviousResponse, long? FirstAttemptAt, byte[] Data);
+
+    private sealed record SupersedableRow(TaskRow Row, SupersedableWrite Write);
+
+    private enum WriteKind : byte
+    {
+        Run, // Payload: an Action, run on the writer
+        Upsert, // Payload: a TaskRow
+        UpsertSupersedable, // Payload: a SupersedableRow
+        UpsertMany, // Payload: TaskRow[]
+        Delete, // a dispatched success: Name, Sequence, Until
+        DeleteMany, // Payload: (string Name, long Sequence)[]; Until
+    }
+
+    /// <summary>
+    /// A queued write. The frequent ones are data, not a closure and a delegate each: a dispatched success queues one
+    /// of these and allocates nothing, and the writer runs consecutive deletions together (<see cref="RunDeletions"/>).
+    /// </summary>
+    private readonly record struct PendingWrite(WriteKind Kind, object? Payload = null, string? Name = null, long Sequence = 0, long Until = 0)
+    {
+        public static implicit operator PendingWrite(Action work) => new(WriteKind.Run, Payload: work);
+    }
+
+    /// <summary>On the writer, inside the transaction: the batch's writes in the order they were queued.</summary>
+    private void RunWrites(List<PendingWrite> batch)
+    {
+        var i = 0;
+        while (i < batch.Count)
+        {
+            var write = batch[i];
+            switch (write.Kind)
+            {
+                case WriteKind.Delete or WriteKind.DeleteMany:
+                    i = RunDeletions(batch, i);
+                    continue;
+                case WriteKind.Upsert:
+                    UpsertTask((TaskRow)write.Payload!);
+                    break;
+                case WriteKind.UpsertSupersedable:
+                    var (row, supersedable) = (SupersedableRow)write.Payload!;
+                    if (supersedable.TryRun())
+                    {
+                        UpsertTask(row);
+                    }
+                    else
+                    {
+                        Interlocked.Increment(ref _supersededWrites);
+                    }
+
+                    break;
+                case WriteKind.UpsertMany:
+                    foreach (var each in (TaskRow[])write.Payload!)
+                    {
+                        UpsertTask(each);
+                    }
+
+                    break;
+                default:
+                    ((Action)write.Payload!)();
+                    break;
+            }
+
+            i++;
+        }
+    }
+
+    /// <summary>Rows per multi-row deletion statement, largest first (a run of deletions is cut greedily into these).</summary>
+    private static readonly int[] DeletionChunks = [64, 16, 4, 1];
+
+    private readonly RawStatement?[] _deleteTasksChunk = new RawStatement?[DeletionChunks.Length];
+    private readonly RawStatement?[] _appendDeletedNamesChunk = new RawStatement?[DeletionChunks.Length];
+    private readonly List<(string Name, long Sequence, long Until)> _deletions = []; // the writer's, reused
+
+    /// <summary>
+    /// The run of deletions starting at <paramref name="start"/> (every one a dispatched success or a batch of them),
+    /// as a few statements of up to 64 rows each instead of two per task: the rows by key from tasks, the names appended
+    /// to deleted_names in the same order (so with the same ids as one by one). Nothing else is in the run, and its two
+    /// tables are apart, so the disk ends as it did when each ran alone. Returns the index after the run.
+    /// </summary>
+    private int RunDeletions(List<PendingWrite> batch, int start)
+    {
+        _deletions.Clear();
+        var end = start;
+        for (; end < batch.Count; end++)
+        {
+            var write = batch[end];
+            if (write.Kind == WriteKind.Delete)
+            {
+                _deletions.Add((write.Name!, write.Sequence, write.Until));
+            }
+            else if (write.Kind == WriteKind.DeleteMany)
+            {
+                foreach (var (name, sequence) in ((string Name, long Sequence)[])write.Payload!)
+                {
+                    _deletions.Add((name, sequence, write.Until));
+                }
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        var done = 0;
+        for (var size = 0; size < DeletionChunks.Length; size++)
+        {
+            var rows = DeletionChunks[size];
+            while (_deletions.Count - done >= rows)
+            {
+                var delete = _deleteTasksChunk[size] ??= new RawStatement(_db.Handle!, "DELETE FROM tasks WHERE seq IN (" + string.Join(", ", Enumerable.Range(1, rows).Select(p => "?" + p)) + ")");
+                var append = _appendDeletedNamesChunk[size] ??= new RawStatement(_db.Handle!, "INSERT INTO deleted_names(name, until) VALUES " + string.Join(", ", Enumerable.Range(0, rows).Select(r => $"(?{(2 * r) + 1}, ?{(2 * r) + 2})")));
+                for (var r = 0; r < rows; r++)
+                {
+                    var (name, sequence, until) = _deletions[done + r];
+                    delete.Bind(r + 1, sequence);
+                    append.Bind((2 * r) + 1, name);
+                    append.Bind((2 * r) + 2, until);
+                }
+
+                delete.Execute();
+                append.Execute();
+                done += rows;
+            }
+        }
+
+        _deletions.Clear();
+        return end;
+    }
 
     /// <summary>
     /// One process per folder: two writers would each keep their own view of the queues and overwrite each other's
