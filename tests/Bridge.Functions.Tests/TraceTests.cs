@@ -51,7 +51,7 @@ public sealed class TraceTests
         // Core starts its own request activity, which nothing records (as in the worker's Kestrel): Bridge's span
         // must not hang off it.
         IHost? functionApp = null;
-        var front = WebApplication.CreateSlimBuilder();
+        var front = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         var frontErrors = new ErrorLogGuard();
         front.Logging.ClearProviders().AddProvider(frontErrors);
         front.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));

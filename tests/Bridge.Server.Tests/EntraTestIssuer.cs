@@ -36,7 +36,7 @@ public sealed class EntraTestIssuer : IAsyncDisposable
 
     public static async Task<EntraTestIssuer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         builder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
         var errors = new ErrorLogGuard();
         builder.Logging.ClearProviders().AddProvider(errors);

@@ -49,7 +49,7 @@ public sealed class EmulatorHost : IAsyncDisposable
     /// <summary>Starts an emulator on two ports bound as 0; <paramref name="time"/> (a FakeTimeProvider) drives its backoff, schedules and deadlines.</summary>
     public static async Task<EmulatorHost> StartAsync(Action<EmulatorOptions>? configure = null, TimeProvider? time = null)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         var errors = new ErrorLogGuard();
         builder.Logging.ClearProviders().AddProvider(errors);
         if (time is not null)

@@ -65,7 +65,7 @@ public sealed class HttpTargetServer : IAsyncDisposable
 
     public static async Task<HttpTargetServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         var errors = new ErrorLogGuard();
         builder.Logging.ClearProviders().AddProvider(errors);
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));

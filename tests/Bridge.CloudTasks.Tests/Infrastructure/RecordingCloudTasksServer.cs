@@ -65,7 +65,7 @@ public sealed class RecordingCloudTasksServer : IAsyncDisposable
     public static async Task<RecordingCloudTasksServer> StartAsync(bool tls = false)
     {
         var certificate = tls ? CreateSelfSignedCertificate() : null;
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         var errors = new ErrorLogGuard();
         builder.Logging.ClearProviders().AddProvider(errors);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen =>

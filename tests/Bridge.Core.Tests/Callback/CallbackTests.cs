@@ -70,7 +70,7 @@ public sealed class CallbackTests : IAsyncLifetime
     {
         _emulator = await EmulatorHost.StartAsync();
         _google = await TestTokenIssuer.StartAsync();
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(["--hostBuilder:reloadConfigOnChange=false"]); // settings read once: no inotify watch of the working directory and all below it
         builder.Logging.ClearProviders().AddProvider(_errors);
 
         // The callback URL is the route's target, so its port must be known before the host starts: bind port 0 here
