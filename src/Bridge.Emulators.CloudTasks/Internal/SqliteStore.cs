@@ -54,6 +54,7 @@ internal sealed class SqliteStore : IEmulatorStore
     private readonly Thread _writer;
     private readonly object _queueGate = new(); // a monitor: the writer waits on it for work
     private List<PendingWrite> _pending = [];
+    private List<PendingWrite>? _spareBatch; // the writer's: the last batch's list, emptied, taken as the next pending list (one grown anew per commit cost ~100 B per dispatched success)
     private TaskCompletionSource _pendingCommit = NewCommit();
     private System.Threading.Tasks.Task _committing = System.Threading.Tasks.Task.CompletedTask;
     private bool _stopping;
@@ -609,7 +610,8 @@ internal sealed class SqliteStore : IEmulatorStore
                 if (_pending.Count <= MaxBatch)
                 {
                     batch = _pending;
-                    _pending = [];
+                    _pending = _spareBatch ?? [];
+                    _spareBatch = null;
                     commit = _pendingCommit;
                     _pendingCommit = NewCommit();
                     _urgent = false; // this commit takes everything an urgent caller waits for
@@ -647,6 +649,12 @@ internal sealed class SqliteStore : IEmulatorStore
                 FailPending(commit, ex);
                 _purgesMoving.Clear(); // their queued slices were dropped with everything pending; the next sweep starts them again
                 _commitFailed?.Invoke();
+            }
+
+            if (batch.Capacity <= MaxBatch)
+            {
+                batch.Clear(); // lets go of the rows it held
+                _spareBatch = batch;
             }
         }
     }
