@@ -440,7 +440,7 @@ internal sealed class SqliteStore : IEmulatorStore
         {
             if (!_stopping && _failure is null)
             {
-                _pending.Add(write); // the writer looks at _pending again once this transaction ends
+                _pending.Add(PendingWrite.Run(write)); // the writer looks at _pending again once this transaction ends
                 _urgent = true; // the next slice of a long job goes at once, as before: a window per slice would add up
             }
         }
@@ -552,7 +552,7 @@ internal sealed class SqliteStore : IEmulatorStore
         _lock.Dispose();
     }
 
-    private void Enqueue(Action write) => Enqueue(new PendingWrite(WriteKind.Run, Payload: write));
+    private void Enqueue(Action write) => Enqueue(PendingWrite.Run(write));
 
     private void Enqueue(PendingWrite write)
     {
@@ -836,7 +836,8 @@ internal sealed class SqliteStore : IEmulatorStore
     /// </summary>
     private readonly record struct PendingWrite(WriteKind Kind, object? Payload = null, string? Name = null, long Sequence = 0, long Until = 0)
     {
-        public static implicit operator PendingWrite(Action work) => new(WriteKind.Run, Payload: work);
+        /// <summary>Work of any other kind, run on the writer as it is (rare writes: queues, policies, purges, the sweep).</summary>
+        public static PendingWrite Run(Action work) => new(WriteKind.Run, Payload: work);
     }
 
     /// <summary>On the writer, inside the transaction: the batch's writes in the order they were queued.</summary>
