@@ -26,6 +26,24 @@ public sealed class TombstoneMemoryTests(Xunit.Abstractions.ITestOutputHelper ou
     [Fact]
     public void A_deleted_task_s_tombstone_costs_the_heap_a_key_and_an_end_time_not_its_name()
     {
+        // GC.GetTotalMemory counts the whole process: a negative figure means something outside this test (another
+        // test's leftovers) was freed during the window, which says nothing of the tombstones; measured again then,
+        // at most three times. A tombstone that kept its name still measures over the limit every time.
+        var perTombstone = MeasureTombstones();
+        for (var again = 0; again < 2 && perTombstone < 0; again++)
+        {
+            perTombstone = MeasureTombstones();
+        }
+
+        // Measured 173: the key and end time with their dictionary's and expiry index's spare capacity (~100), and the
+        // queue's own task dictionary and order, emptied but still at the size 50,000 tasks needed (~70). Each name
+        // string kept (about 130 bytes here) would take it over.
+        Assert.InRange(perTombstone, 0, 220);
+    }
+
+    /// <summary>50,000 tasks created and deleted in a state of its own: heap bytes kept per task.</summary>
+    private double MeasureTombstones()
+    {
         const int Count = 50_000;
         using var state = new EmulatorState(new InMemoryStore(), new EmulatorOptions(), _clock);
         state.CreateQueue(new CreateQueueRequest { Parent = Location, Queue = new Queue { Name = QueueName } });
@@ -38,10 +56,7 @@ public sealed class TombstoneMemoryTests(Xunit.Abstractions.ITestOutputHelper ou
         var perTombstone = (GC.GetTotalMemory(forceFullCollection: true) - before) / (double)Count;
         output.WriteLine($"{perTombstone:F0} bytes of heap per tombstone");
         Assert.Equal(StatusCode.AlreadyExists, Assert.Throws<RpcException>(() => state.CreateTask(new CreateTaskRequest { Parent = QueueName, Task = HttpTask($"t{Count - 1}") })).StatusCode);
-        // Measured 173: the key and end time with their dictionary's and expiry index's spare capacity (~100), and the
-        // queue's own task dictionary and order, emptied but still at the size 50,000 tasks needed (~70). Each name
-        // string kept (about 130 bytes here) would take it over.
-        Assert.InRange(perTombstone, 0, 220);
+        return perTombstone;
     }
 
     /// <summary>Creates and deletes the tasks in a frame of its own, so nothing of them but their tombstones stays reachable.</summary>
